@@ -1,0 +1,78 @@
+//! Resource names derived from the stack prefix.
+//!
+//! The CloudFormation template names every resource `<Prefix>-<role>` (moto's CloudFormation returns no
+//! stack outputs, and predictable names let many stacks live side by side), and the code derives the
+//! same names from `stack.prefix`. Keep this file and `infra/cloudformation/portcullis.yaml` in step.
+
+/// Whether `prefix` is a valid stack prefix: 3–40 of lowercase letters, digits and `-`, starting with
+/// a letter.
+pub fn is_valid_prefix(prefix: &str) -> bool {
+    (3..=40).contains(&prefix.len())
+        && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The names of one stack's resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackNames {
+    prefix: String,
+}
+
+impl StackNames {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self { prefix: prefix.into() }
+    }
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    /// CloudFormation stack name.
+    pub fn stack(&self) -> String {
+        self.prefix.clone()
+    }
+    /// Requests to the access worker.
+    pub fn access_queue(&self) -> String {
+        format!("{}-access-requests", self.prefix)
+    }
+    /// Dead letters of the access queue.
+    pub fn access_dlq(&self) -> String {
+        format!("{}-access-requests-dlq", self.prefix)
+    }
+    /// EventBridge change events for the posture worker.
+    pub fn posture_queue(&self) -> String {
+        format!("{}-posture-events", self.prefix)
+    }
+    /// Dead letters of the posture queue.
+    pub fn posture_dlq(&self) -> String {
+        format!("{}-posture-events-dlq", self.prefix)
+    }
+    /// The single DynamoDB table.
+    pub fn table(&self) -> String {
+        format!("{}-state", self.prefix)
+    }
+    /// The Portcullis EventBridge bus (posture violations).
+    pub fn event_bus(&self) -> String {
+        format!("{}-bus", self.prefix)
+    }
+    /// The broker role in the stack's own account.
+    pub fn broker_role(&self) -> String {
+        format!("{}-broker", self.prefix)
+    }
+    /// Prefix of per-client reply queues.
+    pub fn reply_queue_prefix(&self) -> String {
+        format!("{}-reply-", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        assert!(is_valid_prefix("portcullis-local"));
+        assert!(!is_valid_prefix("Portcullis"));
+        assert!(!is_valid_prefix("p"));
+        assert!(!is_valid_prefix("1abc"));
+        assert_eq!(StackNames::new("p-x").access_dlq(), "p-x-access-requests-dlq");
+    }
+}

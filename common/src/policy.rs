@@ -1,0 +1,203 @@
+//! Composition of a requester's live grants into one STS session policy.
+//!
+//! Rules (see `docs/messages.md`):
+//! - only grants live at `now` count;
+//! - statements that are identical across grants are merged, keeping the latest expiry;
+//! - each statement gets `Condition.DateLessThan."aws:CurrentTime"` at its grant's expiry, so one
+//!   session can outlive a short grant without that grant's access outliving it;
+//! - the policy is minified and must fit STS's 2,048-character plaintext limit, else
+//!   `policy_too_large` naming the grants, largest first.
+//!
+//! Pure: no I/O.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::error::{ErrorCode, RequestError};
+use crate::grant::Grant;
+
+/// STS `AssumeRole` inline session policy limit, in characters of plaintext.
+pub const MAX_SESSION_POLICY_CHARS: usize = 2048;
+
+/// A composed session policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionPolicy {
+    /// The minified policy document.
+    pub json: String,
+    /// Ids of the grants it was composed from.
+    pub grant_ids: Vec<String>,
+    /// Number of statements after merging.
+    pub statement_count: usize,
+    /// The latest expiry among the grants: credentials should not outlive it.
+    pub latest_expiry: DateTime<Utc>,
+}
+
+impl SessionPolicy {
+    pub fn size(&self) -> usize {
+        self.json.chars().count()
+    }
+}
+
+/// Compose the live grants in `grants` into one session policy.
+pub fn compose_session_policy(grants: &[Grant], now: DateTime<Utc>) -> Result<SessionPolicy, RequestError> {
+    let live: Vec<&Grant> = grants.iter().filter(|g| g.is_live(now)).collect();
+    let Some(latest_expiry) = live.iter().map(|g| g.expires_at).max() else {
+        return Err(RequestError::new(
+            ErrorCode::NoGrants,
+            "you have no live grant for this account; request one with grant.request first",
+        ));
+    };
+
+    // (statement without the expiry condition, its serialized form, latest expiry)
+    let mut merged: Vec<(Value, String, DateTime<Utc>)> = Vec::new();
+    for grant in &live {
+        for statement in &grant.statements {
+            let mut statement = statement.clone();
+            if let Some(obj) = statement.as_object_mut() {
+                obj.remove("Sid");
+            }
+            let key = serde_json::to_string(&statement).unwrap_or_default();
+            match merged.iter_mut().find(|(_, k, _)| *k == key) {
+                Some((_, _, expiry)) => *expiry = (*expiry).max(grant.expires_at),
+                None => merged.push((statement, key, grant.expires_at)),
+            }
+        }
+    }
+
+    let statements: Vec<Value> =
+        merged.into_iter().map(|(statement, _, expiry)| with_expiry_condition(statement, expiry)).collect();
+    let statement_count = statements.len();
+    let document = json!({ "Version": "2012-10-17", "Statement": statements });
+    let json = serde_json::to_string(&document).unwrap_or_default();
+    let size = json.chars().count();
+    if size > MAX_SESSION_POLICY_CHARS {
+        let mut by_size: Vec<(&Grant, usize)> =
+            live.iter().map(|g| (*g, serde_json::to_string(&g.statements).map(|s| s.len()).unwrap_or(0))).collect();
+        by_size.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
+        let names: Vec<String> = by_size.iter().map(|(g, n)| format!("{} ({}, {n} chars)", g.id, g.template)).collect();
+        return Err(RequestError::new(
+            ErrorCode::PolicyTooLarge,
+            format!(
+                "your live grants for this account make a {size}-character session policy; STS accepts \
+                 {MAX_SESSION_POLICY_CHARS}. Let some of these grants expire or ask for narrower ones: {}",
+                names.join(", ")
+            ),
+        )
+        .with_details(json!({
+            "size": size,
+            "limit": MAX_SESSION_POLICY_CHARS,
+            "grants": by_size.iter().map(|(g, n)| json!({"id": g.id, "template": g.template, "chars": n})).collect::<Vec<_>>(),
+        })));
+    }
+    Ok(SessionPolicy { json, grant_ids: live.iter().map(|g| g.id.clone()).collect(), statement_count, latest_expiry })
+}
+
+fn with_expiry_condition(mut statement: Value, expiry: DateTime<Utc>) -> Value {
+    let stamp = expiry.to_rfc3339_opts(SecondsFormat::Secs, true);
+    if let Some(obj) = statement.as_object_mut() {
+        let condition = obj.entry("Condition").or_insert_with(|| Value::Object(Map::new()));
+        if let Some(cond) = condition.as_object_mut() {
+            let op = cond.entry("DateLessThan").or_insert_with(|| Value::Object(Map::new()));
+            if let Some(op) = op.as_object_mut() {
+                // A template's own, earlier aws:CurrentTime bound wins.
+                let keep_existing = op
+                    .get("aws:CurrentTime")
+                    .and_then(Value::as_str)
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .is_some_and(|t| t.with_timezone(&Utc) < expiry);
+                if !keep_existing {
+                    op.insert("aws:CurrentTime".into(), Value::String(stamp));
+                }
+            }
+        }
+    }
+    statement
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+    use std::collections::BTreeMap;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    fn grant(id: &str, bucket: &str, expires_in_min: i64) -> Grant {
+        Grant {
+            id: id.into(),
+            user: "alice".into(),
+            team: Some("payments".into()),
+            groups: vec![],
+            account: "123456789012".into(),
+            template: "bucketRead".into(),
+            template_version: 1,
+            params: BTreeMap::from([("bucketName".to_string(), bucket.to_string())]),
+            statements: vec![json!({
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": format!("arn:aws:s3:::{bucket}/*"),
+            })],
+            reason: "r".into(),
+            created_at: now() - Duration::minutes(5),
+            expires_at: now() + Duration::minutes(expires_in_min),
+            request_message_id: id.into(),
+        }
+    }
+
+    #[test]
+    fn each_statement_expires_with_its_grant() {
+        let policy = compose_session_policy(&[grant("g1", "a", 30), grant("g2", "b", 90)], now()).unwrap();
+        let doc: Value = serde_json::from_str(&policy.json).unwrap();
+        let st = doc["Statement"].as_array().unwrap();
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[0]["Condition"]["DateLessThan"]["aws:CurrentTime"], "2026-11-22T12:30:00Z");
+        assert_eq!(st[1]["Condition"]["DateLessThan"]["aws:CurrentTime"], "2026-11-22T13:30:00Z");
+        assert_eq!(policy.latest_expiry, now() + Duration::minutes(90));
+        assert_eq!(policy.grant_ids, vec!["g1", "g2"]);
+        assert!(!policy.json.contains(' '), "minified: {}", policy.json);
+    }
+
+    #[test]
+    fn identical_statements_merge_with_latest_expiry() {
+        let policy = compose_session_policy(&[grant("g1", "a", 30), grant("g2", "a", 60)], now()).unwrap();
+        assert_eq!(policy.statement_count, 1);
+        let doc: Value = serde_json::from_str(&policy.json).unwrap();
+        assert_eq!(doc["Statement"][0]["Condition"]["DateLessThan"]["aws:CurrentTime"], "2026-11-22T13:00:00Z");
+    }
+
+    #[test]
+    fn expired_grants_are_ignored() {
+        let policy = compose_session_policy(&[grant("old", "a", -1), grant("g2", "b", 60)], now()).unwrap();
+        assert_eq!(policy.grant_ids, vec!["g2"]);
+        let err = compose_session_policy(&[grant("old", "a", 0)], now()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NoGrants);
+    }
+
+    #[test]
+    fn too_large_names_the_grants() {
+        let grants: Vec<Grant> =
+            (0..20).map(|i| grant(&format!("g{i:02}"), &format!("bucket-number-{i}"), 60)).collect();
+        let err = compose_session_policy(&grants, now()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PolicyTooLarge);
+        assert!(err.message.contains("g00") && err.message.contains("g19"), "{}", err.message);
+        assert_eq!(err.details.as_ref().unwrap()["grants"].as_array().unwrap().len(), 20);
+    }
+
+    #[test]
+    fn fits_at_the_limit() {
+        // Ten distinct bucket grants fit comfortably.
+        let grants: Vec<Grant> = (0..10).map(|i| grant(&format!("g{i}"), &format!("b{i}"), 60)).collect();
+        let policy = compose_session_policy(&grants, now()).unwrap();
+        assert!(policy.size() <= MAX_SESSION_POLICY_CHARS, "{}", policy.size());
+    }
+
+    #[test]
+    fn a_templates_own_earlier_time_bound_is_kept() {
+        let mut g = grant("g1", "a", 60);
+        g.statements[0]["Condition"] = json!({"DateLessThan": {"aws:CurrentTime": "2026-11-22T12:10:00Z"}});
+        let policy = compose_session_policy(&[g], now()).unwrap();
+        assert!(policy.json.contains("2026-11-22T12:10:00Z"));
+    }
+}

@@ -1,0 +1,111 @@
+//! Logs, metrics and traces.
+//!
+//! `tracing` always logs to stderr (text or JSON). When `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
+//! metrics/traces specific variant) is set, metrics and spans are also exported over OTLP/HTTP
+//! (protobuf) with the standard `OTEL_*` environment variables; when it is not, the meter provider has
+//! no exporter and recording costs next to nothing. The resource (`service.name`, version) is built
+//! once. [`Telemetry::shutdown`] flushes and stops every provider within a bounded time.
+
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::TelemetrySettings;
+
+/// The instrumentation scope of every Portcullis meter.
+pub const METER_NAME: &str = "portcullis";
+
+/// Whether OTLP export is configured through the standard environment variables.
+pub fn otlp_configured() -> bool {
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()))
+}
+
+/// The OpenTelemetry resource for this process.
+pub fn resource(service_name: &str) -> Resource {
+    Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .with_attributes([KeyValue::new("service.version", env!("CARGO_PKG_VERSION"))])
+        .build()
+}
+
+/// Installed telemetry; keep it alive for the life of the process and shut it down at the end.
+#[derive(Debug)]
+pub struct Telemetry {
+    meter_provider: SdkMeterProvider,
+    tracer_provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Install the global `tracing` subscriber and build the providers.
+    pub fn init(settings: &TelemetrySettings) -> anyhow::Result<Self> {
+        let resource = resource(&settings.service_name);
+        let otlp = otlp_configured();
+        let (meter_provider, tracer_provider) = if otlp {
+            let metric_exporter = opentelemetry_otlp::MetricExporter::builder().with_http().build()?;
+            let reader = PeriodicReader::builder(metric_exporter)
+                .with_interval(Duration::from_secs(settings.metric_export_interval_seconds.max(1)))
+                .build();
+            let meters = SdkMeterProvider::builder().with_resource(resource.clone()).with_reader(reader).build();
+            let span_exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
+            let tracers =
+                SdkTracerProvider::builder().with_resource(resource).with_batch_exporter(span_exporter).build();
+            (meters, Some(tracers))
+        } else {
+            (SdkMeterProvider::builder().with_resource(resource).build(), None)
+        };
+
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log_filter));
+        let otel_layer =
+            tracer_provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(METER_NAME)));
+        let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
+        let installed = if settings.log_format == "json" {
+            registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init()
+        } else {
+            registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init()
+        };
+        if installed.is_err() {
+            // Another subscriber (a test harness) is already installed; keep it.
+            tracing::debug!("a tracing subscriber was already installed");
+        }
+        tracing::info!(otlp, "telemetry initialised");
+        Ok(Self { meter_provider, tracer_provider })
+    }
+
+    /// A meter for instruments.
+    pub fn meter(&self) -> Meter {
+        self.meter_provider.meter(METER_NAME)
+    }
+
+    pub fn meter_provider(&self) -> &SdkMeterProvider {
+        &self.meter_provider
+    }
+
+    /// Flush and stop every provider; never blocks for more than `timeout`.
+    pub fn shutdown(self, timeout: Duration) {
+        let Telemetry { meter_provider, tracer_provider } = self;
+        let worker = std::thread::spawn(move || {
+            if let Err(e) = meter_provider.shutdown_with_timeout(timeout) {
+                eprintln!("metrics shutdown: {e}");
+            }
+            if let Some(t) = tracer_provider
+                && let Err(e) = t.shutdown_with_timeout(timeout)
+            {
+                eprintln!("traces shutdown: {e}");
+            }
+        });
+        let deadline = std::time::Instant::now() + timeout + Duration::from_millis(500);
+        while !worker.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

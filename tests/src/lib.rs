@@ -1,0 +1,531 @@
+//! Integration-test harness for Portcullis.
+//!
+//! [`Moto`] starts a private `moto_server` process (from the project's `.venv`, installed by
+//! `make venv`) on a free loopback port and kills it on drop. [`spawn_app`] deploys the CloudFormation
+//! stack into it under a random prefix, creates a development issuer, starts the access worker
+//! in-process, and connects an [`AccessClient`] with its own reply queue, so tests drive the worker only
+//! through real SQS messages. Every name and port is random: tests run in parallel.
+//!
+//! A missing `moto_server` is a loud failure, never a skip.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use opentelemetry::metrics::MeterProvider;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use portcullis_common::client::AccessClient;
+use portcullis_common::config::Settings;
+use portcullis_common::identity::dev;
+use portcullis_common::messages::{Kind, Reply, ReplyOutcome};
+use portcullis_common::naming::StackNames;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use portcullis_common;
+pub use portcullis_workers;
+
+/// moto's default account id.
+pub const ACCOUNT: &str = "123456789012";
+/// How long tests wait for a reply.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+static TRACING: Once = Once::new();
+
+/// Send worker logs to the test output (`RUST_LOG=debug cargo test` for more).
+pub fn init_tracing() {
+    TRACING.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,portcullis=info"));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `moto_server` executable: `$PORTCULLIS_MOTO_SERVER`, else `.venv/bin/moto_server`.
+pub fn moto_server_path() -> PathBuf {
+    match std::env::var_os("PORTCULLIS_MOTO_SERVER") {
+        Some(p) => PathBuf::from(p),
+        None => workspace_root().join(".venv/bin/moto_server"),
+    }
+}
+
+/// A private moto_server process.
+#[derive(Debug)]
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let exe = moto_server_path();
+        assert!(
+            exe.exists(),
+            "moto_server not found at {}: run `make venv` (make test does) or set PORTCULLIS_MOTO_SERVER",
+            exe.display()
+        );
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let child = Command::new(&exe)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
+            let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return moto;
+                }
+                if let Ok(Some(_)) = moto.child.try_wait() {
+                    break; // port taken meanwhile: try another
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = moto.child.kill();
+        }
+        panic!("moto_server did not start");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SDK configuration for the emulator: static dummy credentials, us-east-1.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+/// A random stack prefix.
+pub fn random_prefix() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// Deploy the stack under `prefix` through the CloudFormation API.
+pub async fn deploy_stack(sdk: &SdkConfig, prefix: &str) {
+    let cfn = aws_sdk_cloudformation::Client::new(sdk);
+    portcullis_common::stack::deploy(
+        &cfn,
+        prefix,
+        portcullis_common::stack::TEMPLATE,
+        &[("Prefix", prefix), ("MaxReceiveCount", "3")],
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("stack deploys");
+}
+
+/// Test settings for a stack: the access worker polls briefly so tests shut down fast.
+pub fn settings_toml(prefix: &str, endpoint: &str, jwks: &std::path::Path, access_lines: &str, extra: &str) -> String {
+    format!(
+        r#"
+[aws]
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+
+[stack]
+prefix = "{prefix}"
+
+[identity]
+issuer = "https://issuer.test"
+audience = "portcullis"
+jwks_file = "{jwks}"
+leeway_seconds = 1
+
+[access]
+reply_queue_names = ["{prefix}-reply-*"]
+{access_lines}
+
+[accounts.{ACCOUNT}]
+role_arn = "arn:aws:iam::{ACCOUNT}:role/{prefix}-broker"
+max_session_duration_seconds = 3600
+
+[worker]
+concurrency = 4
+wait_seconds = 1
+visibility_timeout_seconds = 30
+retry_backoff_base_ms = 200
+retry_backoff_max_seconds = 2
+shutdown_grace_seconds = 5
+{extra}
+"#,
+        jwks = jwks.display()
+    )
+}
+
+/// Collects metrics recorded by the workers in memory.
+#[derive(Debug, Clone)]
+pub struct MetricsProbe {
+    pub provider: SdkMeterProvider,
+    exporter: InMemoryMetricExporter,
+}
+
+/// One exported data point, flattened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub name: String,
+    pub unit: String,
+    /// `sum`, `gauge` or `histogram`.
+    pub kind: &'static str,
+    pub attributes: BTreeMap<String, String>,
+    /// The value; for histograms, the count.
+    pub value: f64,
+    /// For histograms, the sum.
+    pub sum: f64,
+}
+
+impl Default for MetricsProbe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MetricsProbe {
+    pub fn new() -> Self {
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).with_interval(Duration::from_secs(3600)).build())
+            .build();
+        Self { provider, exporter }
+    }
+
+    pub fn meter(&self) -> opentelemetry::metrics::Meter {
+        self.provider.meter(portcullis_common::telemetry::METER_NAME)
+    }
+
+    /// Every data point of the latest (cumulative) export.
+    pub fn points(&self) -> Vec<Point> {
+        self.exporter.reset();
+        self.provider.force_flush().unwrap();
+        let exported = self.exporter.get_finished_metrics().unwrap();
+        let mut out = Vec::new();
+        let Some(latest) = exported.last() else { return out };
+        for scope in latest.scope_metrics() {
+            for metric in scope.metrics() {
+                let name = metric.name().to_owned();
+                let unit = metric.unit().to_owned();
+                let attrs = |it: &mut dyn Iterator<Item = &opentelemetry::KeyValue>| {
+                    it.map(|kv| (kv.key.to_string(), kv.value.to_string())).collect::<BTreeMap<_, _>>()
+                };
+                macro_rules! push {
+                    ($data:expr, $conv:expr) => {
+                        match $data {
+                            MetricData::Gauge(g) => {
+                                for p in g.data_points() {
+                                    out.push(Point {
+                                        name: name.clone(),
+                                        unit: unit.clone(),
+                                        kind: "gauge",
+                                        attributes: attrs(&mut p.attributes()),
+                                        value: $conv(p.value()),
+                                        sum: 0.0,
+                                    });
+                                }
+                            }
+                            MetricData::Sum(s) => {
+                                for p in s.data_points() {
+                                    out.push(Point {
+                                        name: name.clone(),
+                                        unit: unit.clone(),
+                                        kind: "sum",
+                                        attributes: attrs(&mut p.attributes()),
+                                        value: $conv(p.value()),
+                                        sum: 0.0,
+                                    });
+                                }
+                            }
+                            MetricData::Histogram(h) => {
+                                for p in h.data_points() {
+                                    out.push(Point {
+                                        name: name.clone(),
+                                        unit: unit.clone(),
+                                        kind: "histogram",
+                                        attributes: attrs(&mut p.attributes()),
+                                        value: p.count() as f64,
+                                        sum: $conv(p.sum()),
+                                    });
+                                }
+                            }
+                            MetricData::ExponentialHistogram(_) => {}
+                        }
+                    };
+                }
+                match metric.data() {
+                    AggregatedMetrics::F64(d) => push!(d, |v: f64| v),
+                    AggregatedMetrics::U64(d) => push!(d, |v: u64| v as f64),
+                    AggregatedMetrics::I64(d) => push!(d, |v: i64| v as f64),
+                }
+            }
+        }
+        out
+    }
+
+    /// Points named `name` whose attributes include every pair in `with`.
+    pub fn find(&self, name: &str, with: &[(&str, &str)]) -> Vec<Point> {
+        self.points()
+            .into_iter()
+            .filter(|p| {
+                p.name == name && with.iter().all(|(k, v)| p.attributes.get(*k).map(String::as_str) == Some(*v))
+            })
+            .collect()
+    }
+}
+
+/// A deployed stack with the access worker running in-process.
+#[derive(Debug)]
+pub struct TestApp {
+    pub sdk: SdkConfig,
+    pub names: StackNames,
+    pub settings: Arc<Settings>,
+    pub issuer_dir: tempfile::TempDir,
+    pub metrics: MetricsProbe,
+    pub client: AccessClient,
+    shutdown: CancellationToken,
+    worker: Option<JoinHandle<anyhow::Result<()>>>,
+    // Dropped last: kills the emulator.
+    pub moto: Moto,
+}
+
+/// Start moto, deploy a fresh stack and run the access worker.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with("", "").await
+}
+
+/// Like [`spawn_app`], with extra lines in the `[access]` table and extra TOML appended at the end.
+pub async fn spawn_app_with(access_lines: &str, extra_toml: &str) -> TestApp {
+    init_tracing();
+    let moto = Moto::start();
+    let sdk = sdk_config(&moto.endpoint).await;
+    let prefix = random_prefix();
+    deploy_stack(&sdk, &prefix).await;
+    let issuer_dir = tempfile::tempdir().unwrap();
+    let jwks = dev::init(issuer_dir.path()).unwrap();
+    let settings = Arc::new(
+        Settings::from_toml(&settings_toml(&prefix, &moto.endpoint, &jwks, access_lines, extra_toml)).unwrap(),
+    );
+    let names = StackNames::new(&prefix);
+    let metrics = MetricsProbe::new();
+    let client = AccessClient::connect(aws_sdk_sqs::Client::new(&sdk), &names).await.unwrap();
+    let mut app = TestApp {
+        sdk,
+        names,
+        settings,
+        issuer_dir,
+        metrics,
+        client,
+        shutdown: CancellationToken::new(),
+        worker: None,
+        moto,
+    };
+    app.start_worker();
+    app
+}
+
+impl TestApp {
+    /// (Re)start the access worker.
+    pub fn start_worker(&mut self) {
+        self.shutdown = CancellationToken::new();
+        let (settings, sdk, meter, shutdown) =
+            (self.settings.clone(), self.sdk.clone(), self.metrics.meter(), self.shutdown.clone());
+        self.worker =
+            Some(tokio::spawn(
+                async move { portcullis_workers::app::run_access(settings, &sdk, &meter, shutdown).await },
+            ));
+    }
+
+    /// Stop the worker gracefully and wait for it.
+    pub async fn stop_worker(&mut self) {
+        self.shutdown.cancel();
+        if let Some(w) = self.worker.take() {
+            tokio::time::timeout(Duration::from_secs(30), w).await.expect("worker stops in time").unwrap().unwrap();
+        }
+    }
+
+    /// An ID token from the test issuer.
+    pub fn token(&self, user: &str, team: Option<&str>, groups: &[&str]) -> String {
+        self.token_with_ttl(user, team, groups, Duration::from_secs(600))
+    }
+
+    pub fn token_with_ttl(&self, user: &str, team: Option<&str>, groups: &[&str], ttl: Duration) -> String {
+        dev::mint(
+            self.issuer_dir.path(),
+            &dev::DevClaims {
+                issuer: self.settings.identity.issuer.clone(),
+                audience: self.settings.identity.audience.clone(),
+                user: user.into(),
+                team: team.map(Into::into),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                ttl,
+            },
+        )
+        .unwrap()
+    }
+
+    /// A token for an admin.
+    pub fn admin_token(&self) -> String {
+        self.token("admin", Some("security"), &["portcullis-admins"])
+    }
+
+    /// Send a request and wait for its reply.
+    pub async fn request(&self, kind: Kind, body: Value, token: &str) -> Reply<Value> {
+        self.client.request(kind, body, Some(token), REPLY_TIMEOUT).await.unwrap()
+    }
+
+    /// Put the example templates (as admin).
+    pub async fn put_example_templates(&self) {
+        let admin = self.admin_token();
+        for name in ["bucketRead", "queueConsumer", "tableReader"] {
+            let text =
+                std::fs::read_to_string(workspace_root().join(format!("examples/templates/{name}.json"))).unwrap();
+            let template: Value = serde_json::from_str(&text).unwrap();
+            let reply = self.request(Kind::TemplatePut, json!({ "template": template }), &admin).await;
+            ok(&reply);
+        }
+    }
+
+    /// Grant `user` read access to `bucket` for `ttl` seconds.
+    pub async fn grant_bucket(&self, token: &str, bucket: &str, ttl: u64) -> Value {
+        let reply = self
+            .request(
+                Kind::GrantRequest,
+                json!({"template": "bucketRead", "params": {"bucketName": bucket}, "account": ACCOUNT, "ttl": ttl, "reason": "incident 42"}),
+                token,
+            )
+            .await;
+        ok(&reply)["grant"].clone()
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    async fn queue_url(&self, name: &str) -> String {
+        self.sqs().get_queue_url().queue_name(name).send().await.unwrap().queue_url.unwrap()
+    }
+
+    /// Wait until the access dead-letter queue holds `n` messages; returns (body, attributes) of each.
+    pub async fn dead_letters(&self, n: usize) -> Vec<(String, BTreeMap<String, String>)> {
+        let url = self.queue_url(&self.names.access_dlq()).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen: BTreeMap<String, (String, BTreeMap<String, String>)> = BTreeMap::new();
+        while seen.len() < n && Instant::now() < deadline {
+            let out = self
+                .sqs()
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .visibility_timeout(60)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .unwrap();
+            for m in out.messages.unwrap_or_default() {
+                let attrs = m
+                    .message_attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
+                    .collect();
+                seen.insert(m.message_id.unwrap_or_default(), (m.body.unwrap_or_default(), attrs));
+            }
+        }
+        assert!(seen.len() >= n, "expected {n} dead letters, found {}: {seen:?}", seen.len());
+        seen.into_values().collect()
+    }
+
+    /// Messages visible or in flight on the access queue.
+    pub async fn access_queue_depth(&self) -> u64 {
+        let url = self.queue_url(&self.names.access_queue()).await;
+        let out = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let attrs = out.attributes.unwrap_or_default();
+        let get = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        get(QueueAttributeName::ApproximateNumberOfMessages)
+            + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(w) = self.worker.take() {
+            w.abort();
+        }
+    }
+}
+
+/// The result of an ok reply; panics with the error otherwise.
+pub fn ok(reply: &Reply<Value>) -> &Value {
+    match &reply.outcome {
+        ReplyOutcome::Ok { result } => result,
+        ReplyOutcome::Error { error } => panic!("expected ok, got {}: {}", error.code, error.message),
+    }
+}
+
+/// The error code of an error reply; panics on ok.
+pub fn error_code(reply: &Reply<Value>) -> String {
+    match &reply.outcome {
+        ReplyOutcome::Error { error } => error.code.as_str().to_owned(),
+        ReplyOutcome::Ok { result } => panic!("expected an error, got ok: {result}"),
+    }
+}
+
+/// The error message of an error reply.
+pub fn error_message(reply: &Reply<Value>) -> String {
+    match &reply.outcome {
+        ReplyOutcome::Error { error } => error.message.clone(),
+        ReplyOutcome::Ok { result } => panic!("expected an error, got ok: {result}"),
+    }
+}
+
+/// Poll `check` until it returns `Some`, or panic after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,9 @@
+//! The Portcullis workers, as a library: `main.rs` only parses the command line and wires.
+//!
+//! # Layout
+//!
+//! - [`access`]: the access handler (templates, grants, credentials) over the access-requests queue.
+//! - [`app`]: wiring: AWS clients, queues and consumers for each worker, run until shutdown.
+
+pub mod access;
+pub mod app;

@@ -1,0 +1,85 @@
+//! `portcullis-worker`: runs the Portcullis workers. All logic lives in the library.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portcullis_common::config::Settings;
+use portcullis_common::telemetry::Telemetry;
+use portcullis_workers::app::{self, Workers};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis-worker",
+    version,
+    about = "Portcullis workers: just-in-time AWS access and posture telemetry"
+)]
+struct Cli {
+    /// Configuration file (default: $PORTCULLIS_CONFIG, else the embedded config/local.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Templates, grants and credentials from the access-requests queue.
+    Access,
+    /// Every worker in one process.
+    All,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = match &cli.config {
+        Some(path) => Settings::load_from(Some(path)),
+        None => Settings::load(),
+    }
+    .context("loading the configuration")?;
+    let settings = Arc::new(settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let telemetry = Telemetry::init(&settings.telemetry)?;
+    let result = runtime.block_on(async {
+        let sdk = portcullis_common::aws::sdk_config(&settings.aws).await;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        let workers = match cli.command {
+            Command::Access => Workers::Access,
+            Command::All => Workers::All,
+        };
+        app::run(workers, settings.clone(), sdk, telemetry.meter(), shutdown).await
+    });
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    telemetry.shutdown(Duration::from_secs(5));
+    result
+}
+
+/// Cancel `token` on SIGINT or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                token.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown requested");
+    token.cancel();
+}
