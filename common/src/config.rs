@@ -468,8 +468,8 @@ impl Settings {
         if !matches!(self.telemetry.log_format.as_str(), "text" | "json") {
             return Err(invalid("telemetry.log_format", "must be `text` or `json`".into()));
         }
-        if self.posture.scan_interval_seconds < 10 {
-            return Err(invalid("posture.scan_interval_seconds", "must be at least 10".into()));
+        if self.posture.scan_interval_seconds < 1 {
+            return Err(invalid("posture.scan_interval_seconds", "must be at least 1 (60 is the default)".into()));
         }
         for a in &self.posture.accounts {
             if a.account_id.len() != 12 || !a.account_id.bytes().all(|b| b.is_ascii_digit()) {

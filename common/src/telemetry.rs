@@ -41,7 +41,7 @@ pub fn resource(service_name: &str) -> Resource {
 /// Installed telemetry; keep it alive for the life of the process and shut it down at the end.
 #[derive(Debug)]
 pub struct Telemetry {
-    meter_provider: SdkMeterProvider,
+    meter_provider: Option<SdkMeterProvider>,
     tracer_provider: Option<SdkTracerProvider>,
 }
 
@@ -59,9 +59,10 @@ impl Telemetry {
             let span_exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
             let tracers =
                 SdkTracerProvider::builder().with_resource(resource).with_batch_exporter(span_exporter).build();
-            (meters, Some(tracers))
+            (Some(meters), Some(tracers))
         } else {
-            (SdkMeterProvider::builder().with_resource(resource).build(), None)
+            // No exporter: instruments come from the no-op global provider and cost nothing.
+            (None, None)
         };
 
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log_filter));
@@ -71,7 +72,8 @@ impl Telemetry {
         let installed = if settings.log_format == "json" {
             registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init()
         } else {
-            registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init()
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            registry.with(tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr)).try_init()
         };
         if installed.is_err() {
             // Another subscriber (a test harness) is already installed; keep it.
@@ -81,20 +83,21 @@ impl Telemetry {
         Ok(Self { meter_provider, tracer_provider })
     }
 
-    /// A meter for instruments.
+    /// A meter for instruments (a no-op one when OTLP export is off).
     pub fn meter(&self) -> Meter {
-        self.meter_provider.meter(METER_NAME)
-    }
-
-    pub fn meter_provider(&self) -> &SdkMeterProvider {
-        &self.meter_provider
+        match &self.meter_provider {
+            Some(p) => p.meter(METER_NAME),
+            None => opentelemetry::global::meter_provider().meter(METER_NAME),
+        }
     }
 
     /// Flush and stop every provider; never blocks for more than `timeout`.
     pub fn shutdown(self, timeout: Duration) {
         let Telemetry { meter_provider, tracer_provider } = self;
         let worker = std::thread::spawn(move || {
-            if let Err(e) = meter_provider.shutdown_with_timeout(timeout) {
+            if let Some(m) = meter_provider
+                && let Err(e) = m.shutdown_with_timeout(timeout)
+            {
                 eprintln!("metrics shutdown: {e}");
             }
             if let Some(t) = tracer_provider

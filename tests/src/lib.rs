@@ -34,6 +34,8 @@ use tokio_util::sync::CancellationToken;
 pub use portcullis_common;
 pub use portcullis_workers;
 
+pub mod fixtures;
+
 /// moto's default account id.
 pub const ACCOUNT: &str = "123456789012";
 /// How long tests wait for a reply.
@@ -527,5 +529,113 @@ where
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A deployed stack for posture tests; the posture worker starts when the test says so (after
+/// creating its fixtures).
+#[derive(Debug)]
+pub struct PostureEnv {
+    pub sdk: SdkConfig,
+    pub names: StackNames,
+    pub settings: Arc<Settings>,
+    pub metrics: MetricsProbe,
+    pub posture: Option<Arc<portcullis_workers::posture::Posture>>,
+    shutdown: CancellationToken,
+    worker: Option<JoinHandle<anyhow::Result<()>>>,
+    _issuer_dir: tempfile::TempDir,
+    pub moto: Moto,
+}
+
+impl PostureEnv {
+    /// Start moto and deploy a fresh stack. `posture_lines` go in the `[posture]` table.
+    pub async fn start(posture_lines: &str) -> PostureEnv {
+        init_tracing();
+        let moto = Moto::start();
+        let sdk = sdk_config(&moto.endpoint).await;
+        let prefix = random_prefix();
+        deploy_stack(&sdk, &prefix).await;
+        let issuer_dir = tempfile::tempdir().unwrap();
+        let jwks = dev::init(issuer_dir.path()).unwrap();
+        let extra = format!("[posture]\nregions = [\"us-east-1\"]\ndebounce_ms = 300\n{posture_lines}\n");
+        let settings =
+            Arc::new(Settings::from_toml(&settings_toml(&prefix, &moto.endpoint, &jwks, "", &extra)).unwrap());
+        PostureEnv {
+            sdk,
+            names: StackNames::new(&prefix),
+            settings,
+            metrics: MetricsProbe::new(),
+            posture: None,
+            shutdown: CancellationToken::new(),
+            worker: None,
+            _issuer_dir: issuer_dir,
+            moto,
+        }
+    }
+
+    /// Build a posture replica on this env's meter.
+    pub async fn build_posture(&self) -> Arc<portcullis_workers::posture::Posture> {
+        Arc::new(
+            portcullis_workers::posture::Posture::build(&self.settings, &self.sdk, &self.metrics.meter(), None)
+                .await
+                .unwrap(),
+        )
+    }
+
+    /// Start the posture worker (scheduler and event consumer) in-process.
+    pub async fn start_worker(&mut self) {
+        let posture = self.build_posture().await;
+        self.posture = Some(posture.clone());
+        let (settings, sdk, meter, shutdown) =
+            (self.settings.clone(), self.sdk.clone(), self.metrics.meter(), self.shutdown.clone());
+        self.worker = Some(tokio::spawn(async move {
+            portcullis_workers::app::run_posture_with(posture, settings, &sdk, &meter, shutdown).await
+        }));
+    }
+
+    pub async fn stop_worker(&mut self) {
+        self.shutdown.cancel();
+        if let Some(w) = self.worker.take() {
+            tokio::time::timeout(Duration::from_secs(30), w)
+                .await
+                .expect("posture worker stops in time")
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    /// The value of a posture gauge for this account in us-east-1 (and `control_id`, if given).
+    pub fn gauge(&self, name: &str, control: Option<&str>) -> Option<f64> {
+        let mut with = vec![("cloud.account.id", ACCOUNT), ("cloud.region", "us-east-1")];
+        if let Some(c) = control {
+            with.push(("control_id", c));
+        }
+        self.metrics.find(name, &with).first().map(|p| p.value)
+    }
+
+    /// Put an event on the default bus, as AWS services do.
+    pub async fn put_event(&self, source: &str, detail_type: &str, detail: Value) {
+        let out = aws_sdk_eventbridge::Client::new(&self.sdk)
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source(source)
+                    .detail_type(detail_type)
+                    .detail(detail.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.failed_entry_count, 0);
+    }
+}
+
+impl Drop for PostureEnv {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(w) = self.worker.take() {
+            w.abort();
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The access pipeline end to end: real SQS messages to an in-process worker, against moto.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -29,8 +29,31 @@ struct Cli {
 enum Command {
     /// Templates, grants and credentials from the access-requests queue.
     Access,
+    /// Security posture: scheduled scans and change events, exported as metrics.
+    Posture {
+        #[command(subcommand)]
+        action: Option<PostureAction>,
+    },
     /// Every worker in one process.
     All,
+}
+
+#[derive(Debug, Subcommand)]
+enum PostureAction {
+    /// Scan every configured account and region now, record the results, and print them.
+    Scan {
+        /// Run one scan and exit (the only mode; kept explicit for scripts).
+        #[arg(long)]
+        once: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Json,
+    Table,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,6 +73,29 @@ fn main() -> anyhow::Result<()> {
         let workers = match cli.command {
             Command::Access => Workers::Access,
             Command::All => Workers::All,
+            Command::Posture { action: None } => Workers::Posture,
+            Command::Posture { action: Some(PostureAction::Scan { once: _, format }) } => {
+                let (reports, calls, wall) = app::scan_once(&settings, &sdk, &telemetry.meter()).await?;
+                match format {
+                    Format::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&portcullis_workers::posture::reports_json(
+                            &reports,
+                            Some(calls),
+                            wall
+                        ))?
+                    ),
+                    Format::Table => {
+                        print!("{}", portcullis_workers::posture::reports_table(&reports));
+                        println!(
+                            "{} scope(s) scanned in {} ms with {calls} AWS calls",
+                            reports.len(),
+                            wall.as_millis()
+                        );
+                    }
+                }
+                return Ok(());
+            }
         };
         app::run(workers, settings.clone(), sdk, telemetry.meter(), shutdown).await
     });

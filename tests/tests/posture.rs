@@ -1,0 +1,302 @@
+//! The posture worker against moto: full scans, evidence, the event-driven rescan, violations,
+//! metrics and replica coordination. (Paths moto cannot produce are in workers' mocked tests.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use portcullis_tests::fixtures::healthy_account;
+use portcullis_tests::portcullis_workers::app::scan_once;
+use portcullis_tests::portcullis_workers::posture::controls::{ControlId, Status};
+use portcullis_tests::portcullis_workers::posture::reports_json;
+use portcullis_tests::portcullis_workers::posture::scan::Scope;
+use portcullis_tests::*;
+use serde_json::{Value, json};
+
+fn statuses(reports: &[portcullis_tests::portcullis_workers::posture::scan::ScanReport]) -> Vec<(String, Status)> {
+    reports[0].results.iter().map(|(_, r)| (r.control.as_str().to_owned(), r.status)).collect()
+}
+
+async fn evidence(env: &PostureEnv, control: &str) -> std::collections::HashMap<String, AttributeValue> {
+    aws_sdk_dynamodb::Client::new(&env.sdk)
+        .get_item()
+        .table_name(env.names.table())
+        .key("pk", AttributeValue::S(format!("POSTURE#{ACCOUNT}#us-east-1")))
+        .key("sk", AttributeValue::S(format!("CONTROL#{control}")))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_else(|| panic!("no evidence for {control}"))
+}
+
+#[tokio::test]
+async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
+    let env = PostureEnv::start("").await;
+    let account = healthy_account(&env.sdk).await;
+
+    let (reports, calls, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        statuses(&reports),
+        vec![
+            ("CloudTrail.1".to_owned(), Status::Pass),
+            ("GuardDuty.1".to_owned(), Status::Pass),
+            ("IAM.3".to_owned(), Status::Pass),
+            ("IAM.4".to_owned(), Status::Pass),
+            // moto's root user has no MFA device.
+            ("IAM.9".to_owned(), Status::Fail),
+            ("KMS.3".to_owned(), Status::Pass),
+            ("KMS.4".to_owned(), Status::Pass),
+        ]
+    );
+    assert!(calls > 5, "the scan's calls were counted: {calls}");
+    assert_eq!(env.gauge("aws_cloudtrail_logging_enabled", None), Some(1.0));
+    assert_eq!(env.gauge("aws_kms_rotation_all_enabled", None), Some(1.0));
+    assert_eq!(env.gauge("aws_iam_access_key_max_age_days", None), Some(0.0));
+    assert_eq!(env.gauge("portcullis_posture_control_status", Some("IAM.9")), Some(0.0));
+
+    // Break everything the emulator lets us break.
+    let ct = aws_sdk_cloudtrail::Client::new(&env.sdk);
+    ct.stop_logging().name(&account.trail).send().await.unwrap();
+    let gd = aws_sdk_guardduty::Client::new(&env.sdk);
+    gd.delete_detector().detector_id(&account.detector).send().await.unwrap();
+    let kms = aws_sdk_kms::Client::new(&env.sdk);
+    kms.disable_key_rotation().key_id(&account.key).send().await.unwrap();
+    let doomed = kms.create_key().send().await.unwrap().key_metadata.unwrap();
+    kms.schedule_key_deletion().key_id(&doomed.key_id).pending_window_in_days(7).send().await.unwrap();
+    // An asymmetric key that cannot rotate is not a failure.
+    kms.create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+
+    // Keys older than 0 days are stale: the real collector's fail path (the 90-day boundary itself
+    // is unit-tested).
+    let mut strict = (*env.settings).clone();
+    strict.posture.access_key_max_age_days = 0;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // keys must be at least a second old
+    let (reports, _, wall) = scan_once(&strict, &env.sdk, &env.metrics.meter()).await.unwrap();
+    let by = |c: ControlId| reports[0].result(c).unwrap().clone();
+    assert_eq!(by(ControlId::CloudTrail1).status, Status::Fail);
+    assert!(by(ControlId::CloudTrail1).reason.unwrap().contains("not logging"));
+    assert_eq!(by(ControlId::GuardDuty1).status, Status::Fail);
+    assert_eq!(by(ControlId::Kms4).status, Status::Fail);
+    assert_eq!(by(ControlId::Kms4).failing_resources.len(), 1, "only the symmetric key that stopped rotating");
+    assert!(by(ControlId::Kms4).failing_resources[0].ends_with(&account.key));
+    assert_eq!(by(ControlId::Kms3).failing_resources, vec![doomed.arn.clone().unwrap()]);
+    assert_eq!(by(ControlId::Iam3).status, Status::Fail);
+    assert_eq!(by(ControlId::Iam3).failing_resources, vec!["alice/access_key_1"]);
+
+    assert_eq!(env.gauge("aws_cloudtrail_logging_enabled", None), Some(0.0));
+    assert_eq!(env.gauge("aws_guardduty_high_findings", None), Some(-1.0));
+    assert_eq!(env.gauge("aws_kms_rotation_all_enabled", None), Some(0.0));
+    assert_eq!(env.gauge("portcullis_posture_failing_resources", Some("KMS.3")), Some(1.0));
+
+    // Evidence: the latest result per control, with its failing resources.
+    let item = evidence(&env, "KMS.3").await;
+    assert_eq!(item["status"].as_s().unwrap(), "fail");
+    assert_eq!(item["failing_count"].as_n().unwrap(), "1");
+    let stored: Vec<String> = serde_json::from_str(item["failing_resources"].as_s().unwrap()).unwrap();
+    assert_eq!(stored, vec![doomed.arn.unwrap()]);
+    assert_eq!(item["trigger"].as_s().unwrap(), "once");
+
+    // The `posture scan --once --format json` document.
+    let doc = reports_json(&reports, Some(42), wall);
+    assert_eq!(doc["api_calls"], 42);
+    let controls = doc["scopes"][0]["controls"].as_array().unwrap();
+    assert_eq!(controls.len(), 7);
+    let cloudtrail = controls.iter().find(|c| c["control_id"] == "CloudTrail.1").unwrap();
+    assert_eq!(cloudtrail["status"], "fail");
+    assert_eq!(cloudtrail["failing_resource_count"], 1);
+}
+
+/// Receive Posture Violation events from the stack's bus through a rule to a test queue.
+async fn violations_queue(env: &PostureEnv) -> String {
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{}-violations-test", env.names.prefix()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{}-violations-test", env.names.prefix());
+    let events = aws_sdk_eventbridge::Client::new(&env.sdk);
+    events
+        .put_rule()
+        .name("violations-test")
+        .event_bus_name(env.names.event_bus())
+        .event_pattern(json!({"source": ["portcullis.posture"], "detail-type": ["Posture Violation"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("violations-test")
+        .event_bus_name(env.names.event_bus())
+        .targets(aws_sdk_eventbridge::types::Target::builder().id("q").arn(arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+async fn receive_json(env: &PostureEnv, url: &str, timeout: Duration) -> Vec<Value> {
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk);
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while Instant::now() < deadline && out.is_empty() {
+        let got =
+            sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
+        out.extend(got.messages.unwrap_or_default().into_iter().filter_map(|m| serde_json::from_str(&m.body?).ok()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_change_event_rescans_within_seconds_and_publishes_a_violation() {
+    let mut env = PostureEnv::start("scan_interval_seconds = 3600").await;
+    let account = healthy_account(&env.sdk).await;
+    let violations = violations_queue(&env).await;
+    env.start_worker().await;
+    eventually(Duration::from_secs(30), "the first scheduled scan", || async {
+        (env.gauge("aws_cloudtrail_logging_enabled", None) == Some(1.0)).then_some(())
+    })
+    .await;
+
+    // Someone stops the trail; CloudTrail's event reaches the posture queue through the stack's rule.
+    aws_sdk_cloudtrail::Client::new(&env.sdk).stop_logging().name(&account.trail).send().await.unwrap();
+    let sent = Instant::now();
+    env.put_event(
+        "aws.cloudtrail",
+        "AWS API Call via CloudTrail",
+        json!({"eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging", "requestParameters": {"name": account.trail}}),
+    )
+    .await;
+    eventually(Duration::from_secs(15), "the metric to show the stopped trail", || async {
+        (env.gauge("aws_cloudtrail_logging_enabled", None) == Some(0.0)).then_some(())
+    })
+    .await;
+    let elapsed = sent.elapsed();
+    assert!(elapsed < Duration::from_secs(5), "metric updated {elapsed:?} after the event");
+    assert_eq!(env.gauge("portcullis_posture_control_status", Some("CloudTrail.1")), Some(0.0));
+    // Only the affected control was rescanned: KMS was measured once, at start.
+    let kms_checked =
+        env.metrics.find("portcullis_posture_scan_last_success_timestamp_seconds", &[("control_id", "KMS.4")]);
+    let ct_checked =
+        env.metrics.find("portcullis_posture_scan_last_success_timestamp_seconds", &[("control_id", "CloudTrail.1")]);
+    assert!(ct_checked[0].value >= kms_checked[0].value);
+    assert_eq!(ct_checked[0].unit, "s");
+    let received = env.metrics.find("portcullis_posture_events_received", &[("event_name", "StopLogging")]);
+    assert!(received[0].value >= 1.0, "{received:?}");
+    assert_eq!(received[0].attributes["source"], "aws.cloudtrail");
+    let event_scans = env.metrics.find("portcullis_posture_scan_duration", &[("trigger", "event")]);
+    assert_eq!(event_scans[0].unit, "s");
+    assert!(event_scans[0].value >= 1.0);
+
+    // The violation went to the Portcullis bus with the documented detail.
+    let events = receive_json(&env, &violations, Duration::from_secs(10)).await;
+    let event = events.iter().find(|e| e["detail"]["control_id"] == "CloudTrail.1").expect("a CloudTrail.1 violation");
+    assert_eq!(event["detail-type"], "Posture Violation");
+    assert_eq!(event["source"], "portcullis.posture");
+    assert_eq!(event["detail"]["status"], "fail");
+    assert_eq!(event["detail"]["previous_status"], "pass");
+    assert_eq!(event["detail"]["trigger"], "event:StopLogging");
+    assert_eq!(event["detail"]["failing_resources"], json!([account.trail]));
+    let published = env.metrics.find("portcullis_posture_violations_published", &[("control_id", "CloudTrail.1")]);
+    assert_eq!(published[0].value, 1.0);
+
+    // A sample GuardDuty finding changes nothing; an IAM key event rescans that user only.
+    env.put_event(
+        "aws.guardduty",
+        "GuardDuty Finding",
+        json!({"severity": 8.0, "type": "Recon:EC2/PortProbeUnprotectedPort", "service": {"additionalInfo": {"sample": true}}}),
+    )
+    .await;
+    let iam = aws_sdk_iam::Client::new(&env.sdk);
+    iam.create_user().user_name("bob").send().await.unwrap();
+    iam.create_access_key().user_name("bob").send().await.unwrap();
+    env.put_event(
+        "aws.iam",
+        "AWS API Call via CloudTrail",
+        json!({"eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey", "requestParameters": {"userName": "bob"}}),
+    )
+    .await;
+    eventually(Duration::from_secs(15), "the IAM event to be handled", || async {
+        let n: f64 = env
+            .metrics
+            .find("portcullis_posture_events_received", &[("event_name", "CreateAccessKey")])
+            .iter()
+            .map(|p| p.value)
+            .sum();
+        let processed: f64 = env
+            .metrics
+            .find("portcullis_messages_processed", &[("kind", "event.IAM.3"), ("outcome", "ok")])
+            .iter()
+            .map(|p| p.value)
+            .sum();
+        (n >= 1.0 && processed >= 1.0).then_some(())
+    })
+    .await;
+    let posture = env.posture.clone().unwrap();
+    assert_eq!(posture.metrics.status(ACCOUNT, "us-east-1", ControlId::Iam3), Some(Status::Pass));
+    // Every posture data point names its account and region.
+    for p in
+        env.metrics.points().iter().filter(|p| p.name.starts_with("aws_") || p.name.starts_with("portcullis_posture_"))
+    {
+        assert_eq!(p.attributes.get("cloud.account.id").map(String::as_str), Some(ACCOUNT), "{p:?}");
+        assert_eq!(p.attributes.get("cloud.region").map(String::as_str), Some("us-east-1"), "{p:?}");
+    }
+    // Seed gauges keep their unit-less names.
+    assert_eq!(env.metrics.find("aws_cloudtrail_logging_enabled", &[])[0].unit, "");
+    env.stop_worker().await;
+}
+
+#[tokio::test]
+async fn replicas_scan_each_scope_once_per_interval() {
+    let env = PostureEnv::start("scan_interval_seconds = 2").await;
+    healthy_account(&env.sdk).await;
+
+    // The lease itself: one winner per interval.
+    let a = env.build_posture().await;
+    let scope = Scope { account_id: ACCOUNT.into(), region: "us-east-1".into() };
+    let now = Utc::now();
+    assert!(a.evidence.try_lease(&scope, "replica-a", Duration::from_secs(2), now).await.unwrap());
+    assert!(!a.evidence.try_lease(&scope, "replica-b", Duration::from_secs(2), now).await.unwrap());
+    let later = now + chrono::Duration::seconds(2);
+    assert!(a.evidence.try_lease(&scope, "replica-b", Duration::from_secs(2), later).await.unwrap());
+
+    // Two replicas' schedulers over ~5 s: about three scans in all, not one series per replica.
+    let (probe_a, probe_b) = (MetricsProbe::new(), MetricsProbe::new());
+    let build = |probe: &MetricsProbe| {
+        let (settings, sdk, meter) = (env.settings.clone(), env.sdk.clone(), probe.meter());
+        async move {
+            std::sync::Arc::new(
+                portcullis_tests::portcullis_workers::posture::Posture::build(&settings, &sdk, &meter, None)
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    let (ra, rb) = (build(&probe_a).await, build(&probe_b).await);
+    // Start after the lease taken above has lapsed.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let ta = tokio::spawn(ra.run_scheduler("replica-a".into(), stop.clone()));
+    let tb = tokio::spawn(rb.run_scheduler("replica-b".into(), stop.clone()));
+    tokio::time::sleep(Duration::from_millis(5200)).await;
+    stop.cancel();
+    ta.await.unwrap();
+    tb.await.unwrap();
+    let scans = |p: &MetricsProbe| -> f64 {
+        p.find("portcullis_posture_scan_duration", &[("trigger", "scheduled")]).iter().map(|p| p.value).sum()
+    };
+    let total = scans(&probe_a) + scans(&probe_b);
+    assert!((2.0..=4.0).contains(&total), "{total} scheduled scans in ~5 s at a 2 s interval across two replicas");
+}

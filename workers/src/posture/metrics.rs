@@ -1,0 +1,309 @@
+//! Posture metrics: the latest result of every control, observed by OTLP gauges.
+//!
+//! The gauges read a shared [`PostureState`] when metrics are collected, so a series exists exactly
+//! while its fact is known: an account or control that stops being measured disappears instead of
+//! repeating a stale value. Names follow `../shared/FACTS.md`: the seed dashboard's four gauges keep
+//! their names and meaning; everything else is `portcullis_posture_*`, in base units, with
+//! `cloud.account.id` and `cloud.region` on every data point. Failing resources are never labels.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
+
+use super::controls::{ControlId, FindingCounts, Status};
+use super::scan::ScanReport;
+
+/// The latest known state of one control in one account and region.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlSnapshot {
+    pub status: Status,
+    pub failing: usize,
+    pub checked_at: DateTime<Utc>,
+    /// When the control was last measured (pass or fail, not unknown).
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+/// (account, region, control).
+pub type ControlKey = (String, String, ControlId);
+
+/// Oldest active access key of an account: (age in whole days, creation time).
+pub type KeyAge = (i64, Option<DateTime<Utc>>);
+
+/// Everything the gauges show.
+#[derive(Debug, Default)]
+pub struct PostureState {
+    pub controls: BTreeMap<ControlKey, ControlSnapshot>,
+    /// Active findings per (account, region); absent when GuardDuty is off or unreadable.
+    pub findings: BTreeMap<(String, String), FindingCounts>,
+    /// Oldest active access key per (account, home region): (max age days, oldest creation).
+    pub key_age: BTreeMap<(String, String), KeyAge>,
+}
+
+impl PostureState {
+    /// Fold a scan report in.
+    pub fn apply(&mut self, report: &ScanReport) {
+        for (region, result) in &report.results {
+            let key = (report.scope.account_id.clone(), region.clone(), result.control);
+            let previous_success = self.controls.get(&key).and_then(|s| s.last_success);
+            let measured = result.status != Status::Unknown;
+            self.controls.insert(
+                key,
+                ControlSnapshot {
+                    status: result.status,
+                    failing: result.failing_resources.len(),
+                    checked_at: report.finished_at,
+                    last_success: if measured { Some(report.finished_at) } else { previous_success },
+                },
+            );
+        }
+        let scope_key = (report.scope.account_id.clone(), report.scope.region.clone());
+        match (&report.findings, report.guardduty_enabled) {
+            (Some(f), _) => {
+                self.findings.insert(scope_key.clone(), *f);
+            }
+            (None, Some(false)) => {
+                self.findings.remove(&scope_key);
+            }
+            _ => {}
+        }
+        if let Some((region, age)) = &report.key_age {
+            self.key_age.insert(
+                (report.scope.account_id.clone(), region.clone()),
+                (age.max_age_days, age.oldest_active_created),
+            );
+        }
+    }
+
+    fn status(&self, account: &str, region: &str, control: ControlId) -> Option<Status> {
+        self.controls.get(&(account.to_owned(), region.to_owned(), control)).map(|s| s.status)
+    }
+}
+
+fn scope_attrs(account: &str, region: &str) -> Vec<KeyValue> {
+    vec![KeyValue::new("cloud.account.id", account.to_owned()), KeyValue::new("cloud.region", region.to_owned())]
+}
+
+/// The posture instruments.
+#[derive(Debug, Clone)]
+pub struct PostureMetrics {
+    pub state: Arc<RwLock<PostureState>>,
+    scan_errors: Counter<u64>,
+    events_received: Counter<u64>,
+    violations: Counter<u64>,
+    scan_duration: Histogram<f64>,
+    _gauges: Arc<Vec<ObservableGauge<i64>>>,
+}
+
+impl PostureMetrics {
+    pub fn new(meter: &Meter) -> Self {
+        let state: Arc<RwLock<PostureState>> = Arc::default();
+        let mut gauges = Vec::new();
+        macro_rules! gauge {
+            ($name:expr, $desc:expr, $unit:expr, |$s:ident, $obs:ident| $body:block) => {{
+                let st = state.clone();
+                let mut b = meter.i64_observable_gauge($name).with_description($desc);
+                if !$unit.is_empty() {
+                    b = b.with_unit($unit);
+                }
+                gauges.push(
+                    b.with_callback(move |$obs| {
+                        if let Ok($s) = st.read() {
+                            $body
+                        }
+                    })
+                    .build(),
+                );
+            }};
+        }
+
+        // The seed dashboard's gauges, original names and meaning.
+        gauge!(
+            "aws_cloudtrail_logging_enabled",
+            "1 when a multi-region trail logs management events (CloudTrail.1), else 0",
+            "",
+            |s, o| {
+                for ((account, region, control), snap) in &s.controls {
+                    if *control == ControlId::CloudTrail1 && snap.status != Status::Unknown {
+                        o.observe(i64::from(snap.status == Status::Pass), &scope_attrs(account, region));
+                    }
+                }
+            }
+        );
+        gauge!(
+            "aws_guardduty_high_findings",
+            "Active GuardDuty findings of severity 7 or more; -1 when GuardDuty is not enabled",
+            "",
+            |s, o| {
+                for ((account, region, control), snap) in &s.controls {
+                    if *control != ControlId::GuardDuty1 {
+                        continue;
+                    }
+                    match snap.status {
+                        Status::Fail => o.observe(-1, &scope_attrs(account, region)),
+                        Status::Pass => {
+                            if let Some(f) = s.findings.get(&(account.clone(), region.clone())) {
+                                o.observe(
+                                    i64::try_from(f.high_or_above()).unwrap_or(i64::MAX),
+                                    &scope_attrs(account, region),
+                                );
+                            }
+                        }
+                        Status::Unknown => {}
+                    }
+                }
+            }
+        );
+        gauge!(
+            "aws_iam_access_key_max_age_days",
+            "Age in days of the oldest active IAM access key (0 when none)",
+            "",
+            |s, o| {
+                for ((account, region), (days, _)) in &s.key_age {
+                    o.observe(*days, &scope_attrs(account, region));
+                }
+            }
+        );
+        gauge!(
+            "aws_kms_rotation_all_enabled",
+            "1 when every rotatable customer managed KMS key rotates (KMS.4), else 0",
+            "",
+            |s, o| {
+                for ((account, region, control), snap) in &s.controls {
+                    if *control == ControlId::Kms4 && snap.status != Status::Unknown {
+                        o.observe(i64::from(snap.status == Status::Pass), &scope_attrs(account, region));
+                    }
+                }
+            }
+        );
+
+        // Per-control metrics.
+        gauge!("portcullis_posture_control_status", "Control status: 1 pass, 0 fail, -1 unknown", "", |s, o| {
+            for ((account, region, control), snap) in &s.controls {
+                let mut attrs = scope_attrs(account, region);
+                attrs.push(KeyValue::new("control_id", control.as_str()));
+                o.observe(snap.status.gauge(), &attrs);
+            }
+        });
+        gauge!(
+            "portcullis_posture_failing_resources",
+            "Resources failing the control (see the evidence table for which)",
+            "{resource}",
+            |s, o| {
+                for ((account, region, control), snap) in &s.controls {
+                    if snap.status == Status::Unknown {
+                        continue;
+                    }
+                    let mut attrs = scope_attrs(account, region);
+                    attrs.push(KeyValue::new("control_id", control.as_str()));
+                    o.observe(i64::try_from(snap.failing).unwrap_or(i64::MAX), &attrs);
+                }
+            }
+        );
+        gauge!(
+            "portcullis_posture_guardduty_findings",
+            "Active GuardDuty findings by severity band (high 7.0-8.9, critical 9.0-10)",
+            "{finding}",
+            |s, o| {
+                for ((account, region), f) in &s.findings {
+                    for (band, n) in [("high", f.high), ("critical", f.critical)] {
+                        let mut attrs = scope_attrs(account, region);
+                        attrs.push(KeyValue::new("severity", band));
+                        o.observe(i64::try_from(n).unwrap_or(i64::MAX), &attrs);
+                    }
+                }
+            }
+        );
+        gauge!(
+            "portcullis_posture_iam_oldest_access_key_created_timestamp_seconds",
+            "Creation time of the oldest active IAM access key",
+            "s",
+            |s, o| {
+                for ((account, region), (_, oldest)) in &s.key_age {
+                    if let Some(t) = oldest {
+                        o.observe(t.timestamp(), &scope_attrs(account, region));
+                    }
+                }
+            }
+        );
+        gauge!(
+            "portcullis_posture_scan_last_success_timestamp_seconds",
+            "When the control was last measured (pass or fail)",
+            "s",
+            |s, o| {
+                for ((account, region, control), snap) in &s.controls {
+                    if let Some(t) = snap.last_success {
+                        let mut attrs = scope_attrs(account, region);
+                        attrs.push(KeyValue::new("control_id", control.as_str()));
+                        o.observe(t.timestamp(), &attrs);
+                    }
+                }
+            }
+        );
+
+        Self {
+            state,
+            scan_errors: meter
+                .u64_counter("portcullis_posture_scan_errors")
+                .with_description("Controls that could not be measured, by control and error code")
+                .with_unit("{error}")
+                .build(),
+            events_received: meter
+                .u64_counter("portcullis_posture_events_received")
+                .with_description("Change events received from EventBridge, by event name")
+                .with_unit("{event}")
+                .build(),
+            violations: meter
+                .u64_counter("portcullis_posture_violations_published")
+                .with_description("Posture Violation events put on the Portcullis bus")
+                .with_unit("{event}")
+                .build(),
+            scan_duration: meter
+                .f64_histogram("portcullis_posture_scan_duration")
+                .with_description("Wall time of one scan of an account and region")
+                .with_unit("s")
+                .with_boundaries(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
+                .build(),
+            _gauges: Arc::new(gauges),
+        }
+    }
+
+    /// Record a finished scan.
+    pub fn record(&self, report: &ScanReport) {
+        if let Ok(mut s) = self.state.write() {
+            s.apply(report);
+        }
+        for (region, r) in &report.results {
+            if r.status == Status::Unknown {
+                let mut attrs = scope_attrs(&report.scope.account_id, region);
+                attrs.push(KeyValue::new("control_id", r.control.as_str()));
+                attrs.push(KeyValue::new("error_code", r.error_code.clone().unwrap_or_else(|| "error".into())));
+                self.scan_errors.add(1, &attrs);
+            }
+        }
+        let seconds = (report.finished_at - report.started_at).num_milliseconds() as f64 / 1000.0;
+        let mut attrs = scope_attrs(&report.scope.account_id, &report.scope.region);
+        attrs.push(KeyValue::new("trigger", if report.trigger == "scheduled" { "scheduled" } else { "event" }));
+        self.scan_duration.record(seconds.max(0.0), &attrs);
+    }
+
+    pub fn event_received(&self, account: &str, region: &str, source: &str, event_name: &str) {
+        let mut attrs = scope_attrs(account, region);
+        attrs.push(KeyValue::new("source", source.to_owned()));
+        attrs.push(KeyValue::new("event_name", event_name.to_owned()));
+        self.events_received.add(1, &attrs);
+    }
+
+    pub fn violation_published(&self, account: &str, region: &str, control: ControlId) {
+        let mut attrs = scope_attrs(account, region);
+        attrs.push(KeyValue::new("control_id", control.as_str()));
+        self.violations.add(1, &attrs);
+    }
+
+    /// The last known status, for tests and the scan table.
+    pub fn status(&self, account: &str, region: &str, control: ControlId) -> Option<Status> {
+        self.state.read().ok().and_then(|s| s.status(account, region, control))
+    }
+}

@@ -1,0 +1,308 @@
+//! Scans: read the facts for one account and region (all controls, or just the ones an event
+//! touched), evaluate them, and report.
+//!
+//! IAM is global, so IAM.3, IAM.4 and IAM.9 are measured once per account, in its *home region* (the
+//! first configured region). The scanner keeps the last full IAM key list and KMS key list per scope
+//! so that an event about one user or one key costs one or two calls instead of a full sweep.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::collect::{AwsReader, CollectError};
+use super::controls::{
+    AccessKeyAge, AccessKeyFacts, ControlId, ControlResult, FindingCounts, KmsKeyFacts, evaluate_access_keys,
+    evaluate_cloudtrail, evaluate_guardduty, evaluate_kms, evaluate_root,
+};
+
+/// One account in one region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Scope {
+    pub account_id: String,
+    pub region: String,
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.account_id, self.region)
+    }
+}
+
+/// What to rescan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ScanTarget {
+    /// Every control of the scope (IAM ones too when it is the home region).
+    Full,
+    /// CloudTrail.1.
+    CloudTrail,
+    /// GuardDuty.1 and its findings.
+    GuardDuty,
+    /// IAM.3 for one user (a full IAM.3 sweep when no earlier sweep is known).
+    AccessKeysOf(String),
+    /// KMS.3 and KMS.4 for one key (a full KMS sweep when no earlier sweep is known).
+    KmsKey(String),
+    /// IAM.4 and IAM.9.
+    Root,
+}
+
+impl ScanTarget {
+    pub fn label(&self) -> &'static str {
+        match self {
+            ScanTarget::Full => "full",
+            ScanTarget::CloudTrail => "CloudTrail.1",
+            ScanTarget::GuardDuty => "GuardDuty.1",
+            ScanTarget::AccessKeysOf(_) => "IAM.3",
+            ScanTarget::KmsKey(_) => "KMS.4",
+            ScanTarget::Root => "IAM.4",
+        }
+    }
+}
+
+/// What one scan found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanReport {
+    pub scope: Scope,
+    /// (region the result belongs to, result). Global controls carry the home region.
+    pub results: Vec<(String, ControlResult)>,
+    /// Active findings, when GuardDuty is enabled and its statistics could be read.
+    pub findings: Option<FindingCounts>,
+    /// Whether GuardDuty was found enabled (None when not scanned or unreadable).
+    pub guardduty_enabled: Option<bool>,
+    /// (home region, oldest key) when IAM.3 was measured.
+    pub key_age: Option<(String, AccessKeyAge)>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// `scheduled`, `once`, or `event:<EventName>`.
+    pub trigger: String,
+}
+
+impl ScanReport {
+    pub fn result(&self, control: ControlId) -> Option<&ControlResult> {
+        self.results.iter().map(|(_, r)| r).find(|r| r.control == control)
+    }
+}
+
+fn unknown(control: ControlId, e: &CollectError) -> ControlResult {
+    ControlResult::unknown(control, e.code, format!("could not read {}: {}", e.op, e.message))
+}
+
+/// Reads and evaluates. One per process; safe to share.
+#[derive(Debug)]
+pub struct Scanner {
+    readers: HashMap<Scope, AwsReader>,
+    home_regions: HashMap<String, String>,
+    own_account: Option<String>,
+    max_key_age_days: u64,
+    keys: Mutex<HashMap<String, Vec<AccessKeyFacts>>>,
+    kms: Mutex<HashMap<Scope, Vec<KmsKeyFacts>>>,
+}
+
+impl Scanner {
+    /// `readers` must hold one reader per scope; the first region listed for an account is its home.
+    pub fn new(readers: Vec<AwsReader>, max_key_age_days: u64) -> Self {
+        let mut home_regions = HashMap::new();
+        let mut map = HashMap::new();
+        let own_account = readers.first().map(|r| r.account_id.clone());
+        for r in readers {
+            home_regions.entry(r.account_id.clone()).or_insert_with(|| r.region.clone());
+            map.insert(Scope { account_id: r.account_id.clone(), region: r.region.clone() }, r);
+        }
+        Self {
+            readers: map,
+            home_regions,
+            own_account,
+            max_key_age_days,
+            keys: Mutex::default(),
+            kms: Mutex::default(),
+        }
+    }
+
+    /// The worker's own account (the first reader's).
+    pub fn own_account(&self) -> Option<&str> {
+        self.own_account.as_deref()
+    }
+
+    /// Every scope, sorted.
+    pub fn scopes(&self) -> Vec<Scope> {
+        let mut s: Vec<Scope> = self.readers.keys().cloned().collect();
+        s.sort();
+        s
+    }
+
+    /// The home region of an account (where IAM results live).
+    pub fn home_region(&self, account: &str) -> Option<&str> {
+        self.home_regions.get(account).map(String::as_str)
+    }
+
+    pub fn is_home(&self, scope: &Scope) -> bool {
+        self.home_region(&scope.account_id) == Some(scope.region.as_str())
+    }
+
+    /// Scan `scope` for `target`.
+    pub async fn scan(&self, scope: &Scope, target: &ScanTarget, trigger: &str) -> Option<ScanReport> {
+        let reader = self.readers.get(scope)?;
+        let started_at = Utc::now();
+        let mut report = ScanReport {
+            scope: scope.clone(),
+            results: Vec::new(),
+            findings: None,
+            guardduty_enabled: None,
+            key_age: None,
+            started_at,
+            finished_at: started_at,
+            trigger: trigger.to_owned(),
+        };
+        let home = self.is_home(scope);
+        let region = scope.region.clone();
+        let (cloudtrail, guardduty, kms, keys, root) = tokio::join!(
+            async {
+                matches!(target, ScanTarget::Full | ScanTarget::CloudTrail).then_some(())?;
+                Some(match reader.trails().await {
+                    Ok(trails) => evaluate_cloudtrail(&trails),
+                    Err(e) => unknown(ControlId::CloudTrail1, &e),
+                })
+            },
+            async {
+                matches!(target, ScanTarget::Full | ScanTarget::GuardDuty).then_some(())?;
+                Some(self.guardduty(reader).await)
+            },
+            async {
+                match target {
+                    ScanTarget::Full => Some(self.kms_full(reader, scope).await),
+                    ScanTarget::KmsKey(id) => Some(self.kms_one(reader, scope, id).await),
+                    _ => None,
+                }
+            },
+            async {
+                match target {
+                    ScanTarget::Full if home => Some(self.keys_full(reader).await),
+                    ScanTarget::AccessKeysOf(user) if home => Some(self.keys_of(reader, user).await),
+                    _ => None,
+                }
+            },
+            async {
+                matches!(target, ScanTarget::Full | ScanTarget::Root).then_some(())?;
+                home.then_some(())?;
+                Some(match reader.root_summary().await {
+                    Ok((keys, mfa)) => {
+                        let (k, m) = evaluate_root(keys, mfa);
+                        vec![k, m]
+                    }
+                    Err(e) => vec![unknown(ControlId::Iam4, &e), unknown(ControlId::Iam9, &e)],
+                })
+            },
+        );
+        if let Some(r) = cloudtrail {
+            report.results.push((region.clone(), r));
+        }
+        if let Some((r, findings, enabled)) = guardduty {
+            report.results.push((region.clone(), r));
+            report.findings = findings;
+            report.guardduty_enabled = enabled;
+        }
+        if let Some(rs) = kms {
+            report.results.extend(rs.into_iter().map(|r| (region.clone(), r)));
+        }
+        if let Some((r, age)) = keys {
+            report.results.push((region.clone(), r));
+            report.key_age = age.map(|a| (region.clone(), a));
+        }
+        if let Some(rs) = root {
+            report.results.extend(rs.into_iter().map(|r| (region.clone(), r)));
+        }
+        report.results.sort_by_key(|(_, r)| r.control);
+        report.finished_at = Utc::now();
+        Some(report)
+    }
+
+    async fn guardduty(&self, reader: &AwsReader) -> (ControlResult, Option<FindingCounts>, Option<bool>) {
+        match reader.guardduty_detectors().await {
+            Ok(detectors) => {
+                let result = evaluate_guardduty(&reader.region, &detectors);
+                let enabled = detectors.iter().find(|(_, s)| s.eq_ignore_ascii_case("ENABLED"));
+                let findings = match enabled {
+                    Some((id, _)) => match reader.guardduty_findings(id).await {
+                        Ok(f) => Some(f),
+                        Err(e) => {
+                            tracing::warn!(region = %reader.region, error = %e, "GuardDuty findings statistics unavailable");
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                (result, findings, Some(enabled.is_some()))
+            }
+            Err(e) => (unknown(ControlId::GuardDuty1, &e), None, None),
+        }
+    }
+
+    async fn kms_full(&self, reader: &AwsReader, scope: &Scope) -> Vec<ControlResult> {
+        match reader.kms_keys().await {
+            Ok(keys) => {
+                let (rotation, deletion) = evaluate_kms(&keys);
+                if let Ok(mut cache) = self.kms.lock() {
+                    cache.insert(scope.clone(), keys);
+                }
+                vec![deletion, rotation]
+            }
+            Err(e) => vec![unknown(ControlId::Kms3, &e), unknown(ControlId::Kms4, &e)],
+        }
+    }
+
+    async fn kms_one(&self, reader: &AwsReader, scope: &Scope, key_id: &str) -> Vec<ControlResult> {
+        let known = self.kms.lock().ok().is_some_and(|c| c.contains_key(scope));
+        if !known {
+            return self.kms_full(reader, scope).await;
+        }
+        match reader.kms_key(key_id).await {
+            Ok(fact) => {
+                let keys = {
+                    let Ok(mut cache) = self.kms.lock() else { return Vec::new() };
+                    let keys = cache.entry(scope.clone()).or_default();
+                    keys.retain(|k| k.key_id != key_id && k.arn != key_id);
+                    keys.extend(fact);
+                    keys.clone()
+                };
+                let (rotation, deletion) = evaluate_kms(&keys);
+                vec![deletion, rotation]
+            }
+            Err(e) => vec![unknown(ControlId::Kms3, &e), unknown(ControlId::Kms4, &e)],
+        }
+    }
+
+    async fn keys_full(&self, reader: &AwsReader) -> (ControlResult, Option<AccessKeyAge>) {
+        match reader.access_keys_from_report().await {
+            Ok(keys) => {
+                let age = evaluate_access_keys(&keys, Utc::now(), self.max_key_age_days);
+                if let Ok(mut cache) = self.keys.lock() {
+                    cache.insert(reader.account_id.clone(), keys);
+                }
+                (age.result.clone(), Some(age))
+            }
+            Err(e) => (unknown(ControlId::Iam3, &e), None),
+        }
+    }
+
+    async fn keys_of(&self, reader: &AwsReader, user: &str) -> (ControlResult, Option<AccessKeyAge>) {
+        let known = self.keys.lock().ok().is_some_and(|c| c.contains_key(&reader.account_id));
+        if !known {
+            return self.keys_full(reader).await;
+        }
+        match reader.access_keys_of(user).await {
+            Ok(fresh) => {
+                let keys = {
+                    let Ok(mut cache) = self.keys.lock() else { return self.keys_full(reader).await };
+                    let keys = cache.entry(reader.account_id.clone()).or_default();
+                    keys.retain(|k| k.user != user);
+                    keys.extend(fresh);
+                    keys.clone()
+                };
+                let age = evaluate_access_keys(&keys, Utc::now(), self.max_key_age_days);
+                (age.result.clone(), Some(age))
+            }
+            Err(e) => (unknown(ControlId::Iam3, &e), None),
+        }
+    }
+}
