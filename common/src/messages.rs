@@ -460,6 +460,18 @@ mod tests {
         assert_eq!(present, expected_files, "stale schema files in docs/schemas; run `make schemas`");
     }
 
+    /// docs/messages.md documents every kind and every error code.
+    #[test]
+    fn message_reference_covers_every_kind_and_code() {
+        let doc = std::fs::read_to_string(schema_dir().join("../messages.md")).unwrap();
+        for kind in Kind::ALL {
+            assert!(doc.contains(&format!("### `{}`", kind.as_str())), "docs/messages.md lacks a section for {}", kind.as_str());
+        }
+        for code in ErrorCode::ALL {
+            assert!(doc.contains(&format!("| `{}` |", code.as_str())), "docs/messages.md lacks error code {code}");
+        }
+    }
+
     #[test]
     fn envelope_parse_errors_have_codes() {
         assert_eq!(Envelope::parse("not json").unwrap_err().code, ErrorCode::BadRequest);
