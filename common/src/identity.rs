@@ -439,6 +439,58 @@ mod tests {
         unauth(v.verify(Some(&none_token)).await);
     }
 
+    /// Serves `body` at every path on a loopback port; counts requests.
+    fn serve_jwks(body: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/.well-known/jwks.json", server.server_addr().to_ip().unwrap());
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for request in server.incoming_requests() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = request.respond(tiny_http::Response::from_string(body.clone()));
+            }
+        });
+        (url, hits)
+    }
+
+    #[tokio::test]
+    async fn jwks_from_a_url_is_fetched_once_and_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = init(dir.path()).unwrap();
+        let (url, hits) = serve_jwks(std::fs::read_to_string(jwks).unwrap());
+        let mut s = settings(dir.path().join("unused"));
+        s.jwks_file = None;
+        s.jwks_url = Some(url);
+        let v = TokenVerifier::new(s).unwrap();
+        for user in ["alice", "bob", "carol"] {
+            let token = mint(dir.path(), &claims(user)).unwrap();
+            assert_eq!(v.verify(Some(&token)).await.unwrap().user, user);
+        }
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "the JWKS is cached");
+
+        // A token signed by an unknown key: the keys are refetched at most every 30 s, then refused.
+        let other = tempfile::tempdir().unwrap();
+        init(other.path()).unwrap();
+        let foreign = mint(other.path(), &claims("mallory")).unwrap();
+        assert!(matches!(v.verify(Some(&foreign)).await, Err(IdentityError::Unauthenticated(_))));
+        assert!(matches!(v.verify(Some(&foreign)).await, Err(IdentityError::Unauthenticated(_))));
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "unknown kids do not hammer the issuer");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_jwks_url_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut s = settings(dir.path().join("unused"));
+        s.jwks_file = None;
+        s.jwks_url = Some(format!("http://127.0.0.1:{port}/jwks.json"));
+        let v = TokenVerifier::new(s).unwrap();
+        let token = mint(dir.path(), &claims("alice")).unwrap();
+        assert!(matches!(v.verify(Some(&token)).await, Err(IdentityError::Unavailable(_))));
+    }
+
     #[tokio::test]
     async fn missing_jwks_is_unavailable_not_unauthenticated() {
         let dir = tempfile::tempdir().unwrap();

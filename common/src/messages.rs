@@ -465,7 +465,11 @@ mod tests {
     fn message_reference_covers_every_kind_and_code() {
         let doc = std::fs::read_to_string(schema_dir().join("../messages.md")).unwrap();
         for kind in Kind::ALL {
-            assert!(doc.contains(&format!("### `{}`", kind.as_str())), "docs/messages.md lacks a section for {}", kind.as_str());
+            assert!(
+                doc.contains(&format!("### `{}`", kind.as_str())),
+                "docs/messages.md lacks a section for {}",
+                kind.as_str()
+            );
         }
         for code in ErrorCode::ALL {
             assert!(doc.contains(&format!("| `{}` |", code.as_str())), "docs/messages.md lacks error code {code}");

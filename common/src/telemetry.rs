@@ -46,17 +46,34 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Install the global `tracing` subscriber and build the providers.
+    /// Install the global `tracing` subscriber and build the providers; OTLP export is on when the
+    /// standard `OTEL_EXPORTER_OTLP_*` variables name an endpoint.
     pub fn init(settings: &TelemetrySettings) -> anyhow::Result<Self> {
+        Self::install(settings, otlp_configured(), None)
+    }
+
+    /// Like [`Telemetry::init`], exporting OTLP/HTTP to `base_url` (`/v1/metrics`, `/v1/traces`)
+    /// whatever the environment says.
+    pub fn init_with_otlp_endpoint(settings: &TelemetrySettings, base_url: &str) -> anyhow::Result<Self> {
+        Self::install(settings, true, Some(base_url.trim_end_matches('/')))
+    }
+
+    fn install(settings: &TelemetrySettings, otlp: bool, base_url: Option<&str>) -> anyhow::Result<Self> {
+        use opentelemetry_otlp::WithExportConfig;
         let resource = resource(&settings.service_name);
-        let otlp = otlp_configured();
         let (meter_provider, tracer_provider) = if otlp {
-            let metric_exporter = opentelemetry_otlp::MetricExporter::builder().with_http().build()?;
+            let mut metric_exporter = opentelemetry_otlp::MetricExporter::builder().with_http();
+            let mut span_exporter = opentelemetry_otlp::SpanExporter::builder().with_http();
+            if let Some(base) = base_url {
+                metric_exporter = metric_exporter.with_endpoint(format!("{base}/v1/metrics"));
+                span_exporter = span_exporter.with_endpoint(format!("{base}/v1/traces"));
+            }
+            let metric_exporter = metric_exporter.build()?;
             let reader = PeriodicReader::builder(metric_exporter)
                 .with_interval(Duration::from_secs(settings.metric_export_interval_seconds.max(1)))
                 .build();
             let meters = SdkMeterProvider::builder().with_resource(resource.clone()).with_reader(reader).build();
-            let span_exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
+            let span_exporter = span_exporter.build()?;
             let tracers =
                 SdkTracerProvider::builder().with_resource(resource).with_batch_exporter(span_exporter).build();
             (Some(meters), Some(tracers))
