@@ -303,6 +303,22 @@ fn violation_detail(
     }
 }
 
+/// Example violation detail, for the documentation test.
+pub fn example_violation() -> serde_json::Value {
+    json!(violation_detail(
+        &Scope { account_id: "123456789012".into(), region: "us-east-1".into() },
+        "us-east-1",
+        &ControlResult::fail(
+            ControlId::CloudTrail1,
+            vec!["arn:aws:cloudtrail:us-east-1:123456789012:trail/main".into()],
+            "no healthy multi-region trail (arn:aws:cloudtrail:us-east-1:123456789012:trail/main: not logging)",
+        ),
+        Some(Status::Pass),
+        DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z").map(|d| d.with_timezone(&Utc)).unwrap_or_default(),
+        "event:StopLogging",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,20 +336,4 @@ mod tests {
         expected["failing_resources"] = json!(["arn:aws:cloudtrail:us-east-1:123456789012:trail/main"]);
         assert_eq!(documented, expected);
     }
-}
-
-/// Example violation detail, for the documentation test.
-pub fn example_violation() -> serde_json::Value {
-    json!(violation_detail(
-        &Scope { account_id: "123456789012".into(), region: "us-east-1".into() },
-        "us-east-1",
-        &ControlResult::fail(
-            ControlId::CloudTrail1,
-            vec!["arn:aws:cloudtrail:us-east-1:123456789012:trail/main".into()],
-            "no healthy multi-region trail (arn:aws:cloudtrail:us-east-1:123456789012:trail/main: not logging)",
-        ),
-        Some(Status::Pass),
-        DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z").map(|d| d.with_timezone(&Utc)).unwrap_or_default(),
-        "event:StopLogging",
-    ))
 }
