@@ -418,7 +418,21 @@ pub fn schemas() -> Vec<(String, Value)> {
     pair!(Kind::CredentialsRequest, CredentialsRequest, CredentialsResult);
     out.push(("envelope.json".into(), schema_for!(Envelope<Value>)));
     out.push(("error-reply.json".into(), schema_for!(Reply<Value>)));
-    out.into_iter().map(|(name, schema)| (name, schema.to_value())).collect()
+    out.into_iter().map(|(name, schema)| (name, canonical(schema.to_value()))).collect()
+}
+
+/// `v` with every object's keys in sorted order, so the committed schemas are byte-stable whatever
+/// map implementation serde_json was built with.
+fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, canonical(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
 }
 
 #[cfg(test)]
