@@ -846,6 +846,53 @@ mod tests {
         assert!((2..=4).contains(&max), "max concurrent handlers {max}");
     }
 
+    /// A handler that takes `delay` and records when it is running.
+    struct SlowHandler {
+        delay: Duration,
+        started: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Handler for SlowHandler {
+        async fn handle(&self, _m: &ReceivedMessage, _attempt: Attempt) -> Outcome {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            Outcome::done("slow")
+        }
+    }
+
+    #[tokio::test]
+    async fn shutdown_finishes_in_flight_messages_and_heartbeats_keep_them_invisible() {
+        let queue = Arc::new(MemoryQueue::default());
+        *queue.ready.lock().unwrap() = vec![message(1, "ok")];
+        let handler = Arc::new(SlowHandler { delay: Duration::from_millis(2500), started: AtomicUsize::new(0) });
+        let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build().meter("test");
+        let shutdown = CancellationToken::new();
+        let mut opts = options();
+        opts.visibility_timeout = Duration::from_secs(3);
+        let task = tokio::spawn(run_consumer(
+            queue.clone(),
+            handler.clone(),
+            opts,
+            PipelineMetrics::new(&meter),
+            shutdown.clone(),
+        ));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while handler.started.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "handler never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Stop while the message is in flight: it must still finish and be deleted.
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task).await.expect("stops within the grace period").unwrap();
+        assert_eq!(*queue.deleted.lock().unwrap(), vec!["r1"]);
+        // Visibility was extended (every second for a 3 s timeout) while the 2.5 s handler ran.
+        let beats: Vec<Duration> =
+            queue.visibility.lock().unwrap().iter().filter(|(r, _)| r == "r1").map(|(_, d)| *d).collect();
+        assert!(beats.len() >= 2, "{beats:?}");
+        assert!(beats.iter().all(|d| *d == Duration::from_secs(3)), "{beats:?}");
+    }
+
     #[test]
     fn backoff_grows_and_caps() {
         let o = options();

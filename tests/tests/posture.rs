@@ -300,3 +300,25 @@ async fn replicas_scan_each_scope_once_per_interval() {
     let total = scans(&probe_a) + scans(&probe_b);
     assert!((2.0..=4.0).contains(&total), "{total} scheduled scans in ~5 s at a 2 s interval across two replicas");
 }
+
+#[tokio::test]
+async fn other_accounts_are_scanned_through_an_assumed_role() {
+    let env = PostureEnv::start(
+        "[[posture.accounts]]\naccount_id = \"111111111111\"\nrole_arn = \"arn:aws:iam::111111111111:role/portcullis-posture-readonly\"",
+    )
+    .await;
+    healthy_account(&env.sdk).await;
+    let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+    let scopes: Vec<String> = reports.iter().map(|r| r.scope.to_string()).collect();
+    assert_eq!(scopes.len(), 2, "{scopes:?}");
+    let other = reports.iter().find(|r| r.scope.account_id == "111111111111").expect("the other account");
+    // moto gives the assumed role's credentials that account's (empty) state.
+    let trail = other.result(ControlId::CloudTrail1).unwrap();
+    assert_eq!(trail.status, Status::Fail, "{trail:?}");
+    assert!(trail.reason.as_deref().unwrap().contains("no trail"));
+    assert_eq!(other.result(ControlId::GuardDuty1).unwrap().status, Status::Fail);
+    let own = reports.iter().find(|r| r.scope.account_id == ACCOUNT).unwrap();
+    assert_eq!(own.result(ControlId::CloudTrail1).unwrap().status, Status::Pass);
+    let points = env.metrics.find("aws_cloudtrail_logging_enabled", &[("cloud.account.id", "111111111111")]);
+    assert_eq!(points[0].value, 0.0);
+}

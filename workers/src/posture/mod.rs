@@ -59,32 +59,41 @@ pub struct Posture {
 /// Which regions to scan: the configured list, every enabled region for `["all"]`, else the SDK's.
 pub async fn resolve_regions(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Vec<String>> {
     let configured = &settings.posture.regions;
+    let home = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
     if configured.iter().any(|r| r == "all") {
-        use aws_sdk_account::types::RegionOptStatus;
-        let client = aws_sdk_account::Client::new(sdk);
-        let mut regions = Vec::new();
-        let mut pages = client
-            .list_regions()
-            .region_opt_status_contains(RegionOptStatus::Enabled)
-            .region_opt_status_contains(RegionOptStatus::EnabledByDefault)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| anyhow::anyhow!("listing enabled regions (posture.regions = [\"all\"]): {e}"))?;
-            regions.extend(page.regions.unwrap_or_default().into_iter().filter_map(|r| r.region_name));
-        }
-        // Keep the SDK's region first: it is the home region for IAM.
-        let home = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-        regions.sort();
-        regions.retain(|r| r != &home);
-        regions.insert(0, home);
-        return Ok(regions);
+        return enabled_regions(&aws_sdk_account::Client::new(sdk), &home).await;
     }
     if configured.is_empty() {
-        return Ok(vec![sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into())]);
+        return Ok(vec![home]);
     }
     Ok(configured.clone())
+}
+
+/// Every region enabled in the account (Account API `ListRegions`), `home` first (it is the home
+/// region for IAM).
+pub async fn enabled_regions(client: &aws_sdk_account::Client, home: &str) -> anyhow::Result<Vec<String>> {
+    use aws_sdk_account::types::RegionOptStatus;
+    let mut regions = Vec::new();
+    let mut pages = client
+        .list_regions()
+        .region_opt_status_contains(RegionOptStatus::Enabled)
+        .region_opt_status_contains(RegionOptStatus::EnabledByDefault)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            anyhow::anyhow!(
+                "listing enabled regions (posture.regions = [\"all\"]) needs account:ListRegions: {}",
+                portcullis_common::store::aws_error_message(&e)
+            )
+        })?;
+        regions.extend(page.regions.unwrap_or_default().into_iter().filter_map(|r| r.region_name));
+    }
+    regions.sort();
+    regions.dedup();
+    regions.retain(|r| r != home);
+    regions.insert(0, home.to_owned());
+    Ok(regions)
 }
 
 impl Posture {

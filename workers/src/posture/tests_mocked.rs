@@ -203,6 +203,21 @@ async fn an_unsupported_api_is_unknown_not_pass() {
 }
 
 #[tokio::test]
+async fn all_regions_means_every_enabled_region_with_home_first() {
+    use aws_sdk_account::operation::list_regions::ListRegionsOutput;
+    use aws_sdk_account::types::Region;
+    let list = mock!(aws_sdk_account::Client::list_regions)
+        .match_requests(|r| r.region_opt_status_contains().len() == 2)
+        .then_output(|| {
+            let r = |n: &str| Region::builder().region_name(n).build();
+            ListRegionsOutput::builder().regions(r("us-west-2")).regions(r("eu-west-1")).regions(r("us-east-1")).build()
+        });
+    let client = mock_client!(aws_sdk_account, RuleMode::MatchAny, [&list]);
+    let regions = super::enabled_regions(&client, "us-east-1").await.unwrap();
+    assert_eq!(regions, vec!["us-east-1", "eu-west-1", "us-west-2"]);
+}
+
+#[tokio::test]
 async fn a_root_access_key_fails_iam4() {
     use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput;
     use aws_sdk_iam::types::SummaryKeyType;
