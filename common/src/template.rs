@@ -191,26 +191,17 @@ impl Guardrails {
 
     /// Check one rendered statement. Deny statements only narrow access and always pass.
     pub fn check(&self, statement: &Value) -> Result<(), GuardrailViolation> {
-        if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
-            return Ok(());
-        }
-        if statement.get("NotAction").is_some() {
-            return Err(GuardrailViolation {
-                action: "NotAction".into(),
-                rule: "Allow with NotAction grants every other action".into(),
-            });
-        }
-        for action in string_or_list(statement.get("Action")) {
-            self.check_action(action)?;
-        }
-        Ok(())
+        self.check_actions(statement, |_| true)
     }
 
     /// Check a statement as written in a template, before rendering: literal actions must already
-    /// pass (templated ones are checked at render time). Lets `template.put` refuse a template that
-    /// could never be granted.
+    /// pass (templated ones are checked at render time), and a templated `Effect` counts as Allow.
+    /// Lets `template.put` refuse a template that could never be granted.
     pub fn check_literals(&self, statement: &Value) -> Result<(), GuardrailViolation> {
-        let templated = |s: &str| s.contains("{{") || s.contains("{%");
+        self.check_actions(statement, |action| !(action.contains("{{") || action.contains("{%")))
+    }
+
+    fn check_actions(&self, statement: &Value, checkable: impl Fn(&str) -> bool) -> Result<(), GuardrailViolation> {
         if statement.get("Effect").and_then(Value::as_str) == Some("Deny") {
             return Ok(());
         }
@@ -220,10 +211,8 @@ impl Guardrails {
                 rule: "Allow with NotAction grants every other action".into(),
             });
         }
-        for action in string_or_list(statement.get("Action")) {
-            if !templated(action) {
-                self.check_action(action)?;
-            }
+        for action in string_or_list(statement.get("Action")).into_iter().filter(|a| checkable(a)) {
+            self.check_action(action)?;
         }
         Ok(())
     }
