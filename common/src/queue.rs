@@ -14,7 +14,7 @@
 //!   deleted after its work is durable, so a worker killed at any point loses nothing: the message
 //!   reappears and the (idempotent) handler runs again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -341,6 +341,12 @@ impl Outcome {
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, message: &ReceivedMessage, attempt: Attempt) -> Outcome;
+
+    /// The body to keep in the dead-letter queue instead of the one received, for example with a
+    /// bearer token removed. `None` (the default) keeps the message verbatim.
+    fn dead_letter_body(&self, _message: &ReceivedMessage) -> Option<String> {
+        None
+    }
 }
 
 /// Consumer tuning, usually from [`WorkerSettings`].
@@ -443,9 +449,11 @@ pub async fn run_consumer<Q: Queue, H: Handler>(
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let (delete_tx, delete_rx) = mpsc::channel::<String>(1024);
     let deleter = tokio::spawn(run_deleter(queue.clone(), delete_rx, metrics.clone()));
-    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let in_flight: InFlight = Arc::default();
     let mut tasks = JoinSet::new();
     let mut receive_failures = 0u32;
+    // Shutdown's time budget: set when shutdown interrupts a long poll, else when the loop ends.
+    let mut deadline = None;
 
     loop {
         while tasks.try_join_next().is_some() {}
@@ -466,9 +474,11 @@ pub async fn run_consumer<Q: Queue, H: Handler>(
             r = &mut receive => r,
             _ = shutdown.cancelled() => {
                 // Abandoning a long poll would let the queue hand its messages to a dead request and
-                // hide them for a whole visibility timeout: finish the poll (at most `wait`) and
-                // release whatever it got at once.
-                if let Ok(messages) = receive.await {
+                // hide them for a whole visibility timeout: finish the poll, within the shutdown
+                // budget, and release whatever it got at once.
+                let until = tokio::time::Instant::now() + options.shutdown_grace;
+                deadline = Some(until);
+                if let Ok(Ok(messages)) = tokio::time::timeout_at(until, receive).await {
                     for m in messages {
                         let _ = queue.change_visibility(&m.receipt_handle, Duration::ZERO).await;
                     }
@@ -494,11 +504,21 @@ pub async fn run_consumer<Q: Queue, H: Handler>(
         };
         for message in messages {
             metrics.received.add(1, &[KeyValue::new("queue", queue_name.clone())]);
-            let fresh = in_flight.lock().map(|mut s| s.insert(message.message_id.clone())).unwrap_or(true);
-            if !fresh {
-                // Delivered again while still in flight here (visibility lapsed); the running
-                // handler owns it.
-                debug!(message_id = %message.message_id, "duplicate delivery of an in-flight message ignored");
+            let receipt = Arc::new(Mutex::new(message.receipt_handle.clone()));
+            let duplicate = in_flight.lock().ok().and_then(|mut map| match map.get(&message.message_id) {
+                Some(current) => Some(current.clone()),
+                None => {
+                    map.insert(message.message_id.clone(), receipt.clone());
+                    None
+                }
+            });
+            if let Some(current) = duplicate {
+                // Delivered again while still in flight here (visibility lapsed). The running handler
+                // owns it, but only the newest receipt handle can extend or delete it: hand it over.
+                if let Ok(mut r) = current.lock() {
+                    *r = message.receipt_handle.clone();
+                }
+                debug!(message_id = %message.message_id, "duplicate delivery of an in-flight message: receipt handed over");
                 continue;
             }
             let Some(permit) = permits.pop() else {
@@ -511,6 +531,7 @@ pub async fn run_consumer<Q: Queue, H: Handler>(
                 metrics: metrics.clone(),
                 delete_tx: delete_tx.clone(),
                 in_flight: in_flight.clone(),
+                receipt,
             };
             let span = info_span!("message", queue = %queue_name, message_id = %message.message_id, attempt = message.receive_count);
             tasks.spawn(
@@ -524,16 +545,21 @@ pub async fn run_consumer<Q: Queue, H: Handler>(
     }
 
     info!(queue = %queue_name, in_flight = tasks.len(), "consumer stopping: finishing in-flight messages");
-    let drained =
-        tokio::time::timeout(options.shutdown_grace, async { while tasks.join_next().await.is_some() {} }).await;
+    let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + options.shutdown_grace);
+    let drained = tokio::time::timeout_at(deadline, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         warn!(queue = %queue_name, left = tasks.len(), "shutdown grace elapsed; unfinished messages will be redelivered");
+        // Dropping a task drops its heartbeat guard too, so nothing keeps the messages hidden.
         tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
     }
     drop(delete_tx);
     let _ = deleter.await;
     info!(queue = %queue_name, "consumer stopped");
 }
+
+/// Messages being handled, by message id, with their newest receipt handle.
+type InFlight = Arc<Mutex<HashMap<String, Arc<Mutex<String>>>>>;
 
 struct MessageContext<Q, H> {
     queue: Arc<Q>,
@@ -541,7 +567,18 @@ struct MessageContext<Q, H> {
     options: ConsumerOptions,
     metrics: PipelineMetrics,
     delete_tx: mpsc::Sender<String>,
-    in_flight: Arc<Mutex<HashSet<String>>>,
+    in_flight: InFlight,
+    /// The newest receipt handle of the message (a duplicate delivery replaces it).
+    receipt: Arc<Mutex<String>>,
+}
+
+/// Aborts the task when dropped, so a heartbeat never outlives its message's task.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl<Q: Queue, H: Handler> MessageContext<Q, H> {
@@ -550,13 +587,14 @@ impl<Q: Queue, H: Handler> MessageContext<Q, H> {
             number: message.receive_count,
             is_last: self.queue.max_receive_count().is_some_and(|max| message.receive_count >= max),
         };
-        let heartbeat = self.spawn_heartbeat(&message.receipt_handle);
+        let heartbeat = self.spawn_heartbeat();
         let started = Instant::now();
         let outcome = AssertUnwindSafe(self.handler.handle(&message, attempt))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Outcome::retry("unknown", "the handler panicked"));
-        heartbeat.abort();
+        drop(heartbeat);
+        let receipt = self.current_receipt(&message);
         let elapsed = started.elapsed().as_secs_f64();
         let queue_name = self.queue.name().to_owned();
         let labels = [
@@ -570,26 +608,27 @@ impl<Q: Queue, H: Handler> MessageContext<Q, H> {
         match &outcome.disposition {
             Disposition::Done => {
                 debug!(kind = %outcome.kind, elapsed, "message done");
-                let _ = self.delete_tx.send(message.receipt_handle.clone()).await;
+                let _ = self.delete_tx.send(receipt.clone()).await;
             }
             Disposition::Rejected { code, reason } => {
                 self.metrics
                     .failed
                     .add(1, &[labels[0].clone(), labels[1].clone(), KeyValue::new("code", code.clone())]);
                 info!(kind = %outcome.kind, code = %code, reason = %reason, "message rejected");
-                match self.queue.dead_letter(&message, code, reason).await {
+                let kept = match self.handler.dead_letter_body(&message) {
+                    Some(body) => ReceivedMessage { body, ..message.clone() },
+                    None => message.clone(),
+                };
+                match self.queue.dead_letter(&kept, code, reason).await {
                     Ok(()) => {
                         self.metrics.dead_lettered.add(1, &[labels[0].clone(), KeyValue::new("code", code.clone())]);
-                        let _ = self.delete_tx.send(message.receipt_handle.clone()).await;
+                        let _ = self.delete_tx.send(receipt.clone()).await;
                     }
                     Err(e) => {
                         // Not deleted: it comes back and is rejected (and answered) again.
                         self.metrics.queue_error(&queue_name, e.op);
                         error!(error = %e, "could not dead-letter a rejected message; it stays in the queue");
-                        let _ = self
-                            .queue
-                            .change_visibility(&message.receipt_handle, self.options.backoff(attempt.number))
-                            .await;
+                        let _ = self.queue.change_visibility(&receipt, self.options.backoff(attempt.number)).await;
                     }
                 }
             }
@@ -597,7 +636,7 @@ impl<Q: Queue, H: Handler> MessageContext<Q, H> {
                 self.metrics.failed.add(1, &[labels[0].clone(), labels[1].clone(), KeyValue::new("code", "retry")]);
                 let delay = self.options.backoff(attempt.number);
                 warn!(kind = %outcome.kind, reason = %reason, retry_in = ?delay, "message will be retried");
-                if let Err(e) = self.queue.change_visibility(&message.receipt_handle, delay).await {
+                if let Err(e) = self.queue.change_visibility(&receipt, delay).await {
                     self.metrics.queue_error(&queue_name, e.op);
                     warn!(error = %e, "could not set the retry delay; the visibility timeout applies");
                 }
@@ -608,21 +647,29 @@ impl<Q: Queue, H: Handler> MessageContext<Q, H> {
         }
     }
 
-    fn spawn_heartbeat(&self, receipt: &str) -> tokio::task::JoinHandle<()> {
+    fn current_receipt(&self, message: &ReceivedMessage) -> String {
+        self.receipt.lock().map(|r| r.clone()).unwrap_or_else(|_| message.receipt_handle.clone())
+    }
+
+    fn spawn_heartbeat(&self) -> AbortOnDrop {
         let queue = self.queue.clone();
         let metrics = self.metrics.clone();
-        let receipt = receipt.to_owned();
+        let receipt = self.receipt.clone();
         let visibility = self.options.visibility_timeout;
         let every = (visibility / 3).max(Duration::from_secs(1));
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                if let Err(e) = queue.change_visibility(&receipt, visibility).await {
+                let current = match receipt.lock() {
+                    Ok(r) => r.clone(),
+                    Err(_) => return,
+                };
+                if let Err(e) = queue.change_visibility(&current, visibility).await {
                     metrics.queue_error(queue.name(), e.op);
                     warn!(error = %e, "visibility heartbeat failed");
                 }
             }
-        })
+        }))
     }
 }
 
@@ -692,6 +739,7 @@ fn short(receipt: &str) -> &str {
 mod tests {
     use super::*;
     use opentelemetry::metrics::MeterProvider;
+    use std::collections::HashSet;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// An in-memory queue recording what the runtime did.
@@ -891,6 +939,79 @@ mod tests {
             queue.visibility.lock().unwrap().iter().filter(|(r, _)| r == "r1").map(|(_, d)| *d).collect();
         assert!(beats.len() >= 2, "{beats:?}");
         assert!(beats.iter().all(|d| *d == Duration::from_secs(3)), "{beats:?}");
+    }
+
+    fn slow_consumer(
+        queue: &Arc<MemoryQueue>,
+        handler: &Arc<SlowHandler>,
+        opts: ConsumerOptions,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build().meter("test");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run_consumer(
+            queue.clone(),
+            handler.clone(),
+            opts,
+            PipelineMetrics::new(&meter),
+            shutdown.clone(),
+        ));
+        (shutdown, task)
+    }
+
+    async fn wait_started(handler: &SlowHandler, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while handler.started.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "handler never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_delivery_in_flight_hands_its_receipt_to_the_running_handler() {
+        let queue = Arc::new(MemoryQueue::default());
+        *queue.ready.lock().unwrap() = vec![message(1, "ok")];
+        let handler = Arc::new(SlowHandler { delay: Duration::from_millis(2500), started: AtomicUsize::new(0) });
+        let mut opts = options();
+        opts.visibility_timeout = Duration::from_secs(3);
+        let (shutdown, task) = slow_consumer(&queue, &handler, opts);
+        wait_started(&handler, 1).await;
+        // The visibility lapsed somewhere and SQS delivered the message again, with a new receipt.
+        let mut again = message(1, "ok");
+        again.receipt_handle = "r1-second".into();
+        again.receive_count = 2;
+        queue.ready.lock().unwrap().push(again);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while queue.deleted.lock().unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "never deleted");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        shutdown.cancel();
+        task.await.unwrap();
+        assert_eq!(handler.started.load(Ordering::SeqCst), 1, "handled once");
+        // Only the newest receipt can delete it (SQS ignores a delete with an older one).
+        assert_eq!(*queue.deleted.lock().unwrap(), vec!["r1-second"]);
+        let beats = queue.visibility.lock().unwrap().clone();
+        assert!(beats.iter().any(|(r, _)| r == "r1-second"), "heartbeats use the newest receipt: {beats:?}");
+    }
+
+    #[tokio::test]
+    async fn past_the_grace_period_unfinished_work_is_left_for_redelivery_and_heartbeats_stop() {
+        let queue = Arc::new(MemoryQueue::default());
+        *queue.ready.lock().unwrap() = vec![message(1, "ok")];
+        let handler = Arc::new(SlowHandler { delay: Duration::from_secs(3600), started: AtomicUsize::new(0) });
+        let mut opts = options();
+        opts.visibility_timeout = Duration::from_secs(3);
+        opts.shutdown_grace = Duration::from_millis(300);
+        let (shutdown, task) = slow_consumer(&queue, &handler, opts);
+        wait_started(&handler, 1).await;
+        let stopping = Instant::now();
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops after the grace period").unwrap();
+        assert!(stopping.elapsed() < Duration::from_secs(2), "{:?}", stopping.elapsed());
+        assert!(queue.deleted.lock().unwrap().is_empty(), "unfinished work is not deleted");
+        let beats = queue.visibility.lock().unwrap().len();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(queue.visibility.lock().unwrap().len(), beats, "no heartbeat outlives its task");
     }
 
     #[test]
