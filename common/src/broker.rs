@@ -5,6 +5,7 @@
 //! character set), so CloudTrail ties every call made with the credentials to a person.
 
 use aws_sdk_sts::Client;
+use aws_sdk_sts::error::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
 use crate::error::{ErrorCode, RequestError};
@@ -33,12 +34,38 @@ pub struct IssuedCredentials {
     pub packed_policy_size: Option<i32>,
 }
 
-/// An STS failure. Retryable: the request itself was fine.
+/// An STS failure, with STS's error code when it sent one.
 #[derive(Debug, thiserror::Error)]
 #[error("STS AssumeRole on {role_arn} failed: {message}")]
 pub struct BrokerError {
     pub role_arn: String,
+    pub code: Option<String>,
     pub message: String,
+}
+
+impl BrokerError {
+    /// The answer for the requester when STS refused the request itself, so that sending it again
+    /// cannot help; `None` when the failure may pass (throttling, a network error, an outage).
+    pub fn permanent(&self) -> Option<RequestError> {
+        match self.code.as_deref()? {
+            "PackedPolicyTooLarge" => Some(RequestError::new(
+                ErrorCode::PolicyTooLarge,
+                "STS found the packed session policy too large (PackedPolicyTooLarge); let some grants expire \
+                 or ask for narrower ones",
+            )),
+            code @ ("AccessDenied" | "MalformedPolicyDocument" | "RegionDisabledException" | "ValidationError") => {
+                Some(RequestError::new(
+                    ErrorCode::BrokerRefused,
+                    format!(
+                        "STS refused to issue credentials with the broker role {} ({code}); ask a Portcullis admin \
+                         to check the role and its trust policy",
+                        self.role_arn
+                    ),
+                ))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Calls STS AssumeRole.
@@ -53,7 +80,11 @@ impl CredentialBroker {
     }
 
     pub async fn assume(&self, req: &AssumeRequest) -> Result<IssuedCredentials, BrokerError> {
-        let err = |message: String| BrokerError { role_arn: req.role_arn.clone(), message };
+        let err = |code: Option<&str>, message: String| BrokerError {
+            role_arn: req.role_arn.clone(),
+            code: code.map(str::to_owned),
+            message,
+        };
         let out = self
             .sts
             .assume_role()
@@ -64,10 +95,10 @@ impl CredentialBroker {
             .duration_seconds(i32::try_from(req.duration_seconds).unwrap_or(i32::MAX))
             .send()
             .await
-            .map_err(|e| err(aws_error_message(&e)))?;
-        let c = out.credentials.ok_or_else(|| err("the response has no credentials".into()))?;
+            .map_err(|e| err(e.code(), aws_error_message(&e)))?;
+        let c = out.credentials.ok_or_else(|| err(None, "the response has no credentials".into()))?;
         let expiration = DateTime::<Utc>::from_timestamp(c.expiration.secs(), 0)
-            .ok_or_else(|| err("the response has an invalid expiration".into()))?;
+            .ok_or_else(|| err(None, "the response has an invalid expiration".into()))?;
         Ok(IssuedCredentials {
             credentials: ProcessCredentials {
                 version: 1,
@@ -97,7 +128,7 @@ pub fn sts_name_for(user: &str) -> String {
         return clean;
     }
     let hash = fnv1a(user.as_bytes());
-    let suffix = format!(".{:08x}", hash as u32);
+    let suffix = format!(".{hash:016x}");
     clean.truncate(64 - suffix.len());
     clean.push_str(&suffix);
     clean
@@ -146,12 +177,47 @@ mod tests {
         assert_ne!(spaced, sts_name_for("alice-smith"));
         let long = sts_name_for(&"x".repeat(100));
         assert_eq!(long.len(), 64);
-        assert_eq!(sts_name_for("a").len(), 10);
+        assert_eq!(sts_name_for("a").len(), 18);
         assert!(!sts_name_for("aws:root").to_ascii_lowercase().starts_with("aws:"));
         for name in [sts_name_for("Zoë/../x"), sts_name_for("a"), long] {
             assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)), "{name}");
             assert!((2..=64).contains(&name.len()));
         }
+    }
+
+    fn sts_failing_with(code: &'static str) -> CredentialBroker {
+        use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        let rule = mock!(Client::assume_role).then_error(move || {
+            AssumeRoleError::generic(aws_sdk_sts::error::ErrorMetadata::builder().code(code).message("no").build())
+        });
+        CredentialBroker::new(mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&rule]))
+    }
+
+    #[tokio::test]
+    async fn sts_refusals_are_permanent_and_outages_are_not() {
+        let request = AssumeRequest {
+            role_arn: "arn:aws:iam::123456789012:role/broker".into(),
+            session_name: "alice".into(),
+            source_identity: "alice".into(),
+            policy: "{}".into(),
+            duration_seconds: 900,
+        };
+        let cases = [
+            ("PackedPolicyTooLarge", Some(ErrorCode::PolicyTooLarge)),
+            ("AccessDenied", Some(ErrorCode::BrokerRefused)),
+            ("MalformedPolicyDocument", Some(ErrorCode::BrokerRefused)),
+            ("RegionDisabledException", Some(ErrorCode::BrokerRefused)),
+            ("Throttling", None),
+            ("InternalFailure", None),
+        ];
+        for (code, expected) in cases {
+            let err = sts_failing_with(code).assume(&request).await.unwrap_err();
+            assert_eq!(err.code.as_deref(), Some(code));
+            assert_eq!(err.permanent().map(|e| e.code), expected, "{code}");
+        }
+        let refusal = sts_failing_with("AccessDenied").assume(&request).await.unwrap_err().permanent().unwrap();
+        assert!(refusal.message.contains("role/broker") && refusal.message.contains("AccessDenied"), "{refusal}");
     }
 
     #[test]

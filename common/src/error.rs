@@ -49,11 +49,14 @@ pub enum ErrorCode {
     DurationInvalid,
     /// A dependency kept failing; the request was given up after the last retry.
     Unavailable,
+    /// STS refused to issue credentials with the account's broker role for a reason retrying cannot
+    /// fix (for example `AccessDenied` on the role, or a session policy STS rejects).
+    BrokerRefused,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::BadRequest,
         ErrorCode::UnsupportedVersion,
         ErrorCode::UnknownKind,
@@ -73,6 +76,7 @@ impl ErrorCode {
         ErrorCode::PolicyTooLarge,
         ErrorCode::DurationInvalid,
         ErrorCode::Unavailable,
+        ErrorCode::BrokerRefused,
     ];
 
     /// The wire form, e.g. `template_not_found`.
@@ -97,6 +101,7 @@ impl ErrorCode {
             ErrorCode::PolicyTooLarge => "policy_too_large",
             ErrorCode::DurationInvalid => "duration_invalid",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::BrokerRefused => "broker_refused",
         }
     }
 }

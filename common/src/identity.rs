@@ -196,11 +196,12 @@ impl TokenVerifier {
                 return Ok(jwk);
             }
         }
-        // Stale, missing, or an unknown kid: refetch (rate limited), then look again.
+        // Stale, missing, or an unknown kid: refetch, at most once per MIN_REFRESH_INTERVAL whatever
+        // the reason (an issuer that is down is not asked again for every token; the cached keys
+        // keep working meanwhile), then look again.
         let mut cache = self.cache.write().await;
-        let stale = cache.fetched_at.is_none_or(|t| t.elapsed() >= ttl);
         let may_retry = cache.last_attempt.is_none_or(|t| t.elapsed() >= MIN_REFRESH_INTERVAL);
-        if stale || may_retry {
+        if may_retry {
             cache.last_attempt = Some(Instant::now());
             match self.fetch().await {
                 Ok(set) => {
@@ -476,6 +477,23 @@ mod tests {
         assert!(matches!(v.verify(Some(&foreign)).await, Err(IdentityError::Unauthenticated(_))));
         assert!(matches!(v.verify(Some(&foreign)).await, Err(IdentityError::Unauthenticated(_))));
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "unknown kids do not hammer the issuer");
+    }
+
+    #[tokio::test]
+    async fn stale_keys_are_refetched_at_most_every_30_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = init(dir.path()).unwrap();
+        let (url, hits) = serve_jwks(std::fs::read_to_string(jwks).unwrap());
+        let mut s = settings(dir.path().join("unused"));
+        s.jwks_file = None;
+        s.jwks_url = Some(url);
+        s.jwks_cache_seconds = 0; // always stale
+        let v = TokenVerifier::new(s).unwrap();
+        for user in ["alice", "bob", "carol"] {
+            let token = mint(dir.path(), &claims(user)).unwrap();
+            assert_eq!(v.verify(Some(&token)).await.unwrap().user, user);
+        }
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "stale keys do not refetch on every token");
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ErrorCode, RequestError};
 use crate::grant::Grant;
-use crate::template::{StoredTemplate, TemplateSpec};
+use crate::template::{StoredTemplate, TemplateSpec, is_account_id, is_template_name};
 
 /// The only envelope version this code speaks.
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -212,7 +212,7 @@ impl Request {
                 )
             })
         }
-        Ok(match kind {
+        let request = match kind {
             Kind::TemplatePut => Request::TemplatePut(body_of(kind, body)?),
             Kind::TemplateGet => Request::TemplateGet(body_of(kind, body)?),
             Kind::TemplateList => Request::TemplateList(body_of(kind, body)?),
@@ -220,7 +220,41 @@ impl Request {
             Kind::GrantRequest => Request::GrantRequest(body_of(kind, body)?),
             Kind::GrantList => Request::GrantList(body_of(kind, body)?),
             Kind::CredentialsRequest => Request::CredentialsRequest(body_of(kind, body)?),
-        })
+        };
+        request.validate()?;
+        Ok(request)
+    }
+
+    /// Field formats the schema cannot express: template names and account ids are checked here,
+    /// before anything is looked up or stored, so a malformed value is refused as `bad_request`
+    /// instead of reaching DynamoDB or STS.
+    fn validate(&self) -> Result<(), RequestError> {
+        let name = |n: &str| {
+            if is_template_name(n) {
+                Ok(())
+            } else {
+                Err(RequestError::new(
+                    ErrorCode::BadRequest,
+                    "a template name is a letter, then up to 63 letters, digits, '_' or '-'",
+                ))
+            }
+        };
+        let account = |a: &str| {
+            if is_account_id(a) {
+                Ok(())
+            } else {
+                Err(RequestError::new(ErrorCode::BadRequest, "account must be a 12-digit AWS account id"))
+            }
+        };
+        match self {
+            // A template's own name is checked with the rest of the template, as `template_invalid`.
+            Request::TemplatePut(_) | Request::TemplateList(_) => Ok(()),
+            Request::TemplateGet(r) => name(&r.name),
+            Request::TemplateDelete(r) => name(&r.name),
+            Request::GrantRequest(r) => name(&r.template).and_then(|()| account(&r.account)),
+            Request::GrantList(r) => r.account.as_deref().map_or(Ok(()), account),
+            Request::CredentialsRequest(r) => account(&r.account),
+        }
     }
 }
 
@@ -439,6 +473,22 @@ fn canonical(v: Value) -> Value {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn names_and_accounts_are_checked_before_anything_is_looked_up() {
+        let bad = |kind: Kind, body: Value| Request::parse(kind, body).unwrap_err().code;
+        let long = "a".repeat(2000);
+        assert_eq!(bad(Kind::TemplateGet, json!({"name": long})), ErrorCode::BadRequest);
+        assert_eq!(bad(Kind::TemplateDelete, json!({"name": "no spaces"})), ErrorCode::BadRequest);
+        let grant = |template: &str, account: &str| json!({"template": template, "account": account, "ttl": 3600, "reason": "r", "params": {}});
+        assert_eq!(bad(Kind::GrantRequest, grant("bucketRead", "12345")), ErrorCode::BadRequest);
+        assert_eq!(bad(Kind::GrantRequest, grant("bucket/Read", "123456789012")), ErrorCode::BadRequest);
+        assert!(Request::parse(Kind::GrantRequest, grant("bucketRead", "123456789012")).is_ok());
+        assert_eq!(bad(Kind::GrantList, json!({"account": "x"})), ErrorCode::BadRequest);
+        assert!(Request::parse(Kind::GrantList, json!({})).is_ok());
+        assert_eq!(bad(Kind::CredentialsRequest, json!({"account": "1234567890123"})), ErrorCode::BadRequest);
+        assert!(Request::parse(Kind::CredentialsRequest, json!({"account": "123456789012"})).is_ok());
+    }
 
     fn schema_dir() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas")

@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -27,7 +28,9 @@ use crate::grant::Grant;
 use crate::messages::TemplateSummary;
 use crate::template::{StoredTemplate, TemplateSpec};
 
-/// A storage failure. Always retryable from the requester's point of view.
+/// A storage failure. Retryable from the requester's point of view, except `Invalid`: DynamoDB
+/// refused the request itself (a `ValidationException`, for example a key over its size limit), and
+/// sending it again cannot help.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("DynamoDB call {op} failed: {message}")]
@@ -36,10 +39,20 @@ pub enum StoreError {
     Corrupt { key: String, message: String },
     #[error("concurrent update of {0}; retry")]
     Conflict(String),
+    #[error("DynamoDB refused {op} as invalid: {message}")]
+    Invalid { op: &'static str, message: String },
 }
 
-fn unavailable<E: std::error::Error + 'static>(op: &'static str) -> impl FnOnce(SdkError<E>) -> StoreError {
-    move |e| StoreError::Unavailable { op, message: aws_error_message(&e) }
+fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    op: &'static str,
+) -> impl FnOnce(SdkError<E>) -> StoreError {
+    move |e| {
+        let message = aws_error_message(&e);
+        match e.code() {
+            Some("ValidationException") => StoreError::Invalid { op, message },
+            _ => StoreError::Unavailable { op, message },
+        }
+    }
 }
 
 /// A readable one-line message from an SDK error (code and message when the service sent them).
@@ -344,6 +357,21 @@ impl Store {
             Err(StoreError::Conflict(_)) => Ok(Recorded::Applied(false)),
             Err(e) => Err(e),
         }
+    }
+
+    /// The grant with this id, live or not, if it is still stored.
+    pub async fn grant(&self, user: &str, account: &str, id: &str) -> Result<Option<Grant>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("GRANTS#{user}")))
+            .key("sk", s(format!("GRANT#{account}#{id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("GetItem"))?;
+        out.item.map(|item| decode(&item, "doc")).transpose()
     }
 
     /// Write a grant once. A redelivered request finds the grant it created before.

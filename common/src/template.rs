@@ -49,6 +49,16 @@ static ACCOUNT_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[0-9]{12}$")
 static ACTION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+)$").expect("static regex"));
 
+/// Whether `name` is a valid template name (a letter, then up to 63 letters, digits, `_` or `-`).
+pub fn is_template_name(name: &str) -> bool {
+    TEMPLATE_NAME.is_match(name)
+}
+
+/// Whether `account` is a 12-digit AWS account id.
+pub fn is_account_id(account: &str) -> bool {
+    ACCOUNT_ID.is_match(account)
+}
+
 /// A template as written by its author (the body of `template.put`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -209,6 +219,12 @@ impl Guardrails {
             return Err(GuardrailViolation {
                 action: "NotAction".into(),
                 rule: "Allow with NotAction grants every other action".into(),
+            });
+        }
+        if statement.get("NotResource").is_some() {
+            return Err(GuardrailViolation {
+                action: "NotResource".into(),
+                rule: "Allow with NotResource grants every other resource".into(),
             });
         }
         for action in string_or_list(statement.get("Action")).into_iter().filter(|a| checkable(a)) {
@@ -496,14 +512,15 @@ fn compile_node(
 const STATEMENT_KEYS: [&str; 7] = ["Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"];
 
 /// Check that `v` is an IAM identity-policy statement. With `rendered == false` string values may
-/// still be templates, so only the structure is checked.
+/// still be templates: those are checked after rendering, literal ones here.
 pub fn check_statement_shape(v: &Value, rendered: bool) -> Result<(), String> {
     let obj = v.as_object().ok_or("a statement must be a JSON object")?;
     if let Some(k) = obj.keys().find(|k| !STATEMENT_KEYS.contains(&k.as_str())) {
         return Err(format!("key `{k}` is not allowed in a statement (allowed: {})", STATEMENT_KEYS.join(", ")));
     }
+    let templated = |s: &str| !rendered && (s.contains("{{") || s.contains("{%"));
     match obj.get("Effect") {
-        Some(Value::String(e)) if !rendered || e == "Allow" || e == "Deny" => {}
+        Some(Value::String(e)) if templated(e) || e == "Allow" || e == "Deny" => {}
         _ => return Err("`Effect` must be \"Allow\" or \"Deny\"".into()),
     }
     let one_of = |a: &str, b: &str| -> Result<&Value, String> {
@@ -513,17 +530,17 @@ pub fn check_statement_shape(v: &Value, rendered: bool) -> Result<(), String> {
         }
     };
     let actions = one_of("Action", "NotAction")?;
-    check_string_list(actions, "Action", |s| !rendered || ACTION.is_match(s), "`service:Action`")?;
+    check_string_list(actions, "Action", |s| templated(s) || ACTION.is_match(s), "`service:Action`")?;
     let resources = one_of("Resource", "NotResource")?;
     check_string_list(
         resources,
         "Resource",
-        |s| !rendered || s == "*" || (s.starts_with("arn:") && s.len() <= 2048),
+        |s| templated(s) || s == "*" || (s.starts_with("arn:") && s.len() <= 2048),
         "an ARN or `*`",
     )?;
     if let Some(sid) = obj.get("Sid") {
         match sid {
-            Value::String(s) if !rendered || s.chars().all(|c| c.is_ascii_alphanumeric()) => {}
+            Value::String(s) if templated(s) || s.chars().all(|c| c.is_ascii_alphanumeric()) => {}
             _ => return Err("`Sid` must be alphanumeric".into()),
         }
     }
@@ -687,6 +704,22 @@ mod tests {
         both.statements[0]["NotAction"] = json!("s3:PutObject");
         assert!(CompiledTemplate::compile(both).unwrap_err().0.contains("exactly one of `Action`"));
 
+        // Literal values are checked at put time too; templated ones after rendering.
+        for (key, value, complaint) in [
+            ("Effect", json!("Permit"), "Effect"),
+            ("Action", json!(["s3:GetObject", "not an action"]), "not an action"),
+            ("Resource", json!("s3://bucket/key"), "s3://bucket/key"),
+            ("Sid", json!("has spaces"), "Sid"),
+        ] {
+            let mut literal = bucket_read();
+            literal.statements[0][key] = value;
+            let err = CompiledTemplate::compile(literal).unwrap_err().0;
+            assert!(err.contains(complaint), "{key}: {err}");
+        }
+        let mut templated = bucket_read();
+        templated.statements[0]["Sid"] = json!("{{ bucketName }}");
+        assert!(CompiledTemplate::compile(templated).is_ok());
+
         let mut syntax = bucket_read();
         syntax.statements[0]["Resource"] = json!("arn:aws:s3:::{{ bucketName");
         assert!(CompiledTemplate::compile(syntax).unwrap_err().0.contains("does not parse"));
@@ -709,6 +742,10 @@ mod tests {
         let wildcard_service = g.check(&stmt(json!("i*:List*"))).unwrap_err();
         assert_eq!(wildcard_service.rule, "no wildcard in the service prefix");
         assert!(g.check(&json!({"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"})).is_err());
+        let not_resource =
+            g.check(&json!({"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::x/*"}));
+        assert_eq!(not_resource.unwrap_err().action, "NotResource");
+        assert!(g.check(&json!({"Effect": "Deny", "Action": "s3:*", "NotResource": "arn:aws:s3:::x/*"})).is_ok());
         assert!(g.check(&stmt(json!("s3:*"))).is_ok());
         assert!(g.check(&json!({"Effect": "Deny", "Action": "iam:*", "Resource": "*"})).is_ok());
 

@@ -169,6 +169,8 @@ async fn grant_request_errors_have_stable_codes() {
         ),
         (grant("anyRead", json!({"action": "iam:CreateUser"}), ACCOUNT, 600), "guardrail_violation", "iam:CreateUser"),
         (grant("bucketRead", json!({"bucketName": "ok-bucket"}), ACCOUNT, 10), "duration_invalid", "60"),
+        (grant("bucketRead", json!({"bucketName": "ok-bucket"}), "12345", 600), "bad_request", "12-digit"),
+        (grant(&"x".repeat(2000), json!({}), ACCOUNT, 600), "bad_request", "template name"),
         (json!({"template": "bucketRead", "account": ACCOUNT, "ttl": 600}), "bad_request", "reason"),
         (
             json!({"template": "bucketRead", "account": ACCOUNT, "ttl": 600, "reason": "x", "user": "root"}),
@@ -419,6 +421,10 @@ async fn malformed_messages_are_answered_and_dead_lettered() {
     let poison = dead.iter().find(|(b, _)| b == "this is not json").expect("the poison message is kept verbatim");
     assert!(poison.1["portcullis.error_reason"].contains("not a valid envelope"), "{:?}", poison.1);
     assert_eq!(poison.1["portcullis.source_queue"], app.names.access_queue());
+    for (body, _) in &dead {
+        assert!(!body.contains(&token), "no identity token is kept in the dead-letter queue: {body}");
+    }
+    assert!(dead.iter().any(|(b, _)| b.contains("[redacted]")), "{dead:?}");
     let stray = app.sqs().receive_message().queue_url(other).wait_time_seconds(1).send().await.unwrap();
     assert!(stray.messages.unwrap_or_default().is_empty(), "nothing was sent to a forbidden reply queue");
 
@@ -498,6 +504,15 @@ async fn redelivered_requests_act_once_and_get_the_same_reply() {
     assert_eq!(theirs.len(), 1);
     assert_eq!(theirs[0]["user"], "mallory");
     assert_ne!(theirs[0]["id"], *grant_ids[0]);
+
+    // A grant request redelivered after its template was deleted still finds the grant it made.
+    ok(&app.request(Kind::TemplateDelete, json!({"name": "bucketRead"}), &admin).await);
+    app.client.drain_replies(Duration::from_secs(2)).await.unwrap(); // mallory's reply has the same in_reply_to
+    app.client.send(&request).await.unwrap();
+    // (wait_reply would skip it: the client has seen a reply to this message id already.)
+    let replies = app.client.drain_replies(Duration::from_secs(4)).await.unwrap();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(ok(&replies[0])["grant"]["id"], *grant_ids[0], "{replies:?}");
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //!
 //! One message goes through these steps, and the first that fails decides the answer:
 //!
-//! 1. size, then producer (`SenderId` allowlist), then the envelope, then the reply address (a reply
+//! 1. producer (`SenderId` allowlist: an unlisted producer is never answered), then size, then the envelope, then the reply address (a reply
 //!    only ever goes to an allowed queue: same endpoint and account as the request queue, and a name
 //!    matching `access.reply_queue_names`);
 //! 2. the identity token (the requester is who it says, never a name from the body);
@@ -169,7 +169,14 @@ impl From<RequestError> for Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        Failure::Retry(e.to_string())
+        match e {
+            // DynamoDB refused the request itself: sending it again cannot help.
+            StoreError::Invalid { .. } => Failure::Refused(RequestError::new(
+                ErrorCode::BadRequest,
+                format!("the request could not be stored ({e}); check its names and values"),
+            )),
+            e => Failure::Retry(e.to_string()),
+        }
     }
 }
 
@@ -250,6 +257,16 @@ impl AccessHandler {
 
     async fn handle_message(&self, message: &ReceivedMessage, attempt: Attempt) -> Outcome {
         let raw = message.body.as_str();
+        let allowed = &self.settings.access.allowed_sender_ids;
+        if !allowed.is_empty() && !message.sender_id.as_ref().is_some_and(|s| allowed.contains(s)) {
+            // Never answer a producer that may not write here.
+            let who = message.sender_id.as_deref().unwrap_or("unknown");
+            return Outcome::rejected(
+                "unknown",
+                ErrorCode::SenderForbidden.as_str(),
+                format!("sender {who} is not in access.allowed_sender_ids"),
+            );
+        }
         if raw.len() > self.settings.access.max_message_bytes {
             let (reply_to, id) = Envelope::salvage_reply_to(raw);
             let err = RequestError::new(
@@ -261,16 +278,6 @@ impl AccessHandler {
                 ),
             );
             return self.refuse("unknown", reply_to.as_deref(), id, err).await;
-        }
-        let allowed = &self.settings.access.allowed_sender_ids;
-        if !allowed.is_empty() && !message.sender_id.as_ref().is_some_and(|s| allowed.contains(s)) {
-            // Never answer a producer that may not write here.
-            let who = message.sender_id.as_deref().unwrap_or("unknown");
-            return Outcome::rejected(
-                "unknown",
-                ErrorCode::SenderForbidden.as_str(),
-                format!("sender {who} is not in access.allowed_sender_ids"),
-            );
         }
         let envelope = match Envelope::parse(raw) {
             Ok(e) => e,
@@ -492,6 +499,13 @@ impl AccessHandler {
             )
             .into());
         }
+        // A redelivered request finds the grant it made before, even if the template has changed or
+        // gone since: the first answer stands.
+        if let Some(existing) =
+            self.store.grant(&who.user, &r.account, &Grant::id_for(&who.user, key.message_id)).await?
+        {
+            return Ok(Success::Result(to_value(&GrantRequestResult { grant: existing })));
+        }
         let stored = self.load_template(&r.template, None).await?;
         self.check_account(&r.account)?;
         if let Some(allowed) = &stored.spec.allowed_accounts
@@ -584,7 +598,13 @@ impl AccessHandler {
             policy: policy.json.clone(),
             duration_seconds: duration,
         };
-        let issued = self.broker.assume(&request).await.map_err(|e| Failure::Retry(e.to_string()))?;
+        let issued = self.broker.assume(&request).await.map_err(|e| match e.permanent() {
+            Some(refusal) => {
+                warn!(error = %e, "STS refused the request");
+                Failure::Refused(refusal)
+            }
+            None => Failure::Retry(e.to_string()),
+        })?;
         let account_attr = [KeyValue::new("cloud.account.id", r.account.clone())];
         self.metrics.credentials_issued.add(1, &account_attr);
         self.metrics.policy_size.record(policy.size() as u64, &account_attr);
@@ -612,6 +632,23 @@ impl Handler for AccessHandler {
     async fn handle(&self, message: &ReceivedMessage, attempt: Attempt) -> Outcome {
         self.handle_message(message, attempt).await
     }
+
+    /// The identity token is a bearer credential: whoever reads the dead-letter queue must not be
+    /// able to act as the requester with it. Everything else is kept as received.
+    fn dead_letter_body(&self, message: &ReceivedMessage) -> Option<String> {
+        redact_identity_token(&message.body)
+    }
+}
+
+/// The body with `identity_token` replaced by `[redacted]`, or `None` when it has none.
+fn redact_identity_token(body: &str) -> Option<String> {
+    let mut v: Value = serde_json::from_str(body).ok()?;
+    let token = v.as_object_mut()?.get_mut("identity_token")?;
+    if token.is_null() {
+        return None;
+    }
+    *token = Value::String("[redacted]".into());
+    Some(v.to_string())
 }
 
 #[cfg(test)]
@@ -633,6 +670,17 @@ mod tests {
         assert!(!p.allows("ftp://127.0.0.1:4566/123456789012/stack-reply-abc"));
         assert!(!p.allows("http://user@127.0.0.1:4566/123456789012/stack-reply-abc"));
         assert!(!p.allows("not a url"));
+    }
+
+    #[test]
+    fn dead_lettered_bodies_lose_their_identity_token() {
+        let body = r#"{"version":1,"kind":"grant.list","identity_token":"eyJhbGciOi.secret.sig","body":{}}"#;
+        let kept = redact_identity_token(body).unwrap();
+        assert!(!kept.contains("secret"), "{kept}");
+        assert!(kept.contains("\"identity_token\":\"[redacted]\"") && kept.contains("grant.list"), "{kept}");
+        assert_eq!(redact_identity_token("not json"), None);
+        assert_eq!(redact_identity_token(r#"{"identity_token":null}"#), None);
+        assert_eq!(redact_identity_token("[1]"), None);
     }
 
     #[test]
