@@ -30,12 +30,22 @@ pub fn otlp_configured() -> bool {
         .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()))
 }
 
-/// The OpenTelemetry resource for this process.
+/// This process's `service.instance.id`: random, fixed for the life of the process.
+pub fn instance_id() -> &'static str {
+    static ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| uuid::Uuid::new_v4().to_string());
+    &ID
+}
+
+/// The OpenTelemetry resource for this process. `service.instance.id` tells replicas apart (each
+/// exports its own view of the posture gauges, so their series must not collide); it is random per
+/// process unless `OTEL_RESOURCE_ATTRIBUTES` sets it (for example to the ECS task id).
 pub fn resource(service_name: &str) -> Resource {
-    Resource::builder()
-        .with_service_name(service_name.to_owned())
-        .with_attributes([KeyValue::new("service.version", env!("CARGO_PKG_VERSION"))])
-        .build()
+    let mut attributes = vec![KeyValue::new("service.version", env!("CARGO_PKG_VERSION"))];
+    let from_env = std::env::var("OTEL_RESOURCE_ATTRIBUTES").unwrap_or_default().contains("service.instance.id=");
+    if !from_env {
+        attributes.push(KeyValue::new("service.instance.id", instance_id().to_owned()));
+    }
+    Resource::builder().with_service_name(service_name.to_owned()).with_attributes(attributes).build()
 }
 
 /// Installed telemetry; keep it alive for the life of the process and shut it down at the end.

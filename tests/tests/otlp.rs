@@ -120,6 +120,8 @@ fn metrics_and_spans_reach_an_otlp_receiver() {
     let rm = &metrics.resource_metrics[0];
     let resource = rm.resource.as_ref().unwrap();
     assert_eq!(attr(&resource.attributes, "service.name").as_deref(), Some("portcullis"));
+    let instance = attr(&resource.attributes, "service.instance.id").expect("replicas are told apart");
+    assert_eq!(instance, portcullis_common::telemetry::instance_id());
     let all: Vec<&Metric> = rm.scope_metrics.iter().flat_map(|s| s.metrics.iter()).collect();
     let find = |name: &str| *all.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("{name} not exported"));
 

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use portcullis_common::aws::ApiCallCounter;
 use tokio::sync::Semaphore;
 
-use super::controls::{AccessKeyFacts, FindingCounts, KmsKeyFacts, TrailFacts};
+use super::controls::{AccessKeyFacts, FindingCounts, KmsKeyFacts, TrailFacts, UnreadableTrail};
 
 /// Why facts could not be read. `code` is stable: `access_denied`, `unsupported`, `throttled`,
 /// `not_found`, `error`.
@@ -141,8 +141,9 @@ impl AwsReader {
     // -------------------------------------------------------------- CloudTrail
 
     /// Every trail visible in the region (shadow copies of multi-region trails included), with
-    /// status and event selectors.
-    pub async fn trails(&self) -> Result<Vec<TrailFacts>, CollectError> {
+    /// status and event selectors; trails whose status or selectors could not be read are returned
+    /// apart, so one unreadable trail (another account's organization trail) does not hide the rest.
+    pub async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<UnreadableTrail>), CollectError> {
         let list = {
             let _p = self.permit().await;
             self.cloudtrail
@@ -166,10 +167,15 @@ impl AwsReader {
                         self.cloudtrail.get_event_selectors().trail_name(&arn).send().await
                     }
                 );
-                let status = status.map_err(|e| classify("cloudtrail:GetTrailStatus", &e))?;
-                let selectors = selectors.map_err(|e| classify("cloudtrail:GetEventSelectors", &e))?;
+                let unreadable = |e: CollectError| UnreadableTrail {
+                    arn: arn.clone(),
+                    error_code: e.code.to_owned(),
+                    reason: format!("{}: {}", e.op, e.message),
+                };
+                let status = status.map_err(|e| unreadable(classify("cloudtrail:GetTrailStatus", &e)))?;
+                let selectors = selectors.map_err(|e| unreadable(classify("cloudtrail:GetEventSelectors", &e)))?;
                 let (read, write, excluded) = management_coverage(&selectors);
-                Ok::<_, CollectError>(TrailFacts {
+                Ok::<_, UnreadableTrail>(TrailFacts {
                     arn,
                     is_multi_region: t.is_multi_region_trail.unwrap_or(false),
                     is_logging: status.is_logging.unwrap_or(false),
@@ -182,7 +188,14 @@ impl AwsReader {
             .buffer_unordered(self.concurrency)
             .collect::<Vec<_>>()
             .await;
-        facts.into_iter().collect()
+        let (mut readable, mut unreadable) = (Vec::new(), Vec::new());
+        for f in facts {
+            match f {
+                Ok(t) => readable.push(t),
+                Err(u) => unreadable.push(u),
+            }
+        }
+        Ok((readable, unreadable))
     }
 
     // -------------------------------------------------------------- GuardDuty

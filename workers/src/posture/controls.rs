@@ -195,9 +195,22 @@ impl TrailFacts {
 
 /// CloudTrail.1: at least one trail that is multi-region, logging without delivery errors, and
 /// records read and write management events with no excluded event source.
-pub fn evaluate_cloudtrail(trails: &[TrailFacts]) -> ControlResult {
+pub fn evaluate_cloudtrail(trails: &[TrailFacts], unreadable: &[UnreadableTrail]) -> ControlResult {
     if trails.iter().any(TrailFacts::healthy) {
         return ControlResult::pass(ControlId::CloudTrail1);
+    }
+    // One healthy trail is enough, so a trail that could not be read leaves the answer open.
+    if let Some(first) = unreadable.first() {
+        let which: Vec<String> = unreadable.iter().map(|u| format!("{}: {}", u.arn, u.reason)).collect();
+        return ControlResult::unknown(
+            ControlId::CloudTrail1,
+            first.error_code.clone(),
+            format!(
+                "no readable trail is healthy and {} trail(s) could not be read ({})",
+                which.len(),
+                which.join("; ")
+            ),
+        );
     }
     if trails.is_empty() {
         return ControlResult::fail(ControlId::CloudTrail1, vec!["no trail".into()], "there is no trail");
@@ -208,6 +221,15 @@ pub fn evaluate_cloudtrail(trails: &[TrailFacts]) -> ControlResult {
         trails.iter().map(|t| t.arn.clone()).collect(),
         format!("no healthy multi-region trail ({})", problems.join("; ")),
     )
+}
+
+/// A trail whose status or event selectors could not be read (for example another account's
+/// organization trail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableTrail {
+    pub arn: String,
+    pub error_code: String,
+    pub reason: String,
 }
 
 // ------------------------------------------------------------------ GuardDuty.1
@@ -291,14 +313,18 @@ pub fn evaluate_access_keys(keys: &[AccessKeyFacts], now: DateTime<Utc>, max_age
     let mut stale: Vec<String> =
         active.iter().filter(|k| now - k.created > limit).map(|k| format!("{}/{}", k.user, k.key)).collect();
     stale.sort();
-    let max_age_days = oldest.map(|c| (now - c).num_days().max(0)).unwrap_or(0);
+    let oldest_days = oldest.map(|c| (now - c).num_days().max(0)).unwrap_or(0);
     let result = if stale.is_empty() {
         ControlResult::pass(ControlId::Iam3)
     } else {
         let n = stale.len();
-        ControlResult::fail(ControlId::Iam3, stale, format!("{n} active access key(s) older than {max_age_days} days"))
+        ControlResult::fail(
+            ControlId::Iam3,
+            stale,
+            format!("{n} active access key(s) older than {max_age_days} days (the oldest is {oldest_days} days old)"),
+        )
     };
-    AccessKeyAge { result, oldest_active_created: oldest, max_age_days }
+    AccessKeyAge { result, oldest_active_created: oldest, max_age_days: oldest_days }
 }
 
 // ------------------------------------------------------------------ IAM.4 / IAM.9
@@ -393,8 +419,8 @@ mod tests {
 
     #[test]
     fn cloudtrail_needs_one_fully_healthy_trail() {
-        assert_eq!(evaluate_cloudtrail(&[trail()]).status, Status::Pass);
-        assert_eq!(evaluate_cloudtrail(&[]).status, Status::Fail);
+        assert_eq!(evaluate_cloudtrail(&[trail()], &[]).status, Status::Pass);
+        assert_eq!(evaluate_cloudtrail(&[], &[]).status, Status::Fail);
         let broken: [(&str, TrailFacts); 5] = [
             ("not multi-region", TrailFacts { is_multi_region: false, ..trail() }),
             ("not logging", TrailFacts { is_logging: false, ..trail() }),
@@ -403,15 +429,27 @@ mod tests {
             ("excludes", TrailFacts { excluded_sources: vec!["kms.amazonaws.com".into()], ..trail() }),
         ];
         for (why, t) in broken {
-            let r = evaluate_cloudtrail(std::slice::from_ref(&t));
+            let r = evaluate_cloudtrail(std::slice::from_ref(&t), &[]);
             assert_eq!(r.status, Status::Fail, "{why}");
             assert!(r.reason.as_deref().unwrap().contains(why), "{why}: {:?}", r.reason);
             assert_eq!(r.failing_resources, vec![t.arn.clone()]);
             // One healthy trail among broken ones is enough.
-            assert_eq!(evaluate_cloudtrail(&[t, trail()]).status, Status::Pass);
+            assert_eq!(evaluate_cloudtrail(&[t, trail()], &[]).status, Status::Pass);
         }
         let empty_error = TrailFacts { latest_delivery_error: Some(String::new()), ..trail() };
-        assert_eq!(evaluate_cloudtrail(&[empty_error]).status, Status::Pass);
+        assert_eq!(evaluate_cloudtrail(&[empty_error], &[]).status, Status::Pass);
+
+        // A trail that cannot be read: unknown unless another trail is healthy; never a silent pass.
+        let org_trail = UnreadableTrail {
+            arn: "arn:aws:cloudtrail:us-east-1:999999999999:trail/org".into(),
+            error_code: "access_denied".into(),
+            reason: "cloudtrail:GetTrailStatus: AccessDenied".into(),
+        };
+        let stopped = TrailFacts { is_logging: false, ..trail() };
+        let r = evaluate_cloudtrail(std::slice::from_ref(&stopped), std::slice::from_ref(&org_trail));
+        assert_eq!((r.status, r.error_code.as_deref()), (Status::Unknown, Some("access_denied")));
+        assert!(r.reason.as_deref().unwrap().contains("trail/org"), "{:?}", r.reason);
+        assert_eq!(evaluate_cloudtrail(&[trail()], std::slice::from_ref(&org_trail)).status, Status::Pass);
     }
 
     #[test]
@@ -456,6 +494,10 @@ mod tests {
             evaluate_access_keys(&[key("a", Duration::days(10), true), key("b", Duration::days(100), true)], now, 90);
         assert_eq!(mixed.oldest_active_created, Some(now - Duration::days(100)));
         assert_eq!(mixed.result.failing_resources, vec!["b/access_key_1"]);
+        assert_eq!(
+            mixed.result.reason.as_deref(),
+            Some("1 active access key(s) older than 90 days (the oldest is 100 days old)")
+        );
     }
 
     #[test]

@@ -80,10 +80,13 @@ pub fn parse_event(body: &str, default_account: Option<&str>) -> Result<Parsed, 
             }
         }
         "iam.amazonaws.com" => {
-            // CreateAccessKey without userName acts on the caller itself.
+            // CreateAccessKey without userName acts on the caller itself; for the root user that is
+            // a root access key (IAM.4).
             let user = text("/detail/requestParameters/userName").or_else(|| text("/detail/userIdentity/userName"));
+            let root = text("/detail/userIdentity/type").as_deref() == Some("Root");
             match user {
                 Some(u) => ScanTarget::AccessKeysOf(u),
+                None if root => ScanTarget::Root,
                 None => return Err(UnrecognisedEvent(format!("IAM event {event_name} names no user"))),
             }
         }
@@ -139,6 +142,12 @@ mod tests {
         assert_eq!(t.target, ScanTarget::AccessKeysOf("bob".into()));
         let t = rescan(&api_call("aws.iam", "iam.amazonaws.com", "CreateAccessKey", Value::Null));
         assert_eq!(t.target, ScanTarget::AccessKeysOf("caller".into()));
+        let mut by_root: Value =
+            serde_json::from_str(&api_call("aws.iam", "iam.amazonaws.com", "CreateAccessKey", Value::Null)).unwrap();
+        by_root["detail"]["userIdentity"] = json!({"type": "Root", "accountId": "123456789012"});
+        assert_eq!(rescan(&by_root.to_string()).target, ScanTarget::Root);
+        by_root["detail"]["userIdentity"] = json!({"type": "AssumedRole"});
+        assert!(parse_event(&by_root.to_string(), None).unwrap_err().0.contains("names no user"));
     }
 
     #[test]

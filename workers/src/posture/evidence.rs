@@ -4,12 +4,17 @@
 //! Items (in the stack's table):
 //! - evidence: pk `POSTURE#<account>#<region>`, sk `CONTROL#<control id>`: `status`, `failing_count`,
 //!   `failing_resources` (JSON, first 100), `reason`, `error_code`, `checked_at` (RFC 3339),
-//!   `checked_at_epoch`, `trigger`;
+//!   `checked_at_epoch`, `measured_at_ms` (when the measuring scan started, epoch ms), `trigger`;
 //! - lease: pk `LEASE#posture#<account>#<region>`, sk `LEASE`: `owner`, `lease_until` (epoch s),
 //!   `expires_at` (TTL).
 //!
 //! A violation is published *before* the evidence that records the new status is written, so a
 //! worker killed in between publishes it again (a duplicate, never a miss).
+//!
+//! A result is neither written nor announced when the stored one was measured by a scan that started
+//! later (a slow scheduled scan finishing after a quick event-driven rescan). The check rides on the
+//! read that fetches the previous statuses, so it costs no extra call; two scans of the same control
+//! finishing within the same few milliseconds can still race, and the next scan settles it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -97,9 +102,18 @@ impl EvidenceStore {
             return Ok(Vec::new());
         }
         let previous = self.previous_statuses(&report.scope.account_id, &report.results).await?;
+        let measured_at = report.started_at.timestamp_millis();
+        let newer_stored = |region: &str, control: ControlId| {
+            previous
+                .get(&(region.to_owned(), control))
+                .and_then(|(_, at)| *at)
+                .is_some_and(|stored_at| stored_at > measured_at)
+        };
+        let current: Vec<&(String, ControlResult)> =
+            report.results.iter().filter(|(region, r)| !newer_stored(region, r.control)).collect();
         let mut violations = Vec::new();
-        for (region, r) in &report.results {
-            let before = previous.get(&(region.clone(), r.control)).copied();
+        for (region, r) in &current {
+            let before = previous.get(&(region.clone(), r.control)).map(|(st, _)| *st);
             if r.status == Status::Fail && before != Some(Status::Fail) {
                 violations.push((region.clone(), r, before));
             }
@@ -143,7 +157,7 @@ impl EvidenceStore {
                 published.extend(chunk.iter().map(|(region, r, _)| (region.clone(), r.control)));
             }
         }
-        self.write(report).await?;
+        self.write(report, &current).await?;
         Ok(published)
     }
 
@@ -151,8 +165,9 @@ impl EvidenceStore {
         &self,
         account: &str,
         results: &[(String, ControlResult)],
-    ) -> Result<HashMap<(String, ControlId), Status>, EvidenceError> {
-        let mut keys = KeysAndAttributes::builder().consistent_read(true).projection_expression("pk, sk, #s");
+    ) -> Result<HashMap<(String, ControlId), (Status, Option<i64>)>, EvidenceError> {
+        let mut keys =
+            KeysAndAttributes::builder().consistent_read(true).projection_expression("pk, sk, #s, measured_at_ms");
         keys = keys.expression_attribute_names("#s", "status");
         for (region, r) in results {
             keys = keys.keys(evidence_key(account, region, r.control));
@@ -182,8 +197,10 @@ impl EvidenceStore {
                     "unknown" => Some(Status::Unknown),
                     _ => None,
                 });
+                let measured_at =
+                    item.get("measured_at_ms").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
                 if let (Some(c), Some(st)) = (control, status) {
-                    out.insert((region, c), st);
+                    out.insert((region, c), (st, measured_at));
                 }
             }
             match resp.unprocessed_keys.filter(|u| !u.is_empty()) {
@@ -197,10 +214,10 @@ impl EvidenceStore {
         Err(EvidenceError { op: "dynamodb:BatchGetItem", message: "keys left unprocessed after 5 tries".into() })
     }
 
-    async fn write(&self, report: &ScanReport) -> Result<(), EvidenceError> {
+    async fn write(&self, report: &ScanReport, results: &[&(String, ControlResult)]) -> Result<(), EvidenceError> {
         let checked = report.finished_at.to_rfc3339_opts(SecondsFormat::Secs, true);
         let mut writes: Vec<WriteRequest> = Vec::new();
-        for (region, r) in &report.results {
+        for (region, r) in results.iter().map(|x| (&x.0, &x.1)) {
             let mut item = evidence_key(&report.scope.account_id, region, r.control);
             let stored: Vec<&String> = r.failing_resources.iter().take(MAX_STORED_RESOURCES).collect();
             item.insert("status".into(), s(r.status.as_str()));
@@ -215,6 +232,7 @@ impl EvidenceStore {
             }
             item.insert("checked_at".into(), s(checked.clone()));
             item.insert("checked_at_epoch".into(), AttributeValue::N(report.finished_at.timestamp().to_string()));
+            item.insert("measured_at_ms".into(), AttributeValue::N(report.started_at.timestamp_millis().to_string()));
             item.insert("trigger".into(), s(report.trigger.clone()));
             let put = PutRequest::builder()
                 .set_item(Some(item))

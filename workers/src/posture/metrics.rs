@@ -5,8 +5,15 @@
 //! repeating a stale value. Names follow `../shared/FACTS.md`: the seed dashboard's four gauges keep
 //! their names and meaning; everything else is `portcullis_posture_*`, in base units, with
 //! `cloud.account.id` and `cloud.region` on every data point. Failing resources are never labels.
+//!
+//! Several replicas each export their own view, told apart by `service.instance.id`. A result is
+//! applied only when no later-started measurement of the same control is already held (a slow
+//! scheduled scan cannot overwrite a newer event-driven one), and a replica stops exporting a
+//! control's series [`PostureState::stale_after`] after it last measured it, so a replica that lost
+//! the scan lease does not keep repeating an old value: aggregate across instances with `min`/`max`
+//! by account, region and control when several replicas run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -22,6 +29,8 @@ pub struct ControlSnapshot {
     pub status: Status,
     pub failing: usize,
     pub checked_at: DateTime<Utc>,
+    /// When the scan that measured it started: a result from a scan that started earlier is older.
+    pub measured_at: DateTime<Utc>,
     /// When the control was last measured (pass or fail, not unknown).
     pub last_success: Option<DateTime<Utc>>,
 }
@@ -40,14 +49,21 @@ pub struct PostureState {
     pub findings: BTreeMap<(String, String), FindingCounts>,
     /// Oldest active access key per (account, home region): (max age days, oldest creation).
     pub key_age: BTreeMap<(String, String), KeyAge>,
+    /// A control not measured for this long stops being exported (`None`: never).
+    pub stale_after: Option<chrono::Duration>,
 }
 
 impl PostureState {
-    /// Fold a scan report in.
+    /// Fold a scan report in. Results older than the ones held (by scan start) are ignored.
     pub fn apply(&mut self, report: &ScanReport) {
+        let mut applied = BTreeSet::new();
         for (region, result) in &report.results {
             let key = (report.scope.account_id.clone(), region.clone(), result.control);
-            let previous_success = self.controls.get(&key).and_then(|s| s.last_success);
+            let previous = self.controls.get(&key);
+            if previous.is_some_and(|p| p.measured_at > report.started_at) {
+                continue;
+            }
+            let previous_success = previous.and_then(|s| s.last_success);
             let measured = result.status != Status::Unknown;
             self.controls.insert(
                 key,
@@ -55,26 +71,43 @@ impl PostureState {
                     status: result.status,
                     failing: result.failing_resources.len(),
                     checked_at: report.finished_at,
+                    measured_at: report.started_at,
                     last_success: if measured { Some(report.finished_at) } else { previous_success },
                 },
             );
+            applied.insert((region.clone(), result.control));
         }
         let scope_key = (report.scope.account_id.clone(), report.scope.region.clone());
-        match (&report.findings, report.guardduty_enabled) {
-            (Some(f), _) => {
-                self.findings.insert(scope_key.clone(), *f);
+        if applied.contains(&(report.scope.region.clone(), ControlId::GuardDuty1)) {
+            match (&report.findings, report.guardduty_enabled) {
+                (Some(f), _) => {
+                    self.findings.insert(scope_key.clone(), *f);
+                }
+                (None, Some(false)) => {
+                    self.findings.remove(&scope_key);
+                }
+                _ => {}
             }
-            (None, Some(false)) => {
-                self.findings.remove(&scope_key);
-            }
-            _ => {}
         }
-        if let Some((region, age)) = &report.key_age {
+        if let Some((region, age)) = &report.key_age
+            && applied.contains(&(region.clone(), ControlId::Iam3))
+        {
             self.key_age.insert(
                 (report.scope.account_id.clone(), region.clone()),
                 (age.max_age_days, age.oldest_active_created),
             );
         }
+    }
+
+    /// The snapshots still exported at `now`.
+    pub fn live_controls(&self, now: DateTime<Utc>) -> impl Iterator<Item = (&ControlKey, &ControlSnapshot)> {
+        self.controls.iter().filter(move |(_, snap)| self.stale_after.is_none_or(|d| now - snap.checked_at <= d))
+    }
+
+    fn is_live(&self, account: &str, region: &str, control: ControlId, now: DateTime<Utc>) -> bool {
+        self.controls
+            .get(&(account.to_owned(), region.to_owned(), control))
+            .is_some_and(|snap| self.stale_after.is_none_or(|d| now - snap.checked_at <= d))
     }
 
     fn status(&self, account: &str, region: &str, control: ControlId) -> Option<Status> {
@@ -125,7 +158,7 @@ impl PostureMetrics {
             "1 when a multi-region trail logs management events (CloudTrail.1), else 0",
             "",
             |s, o| {
-                for ((account, region, control), snap) in &s.controls {
+                for ((account, region, control), snap) in s.live_controls(Utc::now()) {
                     if *control == ControlId::CloudTrail1 && snap.status != Status::Unknown {
                         o.observe(i64::from(snap.status == Status::Pass), &scope_attrs(account, region));
                     }
@@ -137,7 +170,7 @@ impl PostureMetrics {
             "Active GuardDuty findings of severity 7 or more; -1 when GuardDuty is not enabled",
             "",
             |s, o| {
-                for ((account, region, control), snap) in &s.controls {
+                for ((account, region, control), snap) in s.live_controls(Utc::now()) {
                     if *control != ControlId::GuardDuty1 {
                         continue;
                     }
@@ -162,6 +195,9 @@ impl PostureMetrics {
             "",
             |s, o| {
                 for ((account, region), (days, _)) in &s.key_age {
+                    if !s.is_live(account, region, ControlId::Iam3, Utc::now()) {
+                        continue;
+                    }
                     o.observe(*days, &scope_attrs(account, region));
                 }
             }
@@ -171,7 +207,7 @@ impl PostureMetrics {
             "1 when every rotatable customer managed KMS key rotates (KMS.4), else 0",
             "",
             |s, o| {
-                for ((account, region, control), snap) in &s.controls {
+                for ((account, region, control), snap) in s.live_controls(Utc::now()) {
                     if *control == ControlId::Kms4 && snap.status != Status::Unknown {
                         o.observe(i64::from(snap.status == Status::Pass), &scope_attrs(account, region));
                     }
@@ -181,7 +217,7 @@ impl PostureMetrics {
 
         // Per-control metrics.
         gauge!("portcullis_posture_control_status", "Control status: 1 pass, 0 fail, -1 unknown", "", |s, o| {
-            for ((account, region, control), snap) in &s.controls {
+            for ((account, region, control), snap) in s.live_controls(Utc::now()) {
                 let mut attrs = scope_attrs(account, region);
                 attrs.push(KeyValue::new("control_id", control.as_str()));
                 o.observe(snap.status.gauge(), &attrs);
@@ -192,7 +228,7 @@ impl PostureMetrics {
             "Resources failing the control (see the evidence table for which)",
             "{resource}",
             |s, o| {
-                for ((account, region, control), snap) in &s.controls {
+                for ((account, region, control), snap) in s.live_controls(Utc::now()) {
                     if snap.status == Status::Unknown {
                         continue;
                     }
@@ -208,6 +244,9 @@ impl PostureMetrics {
             "{finding}",
             |s, o| {
                 for ((account, region), f) in &s.findings {
+                    if !s.is_live(account, region, ControlId::GuardDuty1, Utc::now()) {
+                        continue;
+                    }
                     for (band, n) in [("high", f.high), ("critical", f.critical)] {
                         let mut attrs = scope_attrs(account, region);
                         attrs.push(KeyValue::new("severity", band));
@@ -222,6 +261,9 @@ impl PostureMetrics {
             "s",
             |s, o| {
                 for ((account, region), (_, oldest)) in &s.key_age {
+                    if !s.is_live(account, region, ControlId::Iam3, Utc::now()) {
+                        continue;
+                    }
                     if let Some(t) = oldest {
                         o.observe(t.timestamp(), &scope_attrs(account, region));
                     }
@@ -233,7 +275,7 @@ impl PostureMetrics {
             "When the control was last measured (pass or fail)",
             "s",
             |s, o| {
-                for ((account, region, control), snap) in &s.controls {
+                for ((account, region, control), snap) in s.live_controls(Utc::now()) {
                     if let Some(t) = snap.last_success {
                         let mut attrs = scope_attrs(account, region);
                         attrs.push(KeyValue::new("control_id", control.as_str()));
@@ -302,8 +344,69 @@ impl PostureMetrics {
         self.violations.add(1, &attrs);
     }
 
+    /// Stop exporting a control's series this long after this replica last measured it.
+    pub fn set_stale_after(&self, after: std::time::Duration) {
+        if let Ok(mut s) = self.state.write() {
+            s.stale_after = chrono::Duration::from_std(after).ok();
+        }
+    }
+
     /// The last known status, for tests and the scan table.
     pub fn status(&self, account: &str, region: &str, control: ControlId) -> Option<Status> {
         self.state.read().ok().and_then(|s| s.status(account, region, control))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::posture::controls::ControlResult;
+    use crate::posture::scan::Scope;
+    use chrono::Duration;
+
+    fn report(started_at: DateTime<Utc>, finished_at: DateTime<Utc>, result: ControlResult) -> ScanReport {
+        ScanReport {
+            scope: Scope { account_id: "123456789012".into(), region: "eu-west-1".into() },
+            results: vec![("eu-west-1".into(), result)],
+            findings: None,
+            guardduty_enabled: None,
+            key_age: None,
+            started_at,
+            finished_at,
+            trigger: "scheduled".into(),
+        }
+    }
+
+    #[test]
+    fn a_slow_scan_never_overwrites_a_newer_measurement() {
+        let t0 = Utc::now();
+        let mut state = PostureState::default();
+        // An event-driven rescan starts after the scheduled scan but finishes first: trail stopped.
+        state.apply(&report(
+            t0 + Duration::seconds(2),
+            t0 + Duration::seconds(3),
+            ControlResult::fail(ControlId::CloudTrail1, vec!["trail".into()], "stopped"),
+        ));
+        // The scheduled scan, started before the change, finishes later with what it saw then.
+        state.apply(&report(t0, t0 + Duration::seconds(10), ControlResult::pass(ControlId::CloudTrail1)));
+        assert_eq!(state.status("123456789012", "eu-west-1", ControlId::CloudTrail1), Some(Status::Fail));
+        // A scan that started later still wins.
+        state.apply(&report(
+            t0 + Duration::seconds(11),
+            t0 + Duration::seconds(12),
+            ControlResult::pass(ControlId::CloudTrail1),
+        ));
+        assert_eq!(state.status("123456789012", "eu-west-1", ControlId::CloudTrail1), Some(Status::Pass));
+    }
+
+    #[test]
+    fn a_replica_stops_exporting_what_it_has_not_measured_lately() {
+        let t0 = Utc::now();
+        let mut state = PostureState { stale_after: Some(Duration::seconds(120)), ..PostureState::default() };
+        state.apply(&report(t0, t0, ControlResult::pass(ControlId::Kms4)));
+        assert_eq!(state.live_controls(t0 + Duration::seconds(119)).count(), 1);
+        assert_eq!(state.live_controls(t0 + Duration::seconds(121)).count(), 0);
+        state.stale_after = None;
+        assert_eq!(state.live_controls(t0 + Duration::days(30)).count(), 1);
     }
 }

@@ -146,7 +146,8 @@ impl Posture {
             settings.posture.publish_violations,
         );
         Ok(Self::from_parts(
-            Scanner::new(readers, settings.posture.access_key_max_age_days),
+            Scanner::new(readers, settings.posture.access_key_max_age_days)
+                .with_cache_ttl(Duration::from_secs(settings.posture.scan_interval_seconds.saturating_mul(2))),
             PostureMetrics::new(meter),
             evidence,
             Duration::from_secs(settings.posture.scan_interval_seconds),
@@ -161,6 +162,8 @@ impl Posture {
         interval: Duration,
         debounce: Duration,
     ) -> Self {
+        // Every interval some replica rescans; keep this replica's series a little longer than that.
+        metrics.set_stale_after((interval * 2).max(Duration::from_secs(60)));
         Self { scanner, metrics, evidence, interval, debounce }
     }
 
@@ -286,7 +289,7 @@ impl PostureEventHandler {
 
 #[async_trait]
 impl Handler for PostureEventHandler {
-    async fn handle(&self, message: &ReceivedMessage, _attempt: Attempt) -> Outcome {
+    async fn handle(&self, message: &ReceivedMessage, attempt: Attempt) -> Outcome {
         let trigger = match parse_event(&message.body, self.posture.scanner.own_account()) {
             Ok(Parsed::Rescan(t)) => t,
             Ok(Parsed::Ignored { source, event_name, why }) => {
@@ -324,6 +327,9 @@ impl Handler for PostureEventHandler {
             .await
         {
             Ok(()) => Outcome::done(kind),
+            // Keep the event, with the reason, rather than let the redrive drop it there without one;
+            // the next scheduled scan measures the control anyway.
+            Err(e) if attempt.is_last => Outcome::rejected(kind, "rescan_failed", e),
             Err(e) => Outcome::retry(kind, e),
         }
     }

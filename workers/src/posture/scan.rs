@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -95,9 +96,16 @@ pub struct Scanner {
     home_regions: HashMap<String, String>,
     own_account: Option<String>,
     max_key_age_days: u64,
-    keys: Mutex<HashMap<String, Vec<AccessKeyFacts>>>,
-    kms: Mutex<HashMap<Scope, Vec<KmsKeyFacts>>>,
+    /// The facts of the last full read, which a targeted rescan updates one user or key in, with
+    /// when that full read was. Older than `cache_ttl` (another replica did the recent full scans),
+    /// a targeted rescan reads everything again rather than merge into stale facts.
+    keys: Mutex<HashMap<String, (Instant, Vec<AccessKeyFacts>)>>,
+    kms: Mutex<HashMap<Scope, (Instant, Vec<KmsKeyFacts>)>>,
+    cache_ttl: Duration,
 }
+
+/// Default age after which a targeted rescan no longer trusts the last full read.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(120);
 
 impl Scanner {
     /// `readers` must hold one reader per scope; the first region listed for an account is its home.
@@ -116,7 +124,14 @@ impl Scanner {
             max_key_age_days,
             keys: Mutex::default(),
             kms: Mutex::default(),
+            cache_ttl: DEFAULT_CACHE_TTL,
         }
+    }
+
+    /// How long a full read may serve targeted rescans (default [`DEFAULT_CACHE_TTL`]).
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
     }
 
     /// The worker's own account (the first reader's).
@@ -160,7 +175,7 @@ impl Scanner {
             async {
                 matches!(target, ScanTarget::Full | ScanTarget::CloudTrail).then_some(())?;
                 Some(match reader.trails().await {
-                    Ok(trails) => evaluate_cloudtrail(&trails),
+                    Ok((trails, unreadable)) => evaluate_cloudtrail(&trails, &unreadable),
                     Err(e) => unknown(ControlId::CloudTrail1, &e),
                 })
             },
@@ -243,7 +258,7 @@ impl Scanner {
             Ok(keys) => {
                 let (rotation, deletion) = evaluate_kms(&keys);
                 if let Ok(mut cache) = self.kms.lock() {
-                    cache.insert(scope.clone(), keys);
+                    cache.insert(scope.clone(), (Instant::now(), keys));
                 }
                 vec![deletion, rotation]
             }
@@ -252,15 +267,17 @@ impl Scanner {
     }
 
     async fn kms_one(&self, reader: &AwsReader, scope: &Scope, key_id: &str) -> Vec<ControlResult> {
-        let known = self.kms.lock().ok().is_some_and(|c| c.contains_key(scope));
+        let known =
+            self.kms.lock().ok().is_some_and(|c| c.get(scope).is_some_and(|(at, _)| at.elapsed() < self.cache_ttl));
         if !known {
+            // Nothing recent to update one key in: read them all (this key included).
             return self.kms_full(reader, scope).await;
         }
         match reader.kms_key(key_id).await {
             Ok(fact) => {
                 let keys = {
                     let Ok(mut cache) = self.kms.lock() else { return Vec::new() };
-                    let keys = cache.entry(scope.clone()).or_default();
+                    let (_, keys) = cache.entry(scope.clone()).or_insert_with(|| (Instant::now(), Vec::new()));
                     keys.retain(|k| k.key_id != key_id && k.arn != key_id);
                     keys.extend(fact);
                     keys.clone()
@@ -277,7 +294,7 @@ impl Scanner {
             Ok(keys) => {
                 let age = evaluate_access_keys(&keys, Utc::now(), self.max_key_age_days);
                 if let Ok(mut cache) = self.keys.lock() {
-                    cache.insert(reader.account_id.clone(), keys);
+                    cache.insert(reader.account_id.clone(), (Instant::now(), keys));
                 }
                 (age.result.clone(), Some(age))
             }
@@ -286,15 +303,24 @@ impl Scanner {
     }
 
     async fn keys_of(&self, reader: &AwsReader, user: &str) -> (ControlResult, Option<AccessKeyAge>) {
-        let known = self.keys.lock().ok().is_some_and(|c| c.contains_key(&reader.account_id));
+        let known = self
+            .keys
+            .lock()
+            .ok()
+            .is_some_and(|c| c.get(&reader.account_id).is_some_and(|(at, _)| at.elapsed() < self.cache_ttl));
         if !known {
-            return self.keys_full(reader).await;
+            // Nothing recent to update one user in: read the credential report first (it can be
+            // hours old), then the user's own keys on top, below.
+            if let (unreadable, None) = self.keys_full(reader).await {
+                return (unreadable, None);
+            }
         }
         match reader.access_keys_of(user).await {
             Ok(fresh) => {
                 let keys = {
                     let Ok(mut cache) = self.keys.lock() else { return self.keys_full(reader).await };
-                    let keys = cache.entry(reader.account_id.clone()).or_default();
+                    let (_, keys) =
+                        cache.entry(reader.account_id.clone()).or_insert_with(|| (Instant::now(), Vec::new()));
                     keys.retain(|k| k.user != user);
                     keys.extend(fresh);
                     keys.clone()
