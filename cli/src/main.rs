@@ -178,7 +178,7 @@ fn parse_duration(s: &str) -> Result<u64, String> {
         "d" => 86_400,
         _ => return Err(format!("`{s}`: unit must be s, m, h or d")),
     };
-    Ok(n * mult)
+    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too long"))
 }
 
 fn main() -> std::process::ExitCode {
@@ -241,6 +241,13 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let names = StackNames::new(&s.stack.prefix);
             let mut params: Vec<(&str, &str)> = vec![("Prefix", names.prefix())];
             params.extend(parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            // The broker role trusts exactly one principal: by default, whoever deploys.
+            let caller;
+            if !params.iter().any(|(k, _)| *k == "WorkerPrincipalArn") {
+                caller = portcullis_common::stack::caller_principal_arn(&aws_sdk_sts::Client::new(&sdk)).await?;
+                eprintln!("WorkerPrincipalArn not given: the broker role will trust {caller}");
+                params.push(("WorkerPrincipalArn", caller.as_str()));
+            }
             let status =
                 portcullis_common::stack::deploy(&cfn, &names.stack(), &body, &params, Duration::from_secs(600))
                     .await?;
@@ -363,6 +370,7 @@ mod tests {
         assert_eq!(parse_duration("2h").unwrap(), 7200);
         assert!(parse_duration("2x").is_err());
         assert!(parse_duration("h").is_err());
+        assert!(parse_duration("18446744073709551615d").unwrap_err().contains("too long"));
     }
 
     #[test]

@@ -22,6 +22,42 @@ pub enum DeployError {
     Timeout { stack: String, timeout: Duration },
 }
 
+/// The IAM principal ARN of the caller, for the broker role's trust policy: an assumed-role session
+/// (`arn:aws:sts::1:assumed-role/Name/session`) becomes its role (`arn:aws:iam::1:role/Name`; a role
+/// path is not recoverable from the session ARN, so pass `WorkerPrincipalArn` for a role with one).
+pub async fn caller_principal_arn(sts: &aws_sdk_sts::Client) -> Result<String, DeployError> {
+    let me = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| DeployError::Api { op: "sts:GetCallerIdentity", message: aws_error_message(&e) })?;
+    let arn = me.arn.unwrap_or_default();
+    principal_from_caller(&arn).ok_or_else(|| DeployError::Api {
+        op: "sts:GetCallerIdentity",
+        message: format!("cannot derive an IAM principal from {arn}; pass WorkerPrincipalArn"),
+    })
+}
+
+/// See [`caller_principal_arn`].
+pub fn principal_from_caller(arn: &str) -> Option<String> {
+    let mut parts = arn.splitn(6, ':');
+    let (prefix, partition, service, _, account, resource) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if prefix != "arn" || account.len() != 12 {
+        return None;
+    }
+    match (service, resource.split_once('/')) {
+        ("iam", Some(("role" | "user", _))) => Some(arn.to_owned()),
+        ("sts", Some(("assumed-role", rest))) => {
+            let role = rest.split('/').next().filter(|r| !r.is_empty())?;
+            Some(format!("arn:{partition}:iam::{account}:role/{role}"))
+        }
+        // moto reports an IAM user as `arn:aws:sts::<account>:user/<name>`.
+        ("sts", Some(("user", name))) => Some(format!("arn:{partition}:iam::{account}:user/{name}")),
+        _ => None,
+    }
+}
+
 /// Create the stack, or update it when it exists, and wait until it is complete.
 pub async fn deploy(
     cfn: &Client,
@@ -92,5 +128,26 @@ async fn wait(cfn: &Client, stack_name: &str, timeout: Duration) -> Result<Strin
             return Err(DeployError::Timeout { stack: stack_name.to_owned(), timeout });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worker_principal_comes_from_the_caller() {
+        let role = "arn:aws:iam::123456789012:role/portcullis-worker";
+        assert_eq!(principal_from_caller(role).as_deref(), Some(role));
+        assert_eq!(
+            principal_from_caller("arn:aws:sts::123456789012:assumed-role/portcullis-worker/task-1").as_deref(),
+            Some(role)
+        );
+        assert_eq!(
+            principal_from_caller("arn:aws:sts::123456789012:user/moto").as_deref(),
+            Some("arn:aws:iam::123456789012:user/moto")
+        );
+        assert_eq!(principal_from_caller("arn:aws:iam::123456789012:root"), None);
+        assert_eq!(principal_from_caller("nonsense"), None);
     }
 }

@@ -129,11 +129,14 @@ pub fn random_prefix() -> String {
 /// Deploy the stack under `prefix` through the CloudFormation API.
 pub async fn deploy_stack(sdk: &SdkConfig, prefix: &str) {
     let cfn = aws_sdk_cloudformation::Client::new(sdk);
+    let worker = portcullis_common::stack::caller_principal_arn(&aws_sdk_sts::Client::new(sdk))
+        .await
+        .expect("the caller's principal");
     portcullis_common::stack::deploy(
         &cfn,
         prefix,
         portcullis_common::stack::TEMPLATE,
-        &[("Prefix", prefix), ("MaxReceiveCount", "3")],
+        &[("Prefix", prefix), ("MaxReceiveCount", "3"), ("WorkerPrincipalArn", &worker)],
         Duration::from_secs(60),
     )
     .await
