@@ -54,15 +54,21 @@ pub struct Envelope<B> {
 impl Envelope<Value> {
     /// Parse the envelope, keeping the body as raw JSON.
     pub fn parse(raw: &str) -> Result<Self, RequestError> {
-        let env: Envelope<Value> = serde_json::from_str(raw).map_err(|e| {
+        let invalid = |e: serde_json::Error| {
             RequestError::new(ErrorCode::BadRequest, format!("the message is not a valid envelope: {e}"))
-        })?;
-        if env.version != ENVELOPE_VERSION {
+        };
+        let value: Value = serde_json::from_str(raw).map_err(invalid)?;
+        // The version first: a newer envelope may carry fields this worker does not know, and its
+        // sender should hear `unsupported_version`, not `bad_request`.
+        if let Some(version) = value.get("version").and_then(Value::as_u64)
+            && version != u64::from(ENVELOPE_VERSION)
+        {
             return Err(RequestError::new(
                 ErrorCode::UnsupportedVersion,
-                format!("envelope version {} is not supported; send version {ENVELOPE_VERSION}", env.version),
+                format!("envelope version {version} is not supported; send version {ENVELOPE_VERSION}"),
             ));
         }
+        let env: Envelope<Value> = serde_json::from_value(value).map_err(invalid)?;
         if !MESSAGE_ID.is_match(&env.message_id) {
             return Err(RequestError::new(
                 ErrorCode::BadRequest,
@@ -473,6 +479,18 @@ fn canonical(v: Value) -> Value {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn a_newer_envelope_is_unsupported_even_with_fields_this_version_lacks() {
+        let v2 = json!({"version": 2, "message_id": "m1", "kind": "grant.list", "sent_at": "2026-11-22T12:00:00Z",
+                        "body": {}, "signature": "new in v2"});
+        assert_eq!(Envelope::parse(&v2.to_string()).unwrap_err().code, ErrorCode::UnsupportedVersion);
+        let mut v1 = v2.clone();
+        v1["version"] = json!(1);
+        assert_eq!(Envelope::parse(&v1.to_string()).unwrap_err().code, ErrorCode::BadRequest);
+        v1.as_object_mut().unwrap().remove("signature");
+        assert!(Envelope::parse(&v1.to_string()).is_ok());
+    }
 
     #[test]
     fn names_and_accounts_are_checked_before_anything_is_looked_up() {
