@@ -170,6 +170,10 @@ async fn a_change_event_rescans_within_seconds_and_publishes_a_violation() {
     })
     .await;
 
+    let kms_before = evidence(&env, "KMS.4").await;
+    let kms_checked_before =
+        env.metrics.find("portcullis_posture_scan_last_success_timestamp_seconds", &[("control_id", "KMS.4")])[0].value;
+
     // Someone stops the trail; CloudTrail's event reaches the posture queue through the stack's rule.
     aws_sdk_cloudtrail::Client::new(&env.sdk).stop_logging().name(&account.trail).send().await.unwrap();
     let sent = Instant::now();
@@ -192,6 +196,9 @@ async fn a_change_event_rescans_within_seconds_and_publishes_a_violation() {
     let ct_checked =
         env.metrics.find("portcullis_posture_scan_last_success_timestamp_seconds", &[("control_id", "CloudTrail.1")]);
     assert!(ct_checked[0].value >= kms_checked[0].value);
+    assert_eq!(kms_checked[0].value, kms_checked_before, "KMS.4 was not measured again");
+    assert_eq!(evidence(&env, "KMS.4").await["checked_at"], kms_before["checked_at"], "nor its evidence rewritten");
+    assert_eq!(evidence(&env, "CloudTrail.1").await["trigger"], AttributeValue::S("event:StopLogging".into()));
     assert_eq!(ct_checked[0].unit, "s");
     let received = env.metrics.find("portcullis_posture_events_received", &[("event_name", "StopLogging")]);
     assert!(received[0].value >= 1.0, "{received:?}");
@@ -246,6 +253,10 @@ async fn a_change_event_rescans_within_seconds_and_publishes_a_violation() {
     .await;
     let posture = env.posture.clone().unwrap();
     assert_eq!(posture.metrics.status(ACCOUNT, "us-east-1", ControlId::Iam3), Some(Status::Pass));
+    // The targeted rescan measured IAM.3 (with bob's new key: the account's oldest key is still
+    // the healthy fixture's) and nothing else.
+    assert_eq!(evidence(&env, "IAM.3").await["trigger"], AttributeValue::S("event:CreateAccessKey".into()));
+    assert_eq!(evidence(&env, "KMS.4").await["checked_at"], kms_before["checked_at"]);
     // Every posture data point names its account and region.
     for p in
         env.metrics.points().iter().filter(|p| p.name.starts_with("aws_") || p.name.starts_with("portcullis_posture_"))
