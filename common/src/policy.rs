@@ -10,6 +10,8 @@
 //!
 //! Pure: no I/O.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
@@ -48,27 +50,54 @@ pub fn compose_session_policy(grants: &[Grant], now: DateTime<Utc>) -> Result<Se
         ));
     };
 
-    // (statement without the expiry condition, its serialized form, latest expiry)
-    let mut merged: Vec<(Value, String, DateTime<Utc>)> = Vec::new();
+    // Unique statements (without `Sid`), by their serialized form, with the latest expiry. The
+    // serialized form is reused for the output, so a statement is serialized once.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut merged: Vec<(&Value, String, DateTime<Utc>)> = Vec::new();
     for grant in &live {
         for statement in &grant.statements {
-            let mut statement = statement.clone();
-            if let Some(obj) = statement.as_object_mut() {
-                obj.remove("Sid");
-            }
-            let key = serde_json::to_string(&statement).unwrap_or_default();
-            match merged.iter_mut().find(|(_, k, _)| *k == key) {
-                Some((_, _, expiry)) => *expiry = (*expiry).max(grant.expires_at),
-                None => merged.push((statement, key, grant.expires_at)),
+            let key = match statement.as_object().filter(|o| o.contains_key("Sid")) {
+                Some(obj) => {
+                    let mut without_sid = obj.clone();
+                    without_sid.remove("Sid");
+                    serde_json::to_string(&without_sid).unwrap_or_default()
+                }
+                None => serde_json::to_string(statement).unwrap_or_default(),
+            };
+            match index.get(&key) {
+                Some(&i) => merged[i].2 = merged[i].2.max(grant.expires_at),
+                None => {
+                    index.insert(key.clone(), merged.len());
+                    merged.push((statement, key, grant.expires_at));
+                }
             }
         }
     }
 
-    let statements: Vec<Value> =
-        merged.into_iter().map(|(statement, _, expiry)| with_expiry_condition(statement, expiry)).collect();
-    let statement_count = statements.len();
-    let document = json!({ "Version": "2012-10-17", "Statement": statements });
-    let json = serde_json::to_string(&document).unwrap_or_default();
+    let statement_count = merged.len();
+    let mut json = String::with_capacity(64 + merged.iter().map(|(_, k, _)| k.len() + 64).sum::<usize>());
+    json.push_str(r#"{"Statement":["#);
+    for (i, (statement, key, expiry)) in merged.into_iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        let plain = statement.as_object().is_some_and(|o| !o.contains_key("Condition")) && key.ends_with('}');
+        if plain {
+            // `{...}` → `{...,"Condition":{"DateLessThan":{"aws:CurrentTime":"<expiry>"}}}`
+            json.push_str(&key[..key.len() - 1]);
+            json.push_str(r#","Condition":{"DateLessThan":{"aws:CurrentTime":""#);
+            json.push_str(&expiry.to_rfc3339_opts(SecondsFormat::Secs, true));
+            json.push_str(r#""}}}"#);
+        } else {
+            // A statement with a condition of its own: merge the expiry into it.
+            let mut owned = statement.clone();
+            if let Some(obj) = owned.as_object_mut() {
+                obj.remove("Sid");
+            }
+            json.push_str(&serde_json::to_string(&with_expiry_condition(owned, expiry)).unwrap_or_default());
+        }
+    }
+    json.push_str(r#"],"Version":"2012-10-17"}"#);
     let size = json.chars().count();
     if size > MAX_SESSION_POLICY_CHARS {
         let mut by_size: Vec<(&Grant, usize)> =
@@ -194,10 +223,36 @@ mod tests {
     }
 
     #[test]
+    fn sids_do_not_keep_identical_statements_apart_and_the_document_is_complete() {
+        let mut g1 = grant("g1", "a", 30);
+        g1.statements[0]["Sid"] = json!("ReadA");
+        let mut g2 = grant("g2", "a", 60);
+        g2.statements[0]["Sid"] = json!("AlsoReadA");
+        let policy = compose_session_policy(&[g1, g2, grant("g3", "b", 45)], now()).unwrap();
+        let doc: Value = serde_json::from_str(&policy.json).unwrap();
+        assert_eq!(doc["Version"], "2012-10-17");
+        let st = doc["Statement"].as_array().unwrap();
+        assert_eq!((st.len(), policy.statement_count), (2, 2));
+        assert_eq!(
+            st[0],
+            json!({"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": "arn:aws:s3:::a/*",
+                   "Condition": {"DateLessThan": {"aws:CurrentTime": "2026-11-22T13:00:00Z"}}})
+        );
+        assert_eq!(st[1]["Resource"], "arn:aws:s3:::b/*");
+    }
+
+    #[test]
     fn a_templates_own_earlier_time_bound_is_kept() {
         let mut g = grant("g1", "a", 60);
         g.statements[0]["Condition"] = json!({"DateLessThan": {"aws:CurrentTime": "2026-11-22T12:10:00Z"}});
         let policy = compose_session_policy(&[g], now()).unwrap();
         assert!(policy.json.contains("2026-11-22T12:10:00Z"));
+        let doc: Value = serde_json::from_str(&policy.json).unwrap();
+        assert_eq!(doc["Statement"][0]["Condition"]["DateLessThan"]["aws:CurrentTime"], "2026-11-22T12:10:00Z");
+        // A later template bound gives way to the grant's expiry.
+        let mut late = grant("g1", "a", 60);
+        late.statements[0]["Condition"] = json!({"DateLessThan": {"aws:CurrentTime": "2027-01-01T00:00:00Z"}});
+        let doc: Value = serde_json::from_str(&compose_session_policy(&[late], now()).unwrap().json).unwrap();
+        assert_eq!(doc["Statement"][0]["Condition"]["DateLessThan"]["aws:CurrentTime"], "2026-11-22T13:00:00Z");
     }
 }

@@ -79,14 +79,14 @@ impl PostureState {
         }
         let scope_key = (report.scope.account_id.clone(), report.scope.region.clone());
         if applied.contains(&(report.scope.region.clone(), ControlId::GuardDuty1)) {
-            match (&report.findings, report.guardduty_enabled) {
-                (Some(f), _) => {
+            // No count (GuardDuty off, or its statistics unreadable): no series, never an old count.
+            match &report.findings {
+                Some(f) => {
                     self.findings.insert(scope_key.clone(), *f);
                 }
-                (None, Some(false)) => {
+                None => {
                     self.findings.remove(&scope_key);
                 }
-                _ => {}
             }
         }
         if let Some((region, age)) = &report.key_age
@@ -397,6 +397,19 @@ mod tests {
             ControlResult::pass(ControlId::CloudTrail1),
         ));
         assert_eq!(state.status("123456789012", "eu-west-1", ControlId::CloudTrail1), Some(Status::Pass));
+    }
+
+    #[test]
+    fn an_unreadable_finding_count_removes_the_old_one() {
+        let t0 = Utc::now();
+        let mut state = PostureState::default();
+        let mut with_findings = report(t0, t0, ControlResult::pass(ControlId::GuardDuty1));
+        with_findings.findings = Some(FindingCounts { high: 3, critical: 1 });
+        state.apply(&with_findings);
+        assert_eq!(state.findings.len(), 1);
+        let later = t0 + Duration::seconds(60);
+        state.apply(&report(later, later, ControlResult::pass(ControlId::GuardDuty1)));
+        assert!(state.findings.is_empty(), "no stale count once the statistics cannot be read");
     }
 
     #[test]
