@@ -170,7 +170,20 @@ async fn a_change_event_rescans_within_seconds_and_publishes_a_violation() {
     })
     .await;
 
-    let kms_before = evidence(&env, "KMS.4").await;
+    // Metrics are recorded before the evidence is written: wait for the evidence too.
+    let kms_before = eventually(Duration::from_secs(10), "the first scan's evidence", || async {
+        aws_sdk_dynamodb::Client::new(&env.sdk)
+            .get_item()
+            .table_name(env.names.table())
+            .key("pk", AttributeValue::S(format!("POSTURE#{ACCOUNT}#us-east-1")))
+            .key("sk", AttributeValue::S("CONTROL#KMS.4".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    })
+    .await;
     let kms_checked_before =
         env.metrics.find("portcullis_posture_scan_last_success_timestamp_seconds", &[("control_id", "KMS.4")])[0].value;
 
@@ -198,7 +211,11 @@ async fn a_change_event_rescans_within_seconds_and_publishes_a_violation() {
     assert!(ct_checked[0].value >= kms_checked[0].value);
     assert_eq!(kms_checked[0].value, kms_checked_before, "KMS.4 was not measured again");
     assert_eq!(evidence(&env, "KMS.4").await["checked_at"], kms_before["checked_at"], "nor its evidence rewritten");
-    assert_eq!(evidence(&env, "CloudTrail.1").await["trigger"], AttributeValue::S("event:StopLogging".into()));
+    eventually(Duration::from_secs(10), "the rescan's evidence", || async {
+        let trigger = evidence(&env, "CloudTrail.1").await.remove("trigger");
+        (trigger == Some(AttributeValue::S("event:StopLogging".into()))).then_some(())
+    })
+    .await;
     assert_eq!(ct_checked[0].unit, "s");
     let received = env.metrics.find("portcullis_posture_events_received", &[("event_name", "StopLogging")]);
     assert!(received[0].value >= 1.0, "{received:?}");
