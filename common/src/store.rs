@@ -84,6 +84,16 @@ fn get_n(item: &HashMap<String, AttributeValue>, key: &str) -> Option<i64> {
     item.get(key).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
+/// Partition key of a user's grants.
+fn grant_pk(user: &str) -> String {
+    format!("GRANTS#{user}")
+}
+
+/// Sort key of one grant.
+fn grant_sk(account: &str, id: &str) -> String {
+    format!("GRANT#{account}#{id}")
+}
+
 fn decode<T: serde::de::DeserializeOwned>(item: &HashMap<String, AttributeValue>, attr: &str) -> Result<T, StoreError> {
     let key = format!("{}/{}", get_s(item, "pk").unwrap_or("?"), get_s(item, "sk").unwrap_or("?"));
     let text =
@@ -365,8 +375,8 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(format!("GRANTS#{user}")))
-            .key("sk", s(format!("GRANT#{account}#{id}")))
+            .key("pk", s(grant_pk(user)))
+            .key("sk", s(grant_sk(account, id)))
             .consistent_read(true)
             .send()
             .await
@@ -376,8 +386,8 @@ impl Store {
 
     /// Write a grant once. A redelivered request finds the grant it created before.
     pub async fn put_grant(&self, grant: &Grant) -> Result<GrantWrite, StoreError> {
-        let pk = format!("GRANTS#{}", grant.user);
-        let sk = format!("GRANT#{}#{}", grant.account, grant.id);
+        let pk = grant_pk(&grant.user);
+        let sk = grant_sk(&grant.account, &grant.id);
         let doc = serde_json::to_string(grant)
             .map_err(|e| StoreError::Corrupt { key: sk.clone(), message: e.to_string() })?;
         let result = self
@@ -396,18 +406,8 @@ impl Store {
         match result {
             Ok(_) => Ok(GrantWrite::Created),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                let out = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key("pk", s(&pk))
-                    .key("sk", s(&sk))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(unavailable("GetItem"))?;
-                let item = out.item.ok_or_else(|| StoreError::Conflict(sk.clone()))?;
-                Ok(GrantWrite::Existing(Box::new(decode(&item, "doc")?)))
+                let existing = self.grant(&grant.user, &grant.account, &grant.id).await?;
+                Ok(GrantWrite::Existing(Box::new(existing.ok_or(StoreError::Conflict(sk))?)))
             }
             Err(e) => Err(unavailable("PutItem")(e)),
         }
@@ -431,7 +431,7 @@ impl Store {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .filter_expression("expires_at > :now")
-            .expression_attribute_values(":pk", s(format!("GRANTS#{user}")))
+            .expression_attribute_values(":pk", s(grant_pk(user)))
             .expression_attribute_values(":prefix", s(prefix))
             .expression_attribute_values(":now", n(now.timestamp()))
             .consistent_read(true)
