@@ -92,7 +92,6 @@ fn metrics_and_spans_reach_an_otlp_receiver() {
             ),
         ],
         findings: None,
-        guardduty_enabled: None,
         key_age: None,
         started_at: now,
         finished_at: now,

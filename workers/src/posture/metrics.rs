@@ -99,15 +99,17 @@ impl PostureState {
         }
     }
 
+    fn fresh(&self, snap: &ControlSnapshot, now: DateTime<Utc>) -> bool {
+        self.stale_after.is_none_or(|d| now - snap.checked_at <= d)
+    }
+
     /// The snapshots still exported at `now`.
     pub fn live_controls(&self, now: DateTime<Utc>) -> impl Iterator<Item = (&ControlKey, &ControlSnapshot)> {
-        self.controls.iter().filter(move |(_, snap)| self.stale_after.is_none_or(|d| now - snap.checked_at <= d))
+        self.controls.iter().filter(move |(_, snap)| self.fresh(snap, now))
     }
 
     fn is_live(&self, account: &str, region: &str, control: ControlId, now: DateTime<Utc>) -> bool {
-        self.controls
-            .get(&(account.to_owned(), region.to_owned(), control))
-            .is_some_and(|snap| self.stale_after.is_none_or(|d| now - snap.checked_at <= d))
+        self.controls.get(&(account.to_owned(), region.to_owned(), control)).is_some_and(|snap| self.fresh(snap, now))
     }
 
     fn status(&self, account: &str, region: &str, control: ControlId) -> Option<Status> {
@@ -369,7 +371,6 @@ mod tests {
             scope: Scope { account_id: "123456789012".into(), region: "eu-west-1".into() },
             results: vec![("eu-west-1".into(), result)],
             findings: None,
-            guardduty_enabled: None,
             key_age: None,
             started_at,
             finished_at,

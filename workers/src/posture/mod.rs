@@ -146,8 +146,7 @@ impl Posture {
             settings.posture.publish_violations,
         );
         Ok(Self::from_parts(
-            Scanner::new(readers, settings.posture.access_key_max_age_days)
-                .with_cache_ttl(Duration::from_secs(settings.posture.scan_interval_seconds.saturating_mul(2))),
+            Scanner::new(readers, settings.posture.access_key_max_age_days),
             PostureMetrics::new(meter),
             evidence,
             Duration::from_secs(settings.posture.scan_interval_seconds),
@@ -162,8 +161,11 @@ impl Posture {
         interval: Duration,
         debounce: Duration,
     ) -> Self {
-        // Every interval some replica rescans; keep this replica's series a little longer than that.
-        metrics.set_stale_after((interval * 2).max(Duration::from_secs(60)));
+        // Every interval some replica rescans: this replica's facts serve targeted rescans, and its
+        // series are exported, for two intervals after it last measured them.
+        let two_intervals = interval.saturating_mul(2);
+        let scanner = scanner.with_cache_ttl(two_intervals);
+        metrics.set_stale_after(two_intervals.max(Duration::from_secs(60)));
         Self { scanner, metrics, evidence, interval, debounce }
     }
 

@@ -69,8 +69,6 @@ pub struct ScanReport {
     pub results: Vec<(String, ControlResult)>,
     /// Active findings, when GuardDuty is enabled and its statistics could be read.
     pub findings: Option<FindingCounts>,
-    /// Whether GuardDuty was found enabled (None when not scanned or unreadable).
-    pub guardduty_enabled: Option<bool>,
     /// (home region, oldest key) when IAM.3 was measured.
     pub key_age: Option<(String, AccessKeyAge)>,
     pub started_at: DateTime<Utc>,
@@ -102,6 +100,11 @@ pub struct Scanner {
     keys: Mutex<HashMap<String, (Instant, Vec<AccessKeyFacts>)>>,
     kms: Mutex<HashMap<Scope, (Instant, Vec<KmsKeyFacts>)>>,
     cache_ttl: Duration,
+}
+
+/// Whether `cache` holds a full read for `key` younger than `ttl`.
+fn recent<K: std::hash::Hash + Eq, V>(cache: &Mutex<HashMap<K, (Instant, V)>>, key: &K, ttl: Duration) -> bool {
+    cache.lock().ok().is_some_and(|c| c.get(key).is_some_and(|(at, _)| at.elapsed() < ttl))
 }
 
 /// Default age after which a targeted rescan no longer trusts the last full read.
@@ -163,7 +166,6 @@ impl Scanner {
             scope: scope.clone(),
             results: Vec::new(),
             findings: None,
-            guardduty_enabled: None,
             key_age: None,
             started_at,
             finished_at: started_at,
@@ -212,10 +214,9 @@ impl Scanner {
         if let Some(r) = cloudtrail {
             report.results.push((region.clone(), r));
         }
-        if let Some((r, findings, enabled)) = guardduty {
+        if let Some((r, findings)) = guardduty {
             report.results.push((region.clone(), r));
             report.findings = findings;
-            report.guardduty_enabled = enabled;
         }
         if let Some(rs) = kms {
             report.results.extend(rs.into_iter().map(|r| (region.clone(), r)));
@@ -232,7 +233,7 @@ impl Scanner {
         Some(report)
     }
 
-    async fn guardduty(&self, reader: &AwsReader) -> (ControlResult, Option<FindingCounts>, Option<bool>) {
+    async fn guardduty(&self, reader: &AwsReader) -> (ControlResult, Option<FindingCounts>) {
         match reader.guardduty_detectors().await {
             Ok(detectors) => {
                 let result = evaluate_guardduty(&reader.region, &detectors);
@@ -247,9 +248,9 @@ impl Scanner {
                     },
                     None => None,
                 };
-                (result, findings, Some(enabled.is_some()))
+                (result, findings)
             }
-            Err(e) => (unknown(ControlId::GuardDuty1, &e), None, None),
+            Err(e) => (unknown(ControlId::GuardDuty1, &e), None),
         }
     }
 
@@ -267,8 +268,7 @@ impl Scanner {
     }
 
     async fn kms_one(&self, reader: &AwsReader, scope: &Scope, key_id: &str) -> Vec<ControlResult> {
-        let known =
-            self.kms.lock().ok().is_some_and(|c| c.get(scope).is_some_and(|(at, _)| at.elapsed() < self.cache_ttl));
+        let known = recent(&self.kms, scope, self.cache_ttl);
         if !known {
             // Nothing recent to update one key in: read them all (this key included).
             return self.kms_full(reader, scope).await;
@@ -303,11 +303,7 @@ impl Scanner {
     }
 
     async fn keys_of(&self, reader: &AwsReader, user: &str) -> (ControlResult, Option<AccessKeyAge>) {
-        let known = self
-            .keys
-            .lock()
-            .ok()
-            .is_some_and(|c| c.get(&reader.account_id).is_some_and(|(at, _)| at.elapsed() < self.cache_ttl));
+        let known = recent(&self.keys, &reader.account_id, self.cache_ttl);
         if !known {
             // Nothing recent to update one user in: read the credential report first (it can be
             // hours old), then the user's own keys on top, below.
