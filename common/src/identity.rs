@@ -455,19 +455,31 @@ mod tests {
         (url, hits)
     }
 
+    /// A dev issuer in `dir` whose JWKS is served over HTTP, and a verifier that fetches it from
+    /// there, caching it `cache_seconds`; with the counter of JWKS requests.
+    fn url_verifier(dir: &Path, cache_seconds: u64) -> (TokenVerifier, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let jwks = init(dir).unwrap();
+        let (url, hits) = serve_jwks(std::fs::read_to_string(jwks).unwrap());
+        let mut s = settings(dir.join("unused"));
+        s.jwks_file = None;
+        s.jwks_url = Some(url);
+        s.jwks_cache_seconds = cache_seconds;
+        (TokenVerifier::new(s).unwrap(), hits)
+    }
+
+    /// Three users' tokens from the issuer in `dir` all verify.
+    async fn three_users_verify(v: &TokenVerifier, dir: &Path) {
+        for user in ["alice", "bob", "carol"] {
+            let token = mint(dir, &claims(user)).unwrap();
+            assert_eq!(v.verify(Some(&token)).await.unwrap().user, user);
+        }
+    }
+
     #[tokio::test]
     async fn jwks_from_a_url_is_fetched_once_and_cached() {
         let dir = tempfile::tempdir().unwrap();
-        let jwks = init(dir.path()).unwrap();
-        let (url, hits) = serve_jwks(std::fs::read_to_string(jwks).unwrap());
-        let mut s = settings(dir.path().join("unused"));
-        s.jwks_file = None;
-        s.jwks_url = Some(url);
-        let v = TokenVerifier::new(s).unwrap();
-        for user in ["alice", "bob", "carol"] {
-            let token = mint(dir.path(), &claims(user)).unwrap();
-            assert_eq!(v.verify(Some(&token)).await.unwrap().user, user);
-        }
+        let (v, hits) = url_verifier(dir.path(), 300);
+        three_users_verify(&v, dir.path()).await;
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "the JWKS is cached");
 
         // A token signed by an unknown key: the keys are refetched at most every 30 s, then refused.
@@ -482,17 +494,8 @@ mod tests {
     #[tokio::test]
     async fn stale_keys_are_refetched_at_most_every_30_seconds() {
         let dir = tempfile::tempdir().unwrap();
-        let jwks = init(dir.path()).unwrap();
-        let (url, hits) = serve_jwks(std::fs::read_to_string(jwks).unwrap());
-        let mut s = settings(dir.path().join("unused"));
-        s.jwks_file = None;
-        s.jwks_url = Some(url);
-        s.jwks_cache_seconds = 0; // always stale
-        let v = TokenVerifier::new(s).unwrap();
-        for user in ["alice", "bob", "carol"] {
-            let token = mint(dir.path(), &claims(user)).unwrap();
-            assert_eq!(v.verify(Some(&token)).await.unwrap().user, user);
-        }
+        let (v, hits) = url_verifier(dir.path(), 0); // always stale
+        three_users_verify(&v, dir.path()).await;
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "stale keys do not refetch on every token");
     }
 

@@ -841,21 +841,31 @@ mod tests {
         }
     }
 
-    async fn run_until<F: Fn(&MemoryQueue) -> bool>(queue: Arc<MemoryQueue>, handler: Arc<ScriptedHandler>, done: F) {
+    /// Run a consumer over `queue` in the background; cancel the token to stop it.
+    fn spawn_consumer<H: Handler>(
+        queue: &Arc<MemoryQueue>,
+        handler: Arc<H>,
+        opts: ConsumerOptions,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
         let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build().meter("test");
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_consumer(
-            queue.clone(),
-            handler,
-            options(),
-            PipelineMetrics::new(&meter),
-            shutdown.clone(),
-        ));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !done(&queue) {
-            assert!(Instant::now() < deadline, "timed out");
+        let task =
+            tokio::spawn(run_consumer(queue.clone(), handler, opts, PipelineMetrics::new(&meter), shutdown.clone()));
+        (shutdown, task)
+    }
+
+    /// Poll `done` until it holds, failing with `what` after `timeout`.
+    async fn wait_for(timeout: Duration, what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    async fn run_until<F: Fn(&MemoryQueue) -> bool>(queue: Arc<MemoryQueue>, handler: Arc<ScriptedHandler>, done: F) {
+        let (shutdown, task) = spawn_consumer(&queue, handler, options());
+        wait_for(Duration::from_secs(10), "timed out", || done(&queue)).await;
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
     }
@@ -909,27 +919,19 @@ mod tests {
         }
     }
 
+    async fn wait_started(handler: &SlowHandler) {
+        wait_for(Duration::from_secs(5), "handler never started", || handler.started.load(Ordering::SeqCst) > 0).await;
+    }
+
     #[tokio::test]
     async fn shutdown_finishes_in_flight_messages_and_heartbeats_keep_them_invisible() {
         let queue = Arc::new(MemoryQueue::default());
         *queue.ready.lock().unwrap() = vec![message(1, "ok")];
         let handler = Arc::new(SlowHandler { delay: Duration::from_millis(2500), started: AtomicUsize::new(0) });
-        let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build().meter("test");
-        let shutdown = CancellationToken::new();
         let mut opts = options();
         opts.visibility_timeout = Duration::from_secs(3);
-        let task = tokio::spawn(run_consumer(
-            queue.clone(),
-            handler.clone(),
-            opts,
-            PipelineMetrics::new(&meter),
-            shutdown.clone(),
-        ));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while handler.started.load(Ordering::SeqCst) == 0 {
-            assert!(Instant::now() < deadline, "handler never started");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let (shutdown, task) = spawn_consumer(&queue, handler.clone(), opts);
+        wait_started(&handler).await;
         // Stop while the message is in flight: it must still finish and be deleted.
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(10), task).await.expect("stops within the grace period").unwrap();
@@ -941,31 +943,6 @@ mod tests {
         assert!(beats.iter().all(|d| *d == Duration::from_secs(3)), "{beats:?}");
     }
 
-    fn slow_consumer(
-        queue: &Arc<MemoryQueue>,
-        handler: &Arc<SlowHandler>,
-        opts: ConsumerOptions,
-    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-        let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build().meter("test");
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_consumer(
-            queue.clone(),
-            handler.clone(),
-            opts,
-            PipelineMetrics::new(&meter),
-            shutdown.clone(),
-        ));
-        (shutdown, task)
-    }
-
-    async fn wait_started(handler: &SlowHandler, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while handler.started.load(Ordering::SeqCst) < n {
-            assert!(Instant::now() < deadline, "handler never started");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
     #[tokio::test]
     async fn a_duplicate_delivery_in_flight_hands_its_receipt_to_the_running_handler() {
         let queue = Arc::new(MemoryQueue::default());
@@ -973,18 +950,14 @@ mod tests {
         let handler = Arc::new(SlowHandler { delay: Duration::from_millis(2500), started: AtomicUsize::new(0) });
         let mut opts = options();
         opts.visibility_timeout = Duration::from_secs(3);
-        let (shutdown, task) = slow_consumer(&queue, &handler, opts);
-        wait_started(&handler, 1).await;
+        let (shutdown, task) = spawn_consumer(&queue, handler.clone(), opts);
+        wait_started(&handler).await;
         // The visibility lapsed somewhere and SQS delivered the message again, with a new receipt.
         let mut again = message(1, "ok");
         again.receipt_handle = "r1-second".into();
         again.receive_count = 2;
         queue.ready.lock().unwrap().push(again);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while queue.deleted.lock().unwrap().is_empty() {
-            assert!(Instant::now() < deadline, "never deleted");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_for(Duration::from_secs(10), "never deleted", || !queue.deleted.lock().unwrap().is_empty()).await;
         shutdown.cancel();
         task.await.unwrap();
         assert_eq!(handler.started.load(Ordering::SeqCst), 1, "handled once");
@@ -1002,8 +975,8 @@ mod tests {
         let mut opts = options();
         opts.visibility_timeout = Duration::from_secs(3);
         opts.shutdown_grace = Duration::from_millis(300);
-        let (shutdown, task) = slow_consumer(&queue, &handler, opts);
-        wait_started(&handler, 1).await;
+        let (shutdown, task) = spawn_consumer(&queue, handler.clone(), opts);
+        wait_started(&handler).await;
         let stopping = Instant::now();
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops after the grace period").unwrap();
