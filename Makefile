@@ -43,10 +43,10 @@ rules: venv
 	PYTHON=$(VENV)/bin/python bash infra/prometheus/check.sh
 
 schemas:
-	PORTCULLIS_BLESS_SCHEMAS=1 cargo test -p portcullis-common --lib messages::tests::committed_schemas_match_the_types
+	PORTCULLIS_BLESS_SCHEMAS=1 cargo test -p portcullis-domain --lib messages::tests::committed_schemas_match_the_types
 
 bench:
-	cargo bench -p portcullis-common
+	cargo bench -p portcullis-domain
 
 bench-posture: venv
 	cargo run --release -p portcullis-tests --bin bench-posture

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use portcullis_common::client::AccessClient;
-use portcullis_common::config::Settings;
-use portcullis_common::identity::dev;
-use portcullis_common::messages::{Kind, Reply, ReplyOutcome};
-use portcullis_common::naming::StackNames;
+use portcullis_cli::client::AccessClient;
+use portcullis_cli::dev_issuer as dev;
+use portcullis_domain::messages::{Kind, Reply, ReplyOutcome};
+use portcullis_domain::naming::StackNames;
+use portcullis_runtime::config::Settings;
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -225,6 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     team: team.clone(),
                     groups: groups.clone(),
                     ttl: Duration::from_secs(*ttl),
+                    issued_at: None,
                 },
             )?;
             println!("{token}");
@@ -232,11 +233,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Stack(StackCommand::Deploy { template, parameters }) => {
             let s = settings(&cli)?;
-            let sdk = portcullis_common::aws::sdk_config(&s.aws).await;
+            let sdk = portcullis_runtime::aws::sdk_config(&s.aws).await;
             let cfn = aws_sdk_cloudformation::Client::new(&sdk);
             let body = match template {
                 Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-                None => portcullis_common::stack::TEMPLATE.to_owned(),
+                None => portcullis_cli::stack::TEMPLATE.to_owned(),
             };
             let names = StackNames::new(&s.stack.prefix);
             let mut params: Vec<(&str, &str)> = vec![("Prefix", names.prefix())];
@@ -244,13 +245,12 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             // The broker role trusts exactly one principal: by default, whoever deploys.
             let caller;
             if !params.iter().any(|(k, _)| *k == "WorkerPrincipalArn") {
-                caller = portcullis_common::stack::caller_principal_arn(&aws_sdk_sts::Client::new(&sdk)).await?;
+                caller = portcullis_cli::stack::caller_principal_arn(&aws_sdk_sts::Client::new(&sdk)).await?;
                 eprintln!("WorkerPrincipalArn not given: the broker role will trust {caller}");
                 params.push(("WorkerPrincipalArn", caller.as_str()));
             }
             let status =
-                portcullis_common::stack::deploy(&cfn, &names.stack(), &body, &params, Duration::from_secs(600))
-                    .await?;
+                portcullis_cli::stack::deploy(&cfn, &names.stack(), &body, &params, Duration::from_secs(600)).await?;
             println!("stack {}: {status}", names.stack());
             Ok(0)
         }
@@ -318,7 +318,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
 
 async fn request(cli: &Cli, kind: Kind, token: &str, body: Value, timeout: Duration) -> anyhow::Result<Reply<Value>> {
     let s = settings(cli)?;
-    let sdk = portcullis_common::aws::sdk_config(&s.aws).await;
+    let sdk = portcullis_runtime::aws::sdk_config(&s.aws).await;
     let client = AccessClient::connect(aws_sdk_sqs::Client::new(&sdk), &StackNames::new(&s.stack.prefix)).await?;
     let result = client.request(kind, body, Some(token), timeout).await;
     if let Err(e) = client.close().await {
@@ -335,7 +335,7 @@ fn print_reply(reply: &Reply<Value>, redact: bool) -> u8 {
             if redact {
                 redact_secrets(&mut result);
             }
-            println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+            println!("{result:#}");
             0
         }
         ReplyOutcome::Error { error } => {

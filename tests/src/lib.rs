@@ -22,17 +22,20 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use portcullis_common::client::AccessClient;
-use portcullis_common::config::Settings;
-use portcullis_common::identity::dev;
-use portcullis_common::messages::{Kind, Reply, ReplyOutcome};
-use portcullis_common::naming::StackNames;
+use portcullis_cli::client::AccessClient;
+use portcullis_cli::dev_issuer as dev;
+use portcullis_domain::messages::{Kind, Reply, ReplyOutcome};
+use portcullis_domain::naming::StackNames;
+use portcullis_runtime::config::Settings;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use portcullis_common;
-pub use portcullis_workers;
+pub use portcullis_cli;
+pub use portcullis_domain;
+pub use portcullis_posture;
+pub use portcullis_runtime;
+pub use portcullis_worker;
 
 pub mod fixtures;
 
@@ -129,13 +132,13 @@ pub fn random_prefix() -> String {
 /// Deploy the stack under `prefix` through the CloudFormation API.
 pub async fn deploy_stack(sdk: &SdkConfig, prefix: &str) {
     let cfn = aws_sdk_cloudformation::Client::new(sdk);
-    let worker = portcullis_common::stack::caller_principal_arn(&aws_sdk_sts::Client::new(sdk))
+    let worker = portcullis_cli::stack::caller_principal_arn(&aws_sdk_sts::Client::new(sdk))
         .await
         .expect("the caller's principal");
-    portcullis_common::stack::deploy(
+    portcullis_cli::stack::deploy(
         &cfn,
         prefix,
-        portcullis_common::stack::TEMPLATE,
+        portcullis_cli::stack::TEMPLATE,
         &[("Prefix", prefix), ("MaxReceiveCount", "3"), ("WorkerPrincipalArn", &worker)],
         Duration::from_secs(60),
     )
@@ -218,7 +221,7 @@ impl MetricsProbe {
     }
 
     pub fn meter(&self) -> opentelemetry::metrics::Meter {
-        self.provider.meter(portcullis_common::telemetry::METER_NAME)
+        self.provider.meter(portcullis_runtime::telemetry::METER_NAME)
     }
 
     /// Every data point of the latest (cumulative) export.
@@ -299,19 +302,76 @@ impl MetricsProbe {
     }
 }
 
-/// A deployed stack with the access worker running in-process.
+/// One emulator with a freshly deployed stack under a random prefix, a development issuer, and the
+/// settings for both: what the access and the posture environments share.
 #[derive(Debug)]
-pub struct TestApp {
+pub struct TestStack {
     pub sdk: SdkConfig,
     pub names: StackNames,
     pub settings: Arc<Settings>,
     pub issuer_dir: tempfile::TempDir,
+    // Dropped last: kills the emulator.
+    pub moto: Moto,
+}
+
+impl TestStack {
+    /// Start moto, deploy a fresh stack, create an issuer. `access_lines` go in the `[access]` table,
+    /// `extra_toml` at the end.
+    pub async fn deploy(access_lines: &str, extra_toml: &str) -> TestStack {
+        init_tracing();
+        let moto = Moto::start();
+        let sdk = sdk_config(&moto.endpoint).await;
+        let prefix = random_prefix();
+        deploy_stack(&sdk, &prefix).await;
+        let issuer_dir = tempfile::tempdir().unwrap();
+        let jwks = dev::init(issuer_dir.path()).unwrap();
+        let settings = Arc::new(
+            Settings::from_toml(&settings_toml(&prefix, &moto.endpoint, &jwks, access_lines, extra_toml)).unwrap(),
+        );
+        TestStack { sdk, names: StackNames::new(&prefix), settings, issuer_dir, moto }
+    }
+
+    /// An ID token from the test issuer, issued now and valid for `ttl`.
+    pub fn token_with_ttl(&self, user: &str, team: Option<&str>, groups: &[&str], ttl: Duration) -> String {
+        self.token_issued_at(user, team, groups, ttl, None)
+    }
+
+    /// An ID token that says it was issued at `issued_at` (an hour ago makes an expired one, at once).
+    pub fn token_issued_at(
+        &self,
+        user: &str,
+        team: Option<&str>,
+        groups: &[&str],
+        ttl: Duration,
+        issued_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> String {
+        dev::mint(
+            self.issuer_dir.path(),
+            &dev::DevClaims {
+                issuer: self.settings.identity.issuer.clone(),
+                audience: self.settings.identity.audience.clone(),
+                user: user.into(),
+                team: team.map(Into::into),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                ttl,
+                issued_at,
+            },
+        )
+        .unwrap()
+    }
+}
+
+/// A deployed stack with the access worker running in-process.
+#[derive(Debug)]
+pub struct TestApp {
+    pub stack: TestStack,
+    pub sdk: SdkConfig,
+    pub names: StackNames,
+    pub settings: Arc<Settings>,
     pub metrics: MetricsProbe,
     pub client: AccessClient,
     shutdown: CancellationToken,
     worker: Option<JoinHandle<anyhow::Result<()>>>,
-    // Dropped last: kills the emulator.
-    pub moto: Moto,
 }
 
 /// Start moto, deploy a fresh stack and run the access worker.
@@ -321,29 +381,17 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with extra lines in the `[access]` table and extra TOML appended at the end.
 pub async fn spawn_app_with(access_lines: &str, extra_toml: &str) -> TestApp {
-    init_tracing();
-    let moto = Moto::start();
-    let sdk = sdk_config(&moto.endpoint).await;
-    let prefix = random_prefix();
-    deploy_stack(&sdk, &prefix).await;
-    let issuer_dir = tempfile::tempdir().unwrap();
-    let jwks = dev::init(issuer_dir.path()).unwrap();
-    let settings = Arc::new(
-        Settings::from_toml(&settings_toml(&prefix, &moto.endpoint, &jwks, access_lines, extra_toml)).unwrap(),
-    );
-    let names = StackNames::new(&prefix);
-    let metrics = MetricsProbe::new();
-    let client = AccessClient::connect(aws_sdk_sqs::Client::new(&sdk), &names).await.unwrap();
+    let stack = TestStack::deploy(access_lines, extra_toml).await;
+    let client = AccessClient::connect(aws_sdk_sqs::Client::new(&stack.sdk), &stack.names).await.unwrap();
     let mut app = TestApp {
-        sdk,
-        names,
-        settings,
-        issuer_dir,
-        metrics,
+        sdk: stack.sdk.clone(),
+        names: stack.names.clone(),
+        settings: stack.settings.clone(),
+        stack,
+        metrics: MetricsProbe::new(),
         client,
         shutdown: CancellationToken::new(),
         worker: None,
-        moto,
     };
     app.start_worker();
     app
@@ -357,7 +405,7 @@ impl TestApp {
             (self.settings.clone(), self.sdk.clone(), self.metrics.meter(), self.shutdown.clone());
         self.worker =
             Some(tokio::spawn(
-                async move { portcullis_workers::app::run_access(settings, &sdk, &meter, shutdown).await },
+                async move { portcullis_worker::app::run_access(settings, &sdk, &meter, shutdown).await },
             ));
     }
 
@@ -375,18 +423,12 @@ impl TestApp {
     }
 
     pub fn token_with_ttl(&self, user: &str, team: Option<&str>, groups: &[&str], ttl: Duration) -> String {
-        dev::mint(
-            self.issuer_dir.path(),
-            &dev::DevClaims {
-                issuer: self.settings.identity.issuer.clone(),
-                audience: self.settings.identity.audience.clone(),
-                user: user.into(),
-                team: team.map(Into::into),
-                groups: groups.iter().map(|g| g.to_string()).collect(),
-                ttl,
-            },
-        )
-        .unwrap()
+        self.stack.token_with_ttl(user, team, groups, ttl)
+    }
+
+    /// The issuer's directory (signing key and JWKS).
+    pub fn issuer_dir(&self) -> &std::path::Path {
+        self.stack.issuer_dir.path()
     }
 
     /// A token for an admin.
@@ -539,49 +581,37 @@ where
 /// creating its fixtures).
 #[derive(Debug)]
 pub struct PostureEnv {
+    pub stack: TestStack,
     pub sdk: SdkConfig,
     pub names: StackNames,
     pub settings: Arc<Settings>,
     pub metrics: MetricsProbe,
-    pub posture: Option<Arc<portcullis_workers::posture::Posture>>,
+    pub posture: Option<Arc<portcullis_posture::Posture>>,
     shutdown: CancellationToken,
     worker: Option<JoinHandle<anyhow::Result<()>>>,
-    _issuer_dir: tempfile::TempDir,
-    pub moto: Moto,
 }
 
 impl PostureEnv {
     /// Start moto and deploy a fresh stack. `posture_lines` go in the `[posture]` table.
     pub async fn start(posture_lines: &str) -> PostureEnv {
-        init_tracing();
-        let moto = Moto::start();
-        let sdk = sdk_config(&moto.endpoint).await;
-        let prefix = random_prefix();
-        deploy_stack(&sdk, &prefix).await;
-        let issuer_dir = tempfile::tempdir().unwrap();
-        let jwks = dev::init(issuer_dir.path()).unwrap();
         let extra = format!("[posture]\nregions = [\"us-east-1\"]\ndebounce_ms = 300\n{posture_lines}\n");
-        let settings =
-            Arc::new(Settings::from_toml(&settings_toml(&prefix, &moto.endpoint, &jwks, "", &extra)).unwrap());
+        let stack = TestStack::deploy("", &extra).await;
         PostureEnv {
-            sdk,
-            names: StackNames::new(&prefix),
-            settings,
+            sdk: stack.sdk.clone(),
+            names: stack.names.clone(),
+            settings: stack.settings.clone(),
+            stack,
             metrics: MetricsProbe::new(),
             posture: None,
             shutdown: CancellationToken::new(),
             worker: None,
-            _issuer_dir: issuer_dir,
-            moto,
         }
     }
 
     /// Build a posture replica on this env's meter.
-    pub async fn build_posture(&self) -> Arc<portcullis_workers::posture::Posture> {
+    pub async fn build_posture(&self) -> Arc<portcullis_posture::Posture> {
         Arc::new(
-            portcullis_workers::posture::Posture::build(&self.settings, &self.sdk, &self.metrics.meter(), None)
-                .await
-                .unwrap(),
+            portcullis_posture::Posture::build(&self.settings, &self.sdk, &self.metrics.meter(), None).await.unwrap(),
         )
     }
 
@@ -592,7 +622,7 @@ impl PostureEnv {
         let (settings, sdk, meter, shutdown) =
             (self.settings.clone(), self.sdk.clone(), self.metrics.meter(), self.shutdown.clone());
         self.worker = Some(tokio::spawn(async move {
-            portcullis_workers::app::run_posture_with(posture, settings, &sdk, &meter, shutdown).await
+            portcullis_worker::app::run_posture_with(posture, settings, &sdk, &meter, shutdown).await
         }));
     }
 

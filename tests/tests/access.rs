@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use portcullis_common::messages::Kind;
+use portcullis_domain::MessageId;
+use portcullis_domain::messages::Kind;
+use portcullis_tests::portcullis_cli::dev_issuer as dev;
 use portcullis_tests::*;
 use serde_json::{Value, json};
 
@@ -318,30 +320,36 @@ async fn identity_comes_only_from_a_verified_token() {
     let reply = app.client.wait_reply(&anonymous.message_id, REPLY_TIMEOUT).await.unwrap();
     assert_eq!(error_code(&reply), "unauthenticated");
 
-    // The test issuer allows one second of clock skew.
-    let expired = app.token_with_ttl("alice", None, &[], Duration::ZERO);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Minted already expired (issued an hour ago for a minute): nothing to wait for.
+    let expired = app.stack.token_issued_at(
+        "alice",
+        None,
+        &[],
+        Duration::from_secs(60),
+        Some(Utc::now() - chrono::Duration::hours(1)),
+    );
     let reply = app.request(Kind::GrantList, list.clone(), &expired).await;
     assert_eq!(error_code(&reply), "unauthenticated");
     assert!(error_message(&reply).contains("expired"));
 
     let stale = {
         let (pem, jwks) = (
-            std::fs::read_to_string(app.issuer_dir.path().join("signing-key.pem")).unwrap(),
-            serde_json::from_str::<Value>(&std::fs::read_to_string(app.issuer_dir.path().join("jwks.json")).unwrap())
+            std::fs::read_to_string(app.issuer_dir().join("signing-key.pem")).unwrap(),
+            serde_json::from_str::<Value>(&std::fs::read_to_string(app.issuer_dir().join("jwks.json")).unwrap())
                 .unwrap(),
         );
         // Signed correctly but for another audience.
-        portcullis_common::identity::dev::mint_with(
+        dev::mint_with(
             &pem,
             &jwks,
-            &portcullis_common::identity::dev::DevClaims {
+            &dev::DevClaims {
                 issuer: app.settings.identity.issuer.clone(),
                 audience: "another-app".into(),
                 user: "alice".into(),
                 team: None,
                 groups: vec![],
                 ttl: Duration::from_secs(600),
+                issued_at: None,
             },
         )
         .unwrap()
@@ -351,19 +359,20 @@ async fn identity_comes_only_from_a_verified_token() {
     assert!(error_message(&reply).contains("audience"));
 
     // A token from another key claiming the issuer's key id.
-    let (evil_pem, _) = portcullis_common::identity::dev::generate().unwrap();
+    let (evil_pem, _) = dev::generate().unwrap();
     let jwks: Value =
-        serde_json::from_str(&std::fs::read_to_string(app.issuer_dir.path().join("jwks.json")).unwrap()).unwrap();
-    let forged = portcullis_common::identity::dev::mint_with(
+        serde_json::from_str(&std::fs::read_to_string(app.issuer_dir().join("jwks.json")).unwrap()).unwrap();
+    let forged = dev::mint_with(
         &evil_pem,
         &jwks,
-        &portcullis_common::identity::dev::DevClaims {
+        &dev::DevClaims {
             issuer: app.settings.identity.issuer.clone(),
             audience: app.settings.identity.audience.clone(),
             user: "admin".into(),
             team: None,
             groups: vec!["portcullis-admins".into()],
             ttl: Duration::from_secs(600),
+            issued_at: None,
         },
     )
     .unwrap();
@@ -385,7 +394,7 @@ async fn malformed_messages_are_answered_and_dead_lettered() {
         .send_raw(&json!({"version": 1, "message_id": "m-broken", "reply_to": reply_to, "body": {}}).to_string())
         .await
         .unwrap();
-    let reply = app.client.wait_reply("m-broken", REPLY_TIMEOUT).await.unwrap();
+    let reply = app.client.wait_reply(&MessageId::parse("m-broken").unwrap(), REPLY_TIMEOUT).await.unwrap();
     assert_eq!(error_code(&reply), "bad_request");
     // Unknown kind and unsupported version.
     let token = app.token("alice", None, &[]);
@@ -442,9 +451,9 @@ async fn oversized_and_unlisted_senders_are_refused() {
     let app = spawn_app_with("max_message_bytes = 2000", "").await;
     let token = app.token("alice", None, &[]);
     let mut big = app.client.envelope(Kind::GrantList, json!({"padding": "x".repeat(3000)}), Some(&token));
-    big.message_id = "m-big".into();
+    big.message_id = MessageId::parse("m-big").unwrap();
     app.client.send(&big).await.unwrap();
-    let reply = app.client.wait_reply("m-big", REPLY_TIMEOUT).await.unwrap();
+    let reply = app.client.wait_reply(&MessageId::parse("m-big").unwrap(), REPLY_TIMEOUT).await.unwrap();
     assert_eq!(error_code(&reply), "message_too_large");
 
     let strict = spawn_app_with("allowed_sender_ids = [\"AIDA-SOMEONE-ELSE\"]", "").await;
@@ -556,7 +565,7 @@ async fn a_dependency_that_keeps_failing_ends_in_unavailable() {
     let app = spawn_app().await;
     let token = app.token("alice", None, &[]);
     // The issuer's keys disappear: verification cannot happen, which is not the requester's fault.
-    std::fs::remove_file(app.issuer_dir.path().join("jwks.json")).unwrap();
+    std::fs::remove_file(app.issuer_dir().join("jwks.json")).unwrap();
     let env = app.client.envelope(Kind::GrantList, json!({}), Some(&token));
     app.client.send(&env).await.unwrap();
     let reply = app.client.wait_reply(&env.message_id, Duration::from_secs(60)).await.unwrap();

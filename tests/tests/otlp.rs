@@ -11,11 +11,11 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{Metric, metric, number_data_point};
-use portcullis_common::config::TelemetrySettings;
-use portcullis_common::telemetry::Telemetry;
-use portcullis_tests::portcullis_workers::posture::controls::{ControlId, ControlResult};
-use portcullis_tests::portcullis_workers::posture::metrics::PostureMetrics;
-use portcullis_tests::portcullis_workers::posture::scan::{ScanReport, Scope};
+use portcullis_tests::portcullis_domain::AccountId;
+use portcullis_tests::portcullis_domain::posture::{ControlId, ControlResult, ScanReport, Scope};
+use portcullis_tests::portcullis_posture::metrics::PostureMetrics;
+use portcullis_tests::portcullis_runtime::config::TelemetrySettings;
+use portcullis_tests::portcullis_runtime::telemetry::Telemetry;
 use prost::Message;
 
 struct Received {
@@ -83,7 +83,7 @@ fn metrics_and_spans_reach_an_otlp_receiver() {
     let posture = PostureMetrics::new(&meter);
     let now = Utc::now();
     posture.record(&ScanReport {
-        scope: Scope { account_id: "123456789012".into(), region: "eu-west-1".into() },
+        scope: Scope { account_id: AccountId::parse("123456789012").unwrap(), region: "eu-west-1".into() },
         results: vec![
             ("eu-west-1".into(), ControlResult::pass(ControlId::CloudTrail1)),
             (
@@ -120,7 +120,7 @@ fn metrics_and_spans_reach_an_otlp_receiver() {
     let resource = rm.resource.as_ref().unwrap();
     assert_eq!(attr(&resource.attributes, "service.name").as_deref(), Some("portcullis"));
     let instance = attr(&resource.attributes, "service.instance.id").expect("replicas are told apart");
-    assert_eq!(instance, portcullis_common::telemetry::instance_id());
+    assert_eq!(instance, portcullis_tests::portcullis_runtime::telemetry::instance_id());
     let all: Vec<&Metric> = rm.scope_metrics.iter().flat_map(|s| s.metrics.iter()).collect();
     let find = |name: &str| *all.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("{name} not exported"));
 

@@ -8,14 +8,17 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use portcullis_tests::fixtures::healthy_account;
-use portcullis_tests::portcullis_workers::app::scan_once;
-use portcullis_tests::portcullis_workers::posture::controls::{ControlId, Status};
-use portcullis_tests::portcullis_workers::posture::reports_json;
-use portcullis_tests::portcullis_workers::posture::scan::Scope;
+use std::sync::Arc;
+
+use portcullis_tests::portcullis_domain::AccountId;
+use portcullis_tests::portcullis_domain::posture::{ControlId, ScanReport, ScanTarget, Scope, Status};
+use portcullis_tests::portcullis_posture::{Posture, reports_json};
+use portcullis_tests::portcullis_runtime::clock::ManualClock;
+use portcullis_tests::portcullis_worker::app::scan_once;
 use portcullis_tests::*;
 use serde_json::{Value, json};
 
-fn statuses(reports: &[portcullis_tests::portcullis_workers::posture::scan::ScanReport]) -> Vec<(String, Status)> {
+fn statuses(reports: &[ScanReport]) -> Vec<(String, Status)> {
     reports[0].results.iter().map(|(_, r)| (r.control.as_str().to_owned(), r.status)).collect()
 }
 
@@ -75,12 +78,14 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
         .await
         .unwrap();
 
-    // Keys older than 0 days are stale: the real collector's fail path (the 90-day boundary itself
-    // is unit-tested).
-    let mut strict = (*env.settings).clone();
-    strict.posture.access_key_max_age_days = 0;
-    tokio::time::sleep(Duration::from_millis(1100)).await; // keys must be at least a second old
-    let (reports, _, wall) = scan_once(&strict, &env.sdk, &env.metrics.meter()).await.unwrap();
+    // 91 days later (by the scanner's clock) the fixture's key is past IAM.3's 90 days: the real
+    // collector's fail path, without waiting (the boundary itself is unit-tested).
+    let later = Arc::new(ManualClock::new(Utc::now() + chrono::Duration::days(91)));
+    let posture = Posture::build_with_clock(&env.settings, &env.sdk, &env.metrics.meter(), None, later).await.unwrap();
+    let started = Instant::now();
+    let scope = Scope { account_id: AccountId::parse(ACCOUNT).unwrap(), region: "us-east-1".into() };
+    let reports = vec![posture.scan_and_record(&scope, &ScanTarget::Full, "once").await.unwrap()];
+    let wall = started.elapsed();
     let by = |c: ControlId| reports[0].result(c).unwrap().clone();
     assert_eq!(by(ControlId::CloudTrail1).status, Status::Fail);
     assert!(by(ControlId::CloudTrail1).reason.unwrap().contains("not logging"));
@@ -286,47 +291,21 @@ async fn a_change_event_rescans_within_seconds_and_publishes_a_violation() {
     env.stop_worker().await;
 }
 
+/// The scan lease against DynamoDB: one winner per interval. (Two schedulers sharing it scan once
+/// per interval: `portcullis-posture`'s unit test, on paused time.)
 #[tokio::test]
-async fn replicas_scan_each_scope_once_per_interval() {
+async fn the_scan_lease_has_one_winner_per_interval() {
     let env = PostureEnv::start("scan_interval_seconds = 2").await;
-    healthy_account(&env.sdk).await;
-
-    // The lease itself: one winner per interval.
     let a = env.build_posture().await;
-    let scope = Scope { account_id: ACCOUNT.into(), region: "us-east-1".into() };
+    let scope = Scope { account_id: AccountId::parse(ACCOUNT).unwrap(), region: "us-east-1".into() };
     let now = Utc::now();
-    assert!(a.evidence.try_lease(&scope, "replica-a", Duration::from_secs(2), now).await.unwrap());
-    assert!(!a.evidence.try_lease(&scope, "replica-b", Duration::from_secs(2), now).await.unwrap());
+    assert!(a.store.try_lease(&scope, "replica-a", Duration::from_secs(2), now).await.unwrap());
+    assert!(!a.store.try_lease(&scope, "replica-b", Duration::from_secs(2), now).await.unwrap());
+    let almost = now + chrono::Duration::seconds(1);
+    assert!(!a.store.try_lease(&scope, "replica-b", Duration::from_secs(2), almost).await.unwrap());
     let later = now + chrono::Duration::seconds(2);
-    assert!(a.evidence.try_lease(&scope, "replica-b", Duration::from_secs(2), later).await.unwrap());
-
-    // Two replicas' schedulers over ~5 s: about three scans in all, not one series per replica.
-    let (probe_a, probe_b) = (MetricsProbe::new(), MetricsProbe::new());
-    let build = |probe: &MetricsProbe| {
-        let (settings, sdk, meter) = (env.settings.clone(), env.sdk.clone(), probe.meter());
-        async move {
-            std::sync::Arc::new(
-                portcullis_tests::portcullis_workers::posture::Posture::build(&settings, &sdk, &meter, None)
-                    .await
-                    .unwrap(),
-            )
-        }
-    };
-    let (ra, rb) = (build(&probe_a).await, build(&probe_b).await);
-    // Start after the lease taken above has lapsed.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let stop = tokio_util::sync::CancellationToken::new();
-    let ta = tokio::spawn(ra.run_scheduler("replica-a".into(), stop.clone()));
-    let tb = tokio::spawn(rb.run_scheduler("replica-b".into(), stop.clone()));
-    tokio::time::sleep(Duration::from_millis(5200)).await;
-    stop.cancel();
-    ta.await.unwrap();
-    tb.await.unwrap();
-    let scans = |p: &MetricsProbe| -> f64 {
-        p.find("portcullis_posture_scan_duration", &[("trigger", "scheduled")]).iter().map(|p| p.value).sum()
-    };
-    let total = scans(&probe_a) + scans(&probe_b);
-    assert!((2.0..=4.0).contains(&total), "{total} scheduled scans in ~5 s at a 2 s interval across two replicas");
+    assert!(a.store.try_lease(&scope, "replica-b", Duration::from_secs(2), later).await.unwrap());
+    assert!(!a.store.try_lease(&scope, "replica-a", Duration::from_secs(2), later).await.unwrap());
 }
 
 #[tokio::test]

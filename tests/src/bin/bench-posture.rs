@@ -10,10 +10,10 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis_common::aws::ApiCallCounter;
-use portcullis_common::config::Settings;
-use portcullis_tests::portcullis_workers::app::scan_once_counted;
-use portcullis_tests::portcullis_workers::posture::controls::{ControlId, Status};
+use portcullis_tests::portcullis_domain::posture::{ControlId, Status};
+use portcullis_tests::portcullis_runtime::aws::ApiCallCounter;
+use portcullis_tests::portcullis_runtime::config::Settings;
+use portcullis_tests::portcullis_worker::app::scan_once_counted;
 use portcullis_tests::*;
 
 const USERS: usize = 300;

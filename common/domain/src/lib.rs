@@ -1,0 +1,39 @@
+//! The pure core of Portcullis: everything that decides, and nothing that talks to the world.
+//!
+//! This crate depends on no async runtime and no AWS SDK, so the compiler (not a comment) keeps it
+//! free of I/O: it takes plain data, including the current time, and returns plain data. The workers
+//! and the CLI call it through their adapters.
+//!
+//! # Layout
+//!
+//! - [`ids`]: identifiers parsed once (`AccountId`, `TemplateName`, `MessageId`, `GrantId`, `QueueUrl`).
+//! - [`error`]: every stable error code Portcullis gives, requests and posture alike.
+//! - [`messages`]: the versioned JSON envelope, every request and reply body, their JSON Schemas,
+//!   and the digest that tells two requests with one message id apart.
+//! - [`identity`]: the verified requester.
+//! - [`template`]: statement templates: validation, compilation and rendering.
+//! - [`guardrails`]: actions no template may allow; [`glob`]: the iterative matchers they use.
+//! - [`grant`]: the grant record; [`policy`]: live grants composed into one STS session policy;
+//!   [`session`]: session names and lengths.
+//! - [`reply_policy`]: where replies may go; [`redact`]: secrets out of anything kept or logged.
+//! - [`naming`]: resource names from the stack prefix; [`table`]: the single table's key layout.
+//! - [`posture`]: control definitions and evaluation, scan reports, change-event classification.
+
+pub mod error;
+pub mod glob;
+pub mod grant;
+pub mod guardrails;
+pub mod identity;
+pub mod ids;
+pub mod messages;
+pub mod naming;
+pub mod policy;
+pub mod posture;
+pub mod redact;
+pub mod reply_policy;
+pub mod session;
+pub mod table;
+pub mod template;
+
+pub use error::{ErrorCode, RequestError};
+pub use ids::{AccountId, GrantId, MessageId, QueueUrl, TemplateName};

@@ -1,0 +1,590 @@
+//! The message contract spoken over SQS.
+//!
+//! Every request is a versioned JSON [`Envelope`] whose `body` depends on its `kind`; every request
+//! that names a `reply_to` queue gets exactly one [`Reply`] there (replies carry `in_reply_to`, so a
+//! client ignores the rare duplicate caused by at-least-once delivery). Parsing happens in two steps so
+//! that a bad body can still be answered: first the envelope (body kept as raw JSON), then the body for
+//! its kind.
+//!
+//! JSON Schemas for every kind are generated from these types by [`schemas`] and committed under
+//! `docs/schemas/`; a test fails when they drift.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::{JsonSchema, Schema, schema_for};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ErrorCode, RequestError};
+use crate::grant::Grant;
+use crate::ids::{AccountId, GrantId, MessageId, TemplateName};
+use crate::template::{StoredTemplate, TemplateSpec};
+
+/// The only envelope version this code speaks.
+pub const ENVELOPE_VERSION: u32 = 1;
+
+/// The envelope around every request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope<B> {
+    /// Envelope version; always 1 for now.
+    pub version: u32,
+    /// Client-chosen unique id (1–128 of `A-Z a-z 0-9 . _ : -`). Requests are idempotent on
+    /// (requester, message_id): re-sending the same id never acts twice.
+    pub message_id: MessageId,
+    /// What the request is, e.g. `grant.request`.
+    pub kind: String,
+    /// When the client sent it (RFC 3339).
+    pub sent_at: DateTime<Utc>,
+    /// An OIDC ID token from the configured issuer. It alone says who the requester is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_token: Option<String>,
+    /// URL of an SQS queue to send the reply to. Must be allowed by the worker's reply policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// The kind-specific body.
+    pub body: B,
+}
+
+impl Envelope<Value> {
+    /// Parse the envelope, keeping the body as raw JSON.
+    pub fn parse(raw: &str) -> Result<Self, RequestError> {
+        let invalid = |e: serde_json::Error| {
+            RequestError::new(ErrorCode::BadRequest, format!("the message is not a valid envelope: {e}"))
+        };
+        let value: Value = serde_json::from_str(raw).map_err(invalid)?;
+        // The version first: a newer envelope may carry fields this worker does not know, and its
+        // sender should hear `unsupported_version`, not `bad_request`.
+        if let Some(version) = value.get("version").and_then(Value::as_u64)
+            && version != u64::from(ENVELOPE_VERSION)
+        {
+            return Err(RequestError::new(
+                ErrorCode::UnsupportedVersion,
+                format!("envelope version {version} is not supported; send version {ENVELOPE_VERSION}"),
+            ));
+        }
+        serde_json::from_value(value).map_err(invalid)
+    }
+
+    /// Best effort: the reply address and message id of a message that failed to parse as an
+    /// envelope (a message id that is not a valid one is not echoed).
+    pub fn salvage_reply_to(raw: &str) -> (Option<String>, Option<MessageId>) {
+        let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+        let field = |k: &str| v.get(k).and_then(Value::as_str);
+        (field("reply_to").map(str::to_owned), field("message_id").and_then(|m| MessageId::parse(m).ok()))
+    }
+
+    /// The digest that tells two requests with the same message id apart: SHA-256 over the kind and
+    /// the body's canonical JSON (object keys sorted), hex.
+    pub fn digest(&self) -> String {
+        request_digest(&self.kind, &self.body)
+    }
+}
+
+/// See [`Envelope::digest`].
+pub fn request_digest(kind: &str, body: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(kind.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(canonical(body.clone()).to_string().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Every request kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    TemplatePut,
+    TemplateGet,
+    TemplateList,
+    TemplateDelete,
+    GrantRequest,
+    GrantList,
+    CredentialsRequest,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::TemplatePut,
+        Kind::TemplateGet,
+        Kind::TemplateList,
+        Kind::TemplateDelete,
+        Kind::GrantRequest,
+        Kind::GrantList,
+        Kind::CredentialsRequest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::TemplatePut => "template.put",
+            Kind::TemplateGet => "template.get",
+            Kind::TemplateList => "template.list",
+            Kind::TemplateDelete => "template.delete",
+            Kind::GrantRequest => "grant.request",
+            Kind::GrantList => "grant.list",
+            Kind::CredentialsRequest => "credentials.request",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, RequestError> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            RequestError::new(ErrorCode::UnknownKind, format!("kind `{s}` is unknown; use one of {}", known.join(", ")))
+        })
+    }
+}
+
+/// `template.put`: create a template, or a new version of an existing one. Admins only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatePut {
+    pub template: TemplateSpec,
+}
+
+/// `template.get`: one template, latest version unless `version` is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateGet {
+    pub name: TemplateName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+}
+
+/// `template.list`: every template that is not deleted, latest versions.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateList {}
+
+/// `template.delete`: stop a template from being used for new grants. Admins only. Existing grants
+/// keep their rendered statements until they expire; versions are kept for audit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateDelete {
+    pub name: TemplateName,
+}
+
+/// `grant.request`: render a template for the requester into a grant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    /// Template name (its latest version is used).
+    pub template: TemplateName,
+    /// A value for every declared parameter, and nothing else.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// The 12-digit AWS account id.
+    pub account: AccountId,
+    /// Lifetime in seconds; at most the template's `max_ttl_seconds`.
+    pub ttl: u64,
+    /// Why the access is needed (1–512 characters); recorded on the grant.
+    pub reason: String,
+}
+
+/// `grant.list`: the requester's live grants, optionally for one account.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantList {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
+}
+
+/// `credentials.request`: temporary credentials for the requester's live grants in one account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsRequest {
+    /// The 12-digit AWS account id.
+    pub account: AccountId,
+    /// Wanted session length in seconds. Clamped to [900, the broker role's maximum] and to the latest
+    /// grant's expiry. Defaults to the latest grant's expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<u64>,
+}
+
+/// A parsed request body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    TemplatePut(TemplatePut),
+    TemplateGet(TemplateGet),
+    TemplateList(TemplateList),
+    TemplateDelete(TemplateDelete),
+    GrantRequest(GrantRequest),
+    GrantList(GrantList),
+    CredentialsRequest(CredentialsRequest),
+}
+
+impl Request {
+    /// Parse `body` as the body of `kind`.
+    pub fn parse(kind: Kind, body: Value) -> Result<Self, RequestError> {
+        fn body_of<T: DeserializeOwned>(kind: Kind, body: Value) -> Result<T, RequestError> {
+            serde_json::from_value(body).map_err(|e| {
+                RequestError::new(
+                    ErrorCode::BadRequest,
+                    format!("the body is not a valid `{}` body: {e}; see docs/messages.md", kind.as_str()),
+                )
+            })
+        }
+        // Names, accounts and ids are typed: a malformed one fails here, as `bad_request`, before
+        // anything is looked up or stored.
+        let request = match kind {
+            Kind::TemplatePut => Request::TemplatePut(body_of(kind, body)?),
+            Kind::TemplateGet => Request::TemplateGet(body_of(kind, body)?),
+            Kind::TemplateList => Request::TemplateList(body_of(kind, body)?),
+            Kind::TemplateDelete => Request::TemplateDelete(body_of(kind, body)?),
+            Kind::GrantRequest => Request::GrantRequest(body_of(kind, body)?),
+            Kind::GrantList => Request::GrantList(body_of(kind, body)?),
+            Kind::CredentialsRequest => Request::CredentialsRequest(body_of(kind, body)?),
+        };
+        Ok(request)
+    }
+}
+
+/// Result of `template.put`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatePutResult {
+    pub name: TemplateName,
+    pub version: u32,
+}
+
+/// Result of `template.get`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateGetResult {
+    pub template: StoredTemplate,
+}
+
+/// One line of `template.list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSummary {
+    pub name: TemplateName,
+    pub description: String,
+    pub latest_version: u32,
+    pub max_ttl_seconds: u64,
+    pub parameters: Vec<String>,
+}
+
+/// Result of `template.list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateListResult {
+    pub templates: Vec<TemplateSummary>,
+}
+
+/// Result of `template.delete`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateDeleteResult {
+    pub name: TemplateName,
+    pub deleted: bool,
+}
+
+/// Result of `grant.request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequestResult {
+    pub grant: Grant,
+}
+
+/// Result of `grant.list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantListResult {
+    pub grants: Vec<Grant>,
+}
+
+/// Temporary credentials in the shape the AWS CLI's `credential_process` expects.
+#[derive(Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct ProcessCredentials {
+    /// Always 1.
+    pub version: u8,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    /// RFC 3339.
+    pub expiration: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for ProcessCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("session_token", &"<redacted>")
+            .field("expiration", &self.expiration)
+            .finish()
+    }
+}
+
+/// Result of `credentials.request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsResult {
+    pub credentials: ProcessCredentials,
+    pub account: AccountId,
+    pub role_arn: String,
+    pub session_name: String,
+    pub source_identity: String,
+    /// Characters in the session policy (STS accepts 2,048).
+    pub session_policy_size: usize,
+    /// STS's `PackedPolicySize`: percent of the packed limit used, when STS reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packed_policy_size: Option<i32>,
+    /// The grants the session policy was composed from.
+    pub grant_ids: Vec<GrantId>,
+}
+
+/// The error part of a failed reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// Stable machine code; see the table in docs/messages.md.
+    pub code: ErrorCode,
+    /// A sentence that says what went wrong and what to do.
+    pub message: String,
+    /// Structured details, e.g. `{"param": "bucketName"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl From<RequestError> for ErrorBody {
+    fn from(e: RequestError) -> Self {
+        ErrorBody { code: e.code, message: e.message, details: e.details }
+    }
+}
+
+/// Outcome carried by a reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ReplyOutcome<R> {
+    Ok { result: R },
+    Error { error: ErrorBody },
+}
+
+/// A reply to one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Reply<R = Value> {
+    pub version: u32,
+    /// Unique id of this reply.
+    pub message_id: String,
+    /// `message_id` of the request answered (absent only when the request had none readable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<MessageId>,
+    /// The request's kind, or `unknown` when it could not be read.
+    pub kind: String,
+    pub sent_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub outcome: ReplyOutcome<R>,
+}
+
+/// Identity and time of one reply, chosen by whoever sends it (the domain reads no clock).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplyStamp {
+    pub message_id: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+impl Reply<Value> {
+    pub fn ok(stamp: ReplyStamp, in_reply_to: Option<MessageId>, kind: &str, result: Value) -> Self {
+        Self::new(stamp, in_reply_to, kind, ReplyOutcome::Ok { result })
+    }
+
+    pub fn error(stamp: ReplyStamp, in_reply_to: Option<MessageId>, kind: &str, error: RequestError) -> Self {
+        Self::new(stamp, in_reply_to, kind, ReplyOutcome::Error { error: error.into() })
+    }
+
+    fn new(stamp: ReplyStamp, in_reply_to: Option<MessageId>, kind: &str, outcome: ReplyOutcome<Value>) -> Self {
+        Reply {
+            version: ENVELOPE_VERSION,
+            message_id: stamp.message_id,
+            in_reply_to,
+            kind: kind.to_owned(),
+            sent_at: stamp.sent_at,
+            outcome,
+        }
+    }
+}
+
+fn request_schema<B: JsonSchema>(kind: Kind) -> Schema {
+    let mut schema = schema_for!(Envelope<B>);
+    schema.insert("title".into(), json!(format!("{} request", kind.as_str())));
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert("kind".into(), json!({ "const": kind.as_str(), "type": "string" }));
+    }
+    schema
+}
+
+fn reply_schema<R: JsonSchema>(kind: Kind) -> Schema {
+    let mut schema = schema_for!(Reply<R>);
+    schema.insert("title".into(), json!(format!("{} reply", kind.as_str())));
+    schema
+}
+
+/// Every JSON Schema of the contract, as (file name, schema).
+pub fn schemas() -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Schema)> = Vec::new();
+    macro_rules! pair {
+        ($kind:expr, $req:ty, $res:ty) => {
+            out.push((format!("{}.json", $kind.as_str()), request_schema::<$req>($kind)));
+            out.push((format!("{}.reply.json", $kind.as_str()), reply_schema::<$res>($kind)));
+        };
+    }
+    pair!(Kind::TemplatePut, TemplatePut, TemplatePutResult);
+    pair!(Kind::TemplateGet, TemplateGet, TemplateGetResult);
+    pair!(Kind::TemplateList, TemplateList, TemplateListResult);
+    pair!(Kind::TemplateDelete, TemplateDelete, TemplateDeleteResult);
+    pair!(Kind::GrantRequest, GrantRequest, GrantRequestResult);
+    pair!(Kind::GrantList, GrantList, GrantListResult);
+    pair!(Kind::CredentialsRequest, CredentialsRequest, CredentialsResult);
+    out.push(("envelope.json".into(), schema_for!(Envelope<Value>)));
+    out.push(("error-reply.json".into(), schema_for!(Reply<Value>)));
+    out.into_iter().map(|(name, schema)| (name, canonical(schema.to_value()))).collect()
+}
+
+/// `v` with every object's keys in sorted order, so the committed schemas are byte-stable whatever
+/// map implementation serde_json was built with.
+fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, canonical(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_newer_envelope_is_unsupported_even_with_fields_this_version_lacks() {
+        let v2 = json!({"version": 2, "message_id": "m1", "kind": "grant.list", "sent_at": "2026-11-22T12:00:00Z",
+                        "body": {}, "signature": "new in v2"});
+        assert_eq!(Envelope::parse(&v2.to_string()).unwrap_err().code, ErrorCode::UnsupportedVersion);
+        let mut v1 = v2.clone();
+        v1["version"] = json!(1);
+        assert_eq!(Envelope::parse(&v1.to_string()).unwrap_err().code, ErrorCode::BadRequest);
+        v1.as_object_mut().unwrap().remove("signature");
+        assert!(Envelope::parse(&v1.to_string()).is_ok());
+    }
+
+    #[test]
+    fn names_and_accounts_are_checked_before_anything_is_looked_up() {
+        let bad = |kind: Kind, body: Value| Request::parse(kind, body).unwrap_err().code;
+        let long = "a".repeat(2000);
+        assert_eq!(bad(Kind::TemplateGet, json!({"name": long})), ErrorCode::BadRequest);
+        assert_eq!(bad(Kind::TemplateDelete, json!({"name": "no spaces"})), ErrorCode::BadRequest);
+        let grant = |template: &str, account: &str| json!({"template": template, "account": account, "ttl": 3600, "reason": "r", "params": {}});
+        assert_eq!(bad(Kind::GrantRequest, grant("bucketRead", "12345")), ErrorCode::BadRequest);
+        assert_eq!(bad(Kind::GrantRequest, grant("bucket/Read", "123456789012")), ErrorCode::BadRequest);
+        assert!(Request::parse(Kind::GrantRequest, grant("bucketRead", "123456789012")).is_ok());
+        assert_eq!(bad(Kind::GrantList, json!({"account": "x"})), ErrorCode::BadRequest);
+        assert!(Request::parse(Kind::GrantList, json!({})).is_ok());
+        assert_eq!(bad(Kind::CredentialsRequest, json!({"account": "1234567890123"})), ErrorCode::BadRequest);
+        assert!(Request::parse(Kind::CredentialsRequest, json!({"account": "123456789012"})).is_ok());
+    }
+
+    fn schema_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/schemas")
+    }
+
+    /// Fails when the committed schemas differ from the Rust types. Regenerate with `make schemas`.
+    #[test]
+    fn committed_schemas_match_the_types() {
+        let bless = std::env::var_os("PORTCULLIS_BLESS_SCHEMAS").is_some();
+        let dir = schema_dir();
+        let mut expected_files = Vec::new();
+        for (name, schema) in schemas() {
+            let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+            let path = dir.join(&name);
+            expected_files.push(name.clone());
+            if bless {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &text).unwrap();
+                continue;
+            }
+            let committed = std::fs::read_to_string(&path)
+                .unwrap_or_else(|_| panic!("{} is missing; run `make schemas`", path.display()));
+            assert_eq!(committed, text, "{name} drifted from the Rust types; run `make schemas` and commit");
+        }
+        let mut present: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        present.sort();
+        expected_files.sort();
+        assert_eq!(present, expected_files, "stale schema files in docs/schemas; run `make schemas`");
+    }
+
+    /// docs/messages.md documents every kind (the error codes are checked in `error`).
+    #[test]
+    fn message_reference_covers_every_kind() {
+        let doc = std::fs::read_to_string(schema_dir().join("../messages.md")).unwrap();
+        for kind in Kind::ALL {
+            assert!(
+                doc.contains(&format!("### `{}`", kind.as_str())),
+                "docs/messages.md lacks a section for {}",
+                kind.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn envelope_parse_errors_have_codes() {
+        assert_eq!(Envelope::parse("not json").unwrap_err().code, ErrorCode::BadRequest);
+        let v2 = r#"{"version":2,"message_id":"m","kind":"grant.list","sent_at":"2026-01-01T00:00:00Z","body":{}}"#;
+        assert_eq!(Envelope::parse(v2).unwrap_err().code, ErrorCode::UnsupportedVersion);
+        let bad_id =
+            r#"{"version":1,"message_id":"has space","kind":"grant.list","sent_at":"2026-01-01T00:00:00Z","body":{}}"#;
+        assert_eq!(Envelope::parse(bad_id).unwrap_err().code, ErrorCode::BadRequest);
+        let extra = r#"{"version":1,"message_id":"m","kind":"grant.list","sent_at":"2026-01-01T00:00:00Z","body":{},"user":"root"}"#;
+        assert_eq!(Envelope::parse(extra).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(Kind::parse("grant.steal").unwrap_err().code, ErrorCode::UnknownKind);
+    }
+
+    #[test]
+    fn bodies_reject_unknown_fields() {
+        let err = Request::parse(Kind::GrantList, json!({"user": "bob"})).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert!(err.message.contains("user"), "{}", err.message);
+    }
+
+    #[test]
+    fn reply_wire_shape() {
+        let stamp = || ReplyStamp { message_id: "r1".into(), sent_at: Utc::now() };
+        let m1 = || Some(MessageId::parse("m1").unwrap());
+        let ok = Reply::ok(stamp(), m1(), "grant.list", json!({"grants": []}));
+        let v = serde_json::to_value(&ok).unwrap();
+        assert_eq!(v["status"], "ok");
+        assert_eq!(v["result"]["grants"], json!([]));
+        let err = Reply::error(stamp(), m1(), "grant.list", RequestError::new(ErrorCode::NoGrants, "x"));
+        let v = serde_json::to_value(&err).unwrap();
+        assert_eq!(v["status"], "error");
+        assert_eq!(v["error"]["code"], "no_grants");
+    }
+
+    #[test]
+    fn credentials_are_redacted_in_debug() {
+        let c = ProcessCredentials {
+            version: 1,
+            access_key_id: "ASIA".into(),
+            secret_access_key: "very-secret".into(),
+            session_token: "token".into(),
+            expiration: Utc::now(),
+        };
+        let s = format!("{c:?}");
+        assert!(!s.contains("very-secret") && !s.contains("token\""), "{s}");
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["Version"], 1);
+        assert_eq!(v["SecretAccessKey"], "very-secret");
+    }
+}

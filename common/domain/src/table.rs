@@ -1,0 +1,125 @@
+//! The stack's single DynamoDB table: every item's key, described and built here and nowhere else.
+//!
+//! Partition key `pk`, sort key `sk` (both strings); the TTL attribute is `expires_at` in epoch
+//! seconds, and every reader still filters on it (TTL deletion is late).
+//!
+//! | item | pk | sk | written by |
+//! |---|---|---|---|
+//! | template index | `TEMPLATES` | `<template name>` | access: `latest_version`, `deleted`, `summary` |
+//! | template version | `TEMPLATE#<name>` | `V#<version, 8 digits>` | access: `doc` (the stored template) |
+//! | grant | `GRANTS#<user>` | `GRANT#<account>#<grant id>` | access: `doc`, `account`, `template`, `expires_at` |
+//! | request record | `REQUEST#<user>#<message id>` | `REPLY` | access: `reply` (the exact reply text), `digest`, `expires_at` |
+//! | posture evidence | `POSTURE#<account>#<region>` | `CONTROL#<control id>` | posture: `status`, `failing_*`, `reason`, ... |
+//! | scan lease | `LEASE#posture#<account>#<region>` | `LEASE` | posture: `owner`, `lease_until`, `expires_at` |
+//!
+//! Message ids, account ids, regions and control ids cannot contain `#`, so a key splits back into its
+//! parts unambiguously even when a user name does.
+
+use crate::ids::{AccountId, GrantId, MessageId, TemplateName};
+use crate::posture::ControlId;
+
+/// The name of the TTL attribute.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// One item's primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// A partition and a sort-key prefix: the items a `Query` with `begins_with(sk, prefix)` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPrefix {
+    pub pk: String,
+    pub sk_prefix: String,
+}
+
+const TEMPLATES: &str = "TEMPLATES";
+
+impl Key {
+    /// A template's index entry (latest version, deleted flag, list summary).
+    pub fn template_index(name: &TemplateName) -> Key {
+        Key { pk: TEMPLATES.into(), sk: name.to_string() }
+    }
+
+    /// One stored version of a template.
+    pub fn template_version(name: &TemplateName, version: u32) -> Key {
+        Key { pk: format!("TEMPLATE#{name}"), sk: format!("V#{version:08}") }
+    }
+
+    /// One grant.
+    pub fn grant(user: &str, account: &AccountId, id: &GrantId) -> Key {
+        Key { pk: grants_pk(user), sk: format!("GRANT#{account}#{id}") }
+    }
+
+    /// The record of a request that changed something: its digest and the exact reply sent, so a
+    /// redelivery is answered byte for byte and a reused id with another body is recognised.
+    pub fn request(user: &str, message_id: &MessageId) -> Key {
+        Key { pk: format!("REQUEST#{user}#{message_id}"), sk: "REPLY".into() }
+    }
+
+    /// The latest evidence of one control in one account and region.
+    pub fn evidence(account: &str, region: &str, control: ControlId) -> Key {
+        Key { pk: format!("POSTURE#{account}#{region}"), sk: format!("CONTROL#{}", control.as_str()) }
+    }
+
+    /// The scan lease of one account and region.
+    pub fn scan_lease(account: &str, region: &str) -> Key {
+        Key { pk: format!("LEASE#posture#{account}#{region}"), sk: "LEASE".into() }
+    }
+
+    /// (region, control) of an evidence key, when it is one.
+    pub fn parse_evidence(pk: &str, sk: &str) -> Option<(String, ControlId)> {
+        let rest = pk.strip_prefix("POSTURE#")?;
+        let (_, region) = rest.rsplit_once('#')?;
+        let control = ControlId::parse(sk.strip_prefix("CONTROL#")?)?;
+        Some((region.to_owned(), control))
+    }
+}
+
+impl KeyPrefix {
+    /// Every template's index entry.
+    pub fn templates() -> KeyPrefix {
+        KeyPrefix { pk: TEMPLATES.into(), sk_prefix: String::new() }
+    }
+
+    /// A user's grants, in one account or all.
+    pub fn grants_of(user: &str, account: Option<&AccountId>) -> KeyPrefix {
+        let sk_prefix = match account {
+            Some(a) => format!("GRANT#{a}#"),
+            None => "GRANT#".to_owned(),
+        };
+        KeyPrefix { pk: grants_pk(user), sk_prefix }
+    }
+}
+
+fn grants_pk(user: &str) -> String {
+    format!("GRANTS#{user}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_the_documented_shapes() {
+        let name = TemplateName::parse("bucketRead").unwrap();
+        let account = AccountId::parse("123456789012").unwrap();
+        let id = GrantId::parse("g-0123456789abcdef0123456789abcdef").unwrap();
+        let msg = MessageId::parse("m-1").unwrap();
+        assert_eq!(Key::template_index(&name), Key { pk: "TEMPLATES".into(), sk: "bucketRead".into() });
+        assert_eq!(Key::template_version(&name, 3).sk, "V#00000003");
+        let grant = Key::grant("alice", &account, &id);
+        assert_eq!(
+            (grant.pk.as_str(), grant.sk.as_str()),
+            ("GRANTS#alice", "GRANT#123456789012#g-0123456789abcdef0123456789abcdef")
+        );
+        let prefix = KeyPrefix::grants_of("alice", Some(&account));
+        assert!(grant.pk == prefix.pk && grant.sk.starts_with(&prefix.sk_prefix));
+        assert_eq!(Key::request("alice", &msg).pk, "REQUEST#alice#m-1");
+        let evidence = Key::evidence("123456789012", "eu-west-1", ControlId::Kms4);
+        assert_eq!(Key::parse_evidence(&evidence.pk, &evidence.sk), Some(("eu-west-1".into(), ControlId::Kms4)));
+        assert_eq!(Key::scan_lease("123456789012", "eu-west-1").pk, "LEASE#posture#123456789012#eu-west-1");
+    }
+}

@@ -1,0 +1,714 @@
+//! The consumer loop every worker runs on.
+//!
+//! - A [`Handler`] turns one message into an [`Outcome`]: [`Disposition::Done`],
+//!   [`Disposition::Reject`] (permanent: bad input or forbidden, with an [`ErrorCode`]) or
+//!   [`Disposition::Retry`] (a dependency failed).
+//! - [`run_consumer`] long-polls in batches of up to 10 while at most `concurrency` messages are in
+//!   flight, keeps each in-flight message invisible with a heartbeat, deletes finished messages in
+//!   batches (checking every failed entry), sends rejected messages to the dead-letter queue with the
+//!   error code and reason as message attributes *before* deleting them, and leaves retryable
+//!   failures for redelivery after an exponential backoff. On shutdown it stops receiving, lets
+//!   in-flight messages finish within a grace period, flushes deletes and returns. A message is only
+//!   ever deleted after its work is durable, so a worker killed at any point loses nothing: the message
+//!   reappears and the (idempotent) handler runs again.
+//! - Nothing reaches a dead-letter queue without a code or with a secret: every kept body goes
+//!   through [`redact_secrets`], and a message that would fail its last delivery (a retry, a panic) is
+//!   dead-lettered here with `unavailable` or `internal_error` rather than left for the redrive policy
+//!   to move verbatim.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, Meter};
+use portcullis_domain::ErrorCode;
+use portcullis_domain::redact::redact_secrets;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::config::WorkerSettings;
+use crate::queue::{Attempt, MAX_BATCH, Queue, ReceivedMessage};
+
+/// What should happen to a handled message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Disposition {
+    /// Work is durable: delete the message.
+    Done,
+    /// Permanent failure: keep it in the dead-letter queue with this code and reason, then delete it.
+    Reject { code: ErrorCode, reason: String },
+    /// Transient failure: leave it for redelivery, after `after` or else the backoff for its attempt.
+    Retry { reason: String, after: Option<Duration> },
+}
+
+/// A handler's verdict on one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Message kind, for metrics and logs (`unknown` when unreadable).
+    pub kind: String,
+    pub disposition: Disposition,
+}
+
+impl Outcome {
+    pub fn done(kind: impl Into<String>) -> Self {
+        Self { kind: kind.into(), disposition: Disposition::Done }
+    }
+    pub fn rejected(kind: impl Into<String>, code: ErrorCode, reason: impl Into<String>) -> Self {
+        Self { kind: kind.into(), disposition: Disposition::Reject { code, reason: reason.into() } }
+    }
+    pub fn retry(kind: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { kind: kind.into(), disposition: Disposition::Retry { reason: reason.into(), after: None } }
+    }
+    fn label(&self) -> &'static str {
+        match self.disposition {
+            Disposition::Done => "ok",
+            Disposition::Reject { .. } => "rejected",
+            Disposition::Retry { .. } => "retry",
+        }
+    }
+}
+
+/// Handles one message.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn handle(&self, message: &ReceivedMessage, attempt: Attempt) -> Outcome;
+}
+/// Consumer tuning, usually from [`WorkerSettings`].
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    pub concurrency: usize,
+    pub wait: Duration,
+    pub visibility_timeout: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl From<&WorkerSettings> for ConsumerOptions {
+    fn from(w: &WorkerSettings) -> Self {
+        Self {
+            concurrency: w.concurrency,
+            wait: Duration::from_secs(w.wait_seconds),
+            visibility_timeout: w.visibility_timeout(),
+            backoff_base: Duration::from_millis(w.retry_backoff_base_ms),
+            backoff_max: Duration::from_secs(w.retry_backoff_max_seconds),
+            shutdown_grace: w.shutdown_grace(),
+        }
+    }
+}
+
+impl ConsumerOptions {
+    /// Delay before retry number `attempt + 1`: base · 2^(attempt−1), capped, with ±20 % jitter.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.backoff_base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let capped = exp.min(self.backoff_max);
+        let jitter = rand::random_range(0.8..1.2);
+        capped.mul_f64(jitter).max(Duration::from_secs(1))
+    }
+}
+
+/// Pipeline metrics, recorded in one place.
+#[derive(Debug, Clone)]
+pub struct PipelineMetrics {
+    received: Counter<u64>,
+    processed: Counter<u64>,
+    failed: Counter<u64>,
+    dead_lettered: Counter<u64>,
+    queue_errors: Counter<u64>,
+    duration: Histogram<f64>,
+}
+
+impl PipelineMetrics {
+    pub fn new(meter: &Meter) -> Self {
+        Self {
+            received: meter
+                .u64_counter("portcullis_messages_received")
+                .with_description("Messages received from a queue")
+                .with_unit("{message}")
+                .build(),
+            processed: meter
+                .u64_counter("portcullis_messages_processed")
+                .with_description("Messages handled, by kind and outcome (ok, rejected, retry)")
+                .with_unit("{message}")
+                .build(),
+            failed: meter
+                .u64_counter("portcullis_messages_failed")
+                .with_description("Messages that failed, by kind and error code")
+                .with_unit("{message}")
+                .build(),
+            dead_lettered: meter
+                .u64_counter("portcullis_messages_dead_lettered")
+                .with_description("Messages moved to the dead-letter queue, by error code")
+                .with_unit("{message}")
+                .build(),
+            queue_errors: meter
+                .u64_counter("portcullis_queue_errors")
+                .with_description("Failed SQS calls, by operation")
+                .with_unit("{error}")
+                .build(),
+            duration: meter
+                .f64_histogram("portcullis_handler_duration")
+                .with_description("Time to handle one message")
+                .with_unit("s")
+                .with_boundaries(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+                .build(),
+        }
+    }
+
+    pub(crate) fn queue_error(&self, queue: &str, op: &'static str) {
+        self.queue_errors.add(1, &[KeyValue::new("queue", queue.to_owned()), KeyValue::new("operation", op)]);
+    }
+}
+
+/// Run a consumer until `shutdown` is cancelled.
+pub async fn run_consumer<Q: Queue, H: Handler>(
+    queue: Arc<Q>,
+    handler: Arc<H>,
+    options: ConsumerOptions,
+    metrics: PipelineMetrics,
+    shutdown: CancellationToken,
+) {
+    let queue_name = queue.name().to_owned();
+    info!(queue = %queue_name, concurrency = options.concurrency, "consumer started");
+    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let (delete_tx, delete_rx) = mpsc::channel::<String>(1024);
+    let deleter = tokio::spawn(run_deleter(queue.clone(), delete_rx, metrics.clone()));
+    let in_flight: InFlight = Arc::default();
+    let mut tasks = JoinSet::new();
+    let mut receive_failures = 0u32;
+    // Shutdown's time budget: set when shutdown interrupts a long poll, else when the loop ends.
+    let mut deadline = None;
+
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            permit = semaphore.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+        };
+        let mut permits = vec![first];
+        while permits.len() < MAX_BATCH {
+            match semaphore.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        let receive = queue.receive(permits.len(), options.wait, options.visibility_timeout);
+        tokio::pin!(receive);
+        let received = tokio::select! {
+            r = &mut receive => r,
+            _ = shutdown.cancelled() => {
+                // Abandoning a long poll would let the queue hand its messages to a dead request and
+                // hide them for a whole visibility timeout: finish the poll, within the shutdown
+                // budget, and release whatever it got at once.
+                let until = tokio::time::Instant::now() + options.shutdown_grace;
+                deadline = Some(until);
+                if let Ok(Ok(messages)) = tokio::time::timeout_at(until, receive).await {
+                    for m in messages {
+                        let _ = queue.change_visibility(&m.receipt_handle, Duration::ZERO).await;
+                    }
+                }
+                break;
+            }
+        };
+        let messages = match received {
+            Ok(m) => {
+                receive_failures = 0;
+                m
+            }
+            Err(e) => {
+                receive_failures += 1;
+                metrics.queue_error(&queue_name, e.op);
+                let delay = Duration::from_millis(500u64.saturating_mul(1 << receive_failures.min(6)));
+                warn!(error = %e, retry_in = ?delay, "receive failed");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => continue,
+                }
+            }
+        };
+        for message in messages {
+            metrics.received.add(1, &[KeyValue::new("queue", queue_name.clone())]);
+            let receipt = Arc::new(Mutex::new(message.receipt_handle.clone()));
+            let duplicate = in_flight.lock().ok().and_then(|mut map| match map.get(&message.message_id) {
+                Some(current) => Some(current.clone()),
+                None => {
+                    map.insert(message.message_id.clone(), receipt.clone());
+                    None
+                }
+            });
+            if let Some(current) = duplicate {
+                // Delivered again while still in flight here (visibility lapsed). The running handler
+                // owns it, but only the newest receipt handle can extend or delete it: hand it over.
+                if let Ok(mut r) = current.lock() {
+                    *r = message.receipt_handle.clone();
+                }
+                debug!(message_id = %message.message_id, "duplicate delivery of an in-flight message: receipt handed over");
+                continue;
+            }
+            let Some(permit) = permits.pop() else {
+                break;
+            };
+            let ctx = MessageContext {
+                queue: queue.clone(),
+                handler: handler.clone(),
+                options: options.clone(),
+                metrics: metrics.clone(),
+                delete_tx: delete_tx.clone(),
+                in_flight: in_flight.clone(),
+                receipt,
+            };
+            let span = info_span!("message", queue = %queue_name, message_id = %message.message_id, attempt = message.receive_count);
+            tasks.spawn(
+                async move {
+                    ctx.process(message).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+    }
+
+    info!(queue = %queue_name, in_flight = tasks.len(), "consumer stopping: finishing in-flight messages");
+    let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + options.shutdown_grace);
+    let drained = tokio::time::timeout_at(deadline, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        warn!(queue = %queue_name, left = tasks.len(), "shutdown grace elapsed; unfinished messages will be redelivered");
+        // Dropping a task drops its heartbeat guard too, so nothing keeps the messages hidden.
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+    drop(delete_tx);
+    let _ = deleter.await;
+    info!(queue = %queue_name, "consumer stopped");
+}
+
+/// Messages being handled, by message id, with their newest receipt handle.
+type InFlight = Arc<Mutex<HashMap<String, Arc<Mutex<String>>>>>;
+
+struct MessageContext<Q, H> {
+    queue: Arc<Q>,
+    handler: Arc<H>,
+    options: ConsumerOptions,
+    metrics: PipelineMetrics,
+    delete_tx: mpsc::Sender<String>,
+    in_flight: InFlight,
+    /// The newest receipt handle of the message (a duplicate delivery replaces it).
+    receipt: Arc<Mutex<String>>,
+}
+
+/// Aborts the task when dropped, so a heartbeat never outlives its message's task.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<Q: Queue, H: Handler> MessageContext<Q, H> {
+    async fn process(self, message: ReceivedMessage) {
+        let attempt = Attempt {
+            number: message.receive_count,
+            is_last: self.queue.max_receive_count().is_some_and(|max| message.receive_count >= max),
+        };
+        let heartbeat = self.spawn_heartbeat();
+        let started = Instant::now();
+        let outcome = match AssertUnwindSafe(self.handler.handle(&message, attempt)).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(_) if attempt.is_last => {
+                Outcome::rejected("unknown", ErrorCode::InternalError, "the handler failed on every delivery")
+            }
+            Err(_) => Outcome::retry("unknown", "the handler panicked"),
+        };
+        // The redrive policy would move a message that fails its last delivery verbatim and without a
+        // code: keep it here instead, redacted and coded.
+        let outcome = match outcome.disposition {
+            Disposition::Retry { reason, .. } if attempt.is_last => Outcome {
+                kind: outcome.kind,
+                disposition: Disposition::Reject {
+                    code: ErrorCode::Unavailable,
+                    reason: format!("gave up after the last delivery: {reason}"),
+                },
+            },
+            other => Outcome { kind: outcome.kind, disposition: other },
+        };
+        drop(heartbeat);
+        let receipt = self.current_receipt(&message);
+        let elapsed = started.elapsed().as_secs_f64();
+        let queue_name = self.queue.name().to_owned();
+        let labels = [
+            KeyValue::new("queue", queue_name.clone()),
+            KeyValue::new("kind", outcome.kind.clone()),
+            KeyValue::new("outcome", outcome.label()),
+        ];
+        self.metrics.processed.add(1, &labels);
+        self.metrics.duration.record(elapsed, &labels);
+
+        match &outcome.disposition {
+            Disposition::Done => {
+                debug!(kind = %outcome.kind, elapsed, "message done");
+                let _ = self.delete_tx.send(receipt.clone()).await;
+            }
+            Disposition::Reject { code, reason } => {
+                self.metrics
+                    .failed
+                    .add(1, &[labels[0].clone(), labels[1].clone(), KeyValue::new("code", code.as_str())]);
+                info!(kind = %outcome.kind, code = %code, reason = %reason, "message rejected");
+                let kept = ReceivedMessage { body: redact_secrets(&message.body), ..message.clone() };
+                match self.queue.dead_letter(&kept, *code, &redact_secrets(reason)).await {
+                    Ok(()) => {
+                        self.metrics.dead_lettered.add(1, &[labels[0].clone(), KeyValue::new("code", code.as_str())]);
+                        let _ = self.delete_tx.send(receipt.clone()).await;
+                    }
+                    Err(e) => {
+                        // Not deleted: it comes back and is rejected (and answered) again.
+                        self.metrics.queue_error(&queue_name, e.op);
+                        error!(error = %e, "could not dead-letter a rejected message; it stays in the queue");
+                        let _ = self.queue.change_visibility(&receipt, self.options.backoff(attempt.number)).await;
+                    }
+                }
+            }
+            Disposition::Retry { reason, after } => {
+                self.metrics.failed.add(1, &[labels[0].clone(), labels[1].clone(), KeyValue::new("code", "retry")]);
+                let delay = after.unwrap_or_else(|| self.options.backoff(attempt.number));
+                warn!(kind = %outcome.kind, reason = %reason, retry_in = ?delay, "message will be retried");
+                if let Err(e) = self.queue.change_visibility(&receipt, delay).await {
+                    self.metrics.queue_error(&queue_name, e.op);
+                    warn!(error = %e, "could not set the retry delay; the visibility timeout applies");
+                }
+            }
+        }
+        if let Ok(mut set) = self.in_flight.lock() {
+            set.remove(&message.message_id);
+        }
+    }
+
+    fn current_receipt(&self, message: &ReceivedMessage) -> String {
+        self.receipt.lock().map(|r| r.clone()).unwrap_or_else(|_| message.receipt_handle.clone())
+    }
+
+    fn spawn_heartbeat(&self) -> AbortOnDrop {
+        let queue = self.queue.clone();
+        let metrics = self.metrics.clone();
+        let receipt = self.receipt.clone();
+        let visibility = self.options.visibility_timeout;
+        let every = (visibility / 3).max(Duration::from_secs(1));
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let current = match receipt.lock() {
+                    Ok(r) => r.clone(),
+                    Err(_) => return,
+                };
+                if let Err(e) = queue.change_visibility(&current, visibility).await {
+                    metrics.queue_error(queue.name(), e.op);
+                    warn!(error = %e, "visibility heartbeat failed");
+                }
+            }
+        }))
+    }
+}
+
+async fn run_deleter<Q: Queue>(queue: Arc<Q>, mut rx: mpsc::Receiver<String>, metrics: PipelineMetrics) {
+    let mut pending: Vec<String> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let next = if pending.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    flush(&*queue, &mut pending, &metrics).await;
+                    continue;
+                }
+            }
+        };
+        match next {
+            Some(receipt) => {
+                pending.push(receipt);
+                if pending.len() >= MAX_BATCH {
+                    flush(&*queue, &mut pending, &metrics).await;
+                }
+            }
+            None => {
+                flush(&*queue, &mut pending, &metrics).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn flush<Q: Queue>(queue: &Q, pending: &mut Vec<String>, metrics: &PipelineMetrics) {
+    let mut batch = std::mem::take(pending);
+    for attempt in 1..=3u64 {
+        if batch.is_empty() {
+            return;
+        }
+        match queue.delete_batch(&batch).await {
+            Ok(failed) => {
+                for (receipt, why) in &failed {
+                    metrics.queue_error(queue.name(), "DeleteMessageBatch");
+                    warn!(receipt = %short(receipt), reason = %why, attempt, "delete failed for one entry");
+                }
+                // Retry only the failed entries.
+                batch = failed.into_iter().map(|(r, _)| r).collect();
+            }
+            Err(e) => {
+                metrics.queue_error(queue.name(), e.op);
+                warn!(error = %e, attempt, "delete batch failed");
+            }
+        }
+        if !batch.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+        }
+    }
+    if !batch.is_empty() {
+        warn!(count = batch.len(), "giving up deleting; those messages will be redelivered and handled idempotently");
+    }
+}
+
+fn short(receipt: &str) -> &str {
+    &receipt[..receipt.len().min(16)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::MemoryQueue;
+    use opentelemetry::metrics::MeterProvider;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct ScriptedHandler {
+        running: AtomicUsize,
+        max_running: AtomicUsize,
+    }
+
+    impl ScriptedHandler {
+        fn new() -> Arc<Self> {
+            Arc::new(Self { running: AtomicUsize::new(0), max_running: AtomicUsize::new(0) })
+        }
+    }
+
+    #[async_trait]
+    impl Handler for ScriptedHandler {
+        async fn handle(&self, m: &ReceivedMessage, _attempt: Attempt) -> Outcome {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_running.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            match m.body.as_str() {
+                b if b.starts_with("bad") => Outcome::rejected("test", ErrorCode::BadRequest, "not valid"),
+                "flaky" => Outcome::retry("test", "dependency down"),
+                "panic" => panic!("boom"),
+                _ => Outcome::done("test"),
+            }
+        }
+    }
+
+    fn message(id: &str, receipt: &str, body: &str, receive_count: u32) -> ReceivedMessage {
+        ReceivedMessage {
+            message_id: id.to_owned(),
+            receipt_handle: receipt.to_owned(),
+            body: body.to_owned(),
+            receive_count,
+            sender_id: None,
+            attributes: HashMap::new(),
+        }
+    }
+
+    fn options() -> ConsumerOptions {
+        ConsumerOptions {
+            concurrency: 4,
+            wait: Duration::from_millis(10),
+            visibility_timeout: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+
+    /// Run a consumer over `queue` in the background; cancel the token to stop it.
+    fn spawn_consumer<H: Handler>(
+        queue: &Arc<MemoryQueue>,
+        handler: Arc<H>,
+        opts: ConsumerOptions,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build().meter("test");
+        let shutdown = CancellationToken::new();
+        let task =
+            tokio::spawn(run_consumer(queue.clone(), handler, opts, PipelineMetrics::new(&meter), shutdown.clone()));
+        (shutdown, task)
+    }
+
+    /// Poll `done` until it holds, failing with `what` after `timeout` (of tokio time: paused in these
+    /// tests, so waiting costs nothing).
+    async fn wait_for(timeout: Duration, what: &str, done: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn run_until(queue: &Arc<MemoryQueue>, handler: Arc<ScriptedHandler>, done: impl Fn(&MemoryQueue) -> bool) {
+        let (shutdown, task) = spawn_consumer(queue, handler, options());
+        wait_for(Duration::from_secs(60), "timed out", || done(queue)).await;
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn done_rejected_retry_and_panic_are_dispatched_and_nothing_is_redriven_without_a_code() {
+        let queue = Arc::new(MemoryQueue::new("memory", Some(3)));
+        let ids: Vec<String> = ["ok", "bad", "flaky", "panic", "ok"].iter().map(|b| queue.push(b)).collect();
+        queue.fail_delete_once(&format!("{}-r1", ids[4]));
+        run_until(&queue, ScriptedHandler::new(), |q| q.depth() == 0).await;
+
+        // ok, rejected (after dead-lettering), the ok whose first delete failed, and the two that
+        // failed their third and last delivery.
+        let mut deleted = queue.deleted();
+        deleted.sort();
+        let r = |i: usize, n: u32| format!("{}-r{n}", ids[i]);
+        let mut expected = vec![r(0, 1), r(1, 1), r(2, 3), r(3, 3), r(4, 1)];
+        expected.sort();
+        assert_eq!(deleted, expected);
+        let mut dead: Vec<(String, ErrorCode)> =
+            queue.dead_letters().into_iter().map(|d| (d.message_id, d.code)).collect();
+        dead.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            dead,
+            vec![
+                (ids[1].clone(), ErrorCode::BadRequest),
+                (ids[2].clone(), ErrorCode::Unavailable),
+                (ids[3].clone(), ErrorCode::InternalError)
+            ]
+        );
+        assert!(queue.redriven().is_empty(), "the consumer keeps last failures itself, with a code");
+        // Retries waited the backoff: 2 s ±20 % after the first delivery, 4 s ±20 % after the second.
+        let vis = queue.visibility_changes();
+        for (receipt, lo, hi) in [(r(2, 1), 1600, 2400), (r(2, 2), 3200, 4800), (r(3, 1), 1600, 2400)] {
+            let d = vis
+                .iter()
+                .find(|(x, _)| *x == receipt)
+                .map(|(_, d)| *d)
+                .unwrap_or_else(|| panic!("{receipt}: {vis:?}"));
+            assert!(d >= Duration::from_millis(lo) && d <= Duration::from_millis(hi), "{receipt}: {d:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dead_lettered_bodies_and_reasons_hold_no_token() {
+        let queue = Arc::new(MemoryQueue::new("memory", Some(3)));
+        let jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
+        queue.push(&format!(r#"bad {{"identity_token":"{jwt}","x":["{jwt}"]}}"#));
+        run_until(&queue, ScriptedHandler::new(), |q| q.depth() == 0).await;
+        let dead = queue.dead_letters();
+        assert_eq!(dead.len(), 1);
+        assert!(!dead[0].body.contains("c2lnbmF0dXJl") && dead[0].body.contains("[redacted]"), "{}", dead[0].body);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_is_bounded() {
+        let queue = Arc::new(MemoryQueue::new("memory", Some(3)));
+        for _ in 0..40 {
+            queue.push("ok");
+        }
+        let handler = ScriptedHandler::new();
+        run_until(&queue, handler.clone(), |q| q.deleted().len() == 40).await;
+        let max = handler.max_running.load(Ordering::SeqCst);
+        assert!((2..=4).contains(&max), "max concurrent handlers {max}");
+    }
+
+    /// A handler that takes `delay` and records when it is running.
+    struct SlowHandler {
+        delay: Duration,
+        started: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Handler for SlowHandler {
+        async fn handle(&self, _m: &ReceivedMessage, _attempt: Attempt) -> Outcome {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            Outcome::done("slow")
+        }
+    }
+
+    async fn wait_started(handler: &SlowHandler) {
+        wait_for(Duration::from_secs(5), "handler never started", || handler.started.load(Ordering::SeqCst) > 0).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_finishes_in_flight_messages_and_heartbeats_keep_them_invisible() {
+        let queue = Arc::new(MemoryQueue::new("memory", Some(3)));
+        let id = queue.push("ok");
+        let handler = Arc::new(SlowHandler { delay: Duration::from_millis(2500), started: AtomicUsize::new(0) });
+        let mut opts = options();
+        opts.visibility_timeout = Duration::from_secs(3);
+        let (shutdown, task) = spawn_consumer(&queue, handler.clone(), opts);
+        wait_started(&handler).await;
+        // Stop while the message is in flight: it must still finish and be deleted.
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task).await.expect("stops within the grace period").unwrap();
+        let receipt = format!("{id}-r1");
+        assert_eq!(queue.deleted(), vec![receipt.clone()]);
+        // Visibility was extended (every second for a 3 s timeout) while the 2.5 s handler ran.
+        let beats: Vec<Duration> =
+            queue.visibility_changes().into_iter().filter(|(r, _)| *r == receipt).map(|(_, d)| d).collect();
+        assert_eq!(beats, vec![Duration::from_secs(3); 2], "a beat at 1 s and at 2 s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_duplicate_delivery_in_flight_hands_its_receipt_to_the_running_handler() {
+        let queue = Arc::new(MemoryQueue::new("memory", Some(3)));
+        queue.push_message(message("m1", "r1", "ok", 1));
+        let handler = Arc::new(SlowHandler { delay: Duration::from_millis(2500), started: AtomicUsize::new(0) });
+        let mut opts = options();
+        opts.visibility_timeout = Duration::from_secs(3);
+        let (shutdown, task) = spawn_consumer(&queue, handler.clone(), opts);
+        wait_started(&handler).await;
+        // The visibility lapsed somewhere and SQS delivered the message again, with a new receipt.
+        queue.push_message(message("m1", "r1-second", "ok", 2));
+        wait_for(Duration::from_secs(10), "never deleted", || !queue.deleted().is_empty()).await;
+        shutdown.cancel();
+        task.await.unwrap();
+        assert_eq!(handler.started.load(Ordering::SeqCst), 1, "handled once");
+        // Only the newest receipt can delete it (SQS ignores a delete with an older one).
+        assert_eq!(queue.deleted(), vec!["r1-second"]);
+        let beats = queue.visibility_changes();
+        assert!(beats.iter().any(|(r, _)| r == "r1-second"), "heartbeats use the newest receipt: {beats:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_grace_period_unfinished_work_is_left_for_redelivery_and_heartbeats_stop() {
+        let queue = Arc::new(MemoryQueue::new("memory", Some(3)));
+        queue.push("ok");
+        let handler = Arc::new(SlowHandler { delay: Duration::from_secs(3600), started: AtomicUsize::new(0) });
+        let mut opts = options();
+        opts.visibility_timeout = Duration::from_secs(3);
+        opts.shutdown_grace = Duration::from_millis(300);
+        let (shutdown, task) = spawn_consumer(&queue, handler.clone(), opts);
+        wait_started(&handler).await;
+        let stopping = tokio::time::Instant::now();
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("stops after the grace period").unwrap();
+        assert_eq!(stopping.elapsed(), Duration::from_millis(300), "exactly the grace period");
+        assert!(queue.deleted().is_empty(), "unfinished work is not deleted");
+        let beats = queue.visibility_changes().len();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(queue.visibility_changes().len(), beats, "no heartbeat outlives its task");
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let o = options();
+        assert!(o.backoff(1) < Duration::from_millis(2500));
+        assert!(o.backoff(3) >= Duration::from_millis(6400));
+        assert!(o.backoff(30) <= Duration::from_secs(72));
+    }
+}

@@ -1,0 +1,306 @@
+//! [`AccessStore`] over DynamoDB, in the stack's single table (key layout:
+//! [`portcullis_domain::table`]).
+//!
+//! Every write that must happen once is conditional (`attribute_not_exists`) and part of a
+//! transaction with the request's record, so a redelivered message is recognised and answered with
+//! the recorded reply instead of acting twice.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use portcullis_domain::grant::Grant;
+use portcullis_domain::messages::TemplateSummary;
+use portcullis_domain::table::{Key, KeyPrefix, TTL_ATTRIBUTE};
+use portcullis_domain::template::StoredTemplate;
+use portcullis_domain::{AccountId, GrantId, TemplateName};
+use portcullis_runtime::aws::{FailureKind, classify};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ports::{AccessStore, NewRecord, Recorded, RequestKey, RequestRecord, StoreError, TemplateIndex};
+
+/// The DynamoDB adapter.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
+    item.get(key).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn get_n(item: &Item, key: &str) -> Option<i64> {
+    item.get(key).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+fn key_of(item: &Item) -> String {
+    format!("{}/{}", get_s(item, "pk").unwrap_or("?"), get_s(item, "sk").unwrap_or("?"))
+}
+
+/// A classified DynamoDB error as a store error: retryable ones may pass, the rest cannot.
+fn store_error<E>(op: &'static str, e: &SdkError<E>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let failure = classify(e);
+    let message = format!("DynamoDB {op}: {}", failure.message);
+    match failure.kind {
+        FailureKind::Invalid => StoreError::Invalid(message),
+        FailureKind::ConditionFailed => StoreError::Conflict(message),
+        _ => StoreError::Unavailable(message),
+    }
+}
+
+fn decode<T: DeserializeOwned>(item: &Item, attr: &str) -> Result<T, StoreError> {
+    let text =
+        get_s(item, attr).ok_or_else(|| StoreError::Corrupt { key: key_of(item), message: format!("no `{attr}`") })?;
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { key: key_of(item), message: e.to_string() })
+}
+
+fn encode<T: Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt { key: what.to_owned(), message: e.to_string() })
+}
+
+fn build_err(what: &str) -> impl FnOnce(aws_sdk_dynamodb::error::BuildError) -> StoreError + '_ {
+    move |e| StoreError::Invalid(format!("{what}: {e}"))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    fn put(&self, key: &Key) -> aws_sdk_dynamodb::types::builders::PutBuilder {
+        Put::builder().table_name(&self.table).item("pk", s(&key.pk)).item("sk", s(&key.sk))
+    }
+
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&key.pk))
+            .key("sk", s(&key.sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", &e))?;
+        Ok(out.item)
+    }
+
+    async fn query(&self, prefix: &KeyPrefix, filter_now: Option<i64>) -> Result<Vec<Item>, StoreError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .expression_attribute_values(":pk", s(&prefix.pk));
+        q = if prefix.sk_prefix.is_empty() {
+            q.key_condition_expression("pk = :pk")
+        } else {
+            q.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(&prefix.sk_prefix))
+        };
+        if let Some(now) = filter_now {
+            q = q
+                .filter_expression("#ttl > :now")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":now", n(now));
+        }
+        let pages = q.into_paginator().items().send().collect::<Vec<_>>().await;
+        pages.into_iter().map(|r| r.map_err(|e| store_error("Query", &e))).collect()
+    }
+
+    fn record_put(&self, new: &NewRecord<'_>) -> Result<TransactWriteItem, StoreError> {
+        let key = Key::request(new.key.user, new.key.message_id);
+        let put = self
+            .put(&key)
+            .item("reply", s(&new.record.reply))
+            .item("digest", s(&new.record.digest))
+            .item(TTL_ATTRIBUTE, n(new.expires_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err(&key.pk))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Run `items` and write the record in one transaction. When the record existed, nothing is
+    /// written and the earlier record is returned; when another condition fails, `Conflict`.
+    async fn transact_recorded(
+        &self,
+        mut items: Vec<TransactWriteItem>,
+        record: &NewRecord<'_>,
+    ) -> Result<Recorded<()>, StoreError> {
+        items.push(self.record_put(record)?);
+        let record_index = items.len() - 1;
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let err = match result {
+            Ok(_) => return Ok(Recorded::Applied(())),
+            Err(err) => err,
+        };
+        let reasons: Vec<Option<String>> = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                e.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
+            }
+            _ => return Err(store_error("TransactWriteItems", &err)),
+        };
+        let failed = |i: usize| reasons.get(i).and_then(|c| c.as_deref()) == Some("ConditionalCheckFailed");
+        if failed(record_index) {
+            return match self.request_record(&record.key).await? {
+                Some(earlier) => Ok(Recorded::Replayed(earlier)),
+                None => Err(StoreError::Conflict(Key::request(record.key.user, record.key.message_id).pk)),
+            };
+        }
+        match (0..record_index).find(|i| failed(*i)) {
+            Some(i) => Err(StoreError::Conflict(format!("transaction item {i}"))),
+            None => Err(store_error("TransactWriteItems", &err)),
+        }
+    }
+}
+
+#[async_trait]
+impl AccessStore for DynamoStore {
+    async fn request_record(&self, key: &RequestKey<'_>) -> Result<Option<RequestRecord>, StoreError> {
+        let Some(item) = self.get(&Key::request(key.user, key.message_id)).await? else { return Ok(None) };
+        let field = |name: &str| {
+            get_s(&item, name)
+                .map(str::to_owned)
+                .ok_or_else(|| StoreError::Corrupt { key: key_of(&item), message: format!("no `{name}`") })
+        };
+        Ok(Some(RequestRecord { digest: field("digest")?, reply: field("reply")? }))
+    }
+
+    async fn template_index(&self, name: &TemplateName) -> Result<Option<TemplateIndex>, StoreError> {
+        let Some(item) = self.get(&Key::template_index(name)).await? else { return Ok(None) };
+        let latest = get_n(&item, "latest_version")
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| StoreError::Corrupt { key: key_of(&item), message: "no `latest_version`".into() })?;
+        let deleted = item.get("deleted").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+        Ok(Some(TemplateIndex { latest_version: latest, deleted }))
+    }
+
+    async fn put_template(
+        &self,
+        template: &StoredTemplate,
+        previous: Option<u32>,
+        record: &NewRecord<'_>,
+    ) -> Result<Recorded<()>, StoreError> {
+        let name = &template.spec.name;
+        let summary = TemplateSummary {
+            name: name.clone(),
+            description: template.spec.description.clone(),
+            latest_version: template.version,
+            max_ttl_seconds: template.spec.max_ttl_seconds,
+            parameters: template.spec.parameters.iter().map(|p| p.name.clone()).collect(),
+        };
+        let index_key = Key::template_index(name);
+        let mut index_put = self
+            .put(&index_key)
+            .item("latest_version", n(template.version))
+            .item("deleted", AttributeValue::Bool(false))
+            .item("summary", s(encode(name.as_str(), &summary)?));
+        index_put = match previous {
+            Some(prev) => {
+                index_put.condition_expression("latest_version = :prev").expression_attribute_values(":prev", n(prev))
+            }
+            None => index_put.condition_expression("attribute_not_exists(pk)"),
+        };
+        let version_key = Key::template_version(name, template.version);
+        let version_put = self
+            .put(&version_key)
+            .item("doc", s(encode(name.as_str(), template)?))
+            .condition_expression("attribute_not_exists(pk)");
+        let items = vec![
+            TransactWriteItem::builder().put(index_put.build().map_err(build_err(name.as_str()))?).build(),
+            TransactWriteItem::builder().put(version_put.build().map_err(build_err(name.as_str()))?).build(),
+        ];
+        self.transact_recorded(items, record).await
+    }
+
+    async fn template_version(&self, name: &TemplateName, version: u32) -> Result<Option<StoredTemplate>, StoreError> {
+        self.get(&Key::template_version(name, version)).await?.map(|item| decode(&item, "doc")).transpose()
+    }
+
+    async fn list_templates(&self) -> Result<Vec<TemplateSummary>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.query(&KeyPrefix::templates(), None).await? {
+            if item.get("deleted").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false) {
+                continue;
+            }
+            out.push(decode(&item, "summary")?);
+        }
+        Ok(out)
+    }
+
+    async fn delete_template(&self, name: &TemplateName, record: &NewRecord<'_>) -> Result<Recorded<bool>, StoreError> {
+        let key = Key::template_index(name);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&key.pk))
+            .key("sk", s(&key.sk))
+            .update_expression("SET deleted = :yes")
+            .condition_expression("attribute_exists(pk) AND deleted = :no")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .build()
+            .map_err(build_err(name.as_str()))?;
+        match self.transact_recorded(vec![TransactWriteItem::builder().update(update).build()], record).await {
+            Ok(Recorded::Applied(())) => Ok(Recorded::Applied(true)),
+            Ok(Recorded::Replayed(r)) => Ok(Recorded::Replayed(r)),
+            Err(StoreError::Conflict(_)) => Ok(Recorded::Applied(false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn grant(&self, user: &str, account: &AccountId, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        self.get(&Key::grant(user, account, id)).await?.map(|item| decode(&item, "doc")).transpose()
+    }
+
+    async fn put_grant(&self, grant: &Grant, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError> {
+        let key = Key::grant(&grant.user, &grant.account, &grant.id);
+        let put = self
+            .put(&key)
+            .item("doc", s(encode(&key.sk, grant)?))
+            .item("account", s(grant.account.as_str()))
+            .item("template", s(grant.template.as_str()))
+            .item(TTL_ATTRIBUTE, n(grant.expires_at.timestamp()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err(&key.sk))?;
+        self.transact_recorded(vec![TransactWriteItem::builder().put(put).build()], record).await
+    }
+
+    async fn live_grants(
+        &self,
+        user: &str,
+        account: Option<&AccountId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let mut grants = Vec::new();
+        for item in self.query(&KeyPrefix::grants_of(user, account), Some(now.timestamp())).await? {
+            let grant: Grant = decode(&item, "doc")?;
+            // TTL deletion is late and the filter is by whole seconds: check the grant itself.
+            if grant.is_live(now) {
+                grants.push(grant);
+            }
+        }
+        grants.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(grants)
+    }
+}

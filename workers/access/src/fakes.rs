@@ -1,0 +1,311 @@
+//! In-memory implementations of every access port, with the same rules as the AWS adapters
+//! (conditional writes, live-grant filtering), and switches to make them fail. For tests: this
+//! crate's own, and others' with the `test-util` feature.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use portcullis_domain::grant::Grant;
+use portcullis_domain::identity::Identity;
+use portcullis_domain::messages::{ProcessCredentials, TemplateSummary};
+use portcullis_domain::template::StoredTemplate;
+use portcullis_domain::{AccountId, GrantId, MessageId, QueueUrl, TemplateName};
+
+use crate::ports::{
+    AccessStore, AssumeRequest, BrokerError, CredentialBroker, IdentityError, IdentityVerifier, IssuedCredentials,
+    NewRecord, Recorded, ReplyError, ReplySink, RequestKey, RequestRecord, StoreError, TemplateIndex,
+};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------- store
+
+#[derive(Debug, Default)]
+struct StoreState {
+    records: HashMap<(String, MessageId), RequestRecord>,
+    index: BTreeMap<TemplateName, (TemplateIndex, TemplateSummary)>,
+    versions: HashMap<(TemplateName, u32), StoredTemplate>,
+    grants: BTreeMap<(String, AccountId, GrantId), Grant>,
+}
+
+/// [`AccessStore`] in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<StoreState>,
+    fail_next: Mutex<Vec<StoreError>>,
+    fail_writes_next: Mutex<Vec<StoreError>>,
+}
+
+impl MemoryStore {
+    /// Make the next calls fail with these errors, in order.
+    pub fn fail_next(&self, errors: impl IntoIterator<Item = StoreError>) {
+        lock(&self.fail_next).extend(errors);
+    }
+
+    /// Make the next writes (puts and deletes) fail with these errors, in order.
+    pub fn fail_writes_next(&self, errors: impl IntoIterator<Item = StoreError>) {
+        lock(&self.fail_writes_next).extend(errors);
+    }
+
+    /// Every stored grant, live or not.
+    pub fn grants(&self) -> Vec<Grant> {
+        lock(&self.state).grants.values().cloned().collect()
+    }
+
+    /// Store a grant directly (a forged or expired one).
+    pub fn insert_grant(&self, grant: Grant) {
+        lock(&self.state).grants.insert((grant.user.clone(), grant.account.clone(), grant.id.clone()), grant);
+    }
+
+    fn injected(&self) -> Result<(), StoreError> {
+        let mut next = lock(&self.fail_next);
+        if next.is_empty() { Ok(()) } else { Err(next.remove(0)) }
+    }
+
+    fn injected_write(&self) -> Result<(), StoreError> {
+        self.injected()?;
+        let mut next = lock(&self.fail_writes_next);
+        if next.is_empty() { Ok(()) } else { Err(next.remove(0)) }
+    }
+
+    /// The earlier record of this request, if any (checked before any other condition, as the
+    /// DynamoDB transaction reports it).
+    fn earlier(state: &StoreState, new: &NewRecord<'_>) -> Option<RequestRecord> {
+        state.records.get(&(new.key.user.to_owned(), new.key.message_id.clone())).cloned()
+    }
+
+    fn record(state: &mut StoreState, new: &NewRecord<'_>) {
+        state.records.insert((new.key.user.to_owned(), new.key.message_id.clone()), new.record.clone());
+    }
+}
+
+#[async_trait]
+impl AccessStore for MemoryStore {
+    async fn request_record(&self, key: &RequestKey<'_>) -> Result<Option<RequestRecord>, StoreError> {
+        self.injected()?;
+        Ok(lock(&self.state).records.get(&(key.user.to_owned(), key.message_id.clone())).cloned())
+    }
+
+    async fn template_index(&self, name: &TemplateName) -> Result<Option<TemplateIndex>, StoreError> {
+        self.injected()?;
+        Ok(lock(&self.state).index.get(name).map(|(i, _)| *i))
+    }
+
+    async fn put_template(
+        &self,
+        template: &StoredTemplate,
+        previous: Option<u32>,
+        record: &NewRecord<'_>,
+    ) -> Result<Recorded<()>, StoreError> {
+        self.injected_write()?;
+        let mut state = lock(&self.state);
+        let name = template.spec.name.clone();
+        if let Some(earlier) = Self::earlier(&state, record) {
+            return Ok(Recorded::Replayed(earlier));
+        }
+        if state.index.get(&name).map(|(i, _)| i.latest_version) != previous {
+            return Err(StoreError::Conflict(name.to_string()));
+        }
+        Self::record(&mut state, record);
+        let summary = TemplateSummary {
+            name: name.clone(),
+            description: template.spec.description.clone(),
+            latest_version: template.version,
+            max_ttl_seconds: template.spec.max_ttl_seconds,
+            parameters: template.spec.parameters.iter().map(|p| p.name.clone()).collect(),
+        };
+        state.index.insert(name.clone(), (TemplateIndex { latest_version: template.version, deleted: false }, summary));
+        state.versions.insert((name, template.version), template.clone());
+        Ok(Recorded::Applied(()))
+    }
+
+    async fn template_version(&self, name: &TemplateName, version: u32) -> Result<Option<StoredTemplate>, StoreError> {
+        self.injected()?;
+        Ok(lock(&self.state).versions.get(&(name.clone(), version)).cloned())
+    }
+
+    async fn list_templates(&self) -> Result<Vec<TemplateSummary>, StoreError> {
+        self.injected()?;
+        Ok(lock(&self.state).index.values().filter(|(i, _)| !i.deleted).map(|(_, s)| s.clone()).collect())
+    }
+
+    async fn delete_template(&self, name: &TemplateName, record: &NewRecord<'_>) -> Result<Recorded<bool>, StoreError> {
+        self.injected_write()?;
+        let mut state = lock(&self.state);
+        if let Some(earlier) = Self::earlier(&state, record) {
+            return Ok(Recorded::Replayed(earlier));
+        }
+        if state.index.get(name).is_none_or(|(i, _)| i.deleted) {
+            return Ok(Recorded::Applied(false));
+        }
+        Self::record(&mut state, record);
+        if let Some((index, _)) = state.index.get_mut(name) {
+            index.deleted = true;
+        }
+        Ok(Recorded::Applied(true))
+    }
+
+    async fn grant(&self, user: &str, account: &AccountId, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        self.injected()?;
+        Ok(lock(&self.state).grants.get(&(user.to_owned(), account.clone(), id.clone())).cloned())
+    }
+
+    async fn put_grant(&self, grant: &Grant, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError> {
+        self.injected_write()?;
+        let mut state = lock(&self.state);
+        let key = (grant.user.clone(), grant.account.clone(), grant.id.clone());
+        if let Some(earlier) = Self::earlier(&state, record) {
+            return Ok(Recorded::Replayed(earlier));
+        }
+        if state.grants.contains_key(&key) {
+            return Err(StoreError::Conflict(grant.id.to_string()));
+        }
+        Self::record(&mut state, record);
+        state.grants.insert(key, grant.clone());
+        Ok(Recorded::Applied(()))
+    }
+
+    async fn live_grants(
+        &self,
+        user: &str,
+        account: Option<&AccountId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Grant>, StoreError> {
+        self.injected()?;
+        let mut grants: Vec<Grant> = lock(&self.state)
+            .grants
+            .values()
+            .filter(|g| g.user == user && account.is_none_or(|a| &g.account == a) && g.is_live(now))
+            .cloned()
+            .collect();
+        grants.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(grants)
+    }
+}
+
+// ---------------------------------------------------------------------------------------- broker
+
+/// [`CredentialBroker`] that issues made-up credentials (or fails as told) and remembers requests.
+#[derive(Debug, Default)]
+pub struct FakeBroker {
+    requests: Mutex<Vec<AssumeRequest>>,
+    fail_next: Mutex<Vec<BrokerError>>,
+}
+
+impl FakeBroker {
+    pub fn requests(&self) -> Vec<AssumeRequest> {
+        lock(&self.requests).clone()
+    }
+
+    pub fn fail_next(&self, errors: impl IntoIterator<Item = BrokerError>) {
+        lock(&self.fail_next).extend(errors);
+    }
+}
+
+#[async_trait]
+impl CredentialBroker for FakeBroker {
+    async fn assume(&self, request: &AssumeRequest) -> Result<IssuedCredentials, BrokerError> {
+        lock(&self.requests).push(request.clone());
+        {
+            let mut next = lock(&self.fail_next);
+            if !next.is_empty() {
+                return Err(next.remove(0));
+            }
+        }
+        let n = lock(&self.requests).len();
+        Ok(IssuedCredentials {
+            credentials: ProcessCredentials {
+                version: 1,
+                access_key_id: format!("ASIAFAKE{n:08}"),
+                secret_access_key: format!("secret-{n}"),
+                session_token: format!("session-{n}"),
+                expiration: DateTime::<Utc>::from_timestamp(4_102_444_800, 0).unwrap_or_default(),
+            },
+            packed_policy_size: Some(7),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------- replies
+
+/// A reply as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentReply {
+    pub to: QueueUrl,
+    pub in_reply_to: Option<MessageId>,
+    pub text: String,
+}
+
+/// [`ReplySink`] that keeps every reply (or fails as told).
+#[derive(Debug, Default)]
+pub struct RecordingReplies {
+    sent: Mutex<Vec<SentReply>>,
+    fail_next: Mutex<Vec<ReplyError>>,
+}
+
+impl RecordingReplies {
+    pub fn sent(&self) -> Vec<SentReply> {
+        lock(&self.sent).clone()
+    }
+
+    pub fn fail_next(&self, errors: impl IntoIterator<Item = ReplyError>) {
+        lock(&self.fail_next).extend(errors);
+    }
+}
+
+#[async_trait]
+impl ReplySink for RecordingReplies {
+    async fn send(&self, to: &QueueUrl, in_reply_to: Option<&MessageId>, reply: &str) -> Result<(), ReplyError> {
+        {
+            let mut next = lock(&self.fail_next);
+            if !next.is_empty() {
+                return Err(next.remove(0));
+            }
+        }
+        lock(&self.sent).push(SentReply { to: to.clone(), in_reply_to: in_reply_to.cloned(), text: reply.to_owned() });
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------- identity
+
+/// [`IdentityVerifier`] for made-up tokens: `fake:<user>[:<team>[:<group>,<group>...]]`. The token
+/// `keys-down` makes the issuer unavailable; anything else is unauthenticated.
+#[derive(Debug, Default)]
+pub struct FakeVerifier;
+
+impl FakeVerifier {
+    /// A token for `user` with an optional team and groups.
+    pub fn token(user: &str, team: Option<&str>, groups: &[&str]) -> String {
+        format!("fake:{user}:{}:{}", team.unwrap_or(""), groups.join(","))
+    }
+}
+
+#[async_trait]
+impl IdentityVerifier for FakeVerifier {
+    async fn verify(&self, token: Option<&str>, _now: DateTime<Utc>) -> Result<Identity, IdentityError> {
+        let token =
+            token.ok_or_else(|| IdentityError::Unauthenticated("the message carries no identity token".into()))?;
+        if token == "keys-down" {
+            return Err(IdentityError::Unavailable("the fake issuer is down".into()));
+        }
+        let mut parts = token
+            .strip_prefix("fake:")
+            .map(|t| t.splitn(3, ':'))
+            .ok_or_else(|| IdentityError::Unauthenticated("the identity token's signature does not verify".into()))?;
+        let user = parts.next().filter(|u| !u.is_empty()).unwrap_or("nobody").to_owned();
+        let team = parts.next().filter(|t| !t.is_empty()).map(str::to_owned);
+        let groups = parts.next().map(|g| g.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect());
+        Ok(Identity {
+            issuer: "https://fake.issuer".into(),
+            subject: user.clone(),
+            user,
+            team,
+            groups: groups.unwrap_or_default(),
+        })
+    }
+}

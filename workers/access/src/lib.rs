@@ -1,0 +1,25 @@
+//! The access worker: templates, grants and credentials over the access-requests queue.
+//!
+//! # Layout
+//!
+//! - [`handler`]: the [`handler::AccessHandler`], one message in four steps (admit, authenticate,
+//!   apply, answer), with its configuration and the [`handler::Ports`] it is built on.
+//! - [`usecases`]: one use case per kind (template put/get/list/delete, grant request/list,
+//!   credentials), over the ports; the decisions themselves are the domain's.
+//! - [`ports`]: what the use cases need from the world: [`ports::AccessStore`],
+//!   [`ports::CredentialBroker`], [`ports::ReplySink`], [`ports::IdentityVerifier`].
+//! - [`adapters`]: those ports over DynamoDB, STS, SQS and OIDC.
+//! - [`fakes`] (tests, feature `test-util`): those ports in memory.
+//! - [`metrics`]: the access worker's counters and histograms.
+
+pub mod adapters;
+#[cfg(any(test, feature = "test-util"))]
+pub mod fakes;
+pub mod handler;
+pub mod metrics;
+pub mod ports;
+#[cfg(test)]
+mod tests;
+mod usecases;
+
+pub use handler::{AccessConfig, AccessHandler, Ports};

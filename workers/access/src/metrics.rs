@@ -1,0 +1,65 @@
+//! The access worker's own metrics, recorded in one place.
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, Meter};
+use portcullis_domain::AccountId;
+use portcullis_domain::grant::Grant;
+
+/// Access pipeline metrics.
+#[derive(Debug, Clone)]
+pub struct AccessMetrics {
+    credentials_issued: Counter<u64>,
+    grants_created: Counter<u64>,
+    policy_size: Histogram<u64>,
+    packed_policy_size: Histogram<u64>,
+}
+
+impl AccessMetrics {
+    pub fn new(meter: &Meter) -> Self {
+        Self {
+            credentials_issued: meter
+                .u64_counter("portcullis_credentials_issued")
+                .with_description("Temporary credentials issued, by account")
+                .with_unit("{credential}")
+                .build(),
+            grants_created: meter
+                .u64_counter("portcullis_grants_created")
+                .with_description("Grants created, by account and template")
+                .with_unit("{grant}")
+                .build(),
+            policy_size: meter
+                .u64_histogram("portcullis_session_policy_chars")
+                .with_description("Characters in composed session policies (STS accepts 2,048)")
+                .with_unit("{char}")
+                .with_boundaries(vec![256.0, 512.0, 1024.0, 1536.0, 1792.0, 2048.0])
+                .build(),
+            packed_policy_size: meter
+                .u64_histogram("portcullis_packed_policy_size_percent")
+                .with_description("STS PackedPolicySize: percent of the packed session policy and tags limit used")
+                .with_unit("%")
+                .with_boundaries(vec![10.0, 25.0, 50.0, 75.0, 90.0, 100.0])
+                .build(),
+        }
+    }
+}
+
+impl AccessMetrics {
+    pub(crate) fn grant_created(&self, grant: &Grant) {
+        self.grants_created.add(
+            1,
+            &[
+                KeyValue::new("cloud.account.id", grant.account.to_string()),
+                KeyValue::new("template", grant.template.to_string()),
+            ],
+        );
+    }
+
+    pub(crate) fn credentials_issued(&self, account: &AccountId, policy_chars: usize, packed: Option<i32>) {
+        let attrs = [KeyValue::new("cloud.account.id", account.to_string())];
+        self.credentials_issued.add(1, &attrs);
+        self.policy_size.record(u64::try_from(policy_chars).unwrap_or(u64::MAX), &attrs);
+        if let Some(p) = packed {
+            self.packed_policy_size.record(u64::try_from(p).unwrap_or(0), &attrs);
+        }
+    }
+}

@@ -1,0 +1,631 @@
+//! Every branch of the access handler, over the in-memory ports and queue: milliseconds, no
+//! emulator. (The emulator tests in `tests/` cover the adapters and the end-to-end paths.)
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use portcullis_domain::guardrails::Guardrails;
+use portcullis_domain::messages::{ENVELOPE_VERSION, Kind, Reply, ReplyOutcome};
+use portcullis_domain::reply_policy::ReplyPolicy;
+use portcullis_domain::{AccountId, ErrorCode, QueueUrl};
+use portcullis_runtime::clock::ManualClock;
+use portcullis_runtime::consumer::{ConsumerOptions, Disposition, Outcome, PipelineMetrics, run_consumer};
+use portcullis_runtime::queue::{Attempt, MemoryQueue, ReceivedMessage};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::fakes::{FakeBroker, FakeVerifier, MemoryStore, RecordingReplies};
+use crate::handler::{AccessConfig, AccessHandler, BrokeredAccount, Ports};
+use crate::metrics::AccessMetrics;
+use crate::ports::{BrokerError, ReplyError, StoreError};
+
+const ACCOUNT: &str = "123456789012";
+const REPLY_TO: &str = "http://sqs.test/123456789012/p-reply-alice";
+const FIRST: Attempt = Attempt { number: 1, is_last: false };
+const LAST: Attempt = Attempt { number: 3, is_last: true };
+
+struct Harness {
+    handler: Arc<AccessHandler>,
+    store: Arc<MemoryStore>,
+    broker: Arc<FakeBroker>,
+    replies: Arc<RecordingReplies>,
+    clock: ManualClock,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+fn harness_with(allowed_sender_ids: Vec<String>, max_message_bytes: usize) -> Harness {
+    let request_queue = QueueUrl::parse("http://sqs.test/123456789012/p-access-requests").unwrap();
+    let config = AccessConfig {
+        admin_groups: vec!["portcullis-admins".into()],
+        allowed_sender_ids,
+        max_message_bytes,
+        guardrails: Guardrails::default(),
+        reply_policy: ReplyPolicy::new(&request_queue, &[], vec!["p-reply-*".into()]),
+        accounts: BTreeMap::from([(
+            AccountId::parse(ACCOUNT).unwrap(),
+            BrokeredAccount { role_arn: format!("arn:aws:iam::{ACCOUNT}:role/p-broker"), max_session_seconds: 3600 },
+        )]),
+        max_credentials_seconds: 3600,
+        idempotency_ttl_seconds: 7 * 86_400,
+    };
+    let (store, broker, replies) =
+        (Arc::new(MemoryStore::default()), Arc::new(FakeBroker::default()), Arc::new(RecordingReplies::default()));
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap());
+    let ports = Ports {
+        store: store.clone(),
+        broker: broker.clone(),
+        replies: replies.clone(),
+        identity: Arc::new(FakeVerifier),
+        clock: Arc::new(clock.clone()),
+    };
+    let meter = opentelemetry::global::meter("test");
+    let handler = Arc::new(AccessHandler::new(config, ports, AccessMetrics::new(&meter)));
+    Harness { handler, store, broker, replies, clock, next: Default::default() }
+}
+
+fn harness() -> Harness {
+    harness_with(Vec::new(), 262_144)
+}
+
+fn admin() -> String {
+    FakeVerifier::token("admin", Some("security"), &["portcullis-admins"])
+}
+
+fn alice() -> String {
+    FakeVerifier::token("alice", Some("payments"), &["engineers"])
+}
+
+fn bucket_read() -> Value {
+    serde_json::from_str(include_str!("../../../examples/templates/bucketRead.json")).unwrap()
+}
+
+fn grant_body(bucket: &str, ttl: u64) -> Value {
+    json!({"template": "bucketRead", "params": {"bucketName": bucket}, "account": ACCOUNT, "ttl": ttl, "reason": "incident 42"})
+}
+
+impl Harness {
+    fn envelope(&self, id: &str, kind: &str, body: Value, token: Option<&str>) -> String {
+        let mut env = json!({"version": ENVELOPE_VERSION, "message_id": id, "kind": kind,
+                             "sent_at": "2026-11-22T12:00:00Z", "reply_to": REPLY_TO, "body": body});
+        if let Some(t) = token {
+            env["identity_token"] = json!(t);
+        }
+        env.to_string()
+    }
+
+    fn message(&self, body: &str) -> ReceivedMessage {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ReceivedMessage {
+            message_id: format!("sqs-{n}"),
+            receipt_handle: format!("r-{n}"),
+            body: body.to_owned(),
+            receive_count: 1,
+            sender_id: Some("AIDAPRODUCER".into()),
+            attributes: Default::default(),
+        }
+    }
+
+    async fn handle_raw(&self, body: &str, attempt: Attempt) -> Outcome {
+        use portcullis_runtime::consumer::Handler;
+        self.handler.handle(&self.message(body), attempt).await
+    }
+
+    /// Send a request (fresh message id) and return the outcome and the reply it got.
+    async fn request(&self, kind: Kind, body: Value, token: &str) -> (Outcome, Option<Reply>) {
+        let id = format!("m-{}", self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        self.request_as(&id, kind, body, token, FIRST).await
+    }
+
+    async fn request_as(
+        &self,
+        id: &str,
+        kind: Kind,
+        body: Value,
+        token: &str,
+        attempt: Attempt,
+    ) -> (Outcome, Option<Reply>) {
+        let before = self.replies.sent().len();
+        let outcome = self.handle_raw(&self.envelope(id, kind.as_str(), body, Some(token)), attempt).await;
+        (outcome, self.last_reply_since(before))
+    }
+
+    fn last_reply_since(&self, before: usize) -> Option<Reply> {
+        let sent = self.replies.sent();
+        assert!(sent.len() <= before + 1, "at most one reply per delivery");
+        sent.get(before).map(|r| serde_json::from_str(&r.text).unwrap())
+    }
+
+    async fn ok(&self, kind: Kind, body: Value, token: &str) -> Value {
+        let (outcome, reply) = self.request(kind, body, token).await;
+        assert_eq!(outcome.disposition, Disposition::Done, "{outcome:?} {reply:?}");
+        result(&reply.unwrap())
+    }
+
+    async fn refused(&self, kind: Kind, body: Value, token: &str) -> (ErrorCode, String) {
+        let (outcome, reply) = self.request(kind, body, token).await;
+        let (code, message) = error(&reply.expect("a reply"));
+        assert_eq!(outcome.disposition, Disposition::Reject { code, reason: message.clone() }, "{outcome:?}");
+        (code, message)
+    }
+
+    async fn put_bucket_read(&self) {
+        self.ok(Kind::TemplatePut, json!({"template": bucket_read()}), &admin()).await;
+    }
+}
+
+fn result(reply: &Reply) -> Value {
+    match &reply.outcome {
+        ReplyOutcome::Ok { result } => result.clone(),
+        ReplyOutcome::Error { error } => panic!("expected ok, got {}: {}", error.code, error.message),
+    }
+}
+
+fn error(reply: &Reply) -> (ErrorCode, String) {
+    match &reply.outcome {
+        ReplyOutcome::Error { error } => (error.code, error.message.clone()),
+        ReplyOutcome::Ok { result } => panic!("expected an error, got {result}"),
+    }
+}
+
+fn rejected_code(outcome: &Outcome) -> ErrorCode {
+    match &outcome.disposition {
+        Disposition::Reject { code, .. } => *code,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------- admit
+
+#[tokio::test]
+async fn an_unlisted_producer_is_refused_and_never_answered() {
+    let h = harness_with(vec!["AIDA-SOMEONE-ELSE".into()], 262_144);
+    let body = h.envelope("m1", "grant.list", json!({}), Some(&alice()));
+    let outcome = h.handle_raw(&body, FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::SenderForbidden);
+    assert!(h.replies.sent().is_empty());
+}
+
+#[tokio::test]
+async fn oversized_malformed_and_unknown_messages_are_answered_with_their_codes() {
+    let h = harness_with(Vec::new(), 2000);
+    let cases = [
+        (
+            h.envelope("m-big", "grant.list", json!({"padding": "x".repeat(3000)}), Some(&alice())),
+            ErrorCode::MessageTooLarge,
+        ),
+        (
+            json!({"version": 1, "message_id": "m-broken", "reply_to": REPLY_TO, "body": {}}).to_string(),
+            ErrorCode::BadRequest,
+        ),
+        (
+            h.envelope("m-v2", "grant.list", json!({}), Some(&alice())).replace("\"version\":1", "\"version\":2"),
+            ErrorCode::UnsupportedVersion,
+        ),
+        (h.envelope("m-kind", "grant.steal", json!({}), Some(&alice())), ErrorCode::UnknownKind),
+        (h.envelope("m bad id", "grant.list", json!({}), Some(&alice())), ErrorCode::BadRequest),
+    ];
+    for (body, code) in cases {
+        let before = h.replies.sent().len();
+        let outcome = h.handle_raw(&body, FIRST).await;
+        assert_eq!(rejected_code(&outcome), code, "{body:.80}");
+        let reply = h.last_reply_since(before).expect("answered");
+        assert_eq!(error(&reply).0, code);
+    }
+    // The invalid message id is not echoed back.
+    let last = serde_json::from_str::<Reply>(&h.replies.sent().last().unwrap().text).unwrap();
+    assert_eq!(last.in_reply_to, None);
+}
+
+#[tokio::test]
+async fn not_json_without_an_address_is_rejected_unanswered() {
+    let h = harness();
+    let outcome = h.handle_raw("this is not json", FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::BadRequest);
+    assert!(h.replies.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_forbidden_reply_address_gets_nothing() {
+    let h = harness();
+    for to in [
+        "http://sqs.test/123456789012/p-access-requests",
+        "http://evil.test/123456789012/p-reply-x",
+        "http://sqs.test/999999999999/p-reply-x",
+        &format!("http://sqs.test/123456789012/p-reply-{}", "a".repeat(100_000)),
+    ] {
+        let mut env: Value = serde_json::from_str(&h.envelope("m1", "grant.list", json!({}), Some(&alice()))).unwrap();
+        env["reply_to"] = json!(to);
+        let outcome = h.handle_raw(&env.to_string(), FIRST).await;
+        assert_eq!(rejected_code(&outcome), ErrorCode::ReplyForbidden, "{to:.60}");
+    }
+    assert!(h.replies.sent().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------- authenticate
+
+#[tokio::test]
+async fn identity_comes_only_from_a_verified_token() {
+    let h = harness();
+    let body = h.envelope("m1", "grant.list", json!({}), None);
+    assert_eq!(rejected_code(&h.handle_raw(&body, FIRST).await), ErrorCode::Unauthenticated);
+    let (code, _) = h.refused(Kind::GrantList, json!({}), "forged").await;
+    assert_eq!(code, ErrorCode::Unauthenticated);
+    // A name in the body is refused, not used.
+    let (code, message) = h.refused(Kind::GrantList, json!({"user": "bob"}), &alice()).await;
+    assert_eq!(code, ErrorCode::BadRequest);
+    assert!(message.contains("user"), "{message}");
+}
+
+#[tokio::test]
+async fn an_unavailable_issuer_is_retried_then_answered_unavailable() {
+    let h = harness();
+    let (outcome, reply) = h.request_as("m1", Kind::GrantList, json!({}), "keys-down", FIRST).await;
+    assert!(matches!(outcome.disposition, Disposition::Retry { .. }), "{outcome:?}");
+    assert!(reply.is_none(), "not answered while it may still work");
+    let (outcome, reply) = h.request_as("m1", Kind::GrantList, json!({}), "keys-down", LAST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::Unavailable);
+    assert_eq!(error(&reply.unwrap()).0, ErrorCode::Unavailable);
+}
+
+// ---------------------------------------------------------------------------------------- templates
+
+#[tokio::test]
+async fn templates_put_get_list_delete_with_versions() {
+    let h = harness();
+    assert_eq!(h.ok(Kind::TemplatePut, json!({"template": bucket_read()}), &admin()).await["version"], 1);
+    let mut v2 = bucket_read();
+    v2["description"] = json!("v2");
+    assert_eq!(h.ok(Kind::TemplatePut, json!({"template": v2}), &admin()).await["version"], 2);
+    let latest = h.ok(Kind::TemplateGet, json!({"name": "bucketRead"}), &alice()).await;
+    assert_eq!(
+        (latest["template"]["version"].clone(), latest["template"]["created_by"].clone()),
+        (json!(2), json!("admin"))
+    );
+    let v1 = h.ok(Kind::TemplateGet, json!({"name": "bucketRead", "version": 1}), &alice()).await;
+    assert_eq!(v1["template"]["description"], bucket_read()["description"]);
+    let (code, _) = h.refused(Kind::TemplateGet, json!({"name": "bucketRead", "version": 3}), &alice()).await;
+    assert_eq!(code, ErrorCode::TemplateNotFound);
+    let list = h.ok(Kind::TemplateList, json!({}), &alice()).await;
+    assert_eq!(list["templates"][0]["latest_version"], 2);
+
+    assert_eq!(h.ok(Kind::TemplateDelete, json!({"name": "bucketRead"}), &admin()).await["deleted"], true);
+    let (code, _) = h.refused(Kind::TemplateGet, json!({"name": "bucketRead"}), &alice()).await;
+    assert_eq!(code, ErrorCode::TemplateNotFound);
+    let (code, _) = h.refused(Kind::TemplateDelete, json!({"name": "bucketRead"}), &admin()).await;
+    assert_eq!(code, ErrorCode::TemplateNotFound);
+    assert_eq!(h.ok(Kind::TemplateList, json!({}), &alice()).await["templates"], json!([]));
+    // Putting it again brings it back as the next version.
+    assert_eq!(h.ok(Kind::TemplatePut, json!({"template": bucket_read()}), &admin()).await["version"], 3);
+}
+
+#[tokio::test]
+async fn only_admins_change_templates_and_bad_templates_are_refused() {
+    let h = harness();
+    let (code, _) = h.refused(Kind::TemplatePut, json!({"template": bucket_read()}), &alice()).await;
+    assert_eq!(code, ErrorCode::Forbidden);
+    let (code, _) = h.refused(Kind::TemplateDelete, json!({"name": "bucketRead"}), &alice()).await;
+    assert_eq!(code, ErrorCode::Forbidden);
+    let mut undeclared = bucket_read();
+    undeclared["statements"][0]["Resource"] = json!("arn:aws:s3:::{{ bucketName }}/{{ prefix }}/*");
+    let (code, message) = h.refused(Kind::TemplatePut, json!({"template": undeclared}), &admin()).await;
+    assert_eq!(code, ErrorCode::TemplateInvalid);
+    assert!(message.contains("prefix"), "{message}");
+    let mut wide = bucket_read();
+    wide["statements"][0]["Action"] = json!(["s3:GetObject", "iam:PassRole"]);
+    let (code, message) = h.refused(Kind::TemplatePut, json!({"template": wide}), &admin()).await;
+    assert_eq!(code, ErrorCode::GuardrailViolation);
+    assert!(message.contains("iam:PassRole"), "{message}");
+}
+
+#[tokio::test]
+async fn a_concurrent_version_bump_is_retried_at_once() {
+    let h = harness();
+    h.put_bucket_read().await;
+    // The first write loses a race with another put; the use case reads the index again.
+    h.store.fail_writes_next([StoreError::Conflict("TEMPLATES/bucketRead".into())]);
+    let mut v2 = bucket_read();
+    v2["description"] = json!("v2");
+    assert_eq!(h.ok(Kind::TemplatePut, json!({"template": v2}), &admin()).await["version"], 2);
+    // Three lost races in a row: retried later.
+    h.store.fail_writes_next(vec![StoreError::Conflict("TEMPLATES/bucketRead".into()); 3]);
+    let (outcome, reply) = h.request(Kind::TemplatePut, json!({"template": bucket_read()}), &admin()).await;
+    assert!(matches!(outcome.disposition, Disposition::Retry { .. }) && reply.is_none(), "{outcome:?}");
+}
+
+// ---------------------------------------------------------------------------------------- idempotency
+
+#[tokio::test]
+async fn a_redelivered_change_gets_the_recorded_reply_byte_for_byte_and_acts_once() {
+    let h = harness();
+    h.put_bucket_read().await;
+    for (kind, body) in [
+        (Kind::GrantRequest, grant_body("reports", 600)),
+        (Kind::TemplatePut, json!({"template": bucket_read()})),
+        (Kind::TemplateDelete, json!({"name": "bucketRead"})),
+    ] {
+        let token = if kind == Kind::GrantRequest { alice() } else { admin() };
+        let id = format!("m-{}", kind.as_str());
+        let first = h.request_as(&id, kind, body.clone(), &token, FIRST).await;
+        h.clock.advance(chrono::Duration::seconds(5));
+        let again = h.request_as(&id, kind, body.clone(), &token, FIRST).await;
+        assert_eq!(first.0.disposition, Disposition::Done, "{kind:?}");
+        assert_eq!(again.0.disposition, Disposition::Done, "{kind:?}");
+        let texts: Vec<String> = h.replies.sent().iter().rev().take(2).map(|r| r.text.clone()).collect();
+        assert_eq!(texts[0], texts[1], "{kind:?}: the same reply, message_id and sent_at included");
+    }
+    assert_eq!(h.store.grants().len(), 1, "one grant, not two");
+    // The put delivered twice added one version (2), so putting again makes 3.
+    assert_eq!(h.ok(Kind::TemplatePut, json!({"template": bucket_read()}), &admin()).await["version"], 3);
+}
+
+#[tokio::test]
+async fn a_reused_message_id_with_another_body_is_refused_and_does_nothing() {
+    let h = harness();
+    h.put_bucket_read().await;
+    let (outcome, _) = h.request_as("m-1", Kind::GrantRequest, grant_body("reports", 600), &alice(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    let mut other_account = grant_body("reports", 600);
+    other_account["ttl"] = json!(900);
+    let (outcome, reply) = h.request_as("m-1", Kind::GrantRequest, other_account, &alice(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::MessageIdReused);
+    assert_eq!(error(&reply.unwrap()).0, ErrorCode::MessageIdReused);
+    assert_eq!(h.store.grants().len(), 1);
+    // A template.put id reused for template.delete deletes nothing.
+    let (outcome, _) =
+        h.request_as("m-2", Kind::TemplatePut, json!({"template": bucket_read()}), &admin(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    let (outcome, _) = h.request_as("m-2", Kind::TemplateDelete, json!({"name": "bucketRead"}), &admin(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::MessageIdReused);
+    h.ok(Kind::TemplateGet, json!({"name": "bucketRead"}), &alice()).await;
+    // Someone else reusing alice's id acts for themselves only.
+    let (outcome, _) = h
+        .request_as(
+            "m-1",
+            Kind::GrantRequest,
+            grant_body("reports", 600),
+            &FakeVerifier::token("mallory", None, &[]),
+            FIRST,
+        )
+        .await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    let owners: Vec<String> = h.store.grants().into_iter().map(|g| g.user).collect();
+    assert_eq!(owners.len(), 2);
+    assert!(owners.contains(&"mallory".to_owned()));
+}
+
+#[tokio::test]
+async fn a_redelivered_grant_request_finds_its_grant_after_the_template_is_gone() {
+    let h = harness();
+    h.put_bucket_read().await;
+    let (_, first) = h.request_as("m-g", Kind::GrantRequest, grant_body("reports", 600), &alice(), FIRST).await;
+    h.ok(Kind::TemplateDelete, json!({"name": "bucketRead"}), &admin()).await;
+    let (outcome, again) = h.request_as("m-g", Kind::GrantRequest, grant_body("reports", 600), &alice(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    assert_eq!(first, again);
+}
+
+// ---------------------------------------------------------------------------------------- grants
+
+#[tokio::test]
+async fn grant_request_errors_have_stable_codes() {
+    let h = harness();
+    h.put_bucket_read().await;
+    let mut pinned = bucket_read();
+    pinned["name"] = json!("pinned");
+    pinned["allowed_accounts"] = json!(["111111111111"]);
+    h.ok(Kind::TemplatePut, json!({"template": pinned}), &admin()).await;
+    let grant = |template: &str, params: Value, account: &str, ttl: u64, reason: &str| json!({"template": template, "params": params, "account": account, "ttl": ttl, "reason": reason});
+    let ok_params = json!({"bucketName": "ok-bucket"});
+    let cases = [
+        (grant("nope", json!({}), ACCOUNT, 600, "r"), ErrorCode::TemplateNotFound, "nope"),
+        (
+            grant("bucketRead", json!({"bucketName": "Bad Bucket"}), ACCOUNT, 600, "r"),
+            ErrorCode::ParamInvalid,
+            "bucketName",
+        ),
+        (grant("bucketRead", json!({"bucketName": "*"}), ACCOUNT, 600, "r"), ErrorCode::ParamInvalid, "bucketName"),
+        (grant("bucketRead", json!({}), ACCOUNT, 600, "r"), ErrorCode::ParamInvalid, "bucketName"),
+        (grant("bucketRead", ok_params.clone(), ACCOUNT, 86_400, "r"), ErrorCode::TtlTooLong, "43200"),
+        (grant("bucketRead", ok_params.clone(), "999999999999", 600, "r"), ErrorCode::AccountUnknown, "999999999999"),
+        (grant("pinned", ok_params.clone(), ACCOUNT, 600, "r"), ErrorCode::AccountForbidden, "111111111111"),
+        (grant("bucketRead", ok_params.clone(), ACCOUNT, 10, "r"), ErrorCode::DurationInvalid, "60"),
+        (grant("bucketRead", ok_params.clone(), ACCOUNT, 600, "  "), ErrorCode::BadRequest, "reason"),
+        (grant("bucketRead", ok_params.clone(), ACCOUNT, 600, &"x".repeat(513)), ErrorCode::BadRequest, "reason"),
+        (grant("bucketRead", ok_params.clone(), "12345", 600, "r"), ErrorCode::BadRequest, "12-digit"),
+        (grant(&"x".repeat(2000), json!({}), ACCOUNT, 600, "r"), ErrorCode::BadRequest, "template name"),
+    ];
+    for (body, code, mentions) in cases {
+        let (got, message) = h.refused(Kind::GrantRequest, body.clone(), &alice()).await;
+        assert_eq!(got, code, "{body:.100}");
+        assert!(message.contains(mentions), "{code}: `{message}` should mention {mentions}");
+    }
+    assert!(h.store.grants().is_empty(), "no refused request created a grant");
+}
+
+#[tokio::test]
+async fn a_grant_records_who_what_why_and_until_when_and_expires() {
+    let h = harness();
+    h.put_bucket_read().await;
+    let grant = h.ok(Kind::GrantRequest, grant_body("analytics-reports", 1800), &alice()).await["grant"].clone();
+    assert_eq!(
+        (grant["user"].clone(), grant["team"].clone(), grant["groups"].clone()),
+        (json!("alice"), json!("payments"), json!(["engineers"]))
+    );
+    assert_eq!(grant["expires_at"], "2026-11-22T12:30:00Z");
+    assert_eq!(grant["reason"], "incident 42");
+    assert_eq!(grant["statements"][0]["Resource"], "arn:aws:s3:::analytics-reports/*");
+    let bob = FakeVerifier::token("bob", None, &[]);
+    assert_eq!(h.ok(Kind::GrantList, json!({}), &bob).await["grants"], json!([]));
+    assert_eq!(
+        h.ok(Kind::GrantList, json!({"account": ACCOUNT}), &alice()).await["grants"].as_array().unwrap().len(),
+        1
+    );
+    h.clock.advance(chrono::Duration::seconds(1800));
+    assert_eq!(h.ok(Kind::GrantList, json!({}), &alice()).await["grants"], json!([]), "expired at its expiry");
+}
+
+// ---------------------------------------------------------------------------------------- credentials
+
+#[tokio::test]
+async fn credentials_compose_live_grants_and_name_the_session_after_the_user() {
+    let h = harness();
+    h.put_bucket_read().await;
+    h.ok(Kind::GrantRequest, grant_body("short", 900), &alice()).await;
+    h.ok(Kind::GrantRequest, grant_body("long", 3000), &alice()).await;
+    let result = h.ok(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
+    assert_eq!(result["credentials"]["AccessKeyId"], "ASIAFAKE00000001");
+    assert_eq!((result["session_name"].clone(), result["source_identity"].clone()), (json!("alice"), json!("alice")));
+    assert_eq!(result["grant_ids"].as_array().unwrap().len(), 2);
+    let asked = h.broker.requests();
+    assert_eq!(asked[0].duration_seconds, 3000, "until the latest grant expires");
+    assert_eq!(asked[0].role_arn, format!("arn:aws:iam::{ACCOUNT}:role/p-broker"));
+    assert!(asked[0].policy.contains("arn:aws:s3:::short/*") && asked[0].policy.contains("2026-11-22T12:15:00Z"));
+    // Once the short grant expires it is no longer in the policy.
+    h.clock.advance(chrono::Duration::seconds(900));
+    h.ok(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
+    assert!(!h.broker.requests()[1].policy.contains("short"));
+}
+
+#[tokio::test]
+async fn credentials_errors_have_stable_codes() {
+    let h = harness();
+    h.put_bucket_read().await;
+    assert_eq!(h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await.0, ErrorCode::NoGrants);
+    assert_eq!(
+        h.refused(Kind::CredentialsRequest, json!({"account": "999999999999"}), &alice()).await.0,
+        ErrorCode::AccountUnknown
+    );
+    h.ok(Kind::GrantRequest, grant_body("reports", 900), &alice()).await;
+    assert_eq!(
+        h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT, "duration": 60}), &alice()).await.0,
+        ErrorCode::DurationInvalid
+    );
+    for i in 0..14 {
+        h.ok(
+            Kind::GrantRequest,
+            grant_body(&format!("a-rather-long-bucket-name-for-policy-size-{i:02}"), 900),
+            &alice(),
+        )
+        .await;
+    }
+    assert_eq!(
+        h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await.0,
+        ErrorCode::PolicyTooLarge
+    );
+    assert!(h.broker.requests().is_empty(), "STS is not asked for what cannot be issued");
+}
+
+#[tokio::test]
+async fn sts_refusals_are_answered_and_outages_retried() {
+    let h = harness();
+    h.put_bucket_read().await;
+    h.ok(Kind::GrantRequest, grant_body("reports", 900), &alice()).await;
+    let refusal = portcullis_domain::RequestError::new(ErrorCode::BrokerRefused, "no");
+    h.broker.fail_next([BrokerError::Refused(refusal), BrokerError::Unavailable("throttled".into())]);
+    assert_eq!(
+        h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await.0,
+        ErrorCode::BrokerRefused
+    );
+    let (outcome, reply) = h.request(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
+    assert!(matches!(outcome.disposition, Disposition::Retry { .. }) && reply.is_none(), "{outcome:?}");
+}
+
+// ---------------------------------------------------------------------------------------- store failures
+
+#[tokio::test]
+async fn store_failures_retry_or_refuse_by_kind() {
+    let h = harness();
+    h.store.fail_next([StoreError::Unavailable("down".into())]);
+    let (outcome, reply) = h.request(Kind::GrantList, json!({}), &alice()).await;
+    assert!(matches!(outcome.disposition, Disposition::Retry { .. }) && reply.is_none());
+    h.store.fail_next([StoreError::Unavailable("down".into())]);
+    let (outcome, reply) = h.request_as("m-last", Kind::GrantList, json!({}), &alice(), LAST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::Unavailable);
+    assert_eq!(error(&reply.unwrap()).0, ErrorCode::Unavailable);
+    // Stored data that cannot be read is permanent, not retried for ever.
+    h.store.fail_next([StoreError::Corrupt { key: "GRANTS#alice/x".into(), message: "bad json".into() }]);
+    assert_eq!(h.refused(Kind::GrantList, json!({}), &alice()).await.0, ErrorCode::StoredDataInvalid);
+    h.store.fail_next([StoreError::Invalid("key too long".into())]);
+    assert_eq!(h.refused(Kind::GrantList, json!({}), &alice()).await.0, ErrorCode::BadRequest);
+}
+
+// ---------------------------------------------------------------------------------------- answer
+
+#[tokio::test]
+async fn a_reply_that_cannot_be_delivered_is_dead_lettered_with_its_own_code() {
+    let h = harness();
+    h.put_bucket_read().await;
+    // The reply queue is gone: the grant exists, the message is kept with `reply_undeliverable`.
+    h.replies.fail_next([ReplyError::Undeliverable("QueueDoesNotExist".into())]);
+    let (outcome, _) = h.request_as("m-1", Kind::GrantRequest, grant_body("reports", 900), &alice(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::ReplyUndeliverable);
+    // Sending it again to a working queue gets the recorded reply.
+    let (outcome, reply) = h.request_as("m-1", Kind::GrantRequest, grant_body("reports", 900), &alice(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    assert_eq!(result(&reply.unwrap())["grant"]["user"], "alice");
+    // SQS down: retried, and on the last delivery kept as undeliverable.
+    h.replies.fail_next([ReplyError::Unavailable("throttled".into()), ReplyError::Unavailable("throttled".into())]);
+    let (outcome, _) = h.request_as("m-2", Kind::GrantList, json!({}), &alice(), FIRST).await;
+    assert!(matches!(outcome.disposition, Disposition::Retry { .. }));
+    let (outcome, _) = h.request_as("m-2", Kind::GrantList, json!({}), &alice(), LAST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::ReplyUndeliverable);
+    // A refusal keeps its own code when its reply cannot be delivered either.
+    h.replies.fail_next([ReplyError::Undeliverable("gone".into())]);
+    let (outcome, _) = h.request_as("m-3", Kind::TemplateGet, json!({"name": "nope"}), &alice(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::TemplateNotFound);
+}
+
+// ---------------------------------------------------------------------------------------- through the runtime
+
+/// The whole consumer over the in-memory queue: refusals land in the dead-letter queue with their
+/// code and without the token, redeliveries act once.
+#[tokio::test(start_paused = true)]
+async fn through_the_consumer_nothing_is_lost_and_nothing_secret_is_kept() {
+    let h = harness();
+    let queue = Arc::new(MemoryQueue::new("p-access-requests", Some(3)));
+    let token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
+    queue.push(&h.envelope("m-forged", "grant.list", json!({}), Some(token)));
+    queue.push(&h.envelope("m-put", "template.put", json!({"template": bucket_read()}), Some(&admin())));
+    queue.push(&h.envelope("m-put", "template.put", json!({"template": bucket_read()}), Some(&admin())));
+    let meter = opentelemetry::global::meter("test");
+    let shutdown = CancellationToken::new();
+    let options = ConsumerOptions {
+        concurrency: 1,
+        wait: Duration::from_millis(10),
+        visibility_timeout: Duration::from_secs(30),
+        backoff_base: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(5),
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let task = tokio::spawn(run_consumer(
+        queue.clone(),
+        h.handler.clone(),
+        options,
+        PipelineMetrics::new(&meter),
+        shutdown.clone(),
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while queue.depth() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the queue drains");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap();
+    let dead = queue.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].code, ErrorCode::Unauthenticated);
+    assert!(!dead[0].body.contains("c2lnbmF0dXJl") && dead[0].body.contains("[redacted]"), "{}", dead[0].body);
+    assert_eq!(queue.deleted().len(), 3);
+    let versions: Vec<Value> = h
+        .replies
+        .sent()
+        .iter()
+        .filter_map(|r| {
+            let reply: Reply = serde_json::from_str(&r.text).ok()?;
+            matches!(reply.outcome, ReplyOutcome::Ok { .. }).then(|| result(&reply)["version"].clone())
+        })
+        .collect();
+    assert_eq!(versions, vec![json!(1), json!(1)], "one version, answered twice");
+}

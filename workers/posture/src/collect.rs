@@ -1,0 +1,544 @@
+//! Reading posture facts from AWS: one [`AwsReader`] per account and region.
+//!
+//! Calls are few and concurrent (bounded by one semaphore per scan): IAM.3 reads the credential
+//! report (two calls for every user and key) instead of listing keys per user; KMS reads
+//! `DescribeKey` for each key and `GetKeyRotationStatus` only for keys that can rotate. Errors are
+//! classified into stable codes so a control becomes `unknown` with a reason, never a silent pass.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use portcullis_domain::posture::{AccessKeyFacts, FindingCounts, KmsKeyFacts, TrailFacts, UnreadableTrail};
+use portcullis_domain::{AccountId, ErrorCode};
+use portcullis_runtime::aws::{ApiCallCounter, classify as classify_sdk};
+use tokio::sync::Semaphore;
+
+use crate::ports::{CollectError, FactReader};
+
+/// Classify an SDK error into the code a posture result carries.
+pub(crate) fn classify<E>(op: &'static str, e: &SdkError<E, HttpResponse>) -> CollectError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let failure = classify_sdk(e);
+    CollectError { op, code: failure.kind.measurement_code(), message: failure.message }
+}
+
+/// Reads posture facts in one account and region.
+#[derive(Debug, Clone)]
+pub struct AwsReader {
+    account_id: AccountId,
+    region: String,
+    cloudtrail: aws_sdk_cloudtrail::Client,
+    guardduty: aws_sdk_guardduty::Client,
+    iam: aws_sdk_iam::Client,
+    kms: aws_sdk_kms::Client,
+    limit: Arc<Semaphore>,
+    concurrency: usize,
+}
+
+impl AwsReader {
+    /// Clients for `region` from `sdk` (whose credentials reach `account_id`), with at most
+    /// `concurrency` calls in flight, each counted by `counter` when given.
+    pub fn new(
+        sdk: &SdkConfig,
+        account_id: &AccountId,
+        region: &str,
+        concurrency: usize,
+        counter: Option<ApiCallCounter>,
+    ) -> Self {
+        let regional = sdk.to_builder().region(aws_config::Region::new(region.to_owned())).build();
+        macro_rules! client {
+            ($krate:ident) => {{
+                let mut b = $krate::config::Builder::from(&regional);
+                if let Some(c) = &counter {
+                    b = b.interceptor(c.clone());
+                }
+                $krate::Client::from_conf(b.build())
+            }};
+        }
+        Self {
+            account_id: account_id.clone(),
+            region: region.to_owned(),
+            cloudtrail: client!(aws_sdk_cloudtrail),
+            guardduty: client!(aws_sdk_guardduty),
+            iam: client!(aws_sdk_iam),
+            kms: client!(aws_sdk_kms),
+            limit: Arc::new(Semaphore::new(concurrency.max(1))),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// A reader over given clients (tests use mocked ones).
+    pub fn from_clients(
+        account_id: &AccountId,
+        region: &str,
+        cloudtrail: aws_sdk_cloudtrail::Client,
+        guardduty: aws_sdk_guardduty::Client,
+        iam: aws_sdk_iam::Client,
+        kms: aws_sdk_kms::Client,
+        concurrency: usize,
+    ) -> Self {
+        Self {
+            account_id: account_id.clone(),
+            region: region.to_owned(),
+            cloudtrail,
+            guardduty,
+            iam,
+            kms,
+            limit: Arc::new(Semaphore::new(concurrency.max(1))),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.limit.acquire().await.expect("the semaphore is never closed")
+    }
+}
+
+#[async_trait]
+impl FactReader for AwsReader {
+    fn account_id(&self) -> &AccountId {
+        &self.account_id
+    }
+
+    fn region(&self) -> &str {
+        &self.region
+    }
+
+    // -------------------------------------------------------------- CloudTrail
+
+    /// Every trail visible in the region (shadow copies of multi-region trails included), with
+    /// status and event selectors; trails whose status or selectors could not be read are returned
+    /// apart, so one unreadable trail (another account's organization trail) does not hide the rest.
+    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<UnreadableTrail>), CollectError> {
+        let list = {
+            let _p = self.permit().await;
+            self.cloudtrail
+                .describe_trails()
+                .include_shadow_trails(true)
+                .send()
+                .await
+                .map_err(|e| classify("cloudtrail:DescribeTrails", &e))?
+        };
+        let trails = list.trail_list.unwrap_or_default();
+        let facts = futures::stream::iter(trails)
+            .map(|t| async move {
+                let arn = t.trail_arn.clone().or(t.name.clone()).unwrap_or_default();
+                let (status, selectors) = tokio::join!(
+                    async {
+                        let _p = self.permit().await;
+                        self.cloudtrail.get_trail_status().name(&arn).send().await
+                    },
+                    async {
+                        let _p = self.permit().await;
+                        self.cloudtrail.get_event_selectors().trail_name(&arn).send().await
+                    }
+                );
+                let unreadable = |e: CollectError| UnreadableTrail {
+                    arn: arn.clone(),
+                    error_code: e.code,
+                    reason: format!("{}: {}", e.op, e.message),
+                };
+                let status = status.map_err(|e| unreadable(classify("cloudtrail:GetTrailStatus", &e)))?;
+                let selectors = selectors.map_err(|e| unreadable(classify("cloudtrail:GetEventSelectors", &e)))?;
+                let (read, write, excluded) = management_coverage(&selectors);
+                Ok::<_, UnreadableTrail>(TrailFacts {
+                    arn,
+                    is_multi_region: t.is_multi_region_trail.unwrap_or(false),
+                    is_logging: status.is_logging.unwrap_or(false),
+                    latest_delivery_error: status.latest_delivery_error.filter(|e| !e.is_empty()),
+                    management_read: read,
+                    management_write: write,
+                    excluded_sources: excluded,
+                })
+            })
+            .buffer_unordered(self.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        let (mut readable, mut unreadable) = (Vec::new(), Vec::new());
+        for f in facts {
+            match f {
+                Ok(t) => readable.push(t),
+                Err(u) => unreadable.push(u),
+            }
+        }
+        Ok((readable, unreadable))
+    }
+
+    // -------------------------------------------------------------- GuardDuty
+
+    /// Detectors as (id, status).
+    async fn guardduty_detectors(&self) -> Result<Vec<(String, String)>, CollectError> {
+        let ids = {
+            let _p = self.permit().await;
+            self.guardduty
+                .list_detectors()
+                .send()
+                .await
+                .map_err(|e| classify("guardduty:ListDetectors", &e))?
+                .detector_ids
+                .unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            let _p = self.permit().await;
+            let d = self
+                .guardduty
+                .get_detector()
+                .detector_id(&id)
+                .send()
+                .await
+                .map_err(|e| classify("guardduty:GetDetector", &e))?;
+            out.push((id, d.status.map(|s| s.as_str().to_owned()).unwrap_or_default()));
+        }
+        Ok(out)
+    }
+
+    /// Active (non-archived) findings of severity 7 and above, by band, from one
+    /// `GetFindingsStatistics` call grouped by severity.
+    async fn guardduty_findings(&self, detector_id: &str) -> Result<FindingCounts, CollectError> {
+        use aws_sdk_guardduty::types::{Condition, FindingCriteria, GroupByType};
+        let criteria = FindingCriteria::builder()
+            .criterion("service.archived", Condition::builder().equals("false").build())
+            .criterion("severity", Condition::builder().greater_than_or_equal(7).build())
+            .build();
+        let _p = self.permit().await;
+        let out = self
+            .guardduty
+            .get_findings_statistics()
+            .detector_id(detector_id)
+            .finding_criteria(criteria)
+            .group_by(GroupByType::Severity)
+            .send()
+            .await
+            .map_err(|e| classify("guardduty:GetFindingsStatistics", &e))?;
+        let mut counts = FindingCounts::default();
+        if let Some(stats) = out.finding_statistics {
+            for s in stats.grouped_by_severity() {
+                counts.add(s.severity.unwrap_or(0.0), u64::try_from(s.total_findings.unwrap_or(0)).unwrap_or(0));
+            }
+            #[allow(deprecated)]
+            if stats.grouped_by_severity().is_empty()
+                && let Some(by) = stats.count_by_severity()
+            {
+                for (sev, n) in by {
+                    counts.add(sev.parse().unwrap_or(0.0), u64::try_from(*n).unwrap_or(0));
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    // -------------------------------------------------------------- IAM
+
+    /// Every user's access keys from the credential report (generated when older than 4 hours).
+    async fn access_keys_from_report(&self) -> Result<Vec<AccessKeyFacts>, CollectError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            // Generating is cheap when a report younger than 4 hours exists (it is reused).
+            {
+                let _p = self.permit().await;
+                self.iam
+                    .generate_credential_report()
+                    .send()
+                    .await
+                    .map_err(|e| classify("iam:GenerateCredentialReport", &e))?;
+            }
+            let got = {
+                let _p = self.permit().await;
+                self.iam.get_credential_report().send().await
+            };
+            match got {
+                Ok(report) => {
+                    let bytes = report.content.map(|b| b.into_inner()).unwrap_or_default();
+                    return parse_credential_report(&bytes);
+                }
+                Err(e) => {
+                    let not_ready = e.as_service_error().is_some_and(|s| {
+                        s.is_credential_report_not_ready_exception() || s.is_credential_report_not_present_exception()
+                    });
+                    if !not_ready {
+                        return Err(classify("iam:GetCredentialReport", &e));
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(CollectError::new(
+                    "iam:GetCredentialReport",
+                    ErrorCode::ReadFailed,
+                    "the credential report was not ready within 30 s",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// One user's access keys (`ListAccessKeys`), for a targeted rescan after a key event.
+    async fn access_keys_of(&self, user: &str) -> Result<Vec<AccessKeyFacts>, CollectError> {
+        let _p = self.permit().await;
+        let out = self.iam.list_access_keys().user_name(user).send().await;
+        match out {
+            Ok(out) => out
+                .access_key_metadata
+                .into_iter()
+                .map(|k| {
+                    let created =
+                        k.create_date.and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), 0)).ok_or_else(|| {
+                            CollectError::new(
+                                "iam:ListAccessKeys",
+                                ErrorCode::ReadFailed,
+                                "a key has no valid CreateDate",
+                            )
+                        })?;
+                    Ok(AccessKeyFacts {
+                        user: user.to_owned(),
+                        key: k.access_key_id.unwrap_or_default(),
+                        active: k.status.map(|s| s.as_str() == "Active").unwrap_or(false),
+                        created,
+                    })
+                })
+                .collect(),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(Vec::new()),
+            Err(e) => Err(classify("iam:ListAccessKeys", &e)),
+        }
+    }
+
+    /// (`AccountAccessKeysPresent`, `AccountMFAEnabled`) from `GetAccountSummary`.
+    async fn root_summary(&self) -> Result<(i64, i64), CollectError> {
+        use aws_sdk_iam::types::SummaryKeyType;
+        let _p = self.permit().await;
+        let out = self.iam.get_account_summary().send().await.map_err(|e| classify("iam:GetAccountSummary", &e))?;
+        let map = out.summary_map.unwrap_or_default();
+        let get = |k: SummaryKeyType| map.get(&k).copied().map(i64::from);
+        match (get(SummaryKeyType::AccountAccessKeysPresent), get(SummaryKeyType::AccountMfaEnabled)) {
+            (Some(keys), Some(mfa)) => Ok((keys, mfa)),
+            _ => Err(CollectError::new(
+                "iam:GetAccountSummary",
+                ErrorCode::ReadFailed,
+                "the summary lacks the root user's keys or MFA",
+            )),
+        }
+    }
+
+    // -------------------------------------------------------------- KMS
+
+    /// Every key in the region, described, with rotation status for keys that can rotate.
+    async fn kms_keys(&self) -> Result<Vec<KmsKeyFacts>, CollectError> {
+        let mut ids = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = {
+                let _p = self.permit().await;
+                self.kms
+                    .list_keys()
+                    .limit(1000)
+                    .set_marker(marker.clone())
+                    .send()
+                    .await
+                    .map_err(|e| classify("kms:ListKeys", &e))?
+            };
+            ids.extend(page.keys.unwrap_or_default().into_iter().filter_map(|k| k.key_id));
+            match (page.truncated, page.next_marker) {
+                (true, Some(m)) => marker = Some(m),
+                _ => break,
+            }
+        }
+        let described = futures::stream::iter(ids)
+            .map(|id| async move { self.kms_key(&id).await })
+            .buffer_unordered(self.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        let mut keys: Vec<KmsKeyFacts> =
+            described.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+        keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+        Ok(keys)
+    }
+
+    /// One key (`None` when it no longer exists).
+    async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError> {
+        let described = {
+            let _p = self.permit().await;
+            self.kms.describe_key().key_id(key_id).send().await
+        };
+        let meta = match described {
+            Ok(out) => match out.key_metadata {
+                Some(m) => m,
+                None => return Ok(None),
+            },
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => return Ok(None),
+            Err(e) => return Err(classify("kms:DescribeKey", &e)),
+        };
+        let mut facts = KmsKeyFacts {
+            key_id: meta.key_id.clone(),
+            arn: meta.arn.clone().unwrap_or_else(|| meta.key_id.clone()),
+            manager: meta.key_manager.as_ref().map(|m| m.as_str().to_owned()).unwrap_or_default(),
+            state: meta.key_state.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            spec: meta.key_spec.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            origin: meta.origin.as_ref().map(|o| o.as_str().to_owned()).unwrap_or_default(),
+            rotation_enabled: None,
+        };
+        if facts.can_rotate() {
+            let _p = self.permit().await;
+            let rotation = self
+                .kms
+                .get_key_rotation_status()
+                .key_id(key_id)
+                .send()
+                .await
+                .map_err(|e| classify("kms:GetKeyRotationStatus", &e))?;
+            facts.rotation_enabled = Some(rotation.key_rotation_enabled);
+        }
+        Ok(Some(facts))
+    }
+}
+
+/// Which management events a trail records: (read, write, excluded event sources). A trail with no
+/// selectors at all records every management event (CloudTrail's default).
+fn management_coverage(
+    out: &aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput,
+) -> (bool, bool, Vec<String>) {
+    use aws_sdk_cloudtrail::types::ReadWriteType;
+    let classic = out.event_selectors();
+    let advanced = out.advanced_event_selectors();
+    if classic.is_empty() && advanced.is_empty() {
+        return (true, true, Vec::new());
+    }
+    let (mut read, mut write, mut excluded) = (false, false, Vec::new());
+    for s in classic {
+        if s.include_management_events() != Some(true) {
+            continue;
+        }
+        match s.read_write_type() {
+            Some(ReadWriteType::ReadOnly) => read = true,
+            Some(ReadWriteType::WriteOnly) => write = true,
+            _ => {
+                read = true;
+                write = true;
+            }
+        }
+        excluded.extend(s.exclude_management_event_sources().iter().cloned());
+    }
+    for s in advanced {
+        let fields = s.field_selectors();
+        let is_management =
+            fields.iter().any(|f| f.field() == "eventCategory" && f.equals().iter().any(|v| v == "Management"));
+        if !is_management {
+            continue;
+        }
+        let read_only = fields.iter().find(|f| f.field() == "readOnly").and_then(|f| f.equals().first().cloned());
+        match read_only.as_deref() {
+            Some("true") => read = true,
+            Some("false") => write = true,
+            _ => {
+                read = true;
+                write = true;
+            }
+        }
+        for f in fields.iter().filter(|f| f.field() == "eventSource") {
+            excluded.extend(f.not_equals().iter().cloned());
+        }
+    }
+    excluded.sort();
+    excluded.dedup();
+    (read, write, excluded)
+}
+
+/// Parse the IAM credential report (CSV) into access keys. The root user's row is skipped (IAM.4
+/// covers it).
+pub fn parse_credential_report(bytes: &[u8]) -> Result<Vec<AccessKeyFacts>, CollectError> {
+    let bad = |m: String| CollectError::new("iam:GetCredentialReport", ErrorCode::ReadFailed, m);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let headers = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
+    let col: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h, i)).collect();
+    let need = |name: &str| col.get(name).copied().ok_or_else(|| bad(format!("the report has no `{name}` column")));
+    let user_col = need("user")?;
+    let mut keys = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| bad(e.to_string()))?;
+        let user = record.get(user_col).unwrap_or_default();
+        if user == "<root_account>" {
+            continue;
+        }
+        for n in [1, 2] {
+            let active = record.get(need(&format!("access_key_{n}_active"))?).unwrap_or_default() == "true";
+            let rotated = record.get(need(&format!("access_key_{n}_last_rotated"))?).unwrap_or_default();
+            let Ok(created) = DateTime::parse_from_rfc3339(rotated) else {
+                continue; // "N/A": no such key
+            };
+            keys.push(AccessKeyFacts {
+                user: user.to_owned(),
+                key: format!("access_key_{n}"),
+                active,
+                created: created.with_timezone(&Utc),
+            });
+        }
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_report_parses_both_keys_and_skips_root() {
+        let csv = "user,arn,user_creation_time,password_enabled,access_key_1_active,access_key_1_last_rotated,access_key_2_active,access_key_2_last_rotated\n\
+<root_account>,arn:aws:iam::1:root,2020-01-01T00:00:00+00:00,not_supported,false,N/A,false,N/A\n\
+alice,arn:aws:iam::1:user/alice,2020-01-01T00:00:00+00:00,false,true,2026-01-01T00:00:00+00:00,false,2025-01-01T00:00:00+00:00\n\
+bob,arn:aws:iam::1:user/bob,2020-01-01T00:00:00+00:00,false,false,N/A,false,N/A\n";
+        let keys = parse_credential_report(csv.as_bytes()).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].user, "alice");
+        assert!(keys[0].active);
+        assert_eq!(keys[1].key, "access_key_2");
+        assert!(!keys[1].active);
+        assert!(parse_credential_report(b"nothing,useful\n").is_err());
+    }
+
+    #[test]
+    fn default_selectors_cover_all_management_events() {
+        use aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput;
+        use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector, EventSelector, ReadWriteType};
+        assert_eq!(management_coverage(&GetEventSelectorsOutput::builder().build()), (true, true, vec![]));
+        let write_only = GetEventSelectorsOutput::builder()
+            .event_selectors(
+                EventSelector::builder()
+                    .read_write_type(ReadWriteType::WriteOnly)
+                    .include_management_events(true)
+                    .build(),
+            )
+            .build();
+        assert_eq!(management_coverage(&write_only), (false, true, vec![]));
+        let excluding = GetEventSelectorsOutput::builder()
+            .event_selectors(
+                EventSelector::builder()
+                    .read_write_type(ReadWriteType::All)
+                    .include_management_events(true)
+                    .exclude_management_event_sources("kms.amazonaws.com")
+                    .build(),
+            )
+            .build();
+        assert_eq!(management_coverage(&excluding), (true, true, vec!["kms.amazonaws.com".to_owned()]));
+        let advanced = GetEventSelectorsOutput::builder()
+            .advanced_event_selectors(
+                AdvancedEventSelector::builder()
+                    .field_selectors(
+                        AdvancedFieldSelector::builder().field("eventCategory").equals("Management").build().unwrap(),
+                    )
+                    .field_selectors(AdvancedFieldSelector::builder().field("readOnly").equals("true").build().unwrap())
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        assert_eq!(management_coverage(&advanced), (true, false, vec![]));
+    }
+}

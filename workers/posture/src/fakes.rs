@@ -1,0 +1,137 @@
+//! The posture ports in memory: a [`StaticReader`] that returns facts it was given, and a
+//! [`MemoryPostureStore`] with the same lease rule as DynamoDB's conditional put.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use portcullis_domain::AccountId;
+use portcullis_domain::posture::{
+    AccessKeyFacts, ControlId, FindingCounts, KmsKeyFacts, ScanReport, Scope, TrailFacts, UnreadableTrail,
+};
+
+use crate::ports::{CollectError, EvidenceError, FactReader, PostureStore};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Facts for one account and region, as given.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub trails: Vec<TrailFacts>,
+    pub detectors: Vec<(String, String)>,
+    pub findings: FindingCounts,
+    pub keys: Vec<AccessKeyFacts>,
+    pub root: (i64, i64),
+    pub kms: Vec<KmsKeyFacts>,
+}
+
+/// A [`FactReader`] over fixed facts (change them with [`StaticReader::set`]).
+#[derive(Debug)]
+pub struct StaticReader {
+    account_id: AccountId,
+    region: String,
+    facts: Mutex<Facts>,
+    calls: Mutex<usize>,
+}
+
+impl StaticReader {
+    pub fn new(account_id: &AccountId, region: &str, facts: Facts) -> Self {
+        Self {
+            account_id: account_id.clone(),
+            region: region.to_owned(),
+            facts: Mutex::new(facts),
+            calls: Mutex::new(0),
+        }
+    }
+
+    pub fn set(&self, facts: Facts) {
+        *lock(&self.facts) = facts;
+    }
+
+    /// Reads made so far.
+    pub fn calls(&self) -> usize {
+        *lock(&self.calls)
+    }
+
+    fn read(&self) -> Facts {
+        *lock(&self.calls) += 1;
+        lock(&self.facts).clone()
+    }
+}
+
+#[async_trait]
+impl FactReader for StaticReader {
+    fn account_id(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn region(&self) -> &str {
+        &self.region
+    }
+    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<UnreadableTrail>), CollectError> {
+        Ok((self.read().trails, Vec::new()))
+    }
+    async fn guardduty_detectors(&self) -> Result<Vec<(String, String)>, CollectError> {
+        Ok(self.read().detectors)
+    }
+    async fn guardduty_findings(&self, _detector_id: &str) -> Result<FindingCounts, CollectError> {
+        Ok(self.read().findings)
+    }
+    async fn access_keys_from_report(&self) -> Result<Vec<AccessKeyFacts>, CollectError> {
+        Ok(self.read().keys)
+    }
+    async fn access_keys_of(&self, user: &str) -> Result<Vec<AccessKeyFacts>, CollectError> {
+        Ok(self.read().keys.into_iter().filter(|k| k.user == user).collect())
+    }
+    async fn root_summary(&self) -> Result<(i64, i64), CollectError> {
+        Ok(self.read().root)
+    }
+    async fn kms_keys(&self) -> Result<Vec<KmsKeyFacts>, CollectError> {
+        Ok(self.read().kms)
+    }
+    async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError> {
+        Ok(self.read().kms.into_iter().find(|k| k.key_id == key_id))
+    }
+}
+
+/// A [`PostureStore`] in memory: every report recorded, leases by the same rule as DynamoDB's
+/// conditional put (`attribute_not_exists(pk) OR lease_until <= now`).
+#[derive(Debug, Default)]
+pub struct MemoryPostureStore {
+    reports: Mutex<Vec<ScanReport>>,
+    leases: Mutex<HashMap<Scope, (String, DateTime<Utc>)>>,
+}
+
+impl MemoryPostureStore {
+    /// Every report recorded, in order.
+    pub fn reports(&self) -> Vec<ScanReport> {
+        lock(&self.reports).clone()
+    }
+}
+
+#[async_trait]
+impl PostureStore for MemoryPostureStore {
+    async fn record(&self, report: &ScanReport) -> Result<Vec<(String, ControlId)>, EvidenceError> {
+        lock(&self.reports).push(report.clone());
+        Ok(Vec::new())
+    }
+
+    async fn try_lease(
+        &self,
+        scope: &Scope,
+        owner: &str,
+        lease_for: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, EvidenceError> {
+        let mut leases = lock(&self.leases);
+        let free = leases.get(scope).is_none_or(|(_, until)| until.timestamp() <= now.timestamp());
+        if free {
+            let until = now + chrono::Duration::from_std(lease_for).unwrap_or_default();
+            leases.insert(scope.clone(), (owner.to_owned(), until));
+        }
+        Ok(free)
+    }
+}

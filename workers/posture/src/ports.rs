@@ -1,0 +1,80 @@
+//! What the posture worker needs from the world: a [`FactReader`] per account and region (the
+//! collector; AWS in [`crate::collect`]), and a [`PostureStore`] for evidence, violations and scan
+//! leases (DynamoDB and EventBridge in [`crate::evidence`]). Fakes of both are in [`crate::fakes`].
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use portcullis_domain::posture::{
+    AccessKeyFacts, ControlId, FindingCounts, KmsKeyFacts, ScanReport, Scope, TrailFacts, UnreadableTrail,
+};
+use portcullis_domain::{AccountId, ErrorCode};
+
+/// Why facts could not be read: the API, the code the result carries (`access_denied`,
+/// `unsupported`, `throttled`, `not_found`, `error`), and AWS's message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{op}: {code}: {message}")]
+pub struct CollectError {
+    pub op: &'static str,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl CollectError {
+    pub fn new(op: &'static str, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { op, code, message: message.into() }
+    }
+}
+
+/// Reads posture facts in one account and region.
+#[async_trait]
+pub trait FactReader: Send + Sync + Debug + 'static {
+    fn account_id(&self) -> &AccountId;
+    fn region(&self) -> &str;
+
+    /// Every trail visible in the region with status and event selectors; trails whose status or
+    /// selectors could not be read are returned apart.
+    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<UnreadableTrail>), CollectError>;
+    /// GuardDuty detectors as (id, status).
+    async fn guardduty_detectors(&self) -> Result<Vec<(String, String)>, CollectError>;
+    /// Active findings of severity 7 and above, by band.
+    async fn guardduty_findings(&self, detector_id: &str) -> Result<FindingCounts, CollectError>;
+    /// Every user's access keys, from the credential report.
+    async fn access_keys_from_report(&self) -> Result<Vec<AccessKeyFacts>, CollectError>;
+    /// One user's access keys.
+    async fn access_keys_of(&self, user: &str) -> Result<Vec<AccessKeyFacts>, CollectError>;
+    /// (`AccountAccessKeysPresent`, `AccountMFAEnabled`).
+    async fn root_summary(&self) -> Result<(i64, i64), CollectError>;
+    /// Every KMS key in the region, described.
+    async fn kms_keys(&self) -> Result<Vec<KmsKeyFacts>, CollectError>;
+    /// One KMS key (`None` when it no longer exists).
+    async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError>;
+}
+
+/// A failure writing evidence, publishing, or taking a lease.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{op} failed: {message}")]
+pub struct EvidenceError {
+    pub op: &'static str,
+    pub message: String,
+}
+
+/// Where scan results go, and who scans next.
+#[async_trait]
+pub trait PostureStore: Send + Sync + Debug + 'static {
+    /// Publish violations for controls that turned to fail, then store the evidence. Returns the
+    /// (region, control) pairs a violation was published for.
+    async fn record(&self, report: &ScanReport) -> Result<Vec<(String, ControlId)>, EvidenceError>;
+
+    /// Try to take the scan lease of `scope` for `lease_for` as of `now`: true when this replica
+    /// should scan.
+    async fn try_lease(
+        &self,
+        scope: &Scope,
+        owner: &str,
+        lease_for: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, EvidenceError>;
+}

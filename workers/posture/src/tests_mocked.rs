@@ -1,0 +1,243 @@
+//! Paths the emulator cannot produce, with `aws-smithy-mocks`: GuardDuty finding statistics,
+//! access denied and unsupported APIs (unknown, never a silent pass), and a root access key.
+
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::error::ErrorMetadata;
+use opentelemetry::metrics::MeterProvider;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+use std::sync::Arc;
+
+use portcullis_domain::posture::{ControlId, FindingCounts, ScanTarget, Scope, Status};
+use portcullis_domain::{AccountId, ErrorCode};
+
+use super::collect::AwsReader;
+use super::metrics::PostureMetrics;
+use super::ports::FactReader;
+use super::scan::Scanner;
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "eu-west-1";
+
+fn denied() -> ErrorMetadata {
+    ErrorMetadata::builder().code("AccessDeniedException").message("not authorized to perform this action").build()
+}
+
+fn account() -> AccountId {
+    AccountId::parse(ACCOUNT).unwrap()
+}
+
+fn reader(cloudtrail: Vec<Rule>, guardduty: Vec<Rule>, iam: Vec<Rule>, kms: Vec<Rule>) -> Arc<dyn FactReader> {
+    Arc::new(AwsReader::from_clients(
+        &account(),
+        REGION,
+        mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, cloudtrail.iter()),
+        mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, guardduty.iter()),
+        mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam.iter()),
+        mock_client!(aws_sdk_kms, RuleMode::MatchAny, kms.iter()),
+        4,
+    ))
+}
+
+fn scope() -> Scope {
+    Scope { account_id: account(), region: REGION.into() }
+}
+
+fn enabled_detector() -> Vec<Rule> {
+    use aws_sdk_guardduty::operation::get_detector::GetDetectorOutput;
+    use aws_sdk_guardduty::operation::list_detectors::ListDetectorsOutput;
+    use aws_sdk_guardduty::types::DetectorStatus;
+    vec![
+        mock!(aws_sdk_guardduty::Client::list_detectors)
+            .then_output(|| ListDetectorsOutput::builder().detector_ids("d-1").build()),
+        mock!(aws_sdk_guardduty::Client::get_detector)
+            .then_output(|| GetDetectorOutput::builder().status(DetectorStatus::Enabled).build()),
+    ]
+}
+
+/// Gauge values by (name, attribute subset).
+fn gauge(
+    provider: &SdkMeterProvider,
+    exporter: &InMemoryMetricExporter,
+    name: &str,
+    with: &[(&str, &str)],
+) -> Vec<i64> {
+    exporter.reset();
+    provider.force_flush().unwrap();
+    let mut out = Vec::new();
+    for rm in exporter.get_finished_metrics().unwrap() {
+        for sm in rm.scope_metrics() {
+            for m in sm.metrics().filter(|m| m.name() == name) {
+                if let AggregatedMetrics::I64(MetricData::Gauge(g)) = m.data() {
+                    for p in g.data_points() {
+                        let matches = with
+                            .iter()
+                            .all(|(k, v)| p.attributes().any(|kv| kv.key.as_str() == *k && kv.value.as_str() == *v));
+                        if matches {
+                            out.push(p.value());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn probe() -> (SdkMeterProvider, InMemoryMetricExporter, PostureMetrics) {
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
+    let metrics = PostureMetrics::new(&provider.meter("test"));
+    (provider, exporter, metrics)
+}
+
+#[tokio::test]
+async fn guardduty_findings_statistics_are_banded_and_exported() {
+    use aws_sdk_guardduty::operation::get_findings_statistics::GetFindingsStatisticsOutput;
+    use aws_sdk_guardduty::types::{FindingStatistics, SeverityStatistics};
+    let mut gd = enabled_detector();
+    gd.push(
+        mock!(aws_sdk_guardduty::Client::get_findings_statistics)
+            .match_requests(|r| {
+                let criteria = r.finding_criteria().map(|c| format!("{c:?}")).unwrap_or_default();
+                criteria.contains("service.archived") && criteria.contains("severity")
+            })
+            .then_output(|| {
+                let sev = |s: f64, n: i32| SeverityStatistics::builder().severity(s).total_findings(n).build();
+                GetFindingsStatisticsOutput::builder()
+                    .finding_statistics(
+                        FindingStatistics::builder()
+                            .grouped_by_severity(sev(8.0, 3))
+                            .grouped_by_severity(sev(7.5, 1))
+                            .grouped_by_severity(sev(9.0, 2))
+                            .build(),
+                    )
+                    .build()
+            }),
+    );
+    let scanner = Scanner::new(vec![reader(vec![], gd, vec![], vec![])], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::GuardDuty, "test").await.unwrap();
+    assert_eq!(report.result(ControlId::GuardDuty1).unwrap().status, Status::Pass);
+    assert_eq!(report.findings, Some(FindingCounts { high: 4, critical: 2 }));
+
+    let (provider, exporter, metrics) = probe();
+    metrics.record(&report);
+    let at = [("cloud.account.id", ACCOUNT), ("cloud.region", REGION)];
+    assert_eq!(gauge(&provider, &exporter, "aws_guardduty_high_findings", &at), vec![6]);
+    let high = [("cloud.account.id", ACCOUNT), ("cloud.region", REGION), ("severity", "high")];
+    assert_eq!(gauge(&provider, &exporter, "portcullis_posture_guardduty_findings", &high), vec![4]);
+    let critical = [("cloud.account.id", ACCOUNT), ("severity", "critical")];
+    assert_eq!(gauge(&provider, &exporter, "portcullis_posture_guardduty_findings", &critical), vec![2]);
+}
+
+#[tokio::test]
+async fn a_suspended_detector_fails_and_reports_minus_one() {
+    use aws_sdk_guardduty::operation::get_detector::GetDetectorOutput;
+    use aws_sdk_guardduty::operation::list_detectors::ListDetectorsOutput;
+    use aws_sdk_guardduty::types::DetectorStatus;
+    let gd = vec![
+        mock!(aws_sdk_guardduty::Client::list_detectors)
+            .then_output(|| ListDetectorsOutput::builder().detector_ids("d-1").build()),
+        mock!(aws_sdk_guardduty::Client::get_detector)
+            .then_output(|| GetDetectorOutput::builder().status(DetectorStatus::Disabled).build()),
+    ];
+    let scanner = Scanner::new(vec![reader(vec![], gd, vec![], vec![])], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::GuardDuty, "test").await.unwrap();
+    let r = report.result(ControlId::GuardDuty1).unwrap();
+    assert_eq!(r.status, Status::Fail);
+    assert_eq!(r.failing_resources, vec!["d-1"]);
+    let (provider, exporter, metrics) = probe();
+    metrics.record(&report);
+    assert_eq!(gauge(&provider, &exporter, "aws_guardduty_high_findings", &[("cloud.region", REGION)]), vec![-1]);
+    assert_eq!(
+        gauge(&provider, &exporter, "portcullis_posture_control_status", &[("control_id", "GuardDuty.1")]),
+        vec![0]
+    );
+}
+
+#[tokio::test]
+async fn access_denied_makes_every_control_unknown_with_a_reason() {
+    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsError;
+    use aws_sdk_guardduty::operation::list_detectors::ListDetectorsError;
+    use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportError;
+    use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
+    use aws_sdk_kms::operation::list_keys::ListKeysError;
+    let r = reader(
+        vec![mock!(aws_sdk_cloudtrail::Client::describe_trails).then_error(|| DescribeTrailsError::generic(denied()))],
+        vec![mock!(aws_sdk_guardduty::Client::list_detectors).then_error(|| ListDetectorsError::generic(denied()))],
+        vec![
+            mock!(aws_sdk_iam::Client::generate_credential_report)
+                .then_error(|| GenerateCredentialReportError::generic(denied())),
+            mock!(aws_sdk_iam::Client::get_account_summary).then_error(|| GetAccountSummaryError::generic(denied())),
+        ],
+        vec![mock!(aws_sdk_kms::Client::list_keys).then_error(|| ListKeysError::generic(denied()))],
+    );
+    let scanner = Scanner::new(vec![r], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::Full, "test").await.unwrap();
+    assert_eq!(report.results.len(), ControlId::ALL.len());
+    for (_, r) in &report.results {
+        assert_eq!(r.status, Status::Unknown, "{:?}", r.control);
+        assert_eq!(r.error_code, Some(ErrorCode::AccessDenied), "{:?}", r.control);
+        assert!(r.reason.as_deref().unwrap().contains("not authorized"), "{:?}", r.reason);
+    }
+    let (provider, exporter, metrics) = probe();
+    metrics.record(&report);
+    let statuses = gauge(&provider, &exporter, "portcullis_posture_control_status", &[("cloud.region", REGION)]);
+    assert_eq!(statuses, vec![-1; ControlId::ALL.len()]);
+    // Unknown never shows as a pass on the seed gauges: they are simply absent.
+    assert!(gauge(&provider, &exporter, "aws_cloudtrail_logging_enabled", &[]).is_empty());
+    assert!(gauge(&provider, &exporter, "aws_kms_rotation_all_enabled", &[]).is_empty());
+    assert!(gauge(&provider, &exporter, "portcullis_posture_scan_last_success_timestamp_seconds", &[]).is_empty());
+}
+
+#[tokio::test]
+async fn an_unsupported_api_is_unknown_not_pass() {
+    let unsupported =
+        || HttpResponse::new(StatusCode::try_from(404).unwrap(), SdkBody::from("<html><h1>Not Found</h1></html>"));
+    let r = reader(
+        vec![mock!(aws_sdk_cloudtrail::Client::describe_trails).then_http_response(unsupported)],
+        vec![],
+        vec![],
+        vec![],
+    );
+    let scanner = Scanner::new(vec![r], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::CloudTrail, "test").await.unwrap();
+    let ct = report.result(ControlId::CloudTrail1).unwrap();
+    assert_eq!(ct.status, Status::Unknown);
+    assert_eq!(ct.error_code, Some(ErrorCode::Unsupported));
+}
+
+#[tokio::test]
+async fn all_regions_means_every_enabled_region_with_home_first() {
+    use aws_sdk_account::operation::list_regions::ListRegionsOutput;
+    use aws_sdk_account::types::Region;
+    let list = mock!(aws_sdk_account::Client::list_regions)
+        .match_requests(|r| r.region_opt_status_contains().len() == 2)
+        .then_output(|| {
+            let r = |n: &str| Region::builder().region_name(n).build();
+            ListRegionsOutput::builder().regions(r("us-west-2")).regions(r("eu-west-1")).regions(r("us-east-1")).build()
+        });
+    let client = mock_client!(aws_sdk_account, RuleMode::MatchAny, [&list]);
+    let regions = super::enabled_regions(&client, "us-east-1").await.unwrap();
+    assert_eq!(regions, vec!["us-east-1", "eu-west-1", "us-west-2"]);
+}
+
+#[tokio::test]
+async fn a_root_access_key_fails_iam4() {
+    use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput;
+    use aws_sdk_iam::types::SummaryKeyType;
+    let iam = vec![mock!(aws_sdk_iam::Client::get_account_summary).then_output(|| {
+        GetAccountSummaryOutput::builder()
+            .summary_map(SummaryKeyType::AccountAccessKeysPresent, 1)
+            .summary_map(SummaryKeyType::AccountMfaEnabled, 1)
+            .build()
+    })];
+    let scanner = Scanner::new(vec![reader(vec![], vec![], iam, vec![])], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::Root, "test").await.unwrap();
+    assert_eq!(report.result(ControlId::Iam4).unwrap().status, Status::Fail);
+    assert_eq!(report.result(ControlId::Iam9).unwrap().status, Status::Pass);
+}

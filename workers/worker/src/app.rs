@@ -1,0 +1,157 @@
+//! Wiring: build the AWS clients, adapters, queues and handlers for each worker and run them until
+//! shutdown. The integration tests call these functions in-process, exactly as `portcullis-worker`
+//! does.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use opentelemetry::metrics::Meter;
+use portcullis_access::adapters::{DynamoStore, OidcVerifier, SqsReplySink, StsBroker};
+use portcullis_access::metrics::AccessMetrics;
+use portcullis_access::{AccessConfig, AccessHandler, Ports};
+use portcullis_domain::QueueUrl;
+use portcullis_domain::naming::StackNames;
+use portcullis_domain::posture::{ScanReport, ScanTarget};
+use portcullis_posture::{Posture, PostureEventHandler};
+use portcullis_runtime::aws::ApiCallCounter;
+use portcullis_runtime::clock::SystemClock;
+use portcullis_runtime::config::Settings;
+use portcullis_runtime::consumer::{ConsumerOptions, PipelineMetrics, run_consumer};
+use portcullis_runtime::queue::SqsQueue;
+use tokio_util::sync::CancellationToken;
+
+/// Which workers to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    Access,
+    Posture,
+    All,
+}
+
+/// Run the access worker until `shutdown` is cancelled.
+pub async fn run_access(
+    settings: Arc<Settings>,
+    sdk: &SdkConfig,
+    meter: &Meter,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let names = StackNames::new(&settings.stack.prefix);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let queue = Arc::new(SqsQueue::connect(sqs.clone(), &names.access_queue()).await?);
+    // Replies may only go where the request queue's URL says; a URL that does not parse is a
+    // deployment problem to report now, not a reason to refuse every reply address later.
+    let request_queue = QueueUrl::parse(queue.url())
+        .ok_or_else(|| anyhow::anyhow!("the access queue URL `{}` is not an SQS queue URL", queue.url()))?;
+    let config = AccessConfig::from_settings(&settings, &request_queue)?;
+    let identity = OidcVerifier::new(settings.identity.clone()).map_err(|e| anyhow::anyhow!("identity: {e}"))?;
+    let ports = Ports {
+        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), names.table())),
+        broker: Arc::new(StsBroker::new(aws_sdk_sts::Client::new(sdk))),
+        replies: Arc::new(SqsReplySink::new(sqs)),
+        identity: Arc::new(identity),
+        clock: Arc::new(SystemClock),
+    };
+    let handler = Arc::new(AccessHandler::new(config, ports, AccessMetrics::new(meter)));
+    run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
+    Ok(())
+}
+
+/// Run the posture worker (scheduler and change-event consumer) until `shutdown` is cancelled.
+/// Returns the shared state so callers (tests) can look at it.
+pub async fn run_posture(
+    settings: Arc<Settings>,
+    sdk: &SdkConfig,
+    meter: &Meter,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let posture = Arc::new(Posture::build(&settings, sdk, meter, None).await?);
+    run_posture_with(posture, settings, sdk, meter, shutdown).await
+}
+
+/// Run an already built posture worker.
+pub async fn run_posture_with(
+    posture: Arc<Posture>,
+    settings: Arc<Settings>,
+    sdk: &SdkConfig,
+    meter: &Meter,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let names = StackNames::new(&settings.stack.prefix);
+    let queue = Arc::new(SqsQueue::connect(aws_sdk_sqs::Client::new(sdk), &names.posture_queue()).await?);
+    let owner = format!("{}-{}", hostname(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let scheduler = tokio::spawn(posture.clone().run_scheduler(owner, shutdown.clone()));
+    let handler = Arc::new(PostureEventHandler::new(posture));
+    run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
+    let _ = scheduler.await;
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "portcullis".into())
+}
+
+/// One full scan of every scope, recorded like a scheduled one (metrics, evidence, violations).
+/// Returns the reports, the AWS calls the scans made, and the wall time.
+pub async fn scan_once(
+    settings: &Settings,
+    sdk: &SdkConfig,
+    meter: &Meter,
+) -> anyhow::Result<(Vec<ScanReport>, u64, Duration)> {
+    let counter = ApiCallCounter::new();
+    let (reports, wall) = scan_once_counted(settings, sdk, meter, &counter).await?;
+    Ok((reports, counter.total(), wall))
+}
+
+/// [`scan_once`] with a caller's counter (calls per operation, for the benchmark). Only the scan is
+/// counted: building the scanner (one `GetCallerIdentity`) is not.
+pub async fn scan_once_counted(
+    settings: &Settings,
+    sdk: &SdkConfig,
+    meter: &Meter,
+    counter: &ApiCallCounter,
+) -> anyhow::Result<(Vec<ScanReport>, Duration)> {
+    let posture = Posture::build(settings, sdk, meter, Some(counter.clone())).await?;
+    counter.reset();
+    let started = Instant::now();
+    let scans = posture.scanner.scopes().into_iter().map(|scope| {
+        let posture = &posture;
+        async move { posture.scan_and_record(&scope, &ScanTarget::Full, "once").await }
+    });
+    let reports = futures::future::join_all(scans).await.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((reports, started.elapsed()))
+}
+
+/// Run the selected workers until `shutdown` is cancelled; the first one to fail stops the others.
+pub async fn run(
+    workers: Workers,
+    settings: Arc<Settings>,
+    sdk: SdkConfig,
+    meter: Meter,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    match workers {
+        Workers::Access => run_access(settings, &sdk, &meter, shutdown).await,
+        Workers::Posture => run_posture(settings, &sdk, &meter, shutdown).await,
+        Workers::All => {
+            let stop_all = shutdown.clone();
+            let (a, p) = tokio::join!(
+                async {
+                    let r = run_access(settings.clone(), &sdk, &meter, shutdown.clone()).await;
+                    if r.is_err() {
+                        stop_all.cancel();
+                    }
+                    r
+                },
+                async {
+                    let r = run_posture(settings.clone(), &sdk, &meter, shutdown.clone()).await;
+                    if r.is_err() {
+                        stop_all.cancel();
+                    }
+                    r
+                }
+            );
+            a.and(p)
+        }
+    }
+}

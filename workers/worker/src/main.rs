@@ -1,0 +1,127 @@
+//! `portcullis-worker`: runs the Portcullis workers. All logic lives in the library.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use portcullis_runtime::config::Settings;
+use portcullis_runtime::telemetry::Telemetry;
+use portcullis_worker::app::{self, Workers};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis-worker",
+    version,
+    about = "Portcullis workers: just-in-time AWS access and posture telemetry"
+)]
+struct Cli {
+    /// Configuration file (default: $PORTCULLIS_CONFIG, else the embedded config/local.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Templates, grants and credentials from the access-requests queue.
+    Access,
+    /// Security posture: scheduled scans and change events, exported as metrics.
+    Posture {
+        #[command(subcommand)]
+        action: Option<PostureAction>,
+    },
+    /// Every worker in one process.
+    All,
+}
+
+#[derive(Debug, Subcommand)]
+enum PostureAction {
+    /// Scan every configured account and region now, record the results, and print them.
+    Scan {
+        /// Run one scan and exit (the only mode; kept explicit for scripts).
+        #[arg(long)]
+        once: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Json,
+    Table,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = match &cli.config {
+        Some(path) => Settings::load_from(Some(path)),
+        None => Settings::load(),
+    }
+    .context("loading the configuration")?;
+    let settings = Arc::new(settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let telemetry = Telemetry::init(&settings.telemetry)?;
+    let result = runtime.block_on(async {
+        let sdk = portcullis_runtime::aws::sdk_config(&settings.aws).await;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        let workers = match cli.command {
+            Command::Access => Workers::Access,
+            Command::All => Workers::All,
+            Command::Posture { action: None } => Workers::Posture,
+            Command::Posture { action: Some(PostureAction::Scan { once: _, format }) } => {
+                let (reports, calls, wall) = app::scan_once(&settings, &sdk, &telemetry.meter()).await?;
+                match format {
+                    Format::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&portcullis_posture::reports_json(&reports, Some(calls), wall))?
+                    ),
+                    Format::Table => {
+                        print!("{}", portcullis_posture::reports_table(&reports));
+                        println!(
+                            "{} scope(s) scanned in {} ms with {calls} AWS calls",
+                            reports.len(),
+                            wall.as_millis()
+                        );
+                    }
+                }
+                return Ok(());
+            }
+        };
+        app::run(workers, settings.clone(), sdk, telemetry.meter(), shutdown).await
+    });
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    telemetry.shutdown(Duration::from_secs(5));
+    result
+}
+
+/// Cancel `token` on SIGINT or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                token.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown requested");
+    token.cancel();
+}
