@@ -13,6 +13,7 @@
 //! - [`identity`]: the verified requester.
 //! - [`template`]: statement templates: validation, compilation and rendering.
 //! - [`guardrails`]: actions no template may allow; [`glob`]: the iterative matchers they use.
+//! - [`iam_catalog`]: every IAM action, from a maintained public dataset, for wildcard expansion.
 //! - [`grant`]: the grant record; [`policy`]: live grants composed into one STS session policy;
 //!   [`session`]: session names and lengths.
 //! - [`reply_policy`]: where replies may go; [`redact`]: secrets out of anything kept or logged.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod glob;
 pub mod grant;
 pub mod guardrails;
+pub mod iam_catalog;
 pub mod identity;
 pub mod ids;
 pub mod messages;
