@@ -26,6 +26,22 @@ fn render(c: &mut Criterion) {
     group.bench_function("render_bucketRead", |b| {
         b.iter(|| template.render(black_box(&params), &guardrails).expect("renders"))
     });
+    // Wildcard actions are expanded against the IAM action catalog before the guardrails judge them.
+    let mut wildcard = bucket_read();
+    wildcard.statements[0]["Action"] = serde_json::json!(["s3:Get*", "s3:List*"]);
+    let wildcard = CompiledTemplate::compile(wildcard).expect("compiles");
+    group.bench_function("render_wildcard_actions", |b| {
+        b.iter(|| wildcard.render(black_box(&params), &guardrails).expect("renders"))
+    });
+    // With the stack's own resources protected (what the worker runs with).
+    let protected = Guardrails::new(
+        &Guardrails::DEFAULT_DENIED,
+        &portcullis_domain::naming::StackNames::new("prod").own_resources(),
+    )
+    .expect("valid");
+    group.bench_function("render_bucketRead_protected", |b| {
+        b.iter(|| template.render(black_box(&params), &protected).expect("renders"))
+    });
     group.finish();
 }
 

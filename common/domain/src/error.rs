@@ -72,6 +72,8 @@ error_codes! {
     ParamInvalid = "param_invalid", Request;
     /// A rendered statement breaks a configured guardrail (for example it allows `iam:*`).
     GuardrailViolation = "guardrail_violation", Request;
+    /// An action in a template (literal or rendered) names no IAM action, or a wildcard matches none.
+    ActionUnknown = "action_unknown", Request;
     /// The requested TTL is above the template's maximum.
     TtlTooLong = "ttl_too_long", Request;
     /// The template may not be used in the requested account.

@@ -178,8 +178,12 @@ impl QueueUrl {
         if parts.next().is_some() || host.is_empty() || host.contains(['@', '?', '#']) {
             return None;
         }
+        // 1–80 of `[A-Za-z0-9_-]`, the last five possibly `.fifo`: SQS's rule, so an encoded or
+        // otherwise odd name is no queue at all.
+        let stem = name.strip_suffix(".fifo").unwrap_or(name);
         let valid_name = (1..=MAX_QUEUE_NAME_CHARS).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+            && !stem.is_empty()
+            && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !valid_name {
             return None;
         }
@@ -202,6 +206,10 @@ impl QueueUrl {
     }
     pub fn name(&self) -> &str {
         &self.name
+    }
+    /// Whether it is a FIFO queue (which takes messages only with a group id).
+    pub fn is_fifo(&self) -> bool {
+        self.name.ends_with(".fifo")
     }
 }
 
@@ -262,10 +270,14 @@ mod tests {
             "http://h/12345/q",
             "http://h/123456789012/",
             "http://h/123456789012/q?x=1",
+            "http://h/123456789012/q%2Fother",
+            "http://h/123456789012/q.x",
+            "http://h/123456789012/.fifo",
             "not a url",
         ] {
             assert!(QueueUrl::parse(bad).is_none(), "{bad}");
         }
+        assert!(QueueUrl::parse("http://h/123456789012/q.fifo").unwrap().is_fifo());
         let long = format!("http://h/123456789012/{}", "q".repeat(MAX_QUEUE_NAME_CHARS + 1));
         assert!(QueueUrl::parse(&long).is_none());
         let huge = format!("http://h/123456789012/{}", "q".repeat(300_000));

@@ -57,6 +57,21 @@ impl StackNames {
     pub fn broker_role(&self) -> String {
         format!("{}-broker", self.prefix)
     }
+    /// ARN globs of every resource the stack owns that a session could reach: its queues, table,
+    /// bus, archive and rules, and its roles. No template may grant them
+    /// ([`crate::guardrails::Guardrails`]), and the broker role's ceiling denies them too.
+    pub fn own_resources(&self) -> Vec<String> {
+        let p = &self.prefix;
+        vec![
+            format!("arn:*:sqs:*:*:{p}-*"),
+            format!("arn:*:dynamodb:*:*:table/{p}-*"),
+            format!("arn:*:events:*:*:event-bus/{p}-*"),
+            format!("arn:*:events:*:*:archive/{p}-*"),
+            format!("arn:*:events:*:*:rule/{p}-*"),
+            format!("arn:*:iam::*:role/{p}-*"),
+        ]
+    }
+
     /// Prefix of per-client reply queues.
     pub fn reply_queue_prefix(&self) -> String {
         format!("{}-reply-", self.prefix)

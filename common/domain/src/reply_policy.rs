@@ -19,10 +19,12 @@ impl ReplyPolicy {
         Self { endpoint: request_queue.endpoint().to_owned(), accounts, name_patterns }
     }
 
-    /// The parsed reply address when replies may go there.
+    /// The parsed reply address when replies may go there. A FIFO queue never may: a reply carries
+    /// no message group, so it could not be delivered there.
     pub fn allows(&self, url: &str) -> Option<QueueUrl> {
         let queue = QueueUrl::parse(url)?;
-        let allowed = queue.endpoint() == self.endpoint
+        let allowed = !queue.is_fifo()
+            && queue.endpoint() == self.endpoint
             && self.accounts.contains(queue.account())
             && self.name_patterns.iter().any(|p| glob::matches(p.as_bytes(), queue.name().as_bytes()));
         allowed.then_some(queue)
@@ -49,6 +51,8 @@ mod tests {
             "http://127.0.0.1:4566/123456789012/stack-reply-abc/extra",
             "ftp://127.0.0.1:4566/123456789012/stack-reply-abc",
             "http://user@127.0.0.1:4566/123456789012/stack-reply-abc",
+            "http://127.0.0.1:4566/123456789012/stack-reply-abc.fifo",
+            "http://127.0.0.1:4566/123456789012/stack-reply-%61bc",
             "not a url",
         ] {
             assert!(p.allows(refused).is_none(), "{refused}");

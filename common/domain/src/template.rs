@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorCode, RequestError};
-use crate::guardrails::{GuardrailViolation, Guardrails, MAX_ACTION_CHARS};
+use crate::guardrails::{GuardrailViolation, Guardrails, MAX_ACTION_CHARS, Refused};
 use crate::ids::{AccountId, TemplateName};
 
 /// Most statements one template may hold.
@@ -135,11 +135,20 @@ impl From<RenderError> for RequestError {
                 ErrorCode::TemplateInvalid,
                 format!("{e}; ask the template owner to fix the template"),
             ),
-            RenderError::Guardrail(g) => RequestError::new(
-                ErrorCode::GuardrailViolation,
-                format!("{e}; this access cannot be granted through Portcullis"),
-            )
-            .with_details(serde_json::json!({ "action": g.action, "rule": g.rule })),
+            RenderError::Guardrail(g) => match g.refused {
+                Refused::UnknownAction => RequestError::new(
+                    ErrorCode::ActionUnknown,
+                    format!("{e}; ask the template owner to fix the template or choose an existing action"),
+                )
+                .with_details(serde_json::json!({ "action": g.action })),
+                Refused::Action => RequestError::new(
+                    ErrorCode::GuardrailViolation,
+                    format!("{e}; this access cannot be granted through Portcullis"),
+                )
+                .with_details(serde_json::json!({ "action": g.action, "rule": g.rule })),
+                Refused::OwnResource => RequestError::new(ErrorCode::GuardrailViolation, e.to_string())
+                    .with_details(serde_json::json!({ "resource": g.action, "rule": g.rule })),
+            },
         }
     }
 }
@@ -579,6 +588,34 @@ mod tests {
         let err: RequestError = t.render(&params(&[("bucketName", "b1")]), &Guardrails::default()).unwrap_err().into();
         assert_eq!(err.code, ErrorCode::GuardrailViolation);
         assert!(err.message.contains("iam:PassRole"), "{}", err.message);
+    }
+
+    /// The attack that aborted workers: an action of hundreds of thousands of characters, put literally
+    /// or rendered from a repeated parameter, checked on a thread with a small stack.
+    #[test]
+    fn huge_actions_are_refused_without_recursion() {
+        std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(|| {
+                let mut literal = bucket_read();
+                literal.statements[0]["Action"] = json!(format!("s3:{}", "Get*".repeat(75_000)));
+                let err = CompiledTemplate::compile(literal).unwrap_err();
+                assert!(err.0.contains("at most 128") || err.0.contains("bytes"), "{err}");
+                let repeated: TemplateSpec = serde_json::from_value(json!({
+                    "name": "repeat",
+                    "description": "d",
+                    "parameters": [{"name": "a", "description": "d", "pattern": "[A-Za-z*]{1,256}", "allow_wildcards": true}],
+                    "statements": [{"Effect": "Allow", "Action": format!("s3:{}", "{{ a }}".repeat(1000)), "Resource": "*"}],
+                    "max_ttl_seconds": 3600
+                }))
+                .unwrap();
+                let t = CompiledTemplate::compile(repeated).unwrap();
+                let err = t.render(&params(&[("a", &"Get*".repeat(64))]), &Guardrails::default()).unwrap_err();
+                assert!(matches!(err, RenderError::Statement(_)), "{err}");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]

@@ -143,6 +143,10 @@ pub struct AccessSettings {
     /// Actions no template may allow. Default `["*", "iam:*", "sts:*", "organizations:*", "account:*"]`.
     #[serde(default = "defaults::denied_actions")]
     pub denied_actions: Vec<String>,
+    /// ARN globs no template may grant, besides the stack's own resources (which are always
+    /// protected): the workers' own role, KMS keys the stack's data is encrypted with, ...
+    #[serde(default)]
+    pub protected_resources: Vec<String>,
     /// Upper bound on any credentials' lifetime, seconds. Default 3600 (the role-chaining cap).
     #[serde(default = "defaults::max_credentials")]
     pub max_credentials_seconds: u64,
@@ -160,6 +164,7 @@ impl Default for AccessSettings {
             allowed_sender_ids: Vec::new(),
             max_message_bytes: defaults::max_message_bytes(),
             denied_actions: defaults::denied_actions(),
+            protected_resources: Vec::new(),
             max_credentials_seconds: defaults::max_credentials(),
             idempotency_ttl_seconds: defaults::idempotency_ttl(),
         }
@@ -459,7 +464,8 @@ impl Settings {
         if self.access.max_credentials_seconds < 900 {
             return Err(invalid("access.max_credentials_seconds", "must be at least 900 (STS's minimum)".into()));
         }
-        Guardrails::new(&self.access.denied_actions).map_err(|e| invalid("access.denied_actions", e.0))?;
+        Guardrails::new(&self.access.denied_actions, &self.own_resources())
+            .map_err(|e| invalid("access.denied_actions / access.protected_resources", e.0))?;
         if self.worker.concurrency == 0 {
             return Err(invalid("worker.concurrency", "must be at least 1".into()));
         }
@@ -479,6 +485,13 @@ impl Settings {
             return Err(invalid("posture.scan_concurrency", "must be at least 1".into()));
         }
         Ok(())
+    }
+
+    /// Every resource no template may grant: the stack's own and `access.protected_resources`.
+    pub fn own_resources(&self) -> Vec<String> {
+        let mut own = portcullis_domain::naming::StackNames::new(&self.stack.prefix).own_resources();
+        own.extend(self.access.protected_resources.iter().cloned());
+        own
     }
 
     /// Reply queue name globs, defaulting to `<prefix>-reply-*`.

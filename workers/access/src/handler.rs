@@ -64,8 +64,8 @@ impl AccessConfig {
     /// The rules of `settings` for a worker whose request queue is `request_queue`.
     pub fn from_settings(settings: &Settings, request_queue: &QueueUrl) -> anyhow::Result<Self> {
         let access = &settings.access;
-        let guardrails =
-            Guardrails::new(&access.denied_actions).map_err(|e| anyhow::anyhow!("access.denied_actions: {e}"))?;
+        let guardrails = Guardrails::new(&access.denied_actions, &settings.own_resources())
+            .map_err(|e| anyhow::anyhow!("access.denied_actions: {e}"))?;
         Ok(Self {
             admin_groups: access.admin_groups.clone(),
             allowed_sender_ids: access.allowed_sender_ids.clone(),

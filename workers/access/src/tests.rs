@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use portcullis_domain::guardrails::Guardrails;
 use portcullis_domain::messages::{ENVELOPE_VERSION, Kind, Reply, ReplyOutcome};
+use portcullis_domain::naming::StackNames;
 use portcullis_domain::reply_policy::ReplyPolicy;
 use portcullis_domain::{AccountId, ErrorCode, QueueUrl};
 use portcullis_runtime::clock::ManualClock;
@@ -41,7 +42,7 @@ fn harness_with(allowed_sender_ids: Vec<String>, max_message_bytes: usize) -> Ha
         admin_groups: vec!["portcullis-admins".into()],
         allowed_sender_ids,
         max_message_bytes,
-        guardrails: Guardrails::default(),
+        guardrails: Guardrails::new(&Guardrails::DEFAULT_DENIED, &StackNames::new("p").own_resources()).unwrap(),
         reply_policy: ReplyPolicy::new(&request_queue, &[], vec!["p-reply-*".into()]),
         accounts: BTreeMap::from([(
             AccountId::parse(ACCOUNT).unwrap(),
@@ -332,6 +333,63 @@ async fn a_concurrent_version_bump_is_retried_at_once() {
     h.store.fail_writes_next(vec![StoreError::Conflict("TEMPLATES/bucketRead".into()); 3]);
     let (outcome, reply) = h.request(Kind::TemplatePut, json!({"template": bucket_read()}), &admin()).await;
     assert!(matches!(outcome.disposition, Disposition::Retry { .. }) && reply.is_none(), "{outcome:?}");
+}
+
+/// The shipped templates cannot be turned on Portcullis itself, and no template can name its
+/// resources literally; every action must exist.
+#[tokio::test]
+async fn portcullis_can_never_be_granted_to_itself_and_actions_must_exist() {
+    let h = harness();
+    for name in ["queueConsumer", "tableReader"] {
+        let text =
+            std::fs::read_to_string(format!("{}/../../examples/templates/{name}.json", env!("CARGO_MANIFEST_DIR")))
+                .unwrap();
+        h.ok(Kind::TemplatePut, json!({"template": serde_json::from_str::<Value>(&text).unwrap()}), &admin()).await;
+    }
+    let grant = |template: &str, params: Value| json!({"template": template, "params": params, "account": ACCOUNT, "ttl": 600, "reason": "r"});
+    for (template, params, own) in [
+        (
+            "queueConsumer",
+            json!({"region": "us-east-1", "account": ACCOUNT, "queueName": "p-access-requests"}),
+            "p-access-requests",
+        ),
+        (
+            "queueConsumer",
+            json!({"region": "eu-west-1", "account": "999999999999", "queueName": "p-directory-events"}),
+            "p-directory-events",
+        ),
+        ("tableReader", json!({"region": "us-east-1", "account": ACCOUNT, "tableName": "p-state"}), "p-state"),
+    ] {
+        let (code, message) = h.refused(Kind::GrantRequest, grant(template, params), &alice()).await;
+        assert_eq!(code, ErrorCode::GuardrailViolation, "{template}: {message}");
+        assert!(message.contains(own) && message.contains("never be granted to itself"), "{message}");
+    }
+    // Other people's queues and tables are fine.
+    h.ok(
+        Kind::GrantRequest,
+        grant("tableReader", json!({"region": "us-east-1", "account": ACCOUNT, "tableName": "orders"})),
+        &alice(),
+    )
+    .await;
+    // A template naming the stack's resources literally is refused when it is put.
+    let mut literal: Value = bucket_read();
+    literal["name"] = json!("stealQueue");
+    literal["parameters"] = json!([]);
+    literal["statements"] = json!([{"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": "arn:aws:sqs:us-east-1:123456789012:p-access-requests"}]);
+    let (code, message) = h.refused(Kind::TemplatePut, json!({"template": literal}), &admin()).await;
+    assert_eq!(code, ErrorCode::GuardrailViolation, "{message}");
+    // Every action must exist, literal or rendered.
+    let mut typo = bucket_read();
+    typo["statements"][0]["Action"] = json!(["s3:GetObjekt"]);
+    let (code, message) = h.refused(Kind::TemplatePut, json!({"template": typo}), &admin()).await;
+    assert_eq!(code, ErrorCode::ActionUnknown);
+    assert!(message.contains("s3:GetObjekt"), "{message}");
+    let any_action = json!({"name": "anyAction", "description": "d",
+        "parameters": [{"name": "a", "description": "d", "pattern": "[a-z0-9]+:[A-Za-z]+"}],
+        "statements": [{"Effect": "Allow", "Action": "{{ a }}", "Resource": "*"}], "max_ttl_seconds": 3600});
+    h.ok(Kind::TemplatePut, json!({"template": any_action}), &admin()).await;
+    let (code, _) = h.refused(Kind::GrantRequest, grant("anyAction", json!({"a": "s3:Nope"})), &alice()).await;
+    assert_eq!(code, ErrorCode::ActionUnknown);
 }
 
 // ---------------------------------------------------------------------------------------- idempotency
