@@ -509,6 +509,39 @@ impl TestApp {
         seen.into_values().collect()
     }
 
+    /// Every message in the access dead-letter queue, read until none arrives for `quiet`: (body,
+    /// attributes). Messages stay in the queue (they become visible again after a minute).
+    pub async fn all_dead_letters(&self, quiet: Duration) -> Vec<(String, BTreeMap<String, String>)> {
+        let url = self.queue_url(&self.names.access_dlq()).await;
+        let mut seen: BTreeMap<String, (String, BTreeMap<String, String>)> = BTreeMap::new();
+        let mut last_new = Instant::now();
+        while last_new.elapsed() < quiet {
+            let out = self
+                .sqs()
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .visibility_timeout(60)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .unwrap();
+            for m in out.messages.unwrap_or_default() {
+                let attrs = m
+                    .message_attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
+                    .collect();
+                if seen.insert(m.message_id.unwrap_or_default(), (m.body.unwrap_or_default(), attrs)).is_none() {
+                    last_new = Instant::now();
+                }
+            }
+        }
+        seen.into_values().collect()
+    }
+
     /// Messages visible or in flight on the access queue.
     pub async fn access_queue_depth(&self) -> u64 {
         let url = self.queue_url(&self.names.access_queue()).await;
