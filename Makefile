@@ -43,7 +43,7 @@ rules: venv
 	PYTHON=$(VENV)/bin/python bash infra/prometheus/check.sh
 
 schemas:
-	PORTCULLIS_BLESS_SCHEMAS=1 cargo test -p portcullis-domain --lib messages::tests::committed_schemas_match_the_types
+	PORTCULLIS_BLESS_SCHEMAS=1 cargo test -p portcullis-domain --lib -- messages::tests::committed_schemas_match_the_types audit::tests::event_docs_and_schemas_match_the_types
 
 bench:
 	cargo bench -p portcullis-domain

@@ -64,8 +64,16 @@ error_codes! {
     SenderForbidden = "sender_forbidden", Request;
     /// The reply address is not a queue Portcullis may send to.
     ReplyForbidden = "reply_forbidden", Request;
+    /// A configured producer sent a kind it may not send, or acted for a person without being allowed
+    /// to; or an unconfigured sender sent what only a producer may.
+    ProducerForbidden = "producer_forbidden", Request;
+    /// The ID token was issued before a directory change that contradicts it (the user was offboarded,
+    /// or moved to another team): log in again.
+    TokenStale = "token_stale", Request;
     /// No template with that name (and version) exists.
     TemplateNotFound = "template_not_found", Request;
+    /// No grant with that id exists (any more), or it is not the requester's to act on.
+    GrantNotFound = "grant_not_found", Request;
     /// The template definition is invalid (syntax, undeclared variable, statement shape).
     TemplateInvalid = "template_invalid", Request;
     /// A parameter is missing, undeclared, or does not match its declared pattern.

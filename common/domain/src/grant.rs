@@ -1,8 +1,8 @@
 //! Grants: one rendered template, for one person, in one account, until one expiry.
 //!
-//! A grant is written once and never updated; it ends by expiring (or, later, by revocation). DynamoDB
-//! removes expired items only eventually (typically within two days), so every read must filter on
-//! [`Grant::is_live`].
+//! A grant is written once; it ends by expiring or by being revoked (the revocation is recorded on it,
+//! and the record kept until it would have expired). DynamoDB removes expired items only eventually
+//! (typically within two days), so every read must filter on [`Grant::is_live`].
 
 use std::collections::BTreeMap;
 
@@ -43,12 +43,48 @@ pub struct Grant {
     pub expires_at: DateTime<Utc>,
     /// The `message_id` of the `grant.request` that created it.
     pub request_message_id: MessageId,
+    /// The trusted producer that relayed the request for the user, when it was not the user's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// Set when the grant was revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Revocation>,
+}
+
+/// Who ended a grant early, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    pub at: DateTime<Utc>,
+    /// The user who revoked it, or `directory` for an HR event.
+    pub by: String,
+    pub reason: String,
+}
+
+/// Where a grant stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantStatus {
+    Active,
+    Expired,
+    Revoked,
 }
 
 impl Grant {
-    /// Whether the grant still confers access at `now`.
+    /// Whether the grant still confers access at `now`: not revoked, not expired.
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at > now
+        self.revoked.is_none() && self.expires_at > now
+    }
+
+    /// Where the grant stands at `now`.
+    pub fn status(&self, now: DateTime<Utc>) -> GrantStatus {
+        if self.revoked.is_some() {
+            GrantStatus::Revoked
+        } else if self.expires_at > now {
+            GrantStatus::Active
+        } else {
+            GrantStatus::Expired
+        }
     }
 
     /// The deterministic grant id for a request: the same requester re-sending the same message id

@@ -18,8 +18,13 @@
 //!   [`session`]: session names and lengths.
 //! - [`reply_policy`]: where replies may go; [`redact`]: secrets out of anything kept or logged.
 //! - [`naming`]: resource names from the stack prefix; [`table`]: the single table's key layout.
+//! - [`directory`]: what the HR system says about each user, and stale tokens; [`producers`]: trusted
+//!   producers and what they may send; [`revocation`]: the session-revocation policy on broker roles.
+//! - [`audit`]: the audit events (who, on whose behalf, what, why, when).
 //! - [`posture`]: control definitions and evaluation, scan reports, change-event classification.
 
+pub mod audit;
+pub mod directory;
 pub mod error;
 pub mod glob;
 pub mod grant;
@@ -31,8 +36,10 @@ pub mod messages;
 pub mod naming;
 pub mod policy;
 pub mod posture;
+pub mod producers;
 pub mod redact;
 pub mod reply_policy;
+pub mod revocation;
 pub mod session;
 pub mod table;
 pub mod template;

@@ -42,11 +42,26 @@ pub struct Envelope<B> {
     /// An OIDC ID token from the configured issuer. It alone says who the requester is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_token: Option<String>,
+    /// Instead of an ID token: the person a trusted producer (configured, recognised by its SQS
+    /// `SenderId`, and allowed to act for people) relays the request for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<OnBehalfOf>,
     /// URL of an SQS queue to send the reply to. Must be allowed by the worker's reply policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
     /// The kind-specific body.
     pub body: B,
+}
+
+/// The person a trusted producer acts for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnBehalfOf {
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 impl Envelope<Value> {
@@ -93,47 +108,92 @@ pub fn request_digest(kind: &str, body: &Value) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Every request kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    TemplatePut,
-    TemplateGet,
-    TemplateList,
-    TemplateDelete,
-    GrantRequest,
-    GrantList,
-    CredentialsRequest,
+/// Which queue a kind belongs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueRole {
+    /// `<prefix>-access-requests`: people (through the CLI or a trusted producer acting for them).
+    Access,
+    /// `<prefix>-directory-events`: the HR system (a trusted producer).
+    Directory,
+}
+
+/// Declares every message kind once: its wire name, its queue, its body and its result. The `Kind`
+/// and `Request` enums, parsing and the JSON Schemas all come from this list.
+macro_rules! message_kinds {
+    ($( $(#[$doc:meta])* $variant:ident = $wire:literal, $queue:ident, $body:ty => $result:ty; )*) => {
+        /// Every message kind.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Kind {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Kind {
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Kind::$variant => $wire,)* }
+            }
+
+            /// The queue this kind is sent on.
+            pub fn queue(self) -> QueueRole {
+                match self { $(Kind::$variant => QueueRole::$queue,)* }
+            }
+        }
+
+        /// A parsed request body.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Request {
+            $( $variant($body), )*
+        }
+
+        impl Request {
+            /// Parse `body` as the body of `kind`. Names, accounts and ids are typed: a malformed one
+            /// fails here, as `bad_request`, before anything is looked up or stored.
+            pub fn parse(kind: Kind, body: Value) -> Result<Self, RequestError> {
+                Ok(match kind { $(Kind::$variant => Request::$variant(body_of(kind, body)?),)* })
+            }
+        }
+
+        fn kind_schemas(out: &mut Vec<(String, Schema)>) {
+            $(
+                out.push((format!("{}.json", $wire), request_schema::<$body>(Kind::$variant)));
+                out.push((format!("{}.reply.json", $wire), reply_schema::<$result>(Kind::$variant)));
+            )*
+        }
+    };
+}
+
+message_kinds! {
+    TemplatePut = "template.put", Access, TemplatePut => TemplatePutResult;
+    TemplateGet = "template.get", Access, TemplateGet => TemplateGetResult;
+    TemplateList = "template.list", Access, TemplateList => TemplateListResult;
+    TemplateDelete = "template.delete", Access, TemplateDelete => TemplateDeleteResult;
+    GrantRequest = "grant.request", Access, GrantRequest => GrantRequestResult;
+    GrantList = "grant.list", Access, GrantList => GrantListResult;
+    GrantRevoke = "grant.revoke", Access, GrantRevoke => RevocationResult;
+    GrantRevokeAll = "grant.revoke_all", Access, GrantRevokeAll => RevocationResult;
+    CredentialsRequest = "credentials.request", Access, CredentialsRequest => CredentialsResult;
+    UserTeamChanged = "user.team_changed", Directory, UserTeamChanged => DirectoryChangeResult;
+    UserOffboarded = "user.offboarded", Directory, UserOffboarded => DirectoryChangeResult;
+    UserGroupsChanged = "user.groups_changed", Directory, UserGroupsChanged => DirectoryChangeResult;
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Kind::TemplatePut,
-        Kind::TemplateGet,
-        Kind::TemplateList,
-        Kind::TemplateDelete,
-        Kind::GrantRequest,
-        Kind::GrantList,
-        Kind::CredentialsRequest,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::TemplatePut => "template.put",
-            Kind::TemplateGet => "template.get",
-            Kind::TemplateList => "template.list",
-            Kind::TemplateDelete => "template.delete",
-            Kind::GrantRequest => "grant.request",
-            Kind::GrantList => "grant.list",
-            Kind::CredentialsRequest => "credentials.request",
-        }
-    }
-
     pub fn parse(s: &str) -> Result<Self, RequestError> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+        Kind::ALL.iter().copied().find(|k| k.as_str() == s).ok_or_else(|| {
             let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
             RequestError::new(ErrorCode::UnknownKind, format!("kind `{s}` is unknown; use one of {}", known.join(", ")))
         })
     }
+}
+
+fn body_of<T: DeserializeOwned>(kind: Kind, body: Value) -> Result<T, RequestError> {
+    serde_json::from_value(body).map_err(|e| {
+        RequestError::new(
+            ErrorCode::BadRequest,
+            format!("the body is not a valid `{}` body: {e}; see docs/messages.md", kind.as_str()),
+        )
+    })
 }
 
 /// `template.put`: create a template, or a new version of an existing one. Admins only.
@@ -182,12 +242,15 @@ pub struct GrantRequest {
     pub reason: String,
 }
 
-/// `grant.list`: the requester's live grants, optionally for one account.
+/// `grant.list`: the requester's live grants, optionally for one account, and with
+/// `include_revoked` their revoked grants too (kept until they would have expired).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<AccountId>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_revoked: bool,
 }
 
 /// `credentials.request`: temporary credentials for the requester's live grants in one account.
@@ -202,42 +265,77 @@ pub struct CredentialsRequest {
     pub duration: Option<u64>,
 }
 
-/// A parsed request body.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Request {
-    TemplatePut(TemplatePut),
-    TemplateGet(TemplateGet),
-    TemplateList(TemplateList),
-    TemplateDelete(TemplateDelete),
-    GrantRequest(GrantRequest),
-    GrantList(GrantList),
-    CredentialsRequest(CredentialsRequest),
+/// `grant.revoke`: end one grant now, and the sessions of its owner in its account. By the grant's
+/// owner or an admin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRevoke {
+    pub grant_id: GrantId,
+    /// Why (1–512 characters); recorded on the grant and in the audit event.
+    pub reason: String,
 }
 
-impl Request {
-    /// Parse `body` as the body of `kind`.
-    pub fn parse(kind: Kind, body: Value) -> Result<Self, RequestError> {
-        fn body_of<T: DeserializeOwned>(kind: Kind, body: Value) -> Result<T, RequestError> {
-            serde_json::from_value(body).map_err(|e| {
-                RequestError::new(
-                    ErrorCode::BadRequest,
-                    format!("the body is not a valid `{}` body: {e}; see docs/messages.md", kind.as_str()),
-                )
-            })
-        }
-        // Names, accounts and ids are typed: a malformed one fails here, as `bad_request`, before
-        // anything is looked up or stored.
-        let request = match kind {
-            Kind::TemplatePut => Request::TemplatePut(body_of(kind, body)?),
-            Kind::TemplateGet => Request::TemplateGet(body_of(kind, body)?),
-            Kind::TemplateList => Request::TemplateList(body_of(kind, body)?),
-            Kind::TemplateDelete => Request::TemplateDelete(body_of(kind, body)?),
-            Kind::GrantRequest => Request::GrantRequest(body_of(kind, body)?),
-            Kind::GrantList => Request::GrantList(body_of(kind, body)?),
-            Kind::CredentialsRequest => Request::CredentialsRequest(body_of(kind, body)?),
-        };
-        Ok(request)
-    }
+/// `grant.revoke_all`: end every grant of a user, and their sessions, in every account. Admins only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRevokeAll {
+    pub user: String,
+    pub reason: String,
+}
+
+/// `user.team_changed` (directory): the user moved from one team to another at `effective_at`; their
+/// grants created under the old team are revoked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserTeamChanged {
+    pub user: String,
+    pub from_team: String,
+    pub to_team: String,
+    pub effective_at: DateTime<Utc>,
+}
+
+/// `user.offboarded` (directory): the user left at `effective_at`; every grant is revoked and every
+/// live session killed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserOffboarded {
+    pub user: String,
+    pub effective_at: DateTime<Utc>,
+}
+
+/// `user.groups_changed` (directory): the user's groups as of `effective_at` (admin and approver
+/// rights follow the directory, not only the token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserGroupsChanged {
+    pub user: String,
+    pub groups: Vec<String>,
+    pub effective_at: DateTime<Utc>,
+}
+
+/// Result of `grant.revoke` and `grant.revoke_all`: what was covered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationResult {
+    /// Grants revoked by this request (grants revoked before are not repeated).
+    pub grants: Vec<GrantId>,
+    /// Accounts whose live sessions of the user were killed.
+    pub accounts: Vec<AccountId>,
+    /// The time before which the user's sessions in those accounts no longer work.
+    pub sessions_issued_before: DateTime<Utc>,
+}
+
+/// Result of a directory event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryChangeResult {
+    pub user: String,
+    /// False when a newer change for the same user was applied already (events arrive out of order).
+    pub applied: bool,
+    /// Grants revoked by this change.
+    pub revoked_grants: Vec<GrantId>,
+    /// Accounts whose live sessions of the user were killed.
+    pub session_accounts: Vec<AccountId>,
 }
 
 /// Result of `template.put`.
@@ -426,19 +524,7 @@ fn reply_schema<R: JsonSchema>(kind: Kind) -> Schema {
 /// Every JSON Schema of the contract, as (file name, schema).
 pub fn schemas() -> Vec<(String, Value)> {
     let mut out: Vec<(String, Schema)> = Vec::new();
-    macro_rules! pair {
-        ($kind:expr, $req:ty, $res:ty) => {
-            out.push((format!("{}.json", $kind.as_str()), request_schema::<$req>($kind)));
-            out.push((format!("{}.reply.json", $kind.as_str()), reply_schema::<$res>($kind)));
-        };
-    }
-    pair!(Kind::TemplatePut, TemplatePut, TemplatePutResult);
-    pair!(Kind::TemplateGet, TemplateGet, TemplateGetResult);
-    pair!(Kind::TemplateList, TemplateList, TemplateListResult);
-    pair!(Kind::TemplateDelete, TemplateDelete, TemplateDeleteResult);
-    pair!(Kind::GrantRequest, GrantRequest, GrantRequestResult);
-    pair!(Kind::GrantList, GrantList, GrantListResult);
-    pair!(Kind::CredentialsRequest, CredentialsRequest, CredentialsResult);
+    kind_schemas(&mut out);
     out.push(("envelope.json".into(), schema_for!(Envelope<Value>)));
     out.push(("error-reply.json".into(), schema_for!(Reply<Value>)));
     out.into_iter().map(|(name, schema)| (name, canonical(schema.to_value()))).collect()
@@ -446,7 +532,7 @@ pub fn schemas() -> Vec<(String, Value)> {
 
 /// `v` with every object's keys in sorted order, so the committed schemas are byte-stable whatever
 /// map implementation serde_json was built with.
-fn canonical(v: Value) -> Value {
+pub(crate) fn canonical(v: Value) -> Value {
     match v {
         Value::Object(map) => {
             let mut entries: Vec<(String, Value)> = map.into_iter().collect();
@@ -529,7 +615,7 @@ mod tests {
     #[test]
     fn message_reference_covers_every_kind() {
         let doc = std::fs::read_to_string(schema_dir().join("../messages.md")).unwrap();
-        for kind in Kind::ALL {
+        for kind in Kind::ALL.iter().copied() {
             assert!(
                 doc.contains(&format!("### `{}`", kind.as_str())),
                 "docs/messages.md lacks a section for {}",

@@ -45,6 +45,14 @@ impl StackNames {
     pub fn posture_dlq(&self) -> String {
         format!("{}-posture-events-dlq", self.prefix)
     }
+    /// HR events for the directory worker.
+    pub fn directory_queue(&self) -> String {
+        format!("{}-directory-events", self.prefix)
+    }
+    /// Dead letters of the directory queue.
+    pub fn directory_dlq(&self) -> String {
+        format!("{}-directory-events-dlq", self.prefix)
+    }
     /// The single DynamoDB table.
     pub fn table(&self) -> String {
         format!("{}-state", self.prefix)

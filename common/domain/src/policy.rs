@@ -180,6 +180,8 @@ mod tests {
             created_at: now() - Duration::minutes(5),
             expires_at: now() + Duration::minutes(expires_in_min),
             request_message_id: MessageId::parse(id).unwrap(),
+            via: None,
+            revoked: None,
         }
     }
 

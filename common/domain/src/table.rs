@@ -11,6 +11,10 @@
 //! | request record | `REQUEST#<user>#<message id>` | `REPLY` | access: `reply` (the exact reply text), `digest`, `expires_at` |
 //! | posture evidence | `POSTURE#<account>#<region>` | `CONTROL#<control id>` | posture: `status`, `failing_*`, `reason`, ... |
 //! | scan lease | `LEASE#posture#<account>#<region>` | `LEASE` | posture: `owner`, `lease_until`, `expires_at` |
+//! | grant index | `GRANT#<grant id>` | `GRANT` | access: `user`, `account` (find a grant by id), `expires_at` |
+//! | directory record | `USER#<user>` | `DIRECTORY` | directory: `doc`, `rev` (optimistic concurrency) |
+//! | session revocation | `REVOKED#<account>` | `<cutoff, RFC 3339>#<STS name>` | access, directory: `expires_at` |
+//! | revocation generation | `REVOKED#<account>` | `GENERATION` | access, directory: `generation` |
 //!
 //! Message ids, account ids, regions and control ids cannot contain `#`, so a key splits back into its
 //! parts unambiguously even when a user name does.
@@ -69,6 +73,26 @@ impl Key {
         Key { pk: format!("LEASE#posture#{account}#{region}"), sk: "LEASE".into() }
     }
 
+    /// A grant's index entry: which user and account it belongs to, found by its id alone.
+    pub fn grant_index(id: &GrantId) -> Key {
+        Key { pk: format!("GRANT#{id}"), sk: "GRANT".into() }
+    }
+
+    /// The directory record of a user.
+    pub fn directory(user: &str) -> Key {
+        Key { pk: format!("USER#{user}"), sk: "DIRECTORY".into() }
+    }
+
+    /// One session revocation in an account.
+    pub fn session_revocation(account: &AccountId, cutoff: &str, source_identity: &str) -> Key {
+        Key { pk: revocations_pk(account), sk: format!("{cutoff}#{source_identity}") }
+    }
+
+    /// The generation counter of an account's revocation policy.
+    pub fn revocation_generation(account: &AccountId) -> Key {
+        Key { pk: revocations_pk(account), sk: "GENERATION".into() }
+    }
+
     /// (region, control) of an evidence key, when it is one.
     pub fn parse_evidence(pk: &str, sk: &str) -> Option<(String, ControlId)> {
         let rest = pk.strip_prefix("POSTURE#")?;
@@ -84,6 +108,11 @@ impl KeyPrefix {
         KeyPrefix { pk: TEMPLATES.into(), sk_prefix: String::new() }
     }
 
+    /// An account's session revocations and their generation counter.
+    pub fn revocations(account: &AccountId) -> KeyPrefix {
+        KeyPrefix { pk: revocations_pk(account), sk_prefix: String::new() }
+    }
+
     /// A user's grants, in one account or all.
     pub fn grants_of(user: &str, account: Option<&AccountId>) -> KeyPrefix {
         let sk_prefix = match account {
@@ -92,6 +121,10 @@ impl KeyPrefix {
         };
         KeyPrefix { pk: grants_pk(user), sk_prefix }
     }
+}
+
+fn revocations_pk(account: &AccountId) -> String {
+    format!("REVOKED#{account}")
 }
 
 fn grants_pk(user: &str) -> String {

@@ -1,0 +1,218 @@
+//! Killing live sessions: the inline policy Portcullis owns on each account's broker role.
+//!
+//! STS credentials cannot be recalled, but IAM re-evaluates permissions on every call. So revoking a
+//! user's sessions is a `Deny *` on the broker role for sessions whose `aws:SourceIdentity` is the
+//! user and whose `aws:TokenIssueTime` is before the revocation (what the console's "Revoke active
+//! sessions" does, narrowed to one person). [`render`] turns the current revocations into that
+//! policy:
+//!
+//! - per user only the latest cutoff counts (it denies strictly more than an earlier one);
+//! - a cutoff older than the role's maximum session duration is pruned: every session it could
+//!   deny has expired;
+//! - users with the same cutoff share a statement, so the role's inline-policy budget (10,240
+//!   characters across its inline policies) holds many revocations; when it still would not fit, the
+//!   statements with the closest cutoffs are merged under the later one (denying a little more, never
+//!   less), and in the last resort one statement denies every session issued before the latest cutoff;
+//! - the first statement, a no-op, carries a generation number, so a writer can tell whether the
+//!   policy on the role is the newest one rendered.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+/// The name of the inline policy Portcullis owns on every broker role.
+pub const POLICY_NAME: &str = "PortcullisRevocations";
+
+const GENERATION_SID: &str = "PortcullisRevocationsGeneration";
+
+/// One user's sessions issued before `cutoff` no longer work.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SessionRevocation {
+    /// The user's STS name ([`crate::session::sts_name_for`]): what `aws:SourceIdentity` holds.
+    pub source_identity: String,
+    pub cutoff: DateTime<Utc>,
+}
+
+/// A rendered revocation policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevocationPolicy {
+    /// The minified policy document.
+    pub document: String,
+    pub generation: u64,
+    /// Users whose sessions it denies.
+    pub users: usize,
+    /// Statements after packing (the generation marker not counted).
+    pub statements: usize,
+    /// Whether statements had to be merged (some users' cutoffs moved later) to fit the budget.
+    pub merged: bool,
+}
+
+/// The cutoff for a revocation at `t`: the next whole second (a policy's dates have whole seconds, and
+/// a session issued in the same second as the revocation, before it, must be covered).
+pub fn cutoff_for(t: DateTime<Utc>) -> DateTime<Utc> {
+    let whole = DateTime::<Utc>::from_timestamp(t.timestamp(), 0).unwrap_or(t);
+    if whole == t { whole } else { whole + Duration::seconds(1) }
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn statement(users: &[&str], cutoff: DateTime<Utc>) -> Value {
+    let mut condition = json!({ "DateLessThan": { "aws:TokenIssueTime": stamp(cutoff) } });
+    if !users.is_empty() {
+        condition["StringEquals"] = json!({ "aws:SourceIdentity": users });
+    }
+    // No `Sid`: every character counts against the role's inline-policy budget.
+    json!({ "Effect": "Deny", "Action": "*", "Resource": "*", "Condition": condition })
+}
+
+fn document(generation: u64, groups: &[(DateTime<Utc>, Vec<&str>)]) -> String {
+    // Denies sessions issued before 2000: none. It only carries the generation.
+    let marker = json!({ "Sid": format!("{GENERATION_SID}{generation}"), "Effect": "Deny", "Action": "*", "Resource": "*",
+                         "Condition": { "DateLessThan": { "aws:TokenIssueTime": "2000-01-01T00:00:00Z" } } });
+    let mut statements = vec![marker];
+    statements.extend(groups.iter().map(|(cutoff, users)| statement(users, *cutoff)));
+    json!({ "Version": "2012-10-17", "Statement": statements }).to_string()
+}
+
+/// The revocation policy for `revocations` at `now`: pruned after `max_session`, packed, and at most
+/// `budget_chars` characters.
+pub fn render(
+    revocations: &[SessionRevocation],
+    generation: u64,
+    now: DateTime<Utc>,
+    max_session: Duration,
+    budget_chars: usize,
+) -> RevocationPolicy {
+    // The latest live cutoff per user.
+    let mut latest: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    for r in revocations.iter().filter(|r| r.cutoff + max_session > now) {
+        let entry = latest.entry(r.source_identity.as_str()).or_insert(r.cutoff);
+        *entry = (*entry).max(r.cutoff);
+    }
+    let users = latest.len();
+    // Users by cutoff, oldest first.
+    let mut by_cutoff: BTreeMap<DateTime<Utc>, Vec<&str>> = BTreeMap::new();
+    for (user, cutoff) in latest {
+        by_cutoff.entry(cutoff).or_default().push(user);
+    }
+    let mut groups: Vec<(DateTime<Utc>, Vec<&str>)> = by_cutoff.into_iter().collect();
+    let mut merged = false;
+    let mut doc = document(generation, &groups);
+    while doc.chars().count() > budget_chars && groups.len() > 1 {
+        // Merge the two neighbours with the closest cutoffs under the later one.
+        let i = (0..groups.len() - 1).min_by_key(|&i| groups[i + 1].0 - groups[i].0).unwrap_or(0);
+        let (_, earlier) = groups.remove(i);
+        groups[i].1.extend(earlier);
+        groups[i].1.sort_unstable();
+        merged = true;
+        doc = document(generation, &groups);
+    }
+    if doc.chars().count() > budget_chars
+        && let Some((cutoff, _)) = groups.last().cloned()
+    {
+        // Too many users even in one statement: every session issued before the latest cutoff.
+        groups = vec![(cutoff, Vec::new())];
+        merged = true;
+        doc = document(generation, &groups);
+    }
+    RevocationPolicy { statements: groups.len(), document: doc, generation, users, merged }
+}
+
+/// The generation of a rendered policy (from its marker statement), if it is one.
+pub fn generation_of(document: &str) -> Option<u64> {
+    let v: Value = serde_json::from_str(document).ok()?;
+    v["Statement"].as_array()?.iter().find_map(|s| s["Sid"].as_str()?.strip_prefix(GENERATION_SID)?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(second: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap() + Duration::seconds(second)
+    }
+
+    fn r(user: &str, second: i64) -> SessionRevocation {
+        SessionRevocation { source_identity: user.into(), cutoff: t(second) }
+    }
+
+    fn statements(policy: &RevocationPolicy) -> Vec<Value> {
+        let v: Value = serde_json::from_str(&policy.document).unwrap();
+        v["Statement"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn one_deny_per_cutoff_for_exactly_those_users() {
+        let p = render(
+            &[r("alice", 10), r("bob", 10), r("carol", 20), r("alice", 5)],
+            7,
+            t(30),
+            Duration::hours(1),
+            10_240,
+        );
+        assert_eq!((p.users, p.statements, p.merged, p.generation), (3, 2, false, 7));
+        assert_eq!(generation_of(&p.document), Some(7));
+        let st = statements(&p);
+        assert_eq!(st[0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"], "2000-01-01T00:00:00Z");
+        assert_eq!(st[1]["Effect"], "Deny");
+        assert_eq!(st[1]["Condition"]["StringEquals"]["aws:SourceIdentity"], json!(["alice", "bob"]));
+        assert_eq!(st[1]["Condition"]["DateLessThan"]["aws:TokenIssueTime"], "2026-11-22T12:00:10Z");
+        assert_eq!(st[2]["Condition"]["StringEquals"]["aws:SourceIdentity"], json!(["carol"]));
+        assert!(!p.document.contains(' '), "minified");
+    }
+
+    #[test]
+    fn cutoffs_round_up_to_the_next_second() {
+        let at = t(10) + Duration::milliseconds(40);
+        assert_eq!(cutoff_for(at), t(11));
+        assert_eq!(cutoff_for(t(10)), t(10));
+    }
+
+    #[test]
+    fn cutoffs_older_than_the_longest_session_are_pruned() {
+        let p = render(&[r("alice", 0), r("bob", 3000)], 1, t(3700), Duration::hours(1), 10_240);
+        assert_eq!(p.users, 1);
+        assert!(!p.document.contains("alice"));
+        assert_eq!(render(&[r("alice", 0)], 2, t(3600), Duration::hours(1), 10_240).statements, 0);
+    }
+
+    /// The budget holds this many one-user revocations at distinct seconds before statements merge
+    /// (reported in the closing note), and past it nothing is ever denied less.
+    #[test]
+    fn the_budget_is_respected_by_merging_later_never_earlier() {
+        let budget = 8_192;
+        let users: Vec<SessionRevocation> = (0..200).map(|i| r(&format!("user-{i:04}@example.com"), i)).collect();
+        let fits =
+            (1..=200).take_while(|n| !render(&users[..*n], 1, t(500), Duration::hours(1), budget).merged).count();
+        assert!(fits >= 40, "{fits} distinct-time revocations fit in {budget} characters");
+        eprintln!("{fits} one-user revocations at distinct seconds fit in {budget} characters");
+        let p = render(&users, 1, t(500), Duration::hours(1), budget);
+        assert!(p.merged && p.document.chars().count() <= budget, "{}", p.document.len());
+        assert_eq!(p.users, 200);
+        // Every user is still denied, at a cutoff no earlier than their own.
+        let st = statements(&p);
+        for rev in &users {
+            let covering = st.iter().skip(1).find(|s| {
+                s["Condition"]["StringEquals"]["aws:SourceIdentity"]
+                    .as_array()
+                    .is_some_and(|u| u.iter().any(|u| u == rev.source_identity.as_str()))
+            });
+            let cutoff: DateTime<Utc> =
+                covering.unwrap()["Condition"]["DateLessThan"]["aws:TokenIssueTime"].as_str().unwrap().parse().unwrap();
+            assert!(cutoff >= rev.cutoff);
+        }
+        // Same-second revocations share one statement: thousands of users fit.
+        let same: Vec<SessionRevocation> = (0..600).map(|i| r(&format!("u{i}"), 1)).collect();
+        let p = render(&same, 1, t(2), Duration::hours(1), budget);
+        assert_eq!((p.statements, p.merged), (1, false));
+        // Past any packing: one statement for every session before the latest cutoff.
+        let huge: Vec<SessionRevocation> = (0..2000).map(|i| r(&format!("user-number-{i}"), 1)).collect();
+        let p = render(&huge, 1, t(2), Duration::hours(1), budget);
+        assert!(p.merged && p.document.chars().count() <= budget);
+        assert!(statements(&p)[1]["Condition"].get("StringEquals").is_none());
+    }
+}
