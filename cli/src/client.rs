@@ -94,6 +94,7 @@ impl AccessClient {
             kind: kind.as_str().to_owned(),
             sent_at: Utc::now(),
             identity_token: token.map(str::to_owned),
+            on_behalf_of: None,
             reply_to: Some(self.reply_queue_url.clone()),
             body,
         }

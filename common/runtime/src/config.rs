@@ -60,6 +60,10 @@ pub struct Settings {
     /// Posture worker settings.
     #[serde(default)]
     pub posture: PostureSettings,
+    /// Trusted producers (a Slack bot, the HR system), recognised by their SQS `SenderId`. With none,
+    /// anyone may send the access kinds with their own ID token and nobody the directory kinds.
+    #[serde(default)]
+    pub producers: Vec<portcullis_domain::producers::Producer>,
 }
 
 /// AWS SDK settings. Credentials come from the SDK's default chain (environment, profile, ECS/EC2
@@ -153,6 +157,10 @@ pub struct AccessSettings {
     /// How long idempotency records are kept, seconds. Default 7 days.
     #[serde(default = "defaults::idempotency_ttl")]
     pub idempotency_ttl_seconds: u64,
+    /// Most characters the session-revocation policy on a broker role may take (IAM allows 10,240
+    /// across a role's inline policies; the ceiling takes the rest). Default 8,192.
+    #[serde(default = "defaults::revocation_policy_max_chars")]
+    pub revocation_policy_max_chars: usize,
 }
 
 impl Default for AccessSettings {
@@ -167,6 +175,7 @@ impl Default for AccessSettings {
             protected_resources: Vec::new(),
             max_credentials_seconds: defaults::max_credentials(),
             idempotency_ttl_seconds: defaults::idempotency_ttl(),
+            revocation_policy_max_chars: defaults::revocation_policy_max_chars(),
         }
     }
 }
@@ -183,6 +192,11 @@ pub struct AccountSettings {
     /// A human name for logs and the CLI.
     #[serde(default)]
     pub name: Option<String>,
+    /// A role in that account the worker assumes to write the session-revocation policy on the
+    /// broker role (`iam:GetRolePolicy` and `iam:PutRolePolicy` on it). Not needed for the worker's
+    /// own account.
+    #[serde(default)]
+    pub revoker_role_arn: Option<String>,
 }
 
 /// SQS consumer tuning.
@@ -349,6 +363,9 @@ mod defaults {
     pub(super) fn idempotency_ttl() -> u64 {
         7 * 24 * 3600
     }
+    pub(super) fn revocation_policy_max_chars() -> usize {
+        8192
+    }
     pub(super) fn max_session() -> u64 {
         3600
     }
@@ -459,6 +476,14 @@ impl Settings {
                     &format!("accounts.{account}.max_session_duration_seconds"),
                     "must be between 3600 and 43200 (IAM's range for MaxSessionDuration)".into(),
                 ));
+            }
+        }
+        if !(1024..=10_240).contains(&self.access.revocation_policy_max_chars) {
+            return Err(invalid("access.revocation_policy_max_chars", "must be between 1,024 and 10,240".into()));
+        }
+        for (i, p) in self.producers.iter().enumerate() {
+            if p.name.trim().is_empty() || p.sender_ids.is_empty() || p.kinds.is_empty() {
+                return Err(invalid(&format!("producers[{i}]"), "needs a name, sender_ids and kinds".into()));
             }
         }
         if self.access.max_credentials_seconds < 900 {

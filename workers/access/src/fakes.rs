@@ -7,15 +7,18 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use portcullis_domain::grant::Grant;
+use portcullis_domain::directory::DirectoryRecord;
+use portcullis_domain::grant::{Grant, Revocation};
 use portcullis_domain::identity::Identity;
 use portcullis_domain::messages::{ProcessCredentials, TemplateSummary};
+use portcullis_domain::revocation::SessionRevocation;
 use portcullis_domain::template::StoredTemplate;
 use portcullis_domain::{AccountId, GrantId, MessageId, QueueUrl, TemplateName};
 
 use crate::ports::{
-    AccessStore, AssumeRequest, BrokerError, CredentialBroker, IdentityError, IdentityVerifier, IssuedCredentials,
-    NewRecord, Recorded, ReplyError, ReplySink, RequestKey, RequestRecord, StoreError, TemplateIndex,
+    AccessStore, AssumeRequest, AuditError, AuditSink, BrokerError, CredentialBroker, IdentityError, IdentityVerifier,
+    IssuedCredentials, NewRecord, PublishedEvent, Recorded, ReplyError, ReplySink, RequestKey, RequestRecord,
+    RevokerError, SessionRevoker, StoreError, TemplateIndex,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -30,6 +33,8 @@ struct StoreState {
     index: BTreeMap<TemplateName, (TemplateIndex, TemplateSummary)>,
     versions: HashMap<(TemplateName, u32), StoredTemplate>,
     grants: BTreeMap<(String, AccountId, GrantId), Grant>,
+    directory: HashMap<String, (DirectoryRecord, u64)>,
+    revocations: HashMap<AccountId, (u64, Vec<SessionRevocation>)>,
 }
 
 /// [`AccessStore`] in memory.
@@ -185,6 +190,78 @@ impl AccessStore for MemoryStore {
         grants.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
         Ok(grants)
     }
+
+    async fn put_request_record(&self, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError> {
+        self.injected_write()?;
+        let mut state = lock(&self.state);
+        if let Some(earlier) = Self::earlier(&state, record) {
+            return Ok(Recorded::Replayed(earlier));
+        }
+        Self::record(&mut state, record);
+        Ok(Recorded::Applied(()))
+    }
+
+    async fn unexpired_grants(&self, user: &str, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
+        self.injected()?;
+        let mut grants: Vec<Grant> =
+            lock(&self.state).grants.values().filter(|g| g.user == user && g.expires_at > now).cloned().collect();
+        grants.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(grants)
+    }
+
+    async fn grant_by_id(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        self.injected()?;
+        Ok(lock(&self.state).grants.values().find(|g| &g.id == id).cloned())
+    }
+
+    async fn revoke_grant(&self, grant: &Grant, revocation: &Revocation) -> Result<bool, StoreError> {
+        self.injected_write()?;
+        let mut state = lock(&self.state);
+        match state.grants.get_mut(&(grant.user.clone(), grant.account.clone(), grant.id.clone())) {
+            Some(g) if g.revoked.is_none() => {
+                g.revoked = Some(revocation.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn directory_record(&self, user: &str) -> Result<Option<(DirectoryRecord, u64)>, StoreError> {
+        self.injected()?;
+        Ok(lock(&self.state).directory.get(user).cloned())
+    }
+
+    async fn put_directory_record(&self, record: &DirectoryRecord, revision: Option<u64>) -> Result<(), StoreError> {
+        self.injected_write()?;
+        let mut state = lock(&self.state);
+        let current = state.directory.get(&record.user).map(|(_, r)| *r);
+        if current != revision {
+            return Err(StoreError::Conflict(format!("USER#{}", record.user)));
+        }
+        state.directory.insert(record.user.clone(), (record.clone(), revision.map_or(1, |r| r + 1)));
+        Ok(())
+    }
+
+    async fn add_session_revocation(
+        &self,
+        account: &AccountId,
+        revocation: &SessionRevocation,
+        _expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.injected_write()?;
+        let mut state = lock(&self.state);
+        let (generation, list) = state.revocations.entry(account.clone()).or_default();
+        if !list.contains(revocation) {
+            list.push(revocation.clone());
+            *generation += 1;
+        }
+        Ok(())
+    }
+
+    async fn session_revocations(&self, account: &AccountId) -> Result<(u64, Vec<SessionRevocation>), StoreError> {
+        self.injected()?;
+        Ok(lock(&self.state).revocations.get(account).cloned().unwrap_or_default())
+    }
 }
 
 // ---------------------------------------------------------------------------------------- broker
@@ -271,10 +348,76 @@ impl ReplySink for RecordingReplies {
     }
 }
 
+// ---------------------------------------------------------------------------------------- sessions
+
+/// [`SessionRevoker`] that keeps each account's policy document.
+#[derive(Debug, Default)]
+pub struct FakeSessions {
+    policies: Mutex<HashMap<AccountId, String>>,
+}
+
+impl FakeSessions {
+    /// The policy on `account`'s broker role.
+    pub fn policy(&self, account: &AccountId) -> Option<String> {
+        lock(&self.policies).get(account).cloned()
+    }
+}
+
+#[async_trait]
+impl SessionRevoker for FakeSessions {
+    async fn get_policy(&self, account: &AccountId) -> Result<Option<String>, RevokerError> {
+        Ok(self.policy(account))
+    }
+    async fn put_policy(&self, account: &AccountId, document: &str) -> Result<(), RevokerError> {
+        lock(&self.policies).insert(account.clone(), document.to_owned());
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------- audit
+
+/// [`AuditSink`] that keeps every event (or fails as told).
+#[derive(Debug, Default)]
+pub struct RecordingAudit {
+    events: Mutex<Vec<PublishedEvent>>,
+    fail_next: Mutex<usize>,
+}
+
+impl RecordingAudit {
+    pub fn events(&self) -> Vec<PublishedEvent> {
+        lock(&self.events).clone()
+    }
+
+    /// Detail-types published, in order.
+    pub fn detail_types(&self) -> Vec<String> {
+        lock(&self.events).iter().map(|e| e.detail_type.clone()).collect()
+    }
+
+    pub fn fail_next(&self, times: usize) {
+        *lock(&self.fail_next) += times;
+    }
+}
+
+#[async_trait]
+impl AuditSink for RecordingAudit {
+    async fn publish(&self, events: &[PublishedEvent]) -> Result<(), AuditError> {
+        {
+            let mut fail = lock(&self.fail_next);
+            if *fail > 0 {
+                *fail -= 1;
+                return Err(AuditError("the bus is down".into()));
+            }
+        }
+        lock(&self.events).extend(events.iter().cloned());
+        Ok(())
+    }
+}
+
 // ---------------------------------------------------------------------------------------- identity
 
-/// [`IdentityVerifier`] for made-up tokens: `fake:<user>[:<team>[:<group>,<group>...]]`. The token
-/// `keys-down` makes the issuer unavailable; anything else is unauthenticated.
+/// [`IdentityVerifier`] for made-up tokens: `fake:<user>[:<team>[:<group>,<group>...[:<iat>]]]` (iat
+/// in epoch seconds; default: now). The token `keys-down` makes the issuer unavailable; anything else
+/// is unauthenticated.
 #[derive(Debug, Default)]
 pub struct FakeVerifier;
 
@@ -283,11 +426,16 @@ impl FakeVerifier {
     pub fn token(user: &str, team: Option<&str>, groups: &[&str]) -> String {
         format!("fake:{user}:{}:{}", team.unwrap_or(""), groups.join(","))
     }
+
+    /// A token that says it was issued at `at`.
+    pub fn token_issued(user: &str, team: Option<&str>, groups: &[&str], at: DateTime<Utc>) -> String {
+        format!("{}:{}", Self::token(user, team, groups), at.timestamp())
+    }
 }
 
 #[async_trait]
 impl IdentityVerifier for FakeVerifier {
-    async fn verify(&self, token: Option<&str>, _now: DateTime<Utc>) -> Result<Identity, IdentityError> {
+    async fn verify(&self, token: Option<&str>, now: DateTime<Utc>) -> Result<Identity, IdentityError> {
         let token =
             token.ok_or_else(|| IdentityError::Unauthenticated("the message carries no identity token".into()))?;
         if token == "keys-down" {
@@ -295,17 +443,24 @@ impl IdentityVerifier for FakeVerifier {
         }
         let mut parts = token
             .strip_prefix("fake:")
-            .map(|t| t.splitn(3, ':'))
+            .map(|t| t.splitn(4, ':'))
             .ok_or_else(|| IdentityError::Unauthenticated("the identity token's signature does not verify".into()))?;
         let user = parts.next().filter(|u| !u.is_empty()).unwrap_or("nobody").to_owned();
         let team = parts.next().filter(|t| !t.is_empty()).map(str::to_owned);
         let groups = parts.next().map(|g| g.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect());
+        let issued_at = parts
+            .next()
+            .and_then(|t| t.parse::<i64>().ok())
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+            .unwrap_or(now);
         Ok(Identity {
             issuer: "https://fake.issuer".into(),
             subject: user.clone(),
             user,
             team,
             groups: groups.unwrap_or_default(),
+            issued_at,
+            via: None,
         })
     }
 }

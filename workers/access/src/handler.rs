@@ -18,24 +18,27 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use portcullis_domain::audit::{self, Actor};
 use portcullis_domain::guardrails::Guardrails;
 use portcullis_domain::identity::Identity;
-use portcullis_domain::messages::{Envelope, Kind, Reply, ReplyStamp};
+use portcullis_domain::messages::QueueRole;
+use portcullis_domain::producers::Producers;
 use portcullis_domain::reply_policy::ReplyPolicy;
 use portcullis_domain::template::CompiledTemplate;
-use portcullis_domain::{AccountId, ErrorCode, MessageId, QueueUrl, RequestError, TemplateName};
+use portcullis_domain::{AccountId, ErrorCode, QueueUrl, RequestError, TemplateName};
 use portcullis_runtime::clock::Clock;
 use portcullis_runtime::config::Settings;
 use portcullis_runtime::consumer::{Handler, Outcome};
 use portcullis_runtime::queue::{Attempt, ReceivedMessage};
-use serde::Serialize;
-use serde_json::Value;
-use tracing::{info, warn};
+use tracing::info;
 
+use crate::front::{Admitted, Answer, Failure, Front};
 use crate::metrics::AccessMetrics;
 use crate::ports::{
-    AccessStore, CredentialBroker, IdentityError, IdentityVerifier, ReplyError, ReplySink, RequestKey, StoreError,
+    AccessStore, AuditSink, CredentialBroker, IdentityError, IdentityVerifier, PublishedEvent, ReplySink, RequestKey,
+    SessionRevoker,
 };
+use crate::revoke::Revoker;
 
 /// Most compiled templates kept in memory.
 const TEMPLATE_CACHE_SIZE: usize = 512;
@@ -58,6 +61,8 @@ pub struct AccessConfig {
     pub accounts: BTreeMap<AccountId, BrokeredAccount>,
     pub max_credentials_seconds: u64,
     pub idempotency_ttl_seconds: u64,
+    pub producers: Producers,
+    pub revocation_policy_max_chars: usize,
 }
 
 impl AccessConfig {
@@ -91,6 +96,8 @@ impl AccessConfig {
                 .collect(),
             max_credentials_seconds: access.max_credentials_seconds,
             idempotency_ttl_seconds: access.idempotency_ttl_seconds,
+            producers: Producers::new(settings.producers.clone()),
+            revocation_policy_max_chars: access.revocation_policy_max_chars,
         })
     }
 }
@@ -102,68 +109,15 @@ pub struct Ports {
     pub broker: Arc<dyn CredentialBroker>,
     pub replies: Arc<dyn ReplySink>,
     pub identity: Arc<dyn IdentityVerifier>,
+    pub sessions: Arc<dyn SessionRevoker>,
+    pub audit: Arc<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
-}
-
-/// A refused request, or a failure worth retrying.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Failure {
-    Refused(RequestError),
-    Retry(String),
-}
-
-impl From<RequestError> for Failure {
-    fn from(e: RequestError) -> Self {
-        Failure::Refused(e)
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(_) | StoreError::Conflict(_) => Failure::Retry(e.to_string()),
-            StoreError::Invalid(_) => Failure::Refused(RequestError::new(
-                ErrorCode::BadRequest,
-                format!("the request could not be stored ({e}); check its names and values"),
-            )),
-            StoreError::Corrupt { .. } => Failure::Refused(RequestError::new(
-                ErrorCode::StoredDataInvalid,
-                format!("{e}; a Portcullis admin must repair or remove the record"),
-            )),
-        }
-    }
-}
-
-/// Where and how to answer one request.
-#[derive(Debug, Clone)]
-pub(crate) struct Answer {
-    pub kind: &'static str,
-    pub reply_to: Option<QueueUrl>,
-    pub in_reply_to: Option<MessageId>,
-    pub stamp: ReplyStamp,
-}
-
-impl Answer {
-    /// The exact text of an ok reply carrying `result`.
-    pub(crate) fn ok_text<T: Serialize>(&self, result: &T) -> Result<String, Failure> {
-        let value = serde_json::to_value(result).map_err(encoding_failure)?;
-        let reply = Reply::ok(self.stamp.clone(), self.in_reply_to.clone(), self.kind, value);
-        serde_json::to_string(&reply).map_err(encoding_failure)
-    }
-
-    fn error_text(&self, error: RequestError) -> Result<String, Failure> {
-        let reply = Reply::error(self.stamp.clone(), self.in_reply_to.clone(), self.kind, error);
-        serde_json::to_string(&reply).map_err(encoding_failure)
-    }
-}
-
-fn encoding_failure(e: serde_json::Error) -> Failure {
-    Failure::Refused(RequestError::new(ErrorCode::InternalError, format!("the reply could not be encoded: {e}")))
 }
 
 /// What a use case knows about the request it serves.
 #[derive(Debug)]
 pub(crate) struct Ctx<'a> {
+    /// The requester, as the directory lets them act.
     pub who: &'a Identity,
     pub key: RequestKey<'a>,
     /// The request's digest (kind and body), recorded with changes.
@@ -172,20 +126,16 @@ pub(crate) struct Ctx<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// A message that passed admission.
-#[derive(Debug)]
-struct Admitted {
-    envelope: Envelope<Value>,
-    kind: Kind,
-    answer: Answer,
-}
+impl Ctx<'_> {
+    /// Who is acting, for audit events.
+    pub(crate) fn actor(&self) -> Actor {
+        Actor { user: self.who.user.clone(), via: self.who.via.clone() }
+    }
 
-/// Why admission stopped.
-enum Stop {
-    /// Decided without answering anyone (an unlisted producer, a forbidden reply address).
-    Silent(Outcome),
-    /// Answer with this refusal.
-    Refuse(Box<(Answer, RequestError)>),
+    /// A deterministic audit event id for this request and `what`.
+    pub(crate) fn event_id(&self, what: &str) -> String {
+        audit::event_id(&[&self.who.user, self.key.message_id.as_str(), what])
+    }
 }
 
 /// The access worker's handler.
@@ -194,93 +144,87 @@ pub struct AccessHandler {
     pub(crate) config: AccessConfig,
     pub(crate) ports: Ports,
     pub(crate) metrics: AccessMetrics,
+    pub(crate) revoker: Revoker,
+    pub(crate) front: Front,
     templates: Mutex<HashMap<(TemplateName, u32), Arc<CompiledTemplate>>>,
 }
 
 impl AccessHandler {
     pub fn new(config: AccessConfig, ports: Ports, metrics: AccessMetrics) -> Self {
-        Self { config, ports, metrics, templates: Mutex::new(HashMap::new()) }
-    }
-
-    fn stamp(&self, now: DateTime<Utc>) -> ReplyStamp {
-        ReplyStamp { message_id: uuid::Uuid::new_v4().to_string(), sent_at: now }
-    }
-
-    /// The answer to a message that could not be fully read: its reply address, only if allowed.
-    fn salvaged_answer(&self, raw: &str, now: DateTime<Utc>) -> Answer {
-        let (reply_to, in_reply_to) = Envelope::salvage_reply_to(raw);
-        Answer {
-            kind: "unknown",
-            reply_to: reply_to.and_then(|to| self.config.reply_policy.allows(&to)),
-            in_reply_to,
-            stamp: self.stamp(now),
-        }
-    }
-
-    /// Step 1: who sent it, its size, its envelope, where the answer goes, its kind.
-    fn admit(&self, message: &ReceivedMessage, now: DateTime<Utc>) -> Result<Admitted, Stop> {
-        let raw = message.body.as_str();
-        let allowed = &self.config.allowed_sender_ids;
-        if !allowed.is_empty() && !message.sender_id.as_ref().is_some_and(|s| allowed.contains(s)) {
-            let who = message.sender_id.as_deref().unwrap_or("unknown");
-            return Err(Stop::Silent(Outcome::rejected(
-                "unknown",
-                ErrorCode::SenderForbidden,
-                format!("sender {who} is not in access.allowed_sender_ids"),
-            )));
-        }
-        if raw.len() > self.config.max_message_bytes {
-            let err = RequestError::new(
-                ErrorCode::MessageTooLarge,
-                format!(
-                    "the message is {} bytes; the limit is {}. Send less data (for example fewer parameters)",
-                    raw.len(),
-                    self.config.max_message_bytes
-                ),
-            );
-            return Err(Stop::Refuse(Box::new((self.salvaged_answer(raw, now), err))));
-        }
-        let envelope =
-            Envelope::parse(raw).map_err(|err| Stop::Refuse(Box::new((self.salvaged_answer(raw, now), err))))?;
-        let kind = Kind::parse(&envelope.kind);
-        let label = kind.as_ref().map_or("unknown", |k| k.as_str());
-        let reply_to = match &envelope.reply_to {
-            None => None,
-            Some(to) => match self.config.reply_policy.allows(to) {
-                Some(queue) => Some(queue),
-                None => {
-                    let shown: String = to.chars().take(200).collect();
-                    return Err(Stop::Silent(Outcome::rejected(
-                        label,
-                        ErrorCode::ReplyForbidden,
-                        format!("reply_to {shown} is not an allowed reply queue; nothing was sent there"),
-                    )));
-                }
-            },
+        let revoker = Revoker::new(
+            ports.store.clone(),
+            ports.sessions.clone(),
+            config.accounts.clone(),
+            config.revocation_policy_max_chars,
+        );
+        let front = Front {
+            role: QueueRole::Access,
+            allowed_sender_ids: config.allowed_sender_ids.clone(),
+            max_message_bytes: config.max_message_bytes,
+            reply_policy: config.reply_policy.clone(),
+            producers: config.producers.clone(),
+            replies: ports.replies.clone(),
+            audit: ports.audit.clone(),
+            clock: ports.clock.clone(),
         };
-        let answer =
-            Answer { kind: label, reply_to, in_reply_to: Some(envelope.message_id.clone()), stamp: self.stamp(now) };
-        match kind {
-            Ok(kind) => Ok(Admitted { envelope, kind, answer }),
-            Err(err) => Err(Stop::Refuse(Box::new((answer, err)))),
+        Self { config, ports, metrics, revoker, front, templates: Mutex::new(HashMap::new()) }
+    }
+
+    /// Publish audit events.
+    pub(crate) async fn publish(&self, events: &[PublishedEvent]) -> Result<(), Failure> {
+        self.front.publish(events).await
+    }
+
+    /// Step 2: the verified requester (from the ID token, or from a trusted producer acting for
+    /// them), as the directory lets them act.
+    async fn authenticate(&self, admitted: &Admitted, now: DateTime<Utc>) -> Result<Identity, Failure> {
+        let envelope = &admitted.envelope;
+        let identity = match (&envelope.on_behalf_of, &admitted.producer) {
+            (Some(person), Some(producer)) => {
+                if envelope.identity_token.is_some() {
+                    return Err(RequestError::new(
+                        ErrorCode::BadRequest,
+                        "send either identity_token or on_behalf_of, not both",
+                    )
+                    .into());
+                }
+                Identity {
+                    issuer: format!("producer:{}", producer.name),
+                    subject: person.user.clone(),
+                    user: person.user.clone(),
+                    team: person.team.clone(),
+                    groups: person.groups.clone(),
+                    issued_at: now,
+                    via: Some(producer.name.clone()),
+                }
+            }
+            _ => self.ports.identity.verify(envelope.identity_token.as_deref(), now).await.map_err(|e| match e {
+                IdentityError::Unauthenticated(why) => Failure::Refused(RequestError::new(
+                    ErrorCode::Unauthenticated,
+                    format!("{why}; send a current ID token from the configured issuer in identity_token"),
+                )),
+                IdentityError::Unavailable(why) => Failure::Retry(format!("identity keys unavailable: {why}")),
+            })?,
+        };
+        if identity.user.is_empty() || identity.user.len() > 256 || identity.user.chars().any(char::is_control) {
+            return Err(RequestError::new(ErrorCode::Unauthenticated, "the user is not a usable name").into());
+        }
+        match self.ports.store.directory_record(&identity.user).await? {
+            Some((record, _)) => Ok(record.check(&identity)?),
+            None => Ok(identity),
         }
     }
 
-    /// Step 2: the verified requester.
-    async fn authenticate(&self, token: Option<&str>, now: DateTime<Utc>) -> Result<Identity, Failure> {
-        self.ports.identity.verify(token, now).await.map_err(|e| match e {
-            IdentityError::Unauthenticated(why) => Failure::Refused(RequestError::new(
-                ErrorCode::Unauthenticated,
-                format!("{why}; send a current ID token from the configured issuer in identity_token"),
-            )),
-            IdentityError::Unavailable(why) => Failure::Retry(format!("identity keys unavailable: {why}")),
-        })
-    }
-
-    /// Steps 2 and 3: the reply text for an admitted request.
-    async fn serve(&self, admitted: &Admitted, now: DateTime<Utc>) -> Result<String, Failure> {
-        let who = self.authenticate(admitted.envelope.identity_token.as_deref(), now).await?;
-        let request = portcullis_domain::messages::Request::parse(admitted.kind, admitted.envelope.body.clone())?;
+    /// Steps 2 and 3: the requester (when authenticated) and the reply text for an admitted request.
+    async fn serve(&self, admitted: &Admitted, now: DateTime<Utc>) -> (Option<Identity>, Result<String, Failure>) {
+        let who = match self.authenticate(admitted, now).await {
+            Ok(who) => who,
+            Err(e) => return (None, Err(e)),
+        };
+        let request = match portcullis_domain::messages::Request::parse(admitted.kind, admitted.envelope.body.clone()) {
+            Ok(r) => r,
+            Err(e) => return (Some(who), Err(e.into())),
+        };
         let ctx = Ctx {
             who: &who,
             key: RequestKey { user: &who.user, message_id: &admitted.envelope.message_id },
@@ -292,53 +236,7 @@ impl AccessHandler {
         if let Err(Failure::Refused(err)) = &result {
             info!(user = %who.user, code = %err.code, "request refused");
         }
-        result
-    }
-
-    /// Step 4: send the reply (when there is somewhere to send it) and decide what becomes of the
-    /// message.
-    async fn answer(&self, answer: &Answer, result: Result<String, Failure>, attempt: Attempt) -> Outcome {
-        let kind = answer.kind;
-        let (text, refusal) = match result {
-            Ok(text) => (Ok(text), None),
-            Err(Failure::Retry(reason)) if !attempt.is_last => return Outcome::retry(kind, reason),
-            Err(Failure::Retry(reason)) => {
-                warn!(reason = %reason, "last delivery failed; answering unavailable");
-                let err = RequestError::new(
-                    ErrorCode::Unavailable,
-                    "Portcullis could not complete the request after several tries; try again later",
-                );
-                (answer.error_text(err), Some((ErrorCode::Unavailable, reason)))
-            }
-            Err(Failure::Refused(err)) => {
-                let refusal = (err.code, err.message.clone());
-                (answer.error_text(err), Some(refusal))
-            }
-        };
-        let text = match text {
-            Ok(text) => text,
-            Err(Failure::Refused(e)) => return Outcome::rejected(kind, e.code, e.message),
-            Err(Failure::Retry(reason)) => return Outcome::retry(kind, reason),
-        };
-        if let Some(to) = &answer.reply_to {
-            match self.ports.replies.send(to, answer.in_reply_to.as_ref(), &text).await {
-                Ok(()) => {}
-                Err(ReplyError::Unavailable(why)) if !attempt.is_last => return Outcome::retry(kind, why),
-                Err(e) => {
-                    warn!(error = %e, "the reply could not be delivered");
-                    return match refusal {
-                        Some((code, reason)) => {
-                            Outcome::rejected(kind, code, format!("{reason}; the reply could not be delivered: {e}"))
-                        }
-                        None => Outcome::rejected(kind, ErrorCode::ReplyUndeliverable, e.to_string()),
-                    };
-                }
-            }
-        }
-        match refusal {
-            None => Outcome::done(kind),
-            Some((code, reason)) => Outcome::rejected(kind, code, reason),
-        }
+        (Some(who), result)
     }
 
     /// The compiled form of a stored template version (cached).
@@ -365,16 +263,12 @@ impl AccessHandler {
 impl Handler for AccessHandler {
     async fn handle(&self, message: &ReceivedMessage, attempt: Attempt) -> Outcome {
         let now = self.ports.clock.now();
-        match self.admit(message, now) {
+        match self.front.admit(message, now) {
             Ok(admitted) => {
-                let result = self.serve(&admitted, now).await;
-                self.answer(&admitted.answer, result, attempt).await
+                let (who, result) = self.serve(&admitted, now).await;
+                self.front.answer(&admitted.answer, result, attempt, who.as_ref(), admitted.sender_id.as_deref()).await
             }
-            Err(Stop::Silent(outcome)) => outcome,
-            Err(Stop::Refuse(refusal)) => {
-                let (answer, err) = *refusal;
-                self.answer(&answer, Err(Failure::Refused(err)), attempt).await
-            }
+            Err(stop) => self.front.stopped(stop, attempt, message.sender_id.as_deref(), now).await,
         }
     }
 }

@@ -15,9 +15,11 @@
 pub mod adapters;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fakes;
+pub mod front;
 pub mod handler;
 pub mod metrics;
 pub mod ports;
+pub mod revoke;
 #[cfg(test)]
 mod tests;
 mod usecases;

@@ -9,9 +9,12 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use portcullis_domain::grant::Grant;
+use portcullis_domain::audit::AuditEvent;
+use portcullis_domain::directory::DirectoryRecord;
+use portcullis_domain::grant::{Grant, Revocation};
 use portcullis_domain::identity::Identity;
 use portcullis_domain::messages::{ProcessCredentials, TemplateSummary};
+use portcullis_domain::revocation::SessionRevocation;
 use portcullis_domain::template::StoredTemplate;
 use portcullis_domain::{AccountId, GrantId, MessageId, QueueUrl, RequestError, TemplateName};
 
@@ -50,6 +53,21 @@ pub struct RequestRecord {
     pub digest: String,
     /// The exact reply text that was sent (a redelivery gets it byte for byte).
     pub reply: String,
+    /// The audit events the change caused (published again on a redelivery: same ids).
+    pub events: Vec<PublishedEvent>,
+}
+
+/// An audit event ready to publish: its detail-type and detail JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PublishedEvent {
+    pub detail_type: String,
+    pub detail: String,
+}
+
+impl PublishedEvent {
+    pub fn from_event(event: &AuditEvent) -> Result<Self, serde_json::Error> {
+        Ok(Self { detail_type: event.detail_type().to_owned(), detail: event.detail()? })
+    }
 }
 
 /// A record to write together with a change.
@@ -82,6 +100,10 @@ pub struct TemplateIndex {
 pub trait AccessStore: Send + Sync + Debug + 'static {
     /// The record of an earlier request with this key, if any.
     async fn request_record(&self, key: &RequestKey<'_>) -> Result<Option<RequestRecord>, StoreError>;
+
+    /// Record a request whose changes are idempotent by themselves (a revocation): `Replayed` with
+    /// the earlier record when it was recorded before.
+    async fn put_request_record(&self, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError>;
 
     /// A template's index entry.
     async fn template_index(&self, name: &TemplateName) -> Result<Option<TemplateIndex>, StoreError>;
@@ -118,6 +140,63 @@ pub trait AccessStore: Send + Sync + Debug + 'static {
         account: Option<&AccountId>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Grant>, StoreError>;
+
+    /// The user's grants that have not expired at `now`, revoked ones included, oldest first.
+    async fn unexpired_grants(&self, user: &str, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError>;
+
+    /// A grant by its id alone (whoever it belongs to).
+    async fn grant_by_id(&self, id: &GrantId) -> Result<Option<Grant>, StoreError>;
+
+    /// Mark `grant` revoked. False when it was revoked already (nothing changed).
+    async fn revoke_grant(&self, grant: &Grant, revocation: &Revocation) -> Result<bool, StoreError>;
+
+    /// The directory record of a user and its revision.
+    async fn directory_record(&self, user: &str) -> Result<Option<(DirectoryRecord, u64)>, StoreError>;
+
+    /// Write a directory record whose current revision is `revision` (`None`: none yet). `Conflict`
+    /// when someone else wrote it meanwhile.
+    async fn put_directory_record(&self, record: &DirectoryRecord, revision: Option<u64>) -> Result<(), StoreError>;
+
+    /// Add a session revocation in `account` (kept until `expires_at`, epoch seconds) and bump the
+    /// account's revocation generation; a repeat of the same revocation adds nothing.
+    async fn add_session_revocation(
+        &self,
+        account: &AccountId,
+        revocation: &SessionRevocation,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The account's session revocations and their generation.
+    async fn session_revocations(&self, account: &AccountId) -> Result<(u64, Vec<SessionRevocation>), StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------- sessions
+
+/// Why a broker role's revocation policy could not be read or written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct RevokerError(pub String);
+
+/// Reads and writes the inline revocation policy on each account's broker role.
+#[async_trait]
+pub trait SessionRevoker: Send + Sync + Debug + 'static {
+    /// The current document of the policy on `account`'s broker role, if any.
+    async fn get_policy(&self, account: &AccountId) -> Result<Option<String>, RevokerError>;
+    /// Replace it with `document`.
+    async fn put_policy(&self, account: &AccountId, document: &str) -> Result<(), RevokerError>;
+}
+
+// ---------------------------------------------------------------------------------------- audit
+
+/// Why audit events could not be published.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("audit events could not be published: {0}")]
+pub struct AuditError(pub String);
+
+/// Publishes audit events.
+#[async_trait]
+pub trait AuditSink: Send + Sync + Debug + 'static {
+    async fn publish(&self, events: &[PublishedEvent]) -> Result<(), AuditError>;
 }
 
 // ---------------------------------------------------------------------------------------- broker

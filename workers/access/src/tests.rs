@@ -9,18 +9,20 @@ use chrono::{TimeZone, Utc};
 use portcullis_domain::guardrails::Guardrails;
 use portcullis_domain::messages::{ENVELOPE_VERSION, Kind, Reply, ReplyOutcome};
 use portcullis_domain::naming::StackNames;
+use portcullis_domain::producers::{Producer, Producers};
 use portcullis_domain::reply_policy::ReplyPolicy;
 use portcullis_domain::{AccountId, ErrorCode, QueueUrl};
+use portcullis_runtime::clock::Clock;
 use portcullis_runtime::clock::ManualClock;
 use portcullis_runtime::consumer::{ConsumerOptions, Disposition, Outcome, PipelineMetrics, run_consumer};
 use portcullis_runtime::queue::{Attempt, MemoryQueue, ReceivedMessage};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::fakes::{FakeBroker, FakeVerifier, MemoryStore, RecordingReplies};
+use crate::fakes::{FakeBroker, FakeSessions, FakeVerifier, MemoryStore, RecordingAudit, RecordingReplies};
 use crate::handler::{AccessConfig, AccessHandler, BrokeredAccount, Ports};
 use crate::metrics::AccessMetrics;
-use crate::ports::{BrokerError, ReplyError, StoreError};
+use crate::ports::{AccessStore, BrokerError, ReplyError, StoreError};
 
 const ACCOUNT: &str = "123456789012";
 const REPLY_TO: &str = "http://sqs.test/123456789012/p-reply-alice";
@@ -32,11 +34,17 @@ struct Harness {
     store: Arc<MemoryStore>,
     broker: Arc<FakeBroker>,
     replies: Arc<RecordingReplies>,
+    sessions: Arc<FakeSessions>,
+    audit: Arc<RecordingAudit>,
     clock: ManualClock,
     next: std::sync::atomic::AtomicUsize,
 }
 
 fn harness_with(allowed_sender_ids: Vec<String>, max_message_bytes: usize) -> Harness {
+    harness_full(allowed_sender_ids, max_message_bytes, Vec::new())
+}
+
+fn harness_full(allowed_sender_ids: Vec<String>, max_message_bytes: usize, producers: Vec<Producer>) -> Harness {
     let request_queue = QueueUrl::parse("http://sqs.test/123456789012/p-access-requests").unwrap();
     let config = AccessConfig {
         admin_groups: vec!["portcullis-admins".into()],
@@ -50,20 +58,25 @@ fn harness_with(allowed_sender_ids: Vec<String>, max_message_bytes: usize) -> Ha
         )]),
         max_credentials_seconds: 3600,
         idempotency_ttl_seconds: 7 * 86_400,
+        producers: Producers::new(producers),
+        revocation_policy_max_chars: 8192,
     };
     let (store, broker, replies) =
         (Arc::new(MemoryStore::default()), Arc::new(FakeBroker::default()), Arc::new(RecordingReplies::default()));
+    let (sessions, audit) = (Arc::new(FakeSessions::default()), Arc::new(RecordingAudit::default()));
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap());
     let ports = Ports {
         store: store.clone(),
         broker: broker.clone(),
         replies: replies.clone(),
         identity: Arc::new(FakeVerifier),
+        sessions: sessions.clone(),
+        audit: audit.clone(),
         clock: Arc::new(clock.clone()),
     };
     let meter = opentelemetry::global::meter("test");
     let handler = Arc::new(AccessHandler::new(config, ports, AccessMetrics::new(&meter)));
-    Harness { handler, store, broker, replies, clock, next: Default::default() }
+    Harness { handler, store, broker, replies, sessions, audit, clock, next: Default::default() }
 }
 
 fn harness() -> Harness {
@@ -686,4 +699,184 @@ async fn through_the_consumer_nothing_is_lost_and_nothing_secret_is_kept() {
         })
         .collect();
     assert_eq!(versions, vec![json!(1), json!(1)], "one version, answered twice");
+}
+
+// ---------------------------------------------------------------------------------------- revocation
+
+fn account() -> AccountId {
+    AccountId::parse(ACCOUNT).unwrap()
+}
+
+/// The `Deny` statements of the revocation policy on the account's broker role: (users, cutoff).
+fn denies(h: &Harness) -> Vec<(Vec<String>, String)> {
+    let Some(doc) = h.sessions.policy(&account()) else { return Vec::new() };
+    let v: Value = serde_json::from_str(&doc).unwrap();
+    v["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|s| {
+            let users = s["Condition"]["StringEquals"]["aws:SourceIdentity"]
+                .as_array()
+                .map(|u| u.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+                .unwrap_or_default();
+            (users, s["Condition"]["DateLessThan"]["aws:TokenIssueTime"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_owner_or_an_admin_revokes_a_grant_and_its_sessions_die() {
+    let h = harness();
+    h.put_bucket_read().await;
+    let g1 = h.ok(Kind::GrantRequest, grant_body("one", 3600), &alice()).await["grant"]["id"].clone();
+    let g2 = h.ok(Kind::GrantRequest, grant_body("two", 3600), &alice()).await["grant"]["id"].clone();
+    // Someone else cannot, and learns nothing about the grant.
+    let bob = FakeVerifier::token("bob", None, &[]);
+    let (code, _) = h.refused(Kind::GrantRevoke, json!({"grant_id": g1, "reason": "mine now"}), &bob).await;
+    assert_eq!(code, ErrorCode::GrantNotFound);
+    // The owner can.
+    h.clock.advance(chrono::Duration::seconds(60));
+    let result = h.ok(Kind::GrantRevoke, json!({"grant_id": g1, "reason": "done"}), &alice()).await;
+    assert_eq!(result["grants"], json!([g1]));
+    assert_eq!(result["accounts"], json!([ACCOUNT]));
+    assert_eq!(result["sessions_issued_before"], "2026-11-22T12:01:00Z");
+    assert_eq!(denies(&h), vec![(vec!["alice".to_owned()], "2026-11-22T12:01:00Z".to_owned())]);
+    // The revoked grant is never composed again; the other still is.
+    h.ok(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
+    let policy = h.broker.requests().last().unwrap().policy.clone();
+    assert!(policy.contains("arn:aws:s3:::two/*") && !policy.contains("arn:aws:s3:::one/*"), "{policy}");
+    // Listed only with include_revoked, with who, when and why.
+    let live = h.ok(Kind::GrantList, json!({}), &alice()).await;
+    assert_eq!(live["grants"].as_array().unwrap().len(), 1);
+    let all = h.ok(Kind::GrantList, json!({"include_revoked": true}), &alice()).await;
+    let revoked = all["grants"].as_array().unwrap().iter().find(|g| g["id"] == g1).unwrap().clone();
+    assert_eq!(revoked["revoked"], json!({"at": "2026-11-22T12:01:00Z", "by": "alice", "reason": "done"}));
+    // An admin revokes the other one; revoking it again covers nothing more.
+    let admin_result = h.ok(Kind::GrantRevoke, json!({"grant_id": g2, "reason": "audit"}), &admin()).await;
+    assert_eq!(admin_result["grants"], json!([g2]));
+    let again = h.ok(Kind::GrantRevoke, json!({"grant_id": g2, "reason": "audit again"}), &admin()).await;
+    assert_eq!(again["grants"], json!([]));
+    assert_eq!(h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await.0, ErrorCode::NoGrants);
+    let types = h.audit.detail_types();
+    for t in ["Grant Created", "Grant Revoked", "Sessions Revoked", "Credentials Issued", "Request Refused"] {
+        assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
+    }
+}
+
+#[tokio::test]
+async fn revoke_all_is_for_admins_and_covers_every_account() {
+    let h = harness();
+    h.put_bucket_read().await;
+    h.ok(Kind::GrantRequest, grant_body("one", 3600), &alice()).await;
+    h.ok(Kind::GrantRequest, grant_body("two", 3600), &alice()).await;
+    let (code, _) = h.refused(Kind::GrantRevokeAll, json!({"user": "alice", "reason": "x"}), &alice()).await;
+    assert_eq!(code, ErrorCode::Forbidden);
+    let result = h.ok(Kind::GrantRevokeAll, json!({"user": "alice", "reason": "laptop stolen"}), &admin()).await;
+    assert_eq!(result["grants"].as_array().unwrap().len(), 2);
+    assert_eq!(result["accounts"], json!([ACCOUNT]));
+    assert_eq!(h.ok(Kind::GrantList, json!({}), &alice()).await["grants"], json!([]));
+    assert_eq!(denies(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn a_redelivered_revocation_answers_the_same_and_publishes_the_same_events() {
+    let h = harness();
+    h.put_bucket_read().await;
+    let g = h.ok(Kind::GrantRequest, grant_body("one", 3600), &alice()).await["grant"]["id"].clone();
+    let body = json!({"grant_id": g, "reason": "done"});
+    let (first, r1) = h.request_as("m-revoke", Kind::GrantRevoke, body.clone(), &alice(), FIRST).await;
+    h.clock.advance(chrono::Duration::seconds(30));
+    let (again, r2) = h.request_as("m-revoke", Kind::GrantRevoke, body, &alice(), FIRST).await;
+    assert_eq!((first.disposition, again.disposition), (Disposition::Done, Disposition::Done));
+    assert_eq!(r1, r2);
+    let revoked: Vec<String> =
+        h.audit.events().iter().filter(|e| e.detail_type == "Grant Revoked").map(|e| e.detail.clone()).collect();
+    assert_eq!(revoked.len(), 2, "published again");
+    assert_eq!(revoked[0], revoked[1], "with the same event id and content");
+    assert_eq!(denies(&h).len(), 1, "one cutoff");
+}
+
+#[tokio::test]
+async fn a_stale_token_is_refused_and_admin_rights_follow_the_directory() {
+    use portcullis_domain::directory::{DirectoryChange, DirectoryRecord};
+    let h = harness();
+    h.put_bucket_read().await;
+    let issued = h.clock.now();
+    let mut record = DirectoryRecord::new("alice");
+    h.clock.advance(chrono::Duration::minutes(5));
+    record.apply(
+        &DirectoryChange::TeamChanged { from: "payments".into(), to: "growth".into(), effective_at: h.clock.now() },
+        h.clock.now(),
+    );
+    h.store.put_directory_record(&record, None).await.unwrap();
+    let old = FakeVerifier::token_issued("alice", Some("payments"), &[], issued);
+    assert_eq!(h.refused(Kind::GrantList, json!({}), &old).await.0, ErrorCode::TokenStale);
+    h.ok(Kind::GrantList, json!({}), &FakeVerifier::token("alice", Some("growth"), &[])).await;
+    // The directory took the admin group away after the admin's token was issued.
+    let admin_issued = h.clock.now();
+    let mut former_admin = DirectoryRecord::new("admin");
+    h.clock.advance(chrono::Duration::minutes(1));
+    former_admin.apply(&DirectoryChange::GroupsChanged { groups: vec![], effective_at: h.clock.now() }, h.clock.now());
+    h.store.put_directory_record(&former_admin, None).await.unwrap();
+    let token = FakeVerifier::token_issued("admin", Some("security"), &["portcullis-admins"], admin_issued);
+    let (code, _) = h.refused(Kind::TemplateDelete, json!({"name": "bucketRead"}), &token).await;
+    assert_eq!(code, ErrorCode::Forbidden);
+}
+
+fn producer(kinds: &[&str], on_behalf: bool) -> Producer {
+    Producer {
+        name: "slack-bot".into(),
+        sender_ids: vec!["AIDAPRODUCER".into()],
+        kinds: kinds.iter().map(|k| k.to_string()).collect(),
+        on_behalf,
+    }
+}
+
+#[tokio::test]
+async fn trusted_producers_send_their_kinds_and_may_act_for_people() {
+    let h = harness_full(Vec::new(), 262_144, vec![producer(&["grant.*", "template.put"], true)]);
+    h.put_bucket_read().await;
+    let mut env: Value =
+        serde_json::from_str(&h.envelope("m-obo", "grant.request", grant_body("one", 600), None)).unwrap();
+    env["on_behalf_of"] = json!({"user": "alice", "team": "payments", "groups": []});
+    let outcome = h.handle_raw(&env.to_string(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    let grant = h.store.grants().pop().unwrap();
+    assert_eq!((grant.user.as_str(), grant.via.as_deref()), ("alice", Some("slack-bot")));
+    // Not one of its kinds.
+    let (code, _) = h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
+    assert_eq!(code, ErrorCode::ProducerForbidden);
+    // A producer that may not act for people.
+    let strict = harness_full(Vec::new(), 262_144, vec![producer(&["grant.*"], false)]);
+    let outcome = strict.handle_raw(&env.to_string(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::ProducerForbidden);
+    // Anyone not listed.
+    let other = harness_full(
+        Vec::new(),
+        262_144,
+        vec![Producer { sender_ids: vec!["AIDAOTHER".into()], ..producer(&["*"], true) }],
+    );
+    assert_eq!(other.refused(Kind::GrantList, json!({}), &alice()).await.0, ErrorCode::ProducerForbidden);
+    // With none configured, people act for themselves only.
+    let none = harness();
+    assert_eq!(rejected_code(&none.handle_raw(&env.to_string(), FIRST).await), ErrorCode::ProducerForbidden);
+    // Directory kinds never go on the access queue.
+    let offboard = json!({"user": "alice", "effective_at": "2026-11-22T12:00:00Z"});
+    assert_eq!(h.refused(Kind::UserOffboarded, offboard, &alice()).await.0, ErrorCode::UnknownKind);
+}
+
+#[tokio::test]
+async fn an_audit_bus_outage_is_retried_and_never_loses_the_event() {
+    let h = harness();
+    h.put_bucket_read().await;
+    h.audit.fail_next(1);
+    let (outcome, reply) = h.request_as("m-g", Kind::GrantRequest, grant_body("one", 600), &alice(), FIRST).await;
+    assert!(matches!(outcome.disposition, Disposition::Retry { .. }) && reply.is_none(), "{outcome:?}");
+    assert_eq!(h.store.grants().len(), 1, "the grant is durable");
+    let (outcome, reply) = h.request_as("m-g", Kind::GrantRequest, grant_body("one", 600), &alice(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    assert_eq!(result(&reply.unwrap())["grant"]["user"], "alice");
+    assert_eq!(h.audit.detail_types().iter().filter(|t| *t == "Grant Created").count(), 1);
 }

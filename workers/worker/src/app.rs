@@ -7,10 +7,16 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use opentelemetry::metrics::Meter;
-use portcullis_access::adapters::{DynamoStore, OidcVerifier, SqsReplySink, StsBroker};
+use portcullis_access::adapters::{
+    DynamoStore, EventBridgeAudit, IamSessionRevoker, OidcVerifier, SqsReplySink, StsBroker, role_name,
+};
+use portcullis_access::front::Front;
 use portcullis_access::metrics::AccessMetrics;
+use portcullis_access::revoke::Revoker;
 use portcullis_access::{AccessConfig, AccessHandler, Ports};
+use portcullis_directory::DirectoryHandler;
 use portcullis_domain::QueueUrl;
+use portcullis_domain::messages::QueueRole;
 use portcullis_domain::naming::StackNames;
 use portcullis_domain::posture::{ScanReport, ScanTarget};
 use portcullis_posture::{Posture, PostureEventHandler};
@@ -26,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 pub enum Workers {
     Access,
     Posture,
+    Directory,
     All,
 }
 
@@ -44,17 +51,85 @@ pub async fn run_access(
     let request_queue = QueueUrl::parse(queue.url())
         .ok_or_else(|| anyhow::anyhow!("the access queue URL `{}` is not an SQS queue URL", queue.url()))?;
     let config = AccessConfig::from_settings(&settings, &request_queue)?;
-    let identity = OidcVerifier::new(settings.identity.clone()).map_err(|e| anyhow::anyhow!("identity: {e}"))?;
-    let ports = Ports {
-        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), names.table())),
-        broker: Arc::new(StsBroker::new(aws_sdk_sts::Client::new(sdk))),
-        replies: Arc::new(SqsReplySink::new(sqs)),
-        identity: Arc::new(identity),
-        clock: Arc::new(SystemClock),
-    };
+    let ports = access_ports(&settings, sdk, &names).await?;
     let handler = Arc::new(AccessHandler::new(config, ports, AccessMetrics::new(meter)));
     run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
     Ok(())
+}
+
+/// The ports the access and directory workers share, over AWS.
+async fn access_ports(settings: &Settings, sdk: &SdkConfig, names: &StackNames) -> anyhow::Result<Ports> {
+    let identity = OidcVerifier::new(settings.identity.clone()).map_err(|e| anyhow::anyhow!("identity: {e}"))?;
+    Ok(Ports {
+        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), names.table())),
+        broker: Arc::new(StsBroker::new(aws_sdk_sts::Client::new(sdk))),
+        replies: Arc::new(SqsReplySink::new(aws_sdk_sqs::Client::new(sdk))),
+        identity: Arc::new(identity),
+        sessions: Arc::new(session_revoker(settings, sdk).await?),
+        audit: Arc::new(EventBridgeAudit::new(aws_sdk_eventbridge::Client::new(sdk), names.event_bus())),
+        clock: Arc::new(SystemClock),
+    })
+}
+
+/// Run the directory worker until `shutdown` is cancelled.
+pub async fn run_directory(
+    settings: Arc<Settings>,
+    sdk: &SdkConfig,
+    meter: &Meter,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let names = StackNames::new(&settings.stack.prefix);
+    let queue = Arc::new(SqsQueue::connect(aws_sdk_sqs::Client::new(sdk), &names.directory_queue()).await?);
+    let directory_queue = QueueUrl::parse(queue.url())
+        .ok_or_else(|| anyhow::anyhow!("the directory queue URL `{}` is not an SQS queue URL", queue.url()))?;
+    let config = AccessConfig::from_settings(&settings, &directory_queue)?;
+    let ports = access_ports(&settings, sdk, &names).await?;
+    let front = Front {
+        role: QueueRole::Directory,
+        allowed_sender_ids: config.allowed_sender_ids.clone(),
+        max_message_bytes: config.max_message_bytes,
+        reply_policy: config.reply_policy.clone(),
+        producers: config.producers.clone(),
+        replies: ports.replies.clone(),
+        audit: ports.audit.clone(),
+        clock: ports.clock.clone(),
+    };
+    let revoker = Revoker::new(
+        ports.store.clone(),
+        ports.sessions.clone(),
+        config.accounts.clone(),
+        config.revocation_policy_max_chars,
+    );
+    let handler = Arc::new(DirectoryHandler::new(front, ports.store.clone(), revoker));
+    run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
+    Ok(())
+}
+
+/// IAM clients for the broker role of every configured account: the worker's own credentials, or the
+/// account's `revoker_role_arn` when one is configured.
+pub async fn session_revoker(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<IamSessionRevoker> {
+    let mut revoker = IamSessionRevoker::default();
+    for (account, a) in &settings.accounts {
+        let role = role_name(&a.role_arn)
+            .ok_or_else(|| anyhow::anyhow!("accounts.{account}.role_arn `{}` names no role", a.role_arn))?;
+        let client = match &a.revoker_role_arn {
+            Some(revoker_role) => {
+                let provider = aws_config::sts::AssumeRoleProvider::builder(revoker_role)
+                    .session_name("portcullis-revoker")
+                    .configure(sdk)
+                    .build()
+                    .await;
+                let assumed = sdk
+                    .to_builder()
+                    .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+                    .build();
+                aws_sdk_iam::Client::new(&assumed)
+            }
+            None => aws_sdk_iam::Client::new(sdk),
+        };
+        revoker = revoker.with_account(account.clone(), client, role);
+    }
+    Ok(revoker)
 }
 
 /// Run the posture worker (scheduler and change-event consumer) until `shutdown` is cancelled.
@@ -133,25 +208,22 @@ pub async fn run(
     match workers {
         Workers::Access => run_access(settings, &sdk, &meter, shutdown).await,
         Workers::Posture => run_posture(settings, &sdk, &meter, shutdown).await,
+        Workers::Directory => run_directory(settings, &sdk, &meter, shutdown).await,
         Workers::All => {
+            // The first worker to fail stops the others.
             let stop_all = shutdown.clone();
-            let (a, p) = tokio::join!(
-                async {
-                    let r = run_access(settings.clone(), &sdk, &meter, shutdown.clone()).await;
-                    if r.is_err() {
-                        stop_all.cancel();
-                    }
-                    r
-                },
-                async {
-                    let r = run_posture(settings.clone(), &sdk, &meter, shutdown.clone()).await;
-                    if r.is_err() {
-                        stop_all.cancel();
-                    }
-                    r
+            let guard = |r: anyhow::Result<()>| {
+                if r.is_err() {
+                    stop_all.cancel();
                 }
+                r
+            };
+            let (a, p, d) = tokio::join!(
+                async { guard(run_access(settings.clone(), &sdk, &meter, shutdown.clone()).await) },
+                async { guard(run_posture(settings.clone(), &sdk, &meter, shutdown.clone()).await) },
+                async { guard(run_directory(settings.clone(), &sdk, &meter, shutdown.clone()).await) },
             );
-            a.and(p)
+            a.and(p).and(d)
         }
     }
 }

@@ -34,6 +34,8 @@ enum Command {
         #[command(subcommand)]
         action: Option<PostureAction>,
     },
+    /// HR events (team changes, offboarding, groups) from the directory-events queue.
+    Directory,
     /// Every worker in one process.
     All,
 }
@@ -72,6 +74,7 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(cancel_on_signal(shutdown.clone()));
         let workers = match cli.command {
             Command::Access => Workers::Access,
+            Command::Directory => Workers::Directory,
             Command::All => Workers::All,
             Command::Posture { action: None } => Workers::Posture,
             Command::Posture { action: Some(PostureAction::Scan { once: _, format }) } => {

@@ -13,8 +13,10 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
-use portcullis_domain::grant::Grant;
+use portcullis_domain::directory::DirectoryRecord;
+use portcullis_domain::grant::{Grant, Revocation};
 use portcullis_domain::messages::TemplateSummary;
+use portcullis_domain::revocation::SessionRevocation;
 use portcullis_domain::table::{Key, KeyPrefix, TTL_ATTRIBUTE};
 use portcullis_domain::template::StoredTemplate;
 use portcullis_domain::{AccountId, GrantId, TemplateName};
@@ -22,7 +24,9 @@ use portcullis_runtime::aws::{FailureKind, classify};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::ports::{AccessStore, NewRecord, Recorded, RequestKey, RequestRecord, StoreError, TemplateIndex};
+use crate::ports::{
+    AccessStore, NewRecord, PublishedEvent, Recorded, RequestKey, RequestRecord, StoreError, TemplateIndex,
+};
 
 /// The DynamoDB adapter.
 #[derive(Debug, Clone)]
@@ -71,6 +75,15 @@ fn decode<T: DeserializeOwned>(item: &Item, attr: &str) -> Result<T, StoreError>
     let text =
         get_s(item, attr).ok_or_else(|| StoreError::Corrupt { key: key_of(item), message: format!("no `{attr}`") })?;
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt { key: key_of(item), message: e.to_string() })
+}
+
+/// A grant item: its immutable `doc`, and the `revoked` attribute once it was revoked.
+fn decode_grant(item: &Item) -> Result<Grant, StoreError> {
+    let mut grant: Grant = decode(item, "doc")?;
+    if item.contains_key("revoked") {
+        grant.revoked = Some(decode::<Revocation>(item, "revoked")?);
+    }
+    Ok(grant)
 }
 
 fn encode<T: Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
@@ -133,6 +146,7 @@ impl DynamoStore {
             .put(&key)
             .item("reply", s(&new.record.reply))
             .item("digest", s(&new.record.digest))
+            .item("events", s(encode(&key.pk, &new.record.events)?))
             .item(TTL_ATTRIBUTE, n(new.expires_at))
             .condition_expression("attribute_not_exists(pk)")
             .build()
@@ -183,7 +197,13 @@ impl AccessStore for DynamoStore {
                 .map(str::to_owned)
                 .ok_or_else(|| StoreError::Corrupt { key: key_of(&item), message: format!("no `{name}`") })
         };
-        Ok(Some(RequestRecord { digest: field("digest")?, reply: field("reply")? }))
+        let events: Vec<PublishedEvent> =
+            if item.contains_key("events") { decode(&item, "events")? } else { Vec::new() };
+        Ok(Some(RequestRecord { digest: field("digest")?, reply: field("reply")?, events }))
+    }
+
+    async fn put_request_record(&self, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError> {
+        self.transact_recorded(Vec::new(), record).await
     }
 
     async fn template_index(&self, name: &TemplateName) -> Result<Option<TemplateIndex>, StoreError> {
@@ -269,7 +289,7 @@ impl AccessStore for DynamoStore {
     }
 
     async fn grant(&self, user: &str, account: &AccountId, id: &GrantId) -> Result<Option<Grant>, StoreError> {
-        self.get(&Key::grant(user, account, id)).await?.map(|item| decode(&item, "doc")).transpose()
+        self.get(&Key::grant(user, account, id)).await?.map(|item| decode_grant(&item)).transpose()
     }
 
     async fn put_grant(&self, grant: &Grant, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError> {
@@ -283,7 +303,17 @@ impl AccessStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_err(&key.sk))?;
-        self.transact_recorded(vec![TransactWriteItem::builder().put(put).build()], record).await
+        // Found by id alone (a revocation by an admin names only the id).
+        let index = self
+            .put(&Key::grant_index(&grant.id))
+            .item("user", s(&grant.user))
+            .item("account", s(grant.account.as_str()))
+            .item(TTL_ATTRIBUTE, n(grant.expires_at.timestamp()))
+            .build()
+            .map_err(build_err(&key.sk))?;
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().put(index).build()];
+        self.transact_recorded(items, record).await
     }
 
     async fn live_grants(
@@ -294,7 +324,7 @@ impl AccessStore for DynamoStore {
     ) -> Result<Vec<Grant>, StoreError> {
         let mut grants = Vec::new();
         for item in self.query(&KeyPrefix::grants_of(user, account), Some(now.timestamp())).await? {
-            let grant: Grant = decode(&item, "doc")?;
+            let grant = decode_grant(&item)?;
             // TTL deletion is late and the filter is by whole seconds: check the grant itself.
             if grant.is_live(now) {
                 grants.push(grant);
@@ -302,5 +332,144 @@ impl AccessStore for DynamoStore {
         }
         grants.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
         Ok(grants)
+    }
+
+    async fn unexpired_grants(&self, user: &str, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
+        let mut grants = Vec::new();
+        for item in self.query(&KeyPrefix::grants_of(user, None), Some(now.timestamp())).await? {
+            let grant = decode_grant(&item)?;
+            if grant.expires_at > now {
+                grants.push(grant);
+            }
+        }
+        grants.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(grants)
+    }
+
+    async fn grant_by_id(&self, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        let Some(index) = self.get(&Key::grant_index(id)).await? else { return Ok(None) };
+        let (Some(user), Some(account)) = (get_s(&index, "user"), get_s(&index, "account")) else {
+            return Err(StoreError::Corrupt { key: key_of(&index), message: "no `user` or `account`".into() });
+        };
+        let account = AccountId::parse(account)
+            .map_err(|e| StoreError::Corrupt { key: key_of(&index), message: e.to_string() })?;
+        self.grant(user, &account, id).await
+    }
+
+    async fn revoke_grant(&self, grant: &Grant, revocation: &Revocation) -> Result<bool, StoreError> {
+        let key = Key::grant(&grant.user, &grant.account, &grant.id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&key.pk))
+            .key("sk", s(&key.sk))
+            .update_expression("SET revoked = :r")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(revoked)")
+            .expression_attribute_values(":r", s(encode(&key.sk, revocation)?))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(store_error("UpdateItem", &e)),
+        }
+    }
+
+    async fn directory_record(&self, user: &str) -> Result<Option<(DirectoryRecord, u64)>, StoreError> {
+        let Some(item) = self.get(&Key::directory(user)).await? else { return Ok(None) };
+        let record: DirectoryRecord = decode(&item, "doc")?;
+        let rev = get_n(&item, "rev")
+            .and_then(|r| u64::try_from(r).ok())
+            .ok_or_else(|| StoreError::Corrupt { key: key_of(&item), message: "no `rev`".into() })?;
+        Ok(Some((record, rev)))
+    }
+
+    async fn put_directory_record(&self, record: &DirectoryRecord, revision: Option<u64>) -> Result<(), StoreError> {
+        let key = Key::directory(&record.user);
+        let next = revision.map_or(1, |r| r.saturating_add(1));
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&key.pk))
+            .item("sk", s(&key.sk))
+            .item("doc", s(encode(&key.pk, record)?))
+            .item("rev", n(next));
+        put = match revision {
+            Some(r) => put.condition_expression("rev = :rev").expression_attribute_values(":rev", n(r)),
+            None => put.condition_expression("attribute_not_exists(pk)"),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict(key.pk))
+            }
+            Err(e) => Err(store_error("PutItem", &e)),
+        }
+    }
+
+    async fn add_session_revocation(
+        &self,
+        account: &AccountId,
+        revocation: &SessionRevocation,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let cutoff = revocation.cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let key = Key::session_revocation(account, &cutoff, &revocation.source_identity);
+        let entry = self
+            .put(&key)
+            .item(TTL_ATTRIBUTE, n(expires_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err(&key.sk))?;
+        let generation_key = Key::revocation_generation(account);
+        let bump = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&generation_key.pk))
+            .key("sk", s(&generation_key.sk))
+            .update_expression("ADD generation :one")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(build_err(&generation_key.pk))?;
+        let items =
+            vec![TransactWriteItem::builder().put(entry).build(), TransactWriteItem::builder().update(bump).build()];
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let repeat = match err.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+                        .cancellation_reasons()
+                        .first()
+                        .and_then(|r| r.code())
+                        .is_some_and(|c| c == "ConditionalCheckFailed"),
+                    _ => false,
+                };
+                if repeat { Ok(()) } else { Err(store_error("TransactWriteItems", &err)) }
+            }
+        }
+    }
+
+    async fn session_revocations(&self, account: &AccountId) -> Result<(u64, Vec<SessionRevocation>), StoreError> {
+        let mut generation = 0;
+        let mut revocations = Vec::new();
+        for item in self.query(&KeyPrefix::revocations(account), None).await? {
+            let sk = get_s(&item, "sk").unwrap_or_default();
+            if sk == "GENERATION" {
+                generation = get_n(&item, "generation").and_then(|g| u64::try_from(g).ok()).unwrap_or(0);
+                continue;
+            }
+            let parsed = sk.split_once('#').and_then(|(cutoff, user)| {
+                let cutoff = DateTime::parse_from_rfc3339(cutoff).ok()?.with_timezone(&Utc);
+                Some(SessionRevocation { source_identity: user.to_owned(), cutoff })
+            });
+            match parsed {
+                Some(r) => revocations.push(r),
+                None => {
+                    return Err(StoreError::Corrupt { key: key_of(&item), message: "not a session revocation".into() });
+                }
+            }
+        }
+        Ok((generation, revocations))
     }
 }

@@ -1,11 +1,16 @@
-//! The AWS side of the access ports: DynamoDB, STS, SQS replies, and OIDC over HTTP.
+//! The AWS side of the access ports: DynamoDB, STS, SQS replies, IAM (session revocations),
+//! EventBridge (audit events), and OIDC over HTTP.
 
 mod dynamo;
+mod events;
+mod iam;
 mod oidc;
 mod sqs_reply;
 mod sts;
 
 pub use self::dynamo::DynamoStore;
+pub use self::events::EventBridgeAudit;
+pub use self::iam::{IamSessionRevoker, role_name};
 pub use self::oidc::OidcVerifier;
 pub use self::sqs_reply::{ATTR_IN_REPLY_TO, SqsReplySink};
 pub use self::sts::StsBroker;

@@ -202,7 +202,14 @@ impl OidcVerifier {
             Some(Value::String(one)) => vec![one.clone()],
             _ => Vec::new(),
         };
+        let issued_at = claims
+            .get("iat")
+            .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+            .and_then(|t| chrono::DateTime::<chrono::Utc>::from_timestamp(t, 0))
+            .ok_or_else(|| IdentityError::Unauthenticated("the identity token has no valid `iat` claim".into()))?;
         Ok(Identity {
+            issued_at,
+            via: None,
             issuer: text("iss").unwrap_or_default(),
             subject: text("sub").unwrap_or_default(),
             user,

@@ -1,0 +1,129 @@
+//! Taking access away: grants marked revoked, and the user's live sessions killed through the
+//! revocation policy on each account's broker role. Used by `grant.revoke`, `grant.revoke_all` and the
+//! directory worker.
+//!
+//! Every step is idempotent: a grant revoked already stays as it was; a session revocation is kept
+//! once per (account, cutoff, user); the policy is rendered from everything stored and written until
+//! the role holds a generation no older than the stored one, so concurrent writers converge.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use portcullis_domain::AccountId;
+use portcullis_domain::grant::{Grant, Revocation};
+use portcullis_domain::revocation::{SessionRevocation, cutoff_for, generation_of, render};
+use portcullis_domain::session::sts_name_for;
+use tracing::{info, warn};
+
+use crate::handler::BrokeredAccount;
+use crate::ports::{AccessStore, SessionRevoker, StoreError};
+
+/// How many times to re-render when other writers keep adding revocations meanwhile.
+const CONVERGE_TRIES: usize = 5;
+
+/// Why sessions could not be revoked (retry later).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RevokeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sessions could not be revoked: {0}")]
+    Sessions(String),
+}
+
+/// Revokes grants and sessions.
+#[derive(Debug, Clone)]
+pub struct Revoker {
+    store: Arc<dyn AccessStore>,
+    sessions: Arc<dyn SessionRevoker>,
+    accounts: BTreeMap<AccountId, BrokeredAccount>,
+    budget_chars: usize,
+}
+
+impl Revoker {
+    pub fn new(
+        store: Arc<dyn AccessStore>,
+        sessions: Arc<dyn SessionRevoker>,
+        accounts: BTreeMap<AccountId, BrokeredAccount>,
+        budget_chars: usize,
+    ) -> Self {
+        Self { store, sessions, accounts, budget_chars }
+    }
+
+    /// Every configured account.
+    pub fn accounts(&self) -> Vec<AccountId> {
+        self.accounts.keys().cloned().collect()
+    }
+
+    /// Mark `grants` revoked; returns the ones this call revoked (the others were revoked already).
+    pub async fn revoke_grants(&self, grants: &[Grant], revocation: &Revocation) -> Result<Vec<Grant>, StoreError> {
+        let mut revoked = Vec::new();
+        for grant in grants {
+            if self.store.revoke_grant(grant, revocation).await? {
+                info!(grant = %grant.id, user = %grant.user, account = %grant.account, by = %revocation.by,
+                      reason = %revocation.reason, "grant revoked");
+                let mut g = grant.clone();
+                g.revoked = Some(revocation.clone());
+                revoked.push(g);
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Kill `user`'s sessions issued before `at` (rounded up to the next whole second) in `accounts`
+    /// (as of `now`); returns the cutoff used.
+    pub async fn kill_sessions(
+        &self,
+        user: &str,
+        accounts: &[AccountId],
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, RevokeError> {
+        let cutoff = cutoff_for(at);
+        let source_identity = sts_name_for(user);
+        for account in accounts {
+            let Some(brokered) = self.accounts.get(account) else { continue };
+            let max_session = Duration::seconds(i64::try_from(brokered.max_session_seconds).unwrap_or(43_200));
+            let revocation = SessionRevocation { source_identity: source_identity.clone(), cutoff };
+            let keep_until = cutoff.checked_add_signed(max_session).unwrap_or(cutoff).timestamp();
+            self.store.add_session_revocation(account, &revocation, keep_until).await?;
+            self.write_policy(account, now, max_session).await?;
+            info!(user, session_name = %source_identity, account = %account, cutoff = %cutoff, "sessions revoked");
+        }
+        Ok(cutoff)
+    }
+
+    /// Render the account's revocations and write them to the broker role, until the role holds a
+    /// generation no older than the stored one.
+    async fn write_policy(
+        &self,
+        account: &AccountId,
+        now: DateTime<Utc>,
+        max_session: Duration,
+    ) -> Result<(), RevokeError> {
+        for _ in 0..CONVERGE_TRIES {
+            let (generation, revocations) = self.store.session_revocations(account).await?;
+            let policy = render(&revocations, generation, now, max_session, self.budget_chars);
+            if policy.merged {
+                warn!(account = %account, users = policy.users, "revocations merged to fit the inline-policy budget");
+            }
+            self.sessions.put_policy(account, &policy.document).await.map_err(|e| RevokeError::Sessions(e.0))?;
+            let (stored, _) = self.store.session_revocations(account).await?;
+            if stored == generation {
+                return Ok(());
+            }
+            // Someone added a revocation meanwhile: done if the role already holds theirs.
+            let on_role = self
+                .sessions
+                .get_policy(account)
+                .await
+                .map_err(|e| RevokeError::Sessions(e.0))?
+                .as_deref()
+                .and_then(generation_of);
+            if on_role.is_some_and(|g| g >= stored) {
+                return Ok(());
+            }
+        }
+        Err(RevokeError::Sessions(format!("the revocation policy of {account} kept changing; will retry")))
+    }
+}

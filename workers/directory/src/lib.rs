@@ -1,0 +1,230 @@
+//! The directory worker: HR events on `<prefix>-directory-events`, kept per user, and the access that
+//! follows from them revoked.
+//!
+//! # Layout
+//!
+//! - this module: the [`DirectoryHandler`]: admission (only a configured producer may send directory
+//!   kinds; shared with the access worker through [`portcullis_access::front::Front`]), the change
+//!   applied to the user's [`DirectoryRecord`] (newest `effective_at` per field wins), then what
+//!   follows from the record as it now stands: a team change revokes the grants made under the old
+//!   team (unless the user is back in it), an offboarding revokes every grant and kills every live
+//!   session, and the audit events say so.
+//!
+//! The record is written before the revocations, and the revocations follow from the record, so a
+//! worker killed at any point does the rest on redelivery: every step is idempotent, and the audit
+//! events of a redelivery carry the same ids.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use portcullis_access::front::{Admitted, Failure, Front};
+use portcullis_access::ports::{AccessStore, PublishedEvent, StoreError};
+use portcullis_access::revoke::Revoker;
+use portcullis_domain::audit::{self, Actor, AuditEvent};
+use portcullis_domain::directory::{DirectoryChange, DirectoryRecord};
+use portcullis_domain::grant::{Grant, Revocation};
+use portcullis_domain::messages::{DirectoryChangeResult, Request};
+use portcullis_domain::session::sts_name_for;
+use portcullis_domain::{AccountId, ErrorCode, RequestError};
+use portcullis_runtime::consumer::{Handler, Outcome};
+use portcullis_runtime::queue::{Attempt, ReceivedMessage};
+use serde_json::json;
+use tracing::info;
+
+/// Who directory changes are made by, in grants and audit events.
+pub const DIRECTORY_ACTOR: &str = "directory";
+
+/// Handles the directory-events queue.
+#[derive(Debug)]
+pub struct DirectoryHandler {
+    front: Front,
+    store: Arc<dyn AccessStore>,
+    revoker: Revoker,
+}
+
+/// One directory event, read.
+#[derive(Debug)]
+struct Event {
+    user: String,
+    change: DirectoryChange,
+    details: serde_json::Value,
+}
+
+impl DirectoryHandler {
+    /// `front` must admit the directory queue's kinds (`QueueRole::Directory`).
+    pub fn new(front: Front, store: Arc<dyn AccessStore>, revoker: Revoker) -> Self {
+        Self { front, store, revoker }
+    }
+
+    fn read(request: Request) -> Result<Event, RequestError> {
+        match request {
+            Request::UserTeamChanged(e) => Ok(Event {
+                details: json!({ "from_team": e.from_team, "to_team": e.to_team }),
+                user: e.user,
+                change: DirectoryChange::TeamChanged { from: e.from_team, to: e.to_team, effective_at: e.effective_at },
+            }),
+            Request::UserOffboarded(e) => Ok(Event {
+                user: e.user,
+                change: DirectoryChange::Offboarded { effective_at: e.effective_at },
+                details: json!({}),
+            }),
+            Request::UserGroupsChanged(e) => Ok(Event {
+                details: json!({ "groups": e.groups }),
+                user: e.user,
+                change: DirectoryChange::GroupsChanged { groups: e.groups, effective_at: e.effective_at },
+            }),
+            _ => Err(RequestError::new(ErrorCode::UnknownKind, "not a directory kind")),
+        }
+    }
+
+    /// Apply the change to the user's record (newest wins; retried on a concurrent write), and return
+    /// the record as it now stands.
+    async fn record(&self, event: &Event, now: DateTime<Utc>) -> Result<DirectoryRecord, Failure> {
+        for _ in 0..3 {
+            let (record, revision) = match self.store.directory_record(&event.user).await? {
+                Some((record, revision)) => (record, Some(revision)),
+                None => (DirectoryRecord::new(&event.user), None),
+            };
+            let mut next = record.clone();
+            if !next.apply(&event.change, now) {
+                return Ok(record);
+            }
+            match self.store.put_directory_record(&next, revision).await {
+                Ok(()) => return Ok(next),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Failure::Retry(format!("the directory record of {} kept changing", event.user)))
+    }
+
+    async fn apply(&self, admitted: &Admitted, now: DateTime<Utc>) -> Result<String, Failure> {
+        let request = Request::parse(admitted.kind, admitted.envelope.body.clone())?;
+        let event = Self::read(request)?;
+        if event.user.is_empty() || event.user.len() > 256 || event.user.chars().any(char::is_control) {
+            return Err(RequestError::new(ErrorCode::BadRequest, "user must be 1 to 256 characters").into());
+        }
+        let record = self.record(&event, now).await?;
+        let applied = record.reflects(&event.change);
+        let producer = admitted.producer.as_ref().map(|p| p.name.clone());
+        let actor = Actor { user: DIRECTORY_ACTOR.into(), via: producer.clone() };
+        let id = |what: &str| {
+            audit::event_id(&[producer.as_deref().unwrap_or(""), admitted.envelope.message_id.as_str(), what])
+        };
+        let kind = admitted.kind.as_str();
+        let reason = format!("{kind} effective {}", event.change.effective_at().to_rfc3339());
+
+        // What follows from the record as it stands (whether this delivery changed it or an earlier one).
+        let (covered, everywhere, cutoff): (Vec<Grant>, bool, DateTime<Utc>) = match (&event.change, &record.offboarded)
+        {
+            (DirectoryChange::Offboarded { .. }, Some(off)) => {
+                (self.store.live_grants(&event.user, None, now).await?, true, off.applied_at)
+            }
+            (DirectoryChange::TeamChanged { from, .. }, _) if record.team.as_ref().is_none_or(|t| &t.value != from) => {
+                let live = self.store.live_grants(&event.user, None, now).await?;
+                (live.into_iter().filter(|g| g.team.as_deref() == Some(from.as_str())).collect(), false, now)
+            }
+            _ => (Vec::new(), false, now),
+        };
+        let revocation = Revocation { at: now, by: DIRECTORY_ACTOR.into(), reason: reason.clone() };
+        let mut revoked = self.revoker.revoke_grants(&covered, &revocation).await.map_err(Failure::from)?;
+        // Grants an earlier delivery of this very change revoked are reported (and announced) again.
+        for g in self.store.unexpired_grants(&event.user, now).await? {
+            let by_this = g.revoked.as_ref().is_some_and(|r| r.by == DIRECTORY_ACTOR && r.reason == reason);
+            if by_this && !revoked.iter().any(|r| r.id == g.id) {
+                revoked.push(g);
+            }
+        }
+        revoked.sort_by(|a, b| a.id.cmp(&b.id));
+        // A team change cuts sessions at the moment its grants were revoked (the first delivery's),
+        // so a redelivery does not cut sessions the user got since with their other grants.
+        let cutoff = if everywhere {
+            cutoff
+        } else {
+            revoked.iter().filter_map(|g| g.revoked.as_ref().map(|r| r.at)).max().unwrap_or(cutoff)
+        };
+        let session_accounts: Vec<AccountId> = if everywhere {
+            self.revoker.accounts()
+        } else {
+            let mut accounts: Vec<AccountId> = revoked.iter().map(|g| g.account.clone()).collect();
+            accounts.sort();
+            accounts.dedup();
+            accounts
+        };
+        let cutoff = if session_accounts.is_empty() {
+            cutoff
+        } else {
+            self.revoker.kill_sessions(&event.user, &session_accounts, cutoff, now).await.map_err(Failure::from)?
+        };
+
+        let mut events: Vec<AuditEvent> = Vec::new();
+        if applied {
+            events.push(AuditEvent::DirectoryChangeApplied(audit::DirectoryChangeApplied {
+                event_id: id("applied"),
+                at: now,
+                actor: actor.clone(),
+                user: event.user.clone(),
+                change: kind.to_owned(),
+                effective_at: event.change.effective_at(),
+                details: event.details.clone(),
+                revoked_grants: revoked.iter().map(|g| g.id.clone()).collect(),
+            }));
+        }
+        for g in &revoked {
+            events.push(AuditEvent::GrantRevoked(audit::GrantRevoked {
+                event_id: id(&format!("grant-revoked:{}", g.id)),
+                at: now,
+                actor: actor.clone(),
+                user: g.user.clone(),
+                grant_id: g.id.clone(),
+                account: g.account.clone(),
+                template: g.template.clone(),
+                reason: reason.clone(),
+            }));
+        }
+        if !session_accounts.is_empty() {
+            events.push(AuditEvent::SessionsRevoked(audit::SessionsRevoked {
+                event_id: id("sessions-revoked"),
+                at: now,
+                actor: actor.clone(),
+                user: event.user.clone(),
+                session_name: sts_name_for(&event.user),
+                accounts: session_accounts.clone(),
+                sessions_issued_before: cutoff,
+                reason: reason.clone(),
+            }));
+        }
+        let published: Vec<PublishedEvent> = events
+            .iter()
+            .map(PublishedEvent::from_event)
+            .collect::<Result<_, _>>()
+            .map_err(|e| Failure::Refused(RequestError::new(ErrorCode::InternalError, e.to_string())))?;
+        self.front.publish(&published).await?;
+        info!(user = %event.user, change = kind, applied, revoked = revoked.len(), accounts = ?session_accounts,
+              via = ?producer, "directory change handled");
+        admitted.answer.ok_text(&DirectoryChangeResult {
+            user: event.user,
+            applied,
+            revoked_grants: revoked.iter().map(|g| g.id.clone()).collect(),
+            session_accounts,
+        })
+    }
+}
+
+#[async_trait]
+impl Handler for DirectoryHandler {
+    async fn handle(&self, message: &ReceivedMessage, attempt: Attempt) -> Outcome {
+        let now = self.front.clock.now();
+        match self.front.admit(message, now) {
+            Ok(admitted) => {
+                let result = self.apply(&admitted, now).await;
+                self.front.answer(&admitted.answer, result, attempt, None, admitted.sender_id.as_deref()).await
+            }
+            Err(stop) => self.front.stopped(stop, attempt, message.sender_id.as_deref(), now).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
