@@ -2,13 +2,17 @@
 
     python scripts/demo_aws.py seed          # a logging multi-region trail, GuardDuty, rotating KMS keys
     python scripts/demo_aws.py stop-trail    # StopLogging, then the CloudTrail event EventBridge would deliver
+    python scripts/demo_aws.py offboard USER # the HR system's user.offboarded event on the directory queue
+    python scripts/demo_aws.py revocations   # the revocation policy on the broker role
 
 Only for the local emulator: it talks to AWS_ENDPOINT_URL (default http://127.0.0.1:4566).
 """
 
+import datetime
 import json
 import os
 import sys
+import uuid
 
 import boto3
 
@@ -58,5 +62,38 @@ def stop_trail():
     print("mallory stopped trail org-trail; CloudTrail's StopLogging event is on the default bus")
 
 
+PREFIX = os.environ.get("PORTCULLIS__STACK__PREFIX", "portcullis-local")
+
+
+def offboard(user):
+    """What an HR system sends (as a configured producer) when someone leaves, and the worker's reply."""
+    sqs = client("sqs")
+    queue = sqs.get_queue_url(QueueName=f"{PREFIX}-directory-events")["QueueUrl"]
+    reply = sqs.create_queue(QueueName=f"{PREFIX}-reply-hr-demo")["QueueUrl"]
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    message_id = str(uuid.uuid4())
+    event = {"version": 1, "message_id": message_id, "kind": "user.offboarded", "sent_at": now, "reply_to": reply,
+             "body": {"user": user, "effective_at": now}}
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
+    print(f"HR: user.offboarded for {user} on {PREFIX}-directory-events")
+    for _ in range(30):
+        for m in sqs.receive_message(QueueUrl=reply, WaitTimeSeconds=1).get("Messages", []):
+            answer = json.loads(m["Body"])
+            if answer.get("in_reply_to") == message_id:
+                print(json.dumps(answer.get("result") or answer.get("error"), indent=2))
+                sqs.delete_queue(QueueUrl=reply)
+                return
+    sys.exit("no reply from the directory worker")
+
+
+def revocations():
+    """The deny statements Portcullis keeps on the broker role."""
+    doc = client("iam").get_role_policy(RoleName=f"{PREFIX}-broker", PolicyName="PortcullisRevocations")["PolicyDocument"]
+    for s in doc["Statement"][1:]:
+        who = s["Condition"].get("StringEquals", {}).get("aws:SourceIdentity", "everyone")
+        print(f"Deny * for sessions of {who} issued before {s['Condition']['DateLessThan']['aws:TokenIssueTime']}")
+
+
 if __name__ == "__main__":
-    {"seed": seed, "stop-trail": stop_trail}[sys.argv[1]]()
+    actions = {"seed": seed, "stop-trail": stop_trail, "offboard": offboard, "revocations": revocations}
+    actions[sys.argv[1]](*sys.argv[2:])

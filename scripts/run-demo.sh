@@ -86,5 +86,12 @@ for _ in $(seq 1 100); do grep -q "trigger=\"event:StopLogging\"" "$STATE/worker
 grep -E "event:StopLogging|posture violation published" "$STATE/worker.log" | sed -e 's/\x1b\[[0-9;]*m//g' | head -3
 RUST_LOG=error run "$BIN/portcullis-worker" posture scan --once --format table
 
+bold "11. Alice leaves the company: the HR system's user.offboarded event"
+.venv/bin/python scripts/demo_aws.py offboard alice
+bold "...her grants are revoked and her live sessions are denied on the broker role"
+.venv/bin/python scripts/demo_aws.py revocations
+bold "...and her next credentials request is refused, though her ID token has not expired"
+run "$BIN/portcullis" credentials --token "$ALICE" --account "$ACCOUNT" || true
+
 bold "The workers keep running (scans every 60 s; requests on the queue). Ctrl-C stops everything."
 wait "$WORKER"

@@ -24,6 +24,7 @@ use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use portcullis_cli::client::AccessClient;
 use portcullis_cli::dev_issuer as dev;
+use portcullis_domain::MessageId;
 use portcullis_domain::messages::{Kind, Reply, ReplyOutcome};
 use portcullis_domain::naming::StackNames;
 use portcullis_runtime::config::Settings;
@@ -46,14 +47,42 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 static TRACING: Once = Once::new();
 
-/// Send worker logs to the test output (`RUST_LOG=debug cargo test` for more).
+/// Every log line the workers of this test binary wrote (for scanning them for secrets).
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// Writes each log line to the test output and to [`LOGS`].
+#[derive(Debug, Clone, Copy)]
+struct TeeWriter;
+
+impl std::io::Write for TeeWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = LOGS.lock() {
+            logs.extend_from_slice(buf);
+        }
+        eprint!("{}", String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Send worker logs to the test output (`RUST_LOG=debug cargo test` for more), and keep them.
 pub fn init_tracing() {
     TRACING.call_once(|| {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,portcullis=info"));
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(|| TeeWriter).try_init();
     });
 }
+
+/// Everything logged so far by this test binary's workers.
+pub fn captured_logs() -> String {
+    LOGS.lock().map(|l| String::from_utf8_lossy(&l).into_owned()).unwrap_or_default()
+}
+
+/// The `SenderId` moto reports for every message, whoever sent it.
+pub const MOTO_SENDER_ID: &str = "AIDAIT2UOQQY3AUEKVGXU";
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -372,6 +401,7 @@ pub struct TestApp {
     pub client: AccessClient,
     shutdown: CancellationToken,
     worker: Option<JoinHandle<anyhow::Result<()>>>,
+    directory: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 /// Start moto, deploy a fresh stack and run the access worker.
@@ -392,9 +422,28 @@ pub async fn spawn_app_with(access_lines: &str, extra_toml: &str) -> TestApp {
         client,
         shutdown: CancellationToken::new(),
         worker: None,
+        directory: None,
     };
     app.start_worker();
     app
+}
+
+/// Like [`spawn_app_with`], with the directory worker running too.
+pub async fn spawn_app_with_directory(access_lines: &str, extra_toml: &str) -> TestApp {
+    let mut app = spawn_app_with(access_lines, extra_toml).await;
+    let (settings, sdk, meter, shutdown) =
+        (app.settings.clone(), app.sdk.clone(), app.metrics.meter(), app.shutdown.clone());
+    app.directory =
+        Some(tokio::spawn(
+            async move { portcullis_worker::app::run_directory(settings, &sdk, &meter, shutdown).await },
+        ));
+    app
+}
+
+/// Producers for the emulator, where every message has the same `SenderId`: one producer that may
+/// send every kind and act for people.
+pub fn trusted_everything() -> String {
+    format!("[[producers]]\nname = \"hr\"\nsender_ids = [\"{MOTO_SENDER_ID}\"]\nkinds = [\"*\"]\non_behalf = true\n")
 }
 
 impl TestApp {
@@ -415,6 +464,104 @@ impl TestApp {
         if let Some(w) = self.worker.take() {
             tokio::time::timeout(Duration::from_secs(30), w).await.expect("worker stops in time").unwrap().unwrap();
         }
+    }
+
+    /// Send a directory event (as the HR system would) with this client's reply queue; returns its
+    /// message id.
+    pub async fn send_directory(&self, kind: Kind, body: Value) -> MessageId {
+        let envelope = self.client.envelope(kind, body, None);
+        let url = self.queue_url(&self.names.directory_queue()).await;
+        self.sqs()
+            .send_message()
+            .queue_url(url)
+            .message_body(serde_json::to_string(&envelope).unwrap())
+            .send()
+            .await
+            .unwrap();
+        envelope.message_id
+    }
+
+    /// Send a directory event and wait for its reply.
+    pub async fn directory(&self, kind: Kind, body: Value) -> Reply<Value> {
+        let id = self.send_directory(kind, body).await;
+        self.client.wait_reply(&id, REPLY_TIMEOUT).await.unwrap()
+    }
+
+    /// A queue that receives every event on the Portcullis bus (for audit assertions).
+    pub async fn capture_bus(&self) -> String {
+        let name = format!("{}-bus-capture", self.names.prefix());
+        let url = self.sqs().create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
+        let events = aws_sdk_eventbridge::Client::new(&self.sdk);
+        let rule = format!("{}-capture", self.names.prefix());
+        events
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(self.names.event_bus())
+            .event_pattern(json!({"source": ["portcullis.access", "portcullis.posture"]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(self.names.event_bus())
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("capture")
+                    .arn(format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}"))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        url
+    }
+
+    /// Every message that arrives on `url` until none comes for `quiet`, as JSON.
+    pub async fn receive_all_json(&self, url: &str, quiet: Duration) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut last = Instant::now();
+        while last.elapsed() < quiet {
+            let got = self
+                .sqs()
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            for m in got.messages.unwrap_or_default() {
+                out.push(serde_json::from_str(m.body.as_deref().unwrap_or("null")).unwrap());
+                self.sqs()
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                last = Instant::now();
+            }
+        }
+        out
+    }
+
+    /// The revocation policy on the stack's broker role, if any.
+    pub async fn revocation_policy(&self) -> Option<Value> {
+        let out = aws_sdk_iam::Client::new(&self.sdk)
+            .get_role_policy()
+            .role_name(format!("{}-broker", self.names.prefix()))
+            .policy_name("PortcullisRevocations")
+            .send()
+            .await
+            .ok()?;
+        Some(policy_document(&out.policy_document))
+    }
+
+    /// Messages in a dead-letter queue (by name): (body, attributes); waits until there are `n`.
+    pub async fn dead_letters_in(&self, queue: &str, n: usize) -> Vec<(String, BTreeMap<String, String>)> {
+        self.dead_letters_of(queue, n).await
     }
 
     /// An ID token from the test issuer.
@@ -479,7 +626,11 @@ impl TestApp {
 
     /// Wait until the access dead-letter queue holds `n` messages; returns (body, attributes) of each.
     pub async fn dead_letters(&self, n: usize) -> Vec<(String, BTreeMap<String, String>)> {
-        let url = self.queue_url(&self.names.access_dlq()).await;
+        self.dead_letters_of(&self.names.access_dlq(), n).await
+    }
+
+    async fn dead_letters_of(&self, queue: &str, n: usize) -> Vec<(String, BTreeMap<String, String>)> {
+        let url = self.queue_url(queue).await;
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut seen: BTreeMap<String, (String, BTreeMap<String, String>)> = BTreeMap::new();
         while seen.len() < n && Instant::now() < deadline {
@@ -564,7 +715,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        if let Some(w) = self.worker.take() {
+        for w in [self.worker.take(), self.directory.take()].into_iter().flatten() {
             w.abort();
         }
     }
@@ -704,4 +855,34 @@ impl Drop for PostureEnv {
             w.abort();
         }
     }
+}
+
+/// An IAM policy document as returned by GetRolePolicy: URL-encoded JSON on AWS and moto's API; for
+/// policies moto's CloudFormation created, a Python dict's repr (single quotes), which our policies'
+/// values (no apostrophes) let us read as JSON.
+pub fn policy_document(raw: &str) -> Value {
+    let decoded = if raw.starts_with('{') {
+        raw.to_owned()
+    } else {
+        let bytes = raw.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = (bytes[i] == b'%').then(|| raw.get(i + 1..i + 3)).flatten();
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                None => {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).unwrap()
+    };
+    serde_json::from_str(&decoded)
+        .or_else(|_| serde_json::from_str(&decoded.replace('\'', "\"")))
+        .unwrap_or_else(|e| panic!("not a policy document ({e}): {decoded:.300}"))
 }

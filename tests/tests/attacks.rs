@@ -68,11 +68,7 @@ async fn portcullis_can_never_be_granted_to_itself() {
         .await
         .unwrap()
         .policy_document;
-    // AWS returns the document URL-encoded JSON; moto's CloudFormation keeps a Python dict's repr
-    // (single quotes), which our policy's values (no apostrophes) let us read as JSON.
-    let decoded = urlencoding_decode(&policy);
-    let doc: Value =
-        serde_json::from_str(&decoded).or_else(|_| serde_json::from_str(&decoded.replace('\'', "\""))).unwrap();
+    let doc = policy_document(&policy);
     let deny =
         doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "NeverPortcullisItself").expect("the deny");
     assert_eq!(deny["Effect"], "Deny");
@@ -85,30 +81,6 @@ async fn portcullis_can_never_be_granted_to_itself() {
             "the ceiling denies {own}: {resources:?}"
         );
     }
-}
-
-/// IAM returns policy documents URL-encoded (RFC 3986); some emulators do not encode them.
-fn urlencoding_decode(s: &str) -> String {
-    if s.starts_with('{') {
-        return s.to_owned();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = (bytes[i] == b'%').then(|| s.get(i + 1..i + 3)).flatten();
-        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
 }
 
 /// Finding 2: hostile sizes and shapes are refused with a code, and the worker keeps answering.
