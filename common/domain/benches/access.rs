@@ -67,6 +67,8 @@ fn compose(c: &mut Criterion) {
                 created_at: now,
                 expires_at: now + Duration::minutes(30 + i),
                 request_message_id: message_id,
+                via: None,
+                revoked: None,
             }
         })
         .collect();
