@@ -165,6 +165,8 @@ leeway_seconds = 1
 
 [access]
 reply_queue_names = ["{prefix}-reply-*"]
+# These tests share one reply queue between users; tests/tests/cli.rs runs with the binding on.
+bind_reply_queue_to_subject = false
 {access_lines}
 
 [accounts.{ACCOUNT}]

@@ -103,10 +103,11 @@ pub enum Kind {
     GrantRequest,
     GrantList,
     CredentialsRequest,
+    PostureStatus,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::TemplatePut,
         Kind::TemplateGet,
         Kind::TemplateList,
@@ -114,6 +115,7 @@ impl Kind {
         Kind::GrantRequest,
         Kind::GrantList,
         Kind::CredentialsRequest,
+        Kind::PostureStatus,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +127,7 @@ impl Kind {
             Kind::GrantRequest => "grant.request",
             Kind::GrantList => "grant.list",
             Kind::CredentialsRequest => "credentials.request",
+            Kind::PostureStatus => "posture.status",
         }
     }
 
@@ -202,6 +205,20 @@ pub struct CredentialsRequest {
     pub duration: Option<u64>,
 }
 
+/// `posture.status`: the latest evidence of every control, for members of
+/// `access.posture_reader_groups`. Read-only.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostureStatus {
+    /// Only this account (default: every account the posture worker scans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
+    /// Only this region, e.g. `eu-west-1` (default: every configured region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"))]
+    pub region: Option<String>,
+}
+
 /// A parsed request body.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -212,6 +229,7 @@ pub enum Request {
     GrantRequest(GrantRequest),
     GrantList(GrantList),
     CredentialsRequest(CredentialsRequest),
+    PostureStatus(PostureStatus),
 }
 
 impl Request {
@@ -235,6 +253,7 @@ impl Request {
             Kind::GrantRequest => Request::GrantRequest(body_of(kind, body)?),
             Kind::GrantList => Request::GrantList(body_of(kind, body)?),
             Kind::CredentialsRequest => Request::CredentialsRequest(body_of(kind, body)?),
+            Kind::PostureStatus => Request::PostureStatus(body_of(kind, body)?),
         };
         Ok(request)
     }
@@ -335,6 +354,43 @@ pub struct CredentialsResult {
     pub packed_policy_size: Option<i32>,
     /// The grants the session policy was composed from.
     pub grant_ids: Vec<GrantId>,
+}
+
+/// The latest evidence of one control in one account and region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlEvidence {
+    pub account: AccountId,
+    pub region: String,
+    /// The AWS Security Hub control id, e.g. `CloudTrail.1`.
+    pub control_id: String,
+    pub title: String,
+    /// `pass`, `fail` or `unknown`.
+    pub status: String,
+    /// How many resources fail (exact).
+    pub failing_count: u64,
+    /// The first failing resources (at most 100).
+    #[serde(default)]
+    pub failing_resources: Vec<String>,
+    /// Why the control fails or is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For unknown: why it could not be measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// When the measuring scan finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
+    /// `scheduled`, `once` or `event:<EventName>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+}
+
+/// Result of `posture.status`: controls never measured are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostureStatusResult {
+    pub controls: Vec<ControlEvidence>,
 }
 
 /// The error part of a failed reply.
@@ -439,6 +495,7 @@ pub fn schemas() -> Vec<(String, Value)> {
     pair!(Kind::GrantRequest, GrantRequest, GrantRequestResult);
     pair!(Kind::GrantList, GrantList, GrantListResult);
     pair!(Kind::CredentialsRequest, CredentialsRequest, CredentialsResult);
+    pair!(Kind::PostureStatus, PostureStatus, PostureStatusResult);
     out.push(("envelope.json".into(), schema_for!(Envelope<Value>)));
     out.push(("error-reply.json".into(), schema_for!(Reply<Value>)));
     out.into_iter().map(|(name, schema)| (name, canonical(schema.to_value()))).collect()
@@ -489,6 +546,8 @@ mod tests {
         assert!(Request::parse(Kind::GrantList, json!({})).is_ok());
         assert_eq!(bad(Kind::CredentialsRequest, json!({"account": "1234567890123"})), ErrorCode::BadRequest);
         assert!(Request::parse(Kind::CredentialsRequest, json!({"account": "123456789012"})).is_ok());
+        assert!(Request::parse(Kind::PostureStatus, json!({})).is_ok());
+        assert_eq!(bad(Kind::PostureStatus, json!({"account": "1"})), ErrorCode::BadRequest);
     }
 
     fn schema_dir() -> PathBuf {

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use portcullis_domain::guardrails::Guardrails;
 use portcullis_domain::identity::Identity;
 use portcullis_domain::messages::{Envelope, Kind, Reply, ReplyStamp};
+use portcullis_domain::naming::StackNames;
 use portcullis_domain::reply_policy::ReplyPolicy;
 use portcullis_domain::template::CompiledTemplate;
 use portcullis_domain::{AccountId, ErrorCode, MessageId, QueueUrl, RequestError, TemplateName};
@@ -71,11 +72,14 @@ impl AccessConfig {
             allowed_sender_ids: access.allowed_sender_ids.clone(),
             max_message_bytes: access.max_message_bytes,
             guardrails,
-            reply_policy: ReplyPolicy::new(
-                request_queue,
-                &access.reply_queue_accounts,
-                settings.reply_queue_patterns(),
-            ),
+            reply_policy: {
+                let policy =
+                    ReplyPolicy::new(request_queue, &access.reply_queue_accounts, settings.reply_queue_patterns());
+                match access.bind_reply_queue_to_subject {
+                    true => policy.bound_to_subject(StackNames::new(&settings.stack.prefix).reply_queue_prefix()),
+                    false => policy,
+                }
+            },
             accounts: settings
                 .accounts
                 .iter()
@@ -195,11 +199,19 @@ pub struct AccessHandler {
     pub(crate) ports: Ports,
     pub(crate) metrics: AccessMetrics,
     templates: Mutex<HashMap<(TemplateName, u32), Arc<CompiledTemplate>>>,
+    /// `posture.status`: where evidence is read, and who may read it (none: refused).
+    pub(crate) posture: Option<crate::posture_status::PostureReading>,
 }
 
 impl AccessHandler {
     pub fn new(config: AccessConfig, ports: Ports, metrics: AccessMetrics) -> Self {
-        Self { config, ports, metrics, templates: Mutex::new(HashMap::new()) }
+        Self { config, ports, metrics, templates: Mutex::new(HashMap::new()), posture: None }
+    }
+
+    /// Serve `posture.status` from `reading` (without it, the kind is refused as unavailable here).
+    pub fn with_posture_reading(mut self, reading: crate::posture_status::PostureReading) -> Self {
+        self.posture = Some(reading);
+        self
     }
 
     fn stamp(&self, now: DateTime<Utc>) -> ReplyStamp {
@@ -280,6 +292,10 @@ impl AccessHandler {
     /// Steps 2 and 3: the reply text for an admitted request.
     async fn serve(&self, admitted: &Admitted, now: DateTime<Utc>) -> Result<String, Failure> {
         let who = self.authenticate(admitted.envelope.identity_token.as_deref(), now).await?;
+        // The reply queue must be the requester's own (bound to the token's `sub`), or nothing is sent.
+        if let Some(to) = &admitted.answer.reply_to {
+            self.config.reply_policy.check_owner(to, &who.subject)?;
+        }
         let request = portcullis_domain::messages::Request::parse(admitted.kind, admitted.envelope.body.clone())?;
         let ctx = Ctx {
             who: &who,
@@ -368,6 +384,12 @@ impl Handler for AccessHandler {
         match self.admit(message, now) {
             Ok(admitted) => {
                 let result = self.serve(&admitted, now).await;
+                if let Err(Failure::Refused(e)) = &result
+                    && e.code == ErrorCode::ReplyForbidden
+                {
+                    // Somebody else's queue: never answered there.
+                    return Outcome::rejected(admitted.answer.kind, e.code, e.message.clone());
+                }
                 self.answer(&admitted.answer, result, attempt).await
             }
             Err(Stop::Silent(outcome)) => outcome,

@@ -35,6 +35,7 @@ impl AccessHandler {
             Request::GrantRequest(r) => self.grant_request(r, ctx).await,
             Request::GrantList(r) => self.grant_list(r, ctx).await,
             Request::CredentialsRequest(r) => self.credentials(r, ctx).await,
+            Request::PostureStatus(r) => self.posture_status(r, ctx).await,
         }
     }
 

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use opentelemetry::metrics::Meter;
-use portcullis_access::adapters::{DynamoStore, OidcVerifier, SqsReplySink, StsBroker};
+use portcullis_access::adapters::{DynamoEvidenceReader, DynamoStore, OidcVerifier, SqsReplySink, StsBroker};
 use portcullis_access::metrics::AccessMetrics;
+use portcullis_access::posture_status::PostureReading;
 use portcullis_access::{AccessConfig, AccessHandler, Ports};
 use portcullis_domain::QueueUrl;
 use portcullis_domain::naming::StackNames;
@@ -52,7 +53,9 @@ pub async fn run_access(
         identity: Arc::new(identity),
         clock: Arc::new(SystemClock),
     };
-    let handler = Arc::new(AccessHandler::new(config, ports, AccessMetrics::new(meter)));
+    let evidence = Arc::new(DynamoEvidenceReader::new(aws_sdk_dynamodb::Client::new(sdk), names.table()));
+    let reading = PostureReading::from_settings(&settings, request_queue.account(), evidence);
+    let handler = Arc::new(AccessHandler::new(config, ports, AccessMetrics::new(meter)).with_posture_reading(reading));
     run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
     Ok(())
 }
