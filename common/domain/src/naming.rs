@@ -57,7 +57,11 @@ impl StackNames {
     pub fn broker_role(&self) -> String {
         format!("{}-broker", self.prefix)
     }
-    /// Prefix of per-client reply queues.
+    /// The role requesters assume with their ID token (`AssumeRoleWithWebIdentity`).
+    pub fn requester_role(&self) -> String {
+        format!("{}-requester", self.prefix)
+    }
+    /// Prefix of per-requester reply queues (`<prefix>-reply-<sub>`).
     pub fn reply_queue_prefix(&self) -> String {
         format!("{}-reply-", self.prefix)
     }
