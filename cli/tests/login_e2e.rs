@@ -364,6 +364,31 @@ async fn both_logins_reach_working_credentials_that_the_aws_sdk_uses_through_cre
     let exec = env.ok("alice", &["exec", "--", "sh", "-c", "echo $AWS_ACCESS_KEY_ID"]).await;
     assert_eq!(exec.trim(), first["AccessKeyId"].as_str().unwrap());
 
+    // `console`: a sign-in URL through the federation endpoint (a local stand-in for AWS's).
+    let federation = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let federation_url = format!("http://{}/federation", federation.server_addr().to_ip().unwrap());
+    let config = env.home("alice").join("config.toml");
+    let alice_config = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{alice_config}federation_url = \"{federation_url}\"\n")).unwrap();
+    let seen = std::thread::spawn(move || {
+        let request = federation.recv().unwrap();
+        let url = request.url().to_owned();
+        request.respond(tiny_http::Response::from_string(r#"{"SigninToken":"tok-123"}"#)).unwrap();
+        url
+    });
+    let console = env.ok("alice", &["console", "--no-browser"]).await;
+    assert!(
+        console.starts_with(&federation_url)
+            && console.contains("Action=login")
+            && console.contains("SigninToken=tok-123"),
+        "{console}"
+    );
+    let asked = seen.join().unwrap();
+    assert!(
+        asked.contains("Action=getSigninToken") && asked.contains(first["AccessKeyId"].as_str().unwrap()),
+        "{asked}"
+    );
+
     // A new grant needs new credentials (the cache is keyed by the live grants).
     let account_param = format!("account={ACCOUNT}");
     let args = ["request", "queueConsumer", "--ttl", "30m", "--reason", "INC-4712", "--param", "queueName=payouts"];
