@@ -5,30 +5,55 @@ SHELL := /bin/bash
 VENV   := .venv
 PYTHON ?= python3
 MOTO   := $(VENV)/bin/moto_server
+IDP    := tests/idp/node_modules/.package-lock.json
 
-.PHONY: help venv build run test test-rust check-format lint rules schemas bench bench-posture clean
+.PHONY: help deps venv idp build install run test test-rust check-format lint rules schemas bench bench-posture clean
 
 help:
-	@echo "make run            emulator + stack + workers + a demo (Ctrl-C stops everything)"
+	@echo "make run            emulator + OpenID provider + stack + workers + a CLI demo (Ctrl-C stops everything)"
+	@echo "make install        cargo install --path cli (puts portcullis on your PATH)"
 	@echo "make test           formatting, clippy, unit and integration tests, alert rules (promtool)"
 	@echo "make bench          criterion benchmarks of rendering and policy composition"
 	@echo "make bench-posture  posture scan benchmark against the emulator (calls and wall time)"
 	@echo "make schemas        regenerate docs/schemas from the Rust types"
 
+# What make needs from the system, checked once, up front, with one message naming what is missing.
+deps:
+	@missing=""; \
+	command -v cargo >/dev/null 2>&1 || missing="$$missing cargo(rustup.rs)"; \
+	command -v $(PYTHON) >/dev/null 2>&1 || missing="$$missing python3"; \
+	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs(>=20.19)"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if command -v node >/dev/null 2>&1 && ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then \
+	  missing="$$missing nodejs>=20.19(found $$(node --version))"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "make needs:$$missing. On Debian/Ubuntu: sudo apt-get install python3-venv nodejs npm (Node 20.19+ from nodejs.org or NodeSource if the distribution's is older); Rust from https://rustup.rs" >&2; \
+	  exit 1; fi
+
 # The emulator (moto_server), pinned in requirements-dev.txt.
-venv: $(MOTO)
+venv: deps $(MOTO)
 $(MOTO): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(MOTO)
 
+# The test OpenID provider (oidc-provider, pinned in tests/idp/package-lock.json).
+idp: deps $(IDP)
+$(IDP): tests/idp/package-lock.json
+	cd tests/idp && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(IDP)
+
 build:
 	cargo build --workspace --bins
 
-run: venv build
+install:
+	cargo install --locked --path cli
+
+run: venv idp build
 	scripts/run-demo.sh
 
-test: venv check-format lint test-rust rules
+test: venv idp check-format lint test-rust rules
 
 check-format:
 	cargo fmt --all -- --check
@@ -36,7 +61,7 @@ check-format:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test-rust: venv
+test-rust: venv idp
 	cargo test --workspace
 
 rules: venv
@@ -53,4 +78,4 @@ bench-posture: venv
 
 clean:
 	cargo clean
-	rm -rf $(VENV) .portcullis
+	rm -rf $(VENV) .portcullis tests/idp/node_modules

@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# `make run`: a local AWS emulator, the stack deployed into it, the workers, and a demo through them.
-# Everything this script starts is stopped on exit (Ctrl-C), by PID.
+# `make run`: a local AWS emulator, a local OpenID provider, the stack deployed into the emulator, the
+# workers, and a demo of the `portcullis` CLI as two people use it. Everything this script starts is
+# stopped on exit (Ctrl-C), by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT="${PORTCULLIS_EMULATOR_PORT:-4566}"
+IDP_PORT="${PORTCULLIS_IDP_PORT:-4445}"
 STATE=.portcullis
-BIN=target/debug
+BIN="$PWD/target/debug"
+ACCOUNT=123456789012
+PREFIX=portcullis-local
 mkdir -p "$STATE"
 
-# Dummy credentials for the emulator only; the embedded default config points at 127.0.0.1:4566.
+# Operator credentials for the emulator only (the stack deploy and the workers). People's commands
+# below run with none of these: `portcullis` reaches the queues with the ID token alone.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL="http://127.0.0.1:${PORT}"
+export PORTCULLIS__AWS__ENDPOINT_URL="$AWS_ENDPOINT_URL"
+export PORTCULLIS__IDENTITY__ISSUER="http://127.0.0.1:${IDP_PORT}"
 unset PORTCULLIS_CONFIG
 
 PIDS=()
@@ -24,74 +31,128 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
-# Print a command (tokens shown as $ADMIN / $ALICE), then run it.
-run() {
-  local shown="$*"
-  [ -n "${ADMIN:-}" ] && shown="${shown//$ADMIN/\$ADMIN}"
-  [ -n "${ALICE:-}" ] && shown="${shown//$ALICE/\$ALICE}"
-  printf '\033[2m$ %s\033[0m\n' "$shown"
-  "$@"
+shown() { printf '\033[2m%s\033[0m\n' "$*"; }
+# `as NAME portcullis ARGS...`: run the CLI as a person on their own machine: their own config and
+# cache under .portcullis/home/NAME, their own ~/.aws/config, and no AWS credentials at all.
+as() {
+  local who="$1"; shift
+  local home="$PWD/$STATE/home/$who"
+  mkdir -p "$home"
+  shown "[$who]\$ portcullis ${*:2}"
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_ENDPOINT_URL -u AWS_REGION \
+    PORTCULLIS_CLI_CONFIG="$home/config.toml" PORTCULLIS_CLI_CACHE="$home/cache" \
+    AWS_CONFIG_FILE="$home/aws-config" NO_SPINNER=1 "$@"
 }
+# The same, without echoing the command (for polling).
+quietly_as() {
+  local who="$1"; shift
+  local home="$PWD/$STATE/home/$who"
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_ENDPOINT_URL -u AWS_REGION \
+    PORTCULLIS_CLI_CONFIG="$home/config.toml" PORTCULLIS_CLI_CACHE="$home/cache" NO_SPINNER=1 "$@"
+}
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-if (exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null; then
-  echo "port ${PORT} is already in use; stop what runs there or set PORTCULLIS_EMULATOR_PORT (and PORTCULLIS__AWS__ENDPOINT_URL)" >&2
-  exit 1
-fi
-bold "1. AWS emulator (moto_server) on 127.0.0.1:${PORT}"
+for p in "$PORT" "$IDP_PORT"; do
+  if port_busy "$p"; then
+    echo "port $p is already in use; stop what runs there (or set PORTCULLIS_EMULATOR_PORT / PORTCULLIS_IDP_PORT)" >&2
+    exit 1
+  fi
+done
+rm -rf "$STATE/home"
+
+bold "1. AWS emulator (moto_server) on 127.0.0.1:${PORT}, OpenID provider (oidc-provider) on 127.0.0.1:${IDP_PORT}"
 .venv/bin/moto_server -H 127.0.0.1 -p "$PORT" >"$STATE/moto.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null && break; sleep 0.1; done
+cat >"$STATE/idp-users.json" <<'USERS'
+{ "alice": { "team": "payments", "groups": ["engineers"] },
+  "secops": { "team": "security", "groups": ["portcullis-admins"] } }
+USERS
+node tests/idp/server.mjs --port "$IDP_PORT" --users "$STATE/idp-users.json" >"$STATE/idp.out" 2>"$STATE/idp.log" &
+PIDS+=($!)
+for _ in $(seq 1 100); do port_busy "$PORT" && grep -q READY "$STATE/idp.out" && break; sleep 0.1; done
+grep -q READY "$STATE/idp.out" || { echo "the OpenID provider did not start; see $STATE/idp.log" >&2; exit 1; }
 
-bold "2. Deploy the stack through the CloudFormation API, and the local identity issuer"
-export PORTCULLIS__AWS__ENDPOINT_URL="$AWS_ENDPOINT_URL"
-run "$BIN/portcullis" stack deploy
-run "$BIN/portcullis" dev-issuer init
+bold "2. An operator deploys the stack (with an IAM OIDC provider for the issuer and the requester role)"
+shown "\$ portcullis stack deploy --parameter OidcIssuerUrl=$PORTCULLIS__IDENTITY__ISSUER"
+"$BIN/portcullis" stack deploy --parameter "OidcIssuerUrl=$PORTCULLIS__IDENTITY__ISSUER"
 .venv/bin/python scripts/demo_aws.py seed
 
-bold "3. Start portcullis-worker all (logs: $STATE/worker.log)"
+bold "3. Start portcullis-worker all (logs: $STATE/worker.log); it discovers the provider's keys"
 "$BIN/portcullis-worker" all >"$STATE/worker.log" 2>&1 &
 WORKER=$!
 PIDS=("$WORKER" "${PIDS[@]}")
 for _ in $(seq 1 100); do grep -q "posture scheduler started" "$STATE/worker.log" && break; sleep 0.1; done
 
-bold "4. ID tokens from the local issuer (verified by the worker like any OIDC provider's)"
-printf '\033[2m$ ADMIN=$(portcullis dev-token --user secops --team security --group portcullis-admins)\033[0m\n'
-ADMIN=$("$BIN/portcullis" dev-token --user secops --team security --group portcullis-admins)
-printf '\033[2m$ ALICE=$(portcullis dev-token --user alice --team payments)\033[0m\n'
-ALICE=$("$BIN/portcullis" dev-token --user alice --team payments)
-ACCOUNT=123456789012
+INIT=(init --issuer "$PORTCULLIS__IDENTITY__ISSUER" --client-id portcullis-cli --stack-region us-east-1
+      --aws-endpoint-url "$AWS_ENDPOINT_URL" --stack-prefix "$PREFIX" --stack-account "$ACCOUNT" --default-account "$ACCOUNT")
 
-bold "5. An admin loads the statement templates"
-for t in examples/templates/*.json; do run "$BIN/portcullis" template put --token "$ADMIN" "$t"; done
+bold "4. secops (an admin, on a machine without a browser) logs in with the device flow and loads the templates"
+as secops "$BIN/portcullis" "${INIT[@]}" >/dev/null
+as secops "$BIN/portcullis" login --device 2>"$STATE/device.txt" &
+LOGIN=$!
+for _ in $(seq 1 100); do grep -q "(or open" "$STATE/device.txt" && break; sleep 0.1; done
+sed -n '1,2p' "$STATE/device.txt"
+URL=$(sed -n 's/^(or open \(.*\) directly)$/\1/p' "$STATE/device.txt")
+shown "(secops confirms the code in a browser on another device: tests/idp/drive.mjs plays that part)"
+node tests/idp/drive.mjs device "$URL" secops >/dev/null
+wait "$LOGIN"
+for t in examples/templates/*.json; do as secops "$BIN/portcullis" templates put "$t"; done
 
-bold "6. Alice asks for read access to one bucket for an hour"
-run "$BIN/portcullis" grant request --token "$ALICE" --template bucketRead --param bucketName=analytics-reports \
-  --account "$ACCOUNT" --ttl 1h --reason "INC-4711: reconcile yesterday's payouts"
+bold "5. alice sets up portcullis and logs in with her browser (PKCE, loopback redirect)"
+as alice "$BIN/portcullis" "${INIT[@]}"
+shown "(BROWSER is a scripted browser here: tests/idp/drive.mjs logs in as alice)"
+BROWSER="node tests/idp/drive.mjs auth %s alice" as alice "$BIN/portcullis" login
+as alice "$BIN/portcullis" whoami
 
-bold "7. ...and gets temporary credentials for exactly that (secrets redacted)"
-run "$BIN/portcullis" credentials --token "$ALICE" --account "$ACCOUNT" --redacted
+bold "6. alice asks for read access to one bucket for an hour"
+as alice "$BIN/portcullis" templates
+as alice "$BIN/portcullis" request bucketRead --param bucketName=analytics-reports --ttl 1h \
+  --reason "INC-4711: reconcile yesterday's payouts"
+as alice "$BIN/portcullis" grants
 
-bold "8. Refused requests get a stable code and a sentence (and are kept in the dead-letter queue)"
-run "$BIN/portcullis" grant request --token "$ALICE" --template bucketRead --param 'bucketName=*' \
-  --account "$ACCOUNT" --ttl 1h --reason "all the buckets please" || true
-run "$BIN/portcullis" grant request --token "$ALICE" --template bucketRead --param bucketName=analytics-reports \
-  --account "$ACCOUNT" --ttl 2d --reason "for the whole week" || true
+bold "7. ...and uses it from any AWS tool through a credential_process profile (boto3 here)"
+as alice "$BIN/portcullis" configure-profile jit
+sed 's/^/    /' "$STATE/home/alice/aws-config"
+shown "[alice]\$ python -c 'boto3.Session(profile_name=\"jit\").client(\"sts\").get_caller_identity()'   # three times"
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_ENDPOINT_URL AWS_CONFIG_FILE="$STATE/home/alice/aws-config" \
+  PORTCULLIS_CLI_CONFIG="$STATE/home/alice/config.toml" PORTCULLIS_CLI_CACHE="$STATE/home/alice/cache" \
+  .venv/bin/python -c "
+import boto3
+for _ in range(3):
+    print('   ', boto3.Session(profile_name='jit').client('sts').get_caller_identity()['Arn'])"
+shown "(one credentials round trip for all three: the rest came from alice's 0600 cache)"
+as alice "$BIN/portcullis" exec -- sh -c 'echo "    AWS_ACCESS_KEY_ID in the command: $AWS_ACCESS_KEY_ID"'
 
-bold "9. Security posture right now"
-RUST_LOG=error run "$BIN/portcullis-worker" posture scan --once --format table
+bold "8. Refusals: a pattern checked before sending (exit 2), a server refusal with its code (exit 3)"
+as alice "$BIN/portcullis" request bucketRead --param 'bucketName=*' --ttl 1h --reason "all the buckets please" || echo "    (exit $?)"
+as alice "$BIN/portcullis" request bucketRead --param bucketName=analytics-reports --ttl 2d --reason "for the whole week" || echo "    (exit $?)"
+as alice "$BIN/portcullis" posture || echo "    (exit $?)"
+
+bold "9. Security posture right now (secops is in a posture reader group)"
+for _ in $(seq 1 50); do
+  quietly_as secops "$BIN/portcullis" posture --output json 2>/dev/null | grep -q control_id && break; sleep 0.2
+done
+as secops "$BIN/portcullis" posture
 
 bold "10. Someone stops the trail: the change event triggers a rescan within seconds"
 .venv/bin/python scripts/demo_aws.py stop-trail
 for _ in $(seq 1 100); do grep -q "trigger=\"event:StopLogging\"" "$STATE/worker.log" && break; sleep 0.1; done
 grep -E "event:StopLogging|posture violation published" "$STATE/worker.log" | sed -e 's/\x1b\[[0-9;]*m//g' | head -3
-RUST_LOG=error run "$BIN/portcullis-worker" posture scan --once --format table
+as secops "$BIN/portcullis" posture
 
 bold "11. Alice leaves the company: the HR system's user.offboarded event"
 .venv/bin/python scripts/demo_aws.py offboard alice
 bold "...her grants are revoked and her live sessions are denied on the broker role"
 .venv/bin/python scripts/demo_aws.py revocations
-bold "...and her next credentials request is refused, though her ID token has not expired"
-run "$BIN/portcullis" credentials --token "$ALICE" --account "$ACCOUNT" || true
+bold "...and Portcullis refuses her from now on, though her ID token has not expired"
+as alice "$BIN/portcullis" grants || echo "    (exit $?)"
 
-bold "The workers keep running (scans every 60 s; requests on the queue). Ctrl-C stops everything."
+bold "The workers and the OpenID provider keep running until Ctrl-C. In another terminal:"
+cat <<SNIPPET
+    export PORTCULLIS_CLI_CONFIG=\$PWD/$STATE/you/config.toml PORTCULLIS_CLI_CACHE=\$PWD/$STATE/you/cache
+    portcullis ${INIT[*]}
+    portcullis login --no-browser     # open the URL; log in as alice (users: $STATE/idp-users.json)
+    portcullis request bucketRead --param bucketName=reports --ttl 1h --reason "trying it out"
+    portcullis configure-profile jit && aws --profile jit sts get-caller-identity
+SNIPPET
 wait "$WORKER"

@@ -1,8 +1,15 @@
 //! A client for the access pipeline: send a request envelope, wait for its reply.
 //!
-//! Each client owns a private reply queue named `<prefix>-reply-<random>` (which the worker's reply
-//! policy allows), created on connect and deleted by [`AccessClient::close`]. Replies are matched by
-//! `in_reply_to`; a duplicate reply (at-least-once delivery) is dropped.
+//! Two ways to get replies:
+//! - [`AccessClient::on_own_queue`] (the `portcullis` command): the person's own reply queue,
+//!   `<prefix>-reply-<sub>`, created once and shared by every `portcullis` process of that person.
+//!   A process takes only the reply whose `in_reply_to` is its own request: another process's reply
+//!   is made visible again at once (so concurrent commands do not steal each other's answers), and a
+//!   reply older than [`STALE_REPLY`] (its requester gave up long ago) is deleted.
+//! - [`AccessClient::connect`] (tests, tools): a private queue `<prefix>-reply-<random>`, created on
+//!   connect and deleted by [`AccessClient::close`]; every reply on it is this client's.
+//!
+//! Replies are matched by `in_reply_to`; a duplicate reply (at-least-once delivery) is dropped.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -45,7 +52,12 @@ pub struct AccessClient {
     reply_queue_url: String,
     early: Mutex<HashMap<MessageId, Reply<Value>>>,
     seen: Mutex<std::collections::HashSet<MessageId>>,
+    /// The reply queue is shared with other processes of the same person.
+    shared: bool,
 }
+
+/// A reply on a shared queue older than this is nobody's any more.
+pub const STALE_REPLY: Duration = Duration::from_secs(15 * 60);
 
 impl AccessClient {
     /// Find the stack's request queue and create a private reply queue.
@@ -75,7 +87,21 @@ impl AccessClient {
             reply_queue_url,
             early: Mutex::new(HashMap::new()),
             seen: Mutex::new(Default::default()),
+            shared: false,
         })
+    }
+
+    /// A client on existing queues: the person's own reply queue, shared with their other
+    /// processes (never deleted by this client).
+    pub fn on_own_queue(sqs: Client, request_queue_url: String, reply_queue_url: String) -> Self {
+        Self {
+            sqs,
+            request_queue_url,
+            reply_queue_url,
+            early: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Default::default()),
+            shared: true,
+        }
     }
 
     pub fn request_queue_url(&self) -> &str {
@@ -132,6 +158,9 @@ impl AccessClient {
 
     /// Wait for the reply to `message_id`.
     pub async fn wait_reply(&self, message_id: &MessageId, timeout: Duration) -> Result<Reply<Value>, ClientError> {
+        if self.shared {
+            return self.wait_own_reply(message_id, timeout).await;
+        }
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(reply) = self.early.lock().await.remove(message_id) {
@@ -147,6 +176,67 @@ impl AccessClient {
                     continue; // a duplicate reply
                 }
                 self.early.lock().await.insert(key, reply);
+            }
+        }
+    }
+
+    /// On a shared queue: take our reply, release the others', drop stale ones.
+    async fn wait_own_reply(&self, message_id: &MessageId, timeout: Duration) -> Result<Reply<Value>, ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ClientError::Timeout { message_id: message_id.clone(), timeout });
+            }
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.reply_queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(5)
+                .wait_time_seconds(i32::try_from(left.as_secs().clamp(1, 20)).unwrap_or(1))
+                .send()
+                .await
+                .map_err(sqs_err("ReceiveMessage"))?;
+            let mut mine = None;
+            let mut released = false;
+            for m in out.messages.unwrap_or_default() {
+                let Some(receipt) = m.receipt_handle else { continue };
+                let reply = m.body.as_deref().and_then(|b| serde_json::from_str::<Reply<Value>>(b).ok());
+                let ours = reply.as_ref().is_some_and(|r| r.in_reply_to.as_ref() == Some(message_id));
+                let stale = reply.as_ref().is_none_or(|r| {
+                    Utc::now().signed_duration_since(r.sent_at).to_std().is_ok_and(|age| age > STALE_REPLY)
+                });
+                if ours || stale {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.reply_queue_url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                        .map_err(sqs_err("DeleteMessage"))?;
+                    if ours && mine.is_none() {
+                        mine = reply;
+                    }
+                } else {
+                    // Another command's reply: visible again at once for the process waiting on it.
+                    released = true;
+                    let _ = self
+                        .sqs
+                        .change_message_visibility()
+                        .queue_url(&self.reply_queue_url)
+                        .receipt_handle(receipt)
+                        .visibility_timeout(0)
+                        .send()
+                        .await;
+                }
+            }
+            if let Some(reply) = mine {
+                return Ok(reply);
+            }
+            if released {
+                // Only others' replies came back: give their processes a moment to take them.
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }

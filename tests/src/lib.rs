@@ -6,7 +6,9 @@
 //! in-process, and connects an [`AccessClient`] with its own reply queue, so tests drive the worker only
 //! through real SQS messages. Every name and port is random: tests run in parallel.
 //!
-//! A missing `moto_server` is a loud failure, never a skip.
+//! [`idp::Idp`] runs the test OpenID provider (`tests/idp`, oidc-provider from npm) the same way.
+//!
+//! A missing `moto_server`, Node or `npm ci` is a loud failure, never a skip.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -39,6 +41,7 @@ pub use portcullis_runtime;
 pub use portcullis_worker;
 
 pub mod fixtures;
+pub mod idp;
 
 /// moto's default account id.
 pub const ACCOUNT: &str = "123456789012";
@@ -194,6 +197,8 @@ leeway_seconds = 1
 
 [access]
 reply_queue_names = ["{prefix}-reply-*"]
+# These tests share one reply queue between users; tests/tests/cli.rs runs with the binding on.
+bind_reply_queue_to_subject = false
 {access_lines}
 
 [accounts.{ACCOUNT}]

@@ -176,6 +176,7 @@ message_kinds! {
     UserTeamChanged = "user.team_changed", Directory, UserTeamChanged => DirectoryChangeResult;
     UserOffboarded = "user.offboarded", Directory, UserOffboarded => DirectoryChangeResult;
     UserGroupsChanged = "user.groups_changed", Directory, UserGroupsChanged => DirectoryChangeResult;
+    PostureStatus = "posture.status", Access, PostureStatus => PostureStatusResult;
 }
 
 impl Kind {
@@ -338,6 +339,20 @@ pub struct DirectoryChangeResult {
     pub session_accounts: Vec<AccountId>,
 }
 
+/// `posture.status`: the latest evidence of every control, for members of
+/// `access.posture_reader_groups`. Read-only.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostureStatus {
+    /// Only this account (default: every account the posture worker scans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
+    /// Only this region, e.g. `eu-west-1` (default: every configured region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"))]
+    pub region: Option<String>,
+}
+
 /// Result of `template.put`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -433,6 +448,43 @@ pub struct CredentialsResult {
     pub packed_policy_size: Option<i32>,
     /// The grants the session policy was composed from.
     pub grant_ids: Vec<GrantId>,
+}
+
+/// The latest evidence of one control in one account and region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlEvidence {
+    pub account: AccountId,
+    pub region: String,
+    /// The AWS Security Hub control id, e.g. `CloudTrail.1`.
+    pub control_id: String,
+    pub title: String,
+    /// `pass`, `fail` or `unknown`.
+    pub status: String,
+    /// How many resources fail (exact).
+    pub failing_count: u64,
+    /// The first failing resources (at most 100).
+    #[serde(default)]
+    pub failing_resources: Vec<String>,
+    /// Why the control fails or is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For unknown: why it could not be measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// When the measuring scan finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
+    /// `scheduled`, `once` or `event:<EventName>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+}
+
+/// Result of `posture.status`: controls never measured are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostureStatusResult {
+    pub controls: Vec<ControlEvidence>,
 }
 
 /// The error part of a failed reply.
@@ -575,6 +627,8 @@ mod tests {
         assert!(Request::parse(Kind::GrantList, json!({})).is_ok());
         assert_eq!(bad(Kind::CredentialsRequest, json!({"account": "1234567890123"})), ErrorCode::BadRequest);
         assert!(Request::parse(Kind::CredentialsRequest, json!({"account": "123456789012"})).is_ok());
+        assert!(Request::parse(Kind::PostureStatus, json!({})).is_ok());
+        assert_eq!(bad(Kind::PostureStatus, json!({"account": "1"})), ErrorCode::BadRequest);
     }
 
     fn schema_dir() -> PathBuf {

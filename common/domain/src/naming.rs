@@ -80,7 +80,11 @@ impl StackNames {
         ]
     }
 
-    /// Prefix of per-client reply queues.
+    /// The role requesters assume with their ID token (`AssumeRoleWithWebIdentity`).
+    pub fn requester_role(&self) -> String {
+        format!("{}-requester", self.prefix)
+    }
+    /// Prefix of per-requester reply queues (`<prefix>-reply-<sub>`).
     pub fn reply_queue_prefix(&self) -> String {
         format!("{}-reply-", self.prefix)
     }

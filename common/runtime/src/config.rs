@@ -96,7 +96,8 @@ pub struct IdentitySettings {
     pub issuer: String,
     /// Expected `aud` claim.
     pub audience: String,
-    /// JWKS URL of the issuer (fetched and cached). Exactly one of `jwks_url` and `jwks_file`.
+    /// JWKS URL of the issuer (fetched and cached). At most one of `jwks_url` and `jwks_file`; with
+    /// neither, the `jwks_uri` of the issuer's `/.well-known/openid-configuration` (OIDC Discovery).
     #[serde(default)]
     pub jwks_url: Option<String>,
     /// JWKS file (read at start and re-read when a key id is unknown).
@@ -161,6 +162,15 @@ pub struct AccessSettings {
     /// across a role's inline policies; the ceiling takes the rest). Default 8,192.
     #[serde(default = "defaults::revocation_policy_max_chars")]
     pub revocation_policy_max_chars: usize,
+    /// A reply queue must be the requester's own, `<prefix>-reply-<sub>` (the queue the requester
+    /// role's IAM policy binds to the token's `sub`). Default true; turn off only for trusted
+    /// producers that share one reply queue (a bot answering for many people).
+    #[serde(default = "defaults::yes")]
+    pub bind_reply_queue_to_subject: bool,
+    /// Members of any of these groups may read the posture evidence (`posture.status`).
+    /// Default `["portcullis-admins", "security"]`.
+    #[serde(default = "defaults::posture_reader_groups")]
+    pub posture_reader_groups: Vec<String>,
 }
 
 impl Default for AccessSettings {
@@ -176,6 +186,8 @@ impl Default for AccessSettings {
             max_credentials_seconds: defaults::max_credentials(),
             idempotency_ttl_seconds: defaults::idempotency_ttl(),
             revocation_policy_max_chars: defaults::revocation_policy_max_chars(),
+            bind_reply_queue_to_subject: true,
+            posture_reader_groups: defaults::posture_reader_groups(),
         }
     }
 }
@@ -357,6 +369,9 @@ mod defaults {
     pub(super) fn denied_actions() -> Vec<String> {
         portcullis_domain::guardrails::Guardrails::DEFAULT_DENIED.iter().map(|s| s.to_string()).collect()
     }
+    pub(super) fn posture_reader_groups() -> Vec<String> {
+        vec!["portcullis-admins".into(), "security".into()]
+    }
     pub(super) fn max_credentials() -> u64 {
         3600
     }
@@ -460,9 +475,11 @@ impl Settings {
                 format!("`{}` must be 3-40 lowercase letters, digits or '-'", self.stack.prefix),
             ));
         }
-        match (&self.identity.jwks_url, &self.identity.jwks_file) {
-            (Some(_), None) | (None, Some(_)) => {}
-            _ => return Err(invalid("identity", "set exactly one of jwks_url and jwks_file".into())),
+        if self.identity.jwks_url.is_some() && self.identity.jwks_file.is_some() {
+            return Err(invalid(
+                "identity",
+                "set at most one of jwks_url and jwks_file (neither: discovered from the issuer)".into(),
+            ));
         }
         for (account, a) in &self.accounts {
             if !a.role_arn.starts_with("arn:") || !a.role_arn.contains(&format!(":{account}:role/")) {

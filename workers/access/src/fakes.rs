@@ -464,3 +464,26 @@ impl IdentityVerifier for FakeVerifier {
         })
     }
 }
+
+// ---------------------------------------------------------------------------------------- evidence
+
+/// [`crate::ports::EvidenceReader`] over a fixed list of evidence items.
+#[derive(Debug, Default)]
+pub struct FixedEvidence {
+    pub items: Mutex<Vec<portcullis_domain::messages::ControlEvidence>>,
+}
+
+#[async_trait]
+impl crate::ports::EvidenceReader for FixedEvidence {
+    async fn latest_evidence(
+        &self,
+        accounts: &[AccountId],
+        regions: &[String],
+    ) -> Result<Vec<portcullis_domain::messages::ControlEvidence>, StoreError> {
+        Ok(lock(&self.items)
+            .iter()
+            .filter(|e| accounts.contains(&e.account) && regions.contains(&e.region))
+            .cloned()
+            .collect())
+    }
+}

@@ -22,6 +22,7 @@ use portcullis_domain::audit::{self, Actor};
 use portcullis_domain::guardrails::Guardrails;
 use portcullis_domain::identity::Identity;
 use portcullis_domain::messages::QueueRole;
+use portcullis_domain::naming::StackNames;
 use portcullis_domain::producers::Producers;
 use portcullis_domain::reply_policy::ReplyPolicy;
 use portcullis_domain::template::CompiledTemplate;
@@ -76,11 +77,14 @@ impl AccessConfig {
             allowed_sender_ids: access.allowed_sender_ids.clone(),
             max_message_bytes: access.max_message_bytes,
             guardrails,
-            reply_policy: ReplyPolicy::new(
-                request_queue,
-                &access.reply_queue_accounts,
-                settings.reply_queue_patterns(),
-            ),
+            reply_policy: {
+                let policy =
+                    ReplyPolicy::new(request_queue, &access.reply_queue_accounts, settings.reply_queue_patterns());
+                match access.bind_reply_queue_to_subject {
+                    true => policy.bound_to_subject(StackNames::new(&settings.stack.prefix).reply_queue_prefix()),
+                    false => policy,
+                }
+            },
             accounts: settings
                 .accounts
                 .iter()
@@ -147,6 +151,8 @@ pub struct AccessHandler {
     pub(crate) revoker: Revoker,
     pub(crate) front: Front,
     templates: Mutex<HashMap<(TemplateName, u32), Arc<CompiledTemplate>>>,
+    /// `posture.status`: where evidence is read, and who may read it (none: refused).
+    pub(crate) posture: Option<crate::posture_status::PostureReading>,
 }
 
 impl AccessHandler {
@@ -167,7 +173,13 @@ impl AccessHandler {
             audit: ports.audit.clone(),
             clock: ports.clock.clone(),
         };
-        Self { config, ports, metrics, revoker, front, templates: Mutex::new(HashMap::new()) }
+        Self { config, ports, metrics, revoker, front, templates: Mutex::new(HashMap::new()), posture: None }
+    }
+
+    /// Serve `posture.status` from `reading` (without it, the kind is refused as unavailable here).
+    pub fn with_posture_reading(mut self, reading: crate::posture_status::PostureReading) -> Self {
+        self.posture = Some(reading);
+        self
     }
 
     /// Publish audit events.
@@ -225,6 +237,14 @@ impl AccessHandler {
             Ok(r) => r,
             Err(e) => return (Some(who), Err(e.into())),
         };
+        // The reply queue must be the requester's own (bound to the token's `sub`), or nothing is
+        // sent. A trusted producer acting for someone answers on its own queue.
+        if let Some(to) = &admitted.answer.reply_to
+            && who.via.is_none()
+            && let Err(e) = self.config.reply_policy.check_owner(to, &who.subject)
+        {
+            return (Some(who), Err(e.into()));
+        }
         let ctx = Ctx {
             who: &who,
             key: RequestKey { user: &who.user, message_id: &admitted.envelope.message_id },
@@ -266,7 +286,15 @@ impl Handler for AccessHandler {
         match self.front.admit(message, now) {
             Ok(admitted) => {
                 let (who, result) = self.serve(&admitted, now).await;
-                self.front.answer(&admitted.answer, result, attempt, who.as_ref(), admitted.sender_id.as_deref()).await
+                let sender = admitted.sender_id.as_deref();
+                if let Err(Failure::Refused(e)) = &result
+                    && e.code == ErrorCode::ReplyForbidden
+                {
+                    // Somebody else's queue: audited, kept in the dead-letter queue, never answered there.
+                    let unanswered = Answer { reply_to: None, ..admitted.answer.clone() };
+                    return self.front.answer(&unanswered, result, attempt, who.as_ref(), sender).await;
+                }
+                self.front.answer(&admitted.answer, result, attempt, who.as_ref(), sender).await
             }
             Err(stop) => self.front.stopped(stop, attempt, message.sender_id.as_deref(), now).await,
         }

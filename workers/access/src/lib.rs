@@ -7,7 +7,9 @@
 //! - [`usecases`]: one use case per kind (template put/get/list/delete, grant request/list,
 //!   credentials), over the ports; the decisions themselves are the domain's.
 //! - [`ports`]: what the use cases need from the world: [`ports::AccessStore`],
-//!   [`ports::CredentialBroker`], [`ports::ReplySink`], [`ports::IdentityVerifier`].
+//!   [`ports::CredentialBroker`], [`ports::ReplySink`], [`ports::IdentityVerifier`],
+//!   [`ports::EvidenceReader`].
+//! - [`posture_status`]: the read-only `posture.status` use case and who may use it.
 //! - [`adapters`]: those ports over DynamoDB, STS, SQS and OIDC.
 //! - [`fakes`] (tests, feature `test-util`): those ports in memory.
 //! - [`metrics`]: the access worker's counters and histograms.
@@ -19,6 +21,7 @@ pub mod front;
 pub mod handler;
 pub mod metrics;
 pub mod ports;
+pub mod posture_status;
 pub mod revoke;
 #[cfg(test)]
 mod tests;

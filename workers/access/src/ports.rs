@@ -274,3 +274,17 @@ pub trait IdentityVerifier: Send + Sync + Debug + 'static {
     /// Verify `token` as of `now` and return who it names.
     async fn verify(&self, token: Option<&str>, now: DateTime<Utc>) -> Result<Identity, IdentityError>;
 }
+
+// ---------------------------------------------------------------------------------------- posture evidence
+
+/// Reads the posture worker's evidence items (read-only; the posture worker writes them).
+#[async_trait]
+pub trait EvidenceReader: Send + Sync + Debug + 'static {
+    /// The latest evidence of every control measured in each (account, region) of
+    /// `accounts` × `regions`; controls never measured are left out.
+    async fn latest_evidence(
+        &self,
+        accounts: &[AccountId],
+        regions: &[String],
+    ) -> Result<Vec<portcullis_domain::messages::ControlEvidence>, StoreError>;
+}

@@ -880,3 +880,98 @@ async fn an_audit_bus_outage_is_retried_and_never_loses_the_event() {
     assert_eq!(result(&reply.unwrap())["grant"]["user"], "alice");
     assert_eq!(h.audit.detail_types().iter().filter(|t| *t == "Grant Created").count(), 1);
 }
+
+// ---------------------------------------------------------------------------------------- reply binding, posture.status
+
+/// The default harness with replies bound to the requester's `sub` and posture evidence to read.
+fn bound_harness() -> (Harness, Arc<crate::fakes::FixedEvidence>) {
+    let h = harness();
+    let mut config = h.handler.config.clone();
+    config.reply_policy = config.reply_policy.clone().bound_to_subject("p-reply-");
+    let evidence = Arc::new(crate::fakes::FixedEvidence::default());
+    let reading = crate::posture_status::PostureReading {
+        reader: evidence.clone(),
+        reader_groups: vec!["security".into()],
+        accounts: vec![AccountId::parse(ACCOUNT).unwrap()],
+        regions: vec!["us-east-1".into()],
+    };
+    let meter = opentelemetry::global::meter("test");
+    let handler =
+        AccessHandler::new(config, h.handler.ports.clone(), AccessMetrics::new(&meter)).with_posture_reading(reading);
+    (Harness { handler: Arc::new(handler), ..h }, evidence)
+}
+
+#[tokio::test]
+async fn a_reply_queue_of_somebody_else_is_refused_after_authentication_and_never_answered() {
+    let (h, _) = bound_harness();
+    // REPLY_TO is p-reply-alice: alice's own queue works...
+    h.ok(Kind::GrantList, json!({}), &alice()).await;
+    // ...but mallory may not have her replies (or anything) sent there.
+    let mallory = FakeVerifier::token("mallory", None, &[]);
+    let before = h.replies.sent().len();
+    let (outcome, reply) = h.request(Kind::GrantList, json!({}), &mallory).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::ReplyForbidden);
+    assert!(reply.is_none(), "nothing is sent to alice's queue");
+    assert_eq!(h.replies.sent().len(), before);
+    // Credentials are not issued either.
+    let (outcome, _) = h.request(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &mallory).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::ReplyForbidden);
+    assert!(h.broker.requests().is_empty());
+}
+
+#[tokio::test]
+async fn posture_status_is_for_the_reader_groups_and_reads_the_configured_scopes() {
+    let (h, evidence) = bound_harness();
+    let item =
+        |account: &str, region: &str, control: &str, status: &str| portcullis_domain::messages::ControlEvidence {
+            account: AccountId::parse(account).unwrap(),
+            region: region.into(),
+            control_id: control.into(),
+            title: "t".into(),
+            status: status.into(),
+            failing_count: 0,
+            failing_resources: vec![],
+            reason: None,
+            error_code: None,
+            checked_at: None,
+            trigger: None,
+        };
+    evidence.items.lock().unwrap().extend([
+        item(ACCOUNT, "us-east-1", "KMS.4", "pass"),
+        item(ACCOUNT, "us-east-1", "CloudTrail.1", "fail"),
+        item(ACCOUNT, "eu-west-1", "CloudTrail.1", "pass"),
+    ]);
+    let (code, _) = h.refused(Kind::PostureStatus, json!({}), &alice()).await;
+    assert_eq!(code, ErrorCode::Forbidden);
+    let reader = FakeVerifier::token("alice", Some("payments"), &["security"]);
+    let result = h.ok(Kind::PostureStatus, json!({}), &reader).await;
+    let ids: Vec<&str> =
+        result["controls"].as_array().unwrap().iter().map(|c| c["control_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["CloudTrail.1", "KMS.4"], "sorted, and only the configured region");
+    let (code, _) = h.refused(Kind::PostureStatus, json!({"account": "999999999999"}), &reader).await;
+    assert_eq!(code, ErrorCode::AccountUnknown);
+    let (code, _) = h.refused(Kind::PostureStatus, json!({"region": "Mars"}), &reader).await;
+    assert_eq!(code, ErrorCode::BadRequest);
+    let (code, _) = harness().refused(Kind::PostureStatus, json!({}), &reader).await;
+    assert_eq!(code, ErrorCode::Unavailable, "a worker without a posture reading says so");
+}
+
+#[tokio::test]
+async fn a_trusted_producer_acting_for_someone_answers_on_its_own_queue() {
+    let (h, _) = bound_harness();
+    let mut config = h.handler.config.clone();
+    config.producers = portcullis_domain::producers::Producers::new(vec![producer(&["grant.*"], true)]);
+    let meter = opentelemetry::global::meter("test");
+    let h = Harness {
+        handler: Arc::new(AccessHandler::new(config, h.handler.ports.clone(), AccessMetrics::new(&meter))),
+        ..h
+    };
+    // The bot's reply queue (p-reply-alice here) is not bob's, yet the bot may use it for bob.
+    let mut env: Value = serde_json::from_str(&h.envelope("m-bot", "grant.list", json!({}), None)).unwrap();
+    env["on_behalf_of"] = json!({"user": "bob", "groups": []});
+    let outcome = h.handle_raw(&env.to_string(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    // Bob with his own token may not.
+    let bob = FakeVerifier::token("bob", None, &[]);
+    assert_eq!(rejected_code(&h.request(Kind::GrantList, json!({}), &bob).await.0), ErrorCode::ReplyForbidden);
+}

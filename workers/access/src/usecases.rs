@@ -39,6 +39,7 @@ impl AccessHandler {
             Request::GrantRevoke(r) => self.grant_revoke(r, ctx).await,
             Request::GrantRevokeAll(r) => self.grant_revoke_all(r, ctx).await,
             Request::CredentialsRequest(r) => self.credentials(r, ctx).await,
+            Request::PostureStatus(r) => self.posture_status(r, ctx).await,
             // Admission keeps directory kinds off the access queue.
             Request::UserTeamChanged(_) | Request::UserOffboarded(_) | Request::UserGroupsChanged(_) => {
                 Err(RequestError::new(ErrorCode::UnknownKind, "directory kinds go on the directory-events queue")

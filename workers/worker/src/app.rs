@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use opentelemetry::metrics::Meter;
 use portcullis_access::adapters::{
-    DynamoStore, EventBridgeAudit, IamSessionRevoker, OidcVerifier, SqsReplySink, StsBroker, role_name,
+    DynamoEvidenceReader, DynamoStore, EventBridgeAudit, IamSessionRevoker, OidcVerifier, SqsReplySink, StsBroker,
+    role_name,
 };
 use portcullis_access::front::Front;
 use portcullis_access::metrics::AccessMetrics;
+use portcullis_access::posture_status::PostureReading;
 use portcullis_access::revoke::Revoker;
 use portcullis_access::{AccessConfig, AccessHandler, Ports};
 use portcullis_directory::DirectoryHandler;
@@ -52,7 +54,9 @@ pub async fn run_access(
         .ok_or_else(|| anyhow::anyhow!("the access queue URL `{}` is not an SQS queue URL", queue.url()))?;
     let config = AccessConfig::from_settings(&settings, &request_queue)?;
     let ports = access_ports(&settings, sdk, &names).await?;
-    let handler = Arc::new(AccessHandler::new(config, ports, AccessMetrics::new(meter)));
+    let evidence = Arc::new(DynamoEvidenceReader::new(aws_sdk_dynamodb::Client::new(sdk), names.table()));
+    let reading = PostureReading::from_settings(&settings, request_queue.account(), evidence);
+    let handler = Arc::new(AccessHandler::new(config, ports, AccessMetrics::new(meter)).with_posture_reading(reading));
     run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
     Ok(())
 }

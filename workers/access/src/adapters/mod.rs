@@ -3,6 +3,7 @@
 
 mod dynamo;
 mod events;
+mod evidence;
 mod iam;
 mod oidc;
 mod sqs_reply;
@@ -10,6 +11,7 @@ mod sts;
 
 pub use self::dynamo::DynamoStore;
 pub use self::events::EventBridgeAudit;
+pub use self::evidence::DynamoEvidenceReader;
 pub use self::iam::{IamSessionRevoker, role_name};
 pub use self::oidc::OidcVerifier;
 pub use self::sqs_reply::{ATTR_IN_REPLY_TO, SqsReplySink};

@@ -7,7 +7,10 @@
 //! is the configured client; `exp` is in the future, `nbf` (when present) and `iat` not in the future
 //! beyond the leeway, and `exp - iat` at most `identity.max_token_lifetime_seconds`. Times are checked
 //! against the clock the caller passes, not the system's. The JWKS comes from a URL (cached,
-//! refetched when stale or when a token names an unknown `kid`, at most every 30 s) or from a file.
+//! refetched when stale or when a token names an unknown `kid`, at most every 30 s) or from a file;
+//! with neither configured, the URL is the `jwks_uri` of the issuer's
+//! `/.well-known/openid-configuration`, read again at each refetch (whose `issuer` must be the
+//! configured one exactly).
 //!
 //! A JWKS that cannot be fetched is *not* the requester's fault: it surfaces as
 //! [`IdentityError::Unavailable`] so the message is retried rather than refused.
@@ -35,6 +38,8 @@ const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 enum JwksSource {
     Url(String),
     File(PathBuf),
+    /// The `jwks_uri` of the issuer's discovery document (OIDC Discovery 1.0, section 4).
+    Discovery,
 }
 
 #[derive(Debug, Default)]
@@ -71,7 +76,7 @@ impl OidcVerifier {
         let source = match (&settings.jwks_url, &settings.jwks_file) {
             (Some(url), _) => JwksSource::Url(url.clone()),
             (None, Some(file)) => JwksSource::File(file.clone()),
-            (None, None) => return Err(IdentityError::Unavailable("no JWKS source configured".into())),
+            (None, None) => JwksSource::Discovery,
         };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -259,18 +264,38 @@ impl OidcVerifier {
             JwksSource::File(path) => tokio::fs::read_to_string(path)
                 .await
                 .map_err(|e| IdentityError::Unavailable(format!("cannot read {}: {e}", path.display())))?,
-            JwksSource::Url(url) => {
-                let resp = self
-                    .http
-                    .get(url)
-                    .send()
-                    .await
-                    .and_then(|r| r.error_for_status())
-                    .map_err(|e| IdentityError::Unavailable(format!("cannot fetch {url}: {e}")))?;
-                resp.text().await.map_err(|e| IdentityError::Unavailable(format!("cannot read {url}: {e}")))?
+            JwksSource::Url(url) => self.get_text(url).await?,
+            JwksSource::Discovery => {
+                let url = format!("{}/.well-known/openid-configuration", self.settings.issuer.trim_end_matches('/'));
+                let doc: Value = serde_json::from_str(&self.get_text(&url).await?)
+                    .map_err(|e| IdentityError::Unavailable(format!("{url} is not JSON: {e}")))?;
+                if doc.get("issuer").and_then(Value::as_str) != Some(self.settings.issuer.as_str()) {
+                    return Err(IdentityError::Unavailable(format!(
+                        "{url} names another issuer than identity.issuer `{}`",
+                        self.settings.issuer
+                    )));
+                }
+                let jwks_uri = doc
+                    .get("jwks_uri")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| IdentityError::Unavailable(format!("{url} has no jwks_uri")))?;
+                self.get_text(jwks_uri).await?
             }
         };
         serde_json::from_str(&text).map_err(|e| IdentityError::Unavailable(format!("the JWKS is not valid: {e}")))
+    }
+}
+
+impl OidcVerifier {
+    async fn get_text(&self, url: &str) -> Result<String, IdentityError> {
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| IdentityError::Unavailable(format!("cannot fetch {url}: {e}")))?;
+        resp.text().await.map_err(|e| IdentityError::Unavailable(format!("cannot read {url}: {e}")))
     }
 }
 

@@ -1,0 +1,667 @@
+//! `portcullis` end to end, as people use it: the real binary, the test OpenID provider
+//! (oidc-provider from npm, `tests/idp`) on loopback, moto with the stack deployed (including the
+//! IAM OIDC provider and the requester role), and the access worker in-process verifying the IdP's
+//! tokens through its discovered JWKS. The CLI runs with no AWS credentials in its environment.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis_tests::idp::{Idp, drive_script};
+use portcullis_tests::portcullis_runtime::config::Settings;
+use portcullis_tests::{ACCOUNT, MetricsProbe, Moto, random_prefix, sdk_config};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+fn users() -> Value {
+    json!({
+        "alice": { "team": "payments", "groups": ["engineers"] },
+        "bob": { "team": "payments", "groups": ["engineers"] },
+        "secops": { "team": "security", "groups": ["portcullis-admins"] }
+    })
+}
+
+/// Moto with the stack, the IdP, and the access worker.
+struct Env {
+    idp: Idp,
+    moto: Moto,
+    prefix: String,
+    sdk: aws_config::SdkConfig,
+    metrics: MetricsProbe,
+    shutdown: CancellationToken,
+    worker: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    settings: Arc<Settings>,
+    homes: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start(idp_flags: &[&str]) -> Env {
+        portcullis_tests::init_tracing();
+        let idp = Idp::start(&users(), idp_flags);
+        let moto = Moto::start();
+        let sdk = sdk_config(&moto.endpoint).await;
+        let prefix = random_prefix();
+        let worker_arn = portcullis_cli::stack::caller_principal_arn(&aws_sdk_sts::Client::new(&sdk)).await.unwrap();
+        portcullis_cli::stack::deploy(
+            &aws_sdk_cloudformation::Client::new(&sdk),
+            &prefix,
+            portcullis_cli::stack::TEMPLATE,
+            &[
+                ("Prefix", &prefix),
+                ("MaxReceiveCount", "2"),
+                ("WorkerPrincipalArn", &worker_arn),
+                ("OidcIssuerUrl", &idp.issuer),
+            ],
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("the stack deploys");
+        // No jwks_url or jwks_file: the worker discovers the IdP's keys. Replies are bound to `sub`.
+        let settings = Settings::from_toml(&format!(
+            r#"
+[aws]
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+[stack]
+prefix = "{prefix}"
+[identity]
+issuer = "{issuer}"
+audience = "portcullis-cli"
+leeway_seconds = 5
+[access]
+reply_queue_names = ["{prefix}-reply-*"]
+[accounts.{ACCOUNT}]
+role_arn = "arn:aws:iam::{ACCOUNT}:role/{prefix}-broker"
+[worker]
+concurrency = 8
+wait_seconds = 1
+visibility_timeout_seconds = 30
+retry_backoff_base_ms = 200
+retry_backoff_max_seconds = 1
+shutdown_grace_seconds = 5
+[posture]
+regions = ["us-east-1"]
+"#,
+            endpoint = moto.endpoint,
+            issuer = idp.issuer
+        ))
+        .unwrap();
+        let mut env = Env {
+            idp,
+            moto,
+            prefix,
+            sdk,
+            metrics: MetricsProbe::new(),
+            shutdown: CancellationToken::new(),
+            worker: None,
+            settings: Arc::new(settings),
+            homes: tempfile::tempdir().unwrap(),
+        };
+        env.start_worker();
+        env
+    }
+
+    fn start_worker(&mut self) {
+        self.shutdown = CancellationToken::new();
+        let (settings, sdk, meter, shutdown) =
+            (self.settings.clone(), self.sdk.clone(), self.metrics.meter(), self.shutdown.clone());
+        self.worker = Some(tokio::spawn(async move {
+            portcullis_tests::portcullis_worker::app::run_access(settings, &sdk, &meter, shutdown).await
+        }));
+    }
+
+    async fn stop_worker(&mut self) {
+        self.shutdown.cancel();
+        if let Some(w) = self.worker.take() {
+            tokio::time::timeout(Duration::from_secs(30), w).await.unwrap().unwrap().unwrap();
+        }
+    }
+
+    /// A person's machine: a home with its own config, cache and ~/.aws/config.
+    fn home(&self, who: &str) -> PathBuf {
+        let home = self.homes.path().join(who);
+        std::fs::create_dir_all(&home).unwrap();
+        home
+    }
+
+    /// `portcullis ARGS` as `who`, with no AWS credentials in the environment.
+    fn cmd(&self, who: &str, args: &[&str]) -> Command {
+        let home = self.home(who);
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("HOME", &home)
+            .env("PORTCULLIS_CLI_CONFIG", home.join("config.toml"))
+            .env("PORTCULLIS_CLI_CACHE", home.join("cache"))
+            .env("AWS_CONFIG_FILE", home.join("aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "PORTCULLIS_TOKEN",
+            "BROWSER",
+            "PORTCULLIS_CONFIG",
+            "AWS_ENDPOINT_URL",
+            "XDG_CONFIG_HOME",
+            "XDG_CACHE_HOME",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    async fn run(&self, who: &str, args: &[&str]) -> Output {
+        let mut cmd = self.cmd(who, args);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+    }
+
+    /// Run and expect exit 0; stdout.
+    async fn ok(&self, who: &str, args: &[&str]) -> String {
+        let out = self.run(who, args).await;
+        assert!(out.status.success(), "portcullis {args:?} as {who}: {:?}\n{}", out.status, text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    async fn init(&self, who: &str, extra: &[&str]) {
+        let mut args = vec![
+            "init",
+            "--issuer",
+            &self.idp.issuer,
+            "--client-id",
+            "portcullis-cli",
+            "--stack-region",
+            "us-east-1",
+            "--aws-endpoint-url",
+            &self.moto.endpoint,
+            "--stack-prefix",
+            &self.prefix,
+            "--stack-account",
+            ACCOUNT,
+            "--default-account",
+            ACCOUNT,
+        ];
+        args.extend_from_slice(extra);
+        let out = self.ok(who, &args).await;
+        assert!(out.contains("wrote"), "{out}");
+    }
+
+    /// `portcullis login` with a scripted browser (drive.mjs logs in as `who` and follows the
+    /// redirect to the CLI's loopback listener).
+    async fn login_browser(&self, who: &str) {
+        let mut cmd = self.cmd(who, &["login"]);
+        cmd.env("BROWSER", format!("node {} auth %s {who}", drive_script().display()));
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+        assert!(out.status.success(), "login as {who}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains(&format!("logged in as {who} (browser)")), "{}", text(&out.stdout));
+    }
+
+    /// `portcullis login --device`, with `who` confirming the code on "another device" (drive.mjs).
+    async fn login_device(&self, who: &str) {
+        let mut cmd = self.cmd(who, &["login", "--device"]);
+        let who = who.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+            let mut stderr = BufReader::new(child.stderr.take().unwrap());
+            let mut url = None;
+            let mut seen = String::new();
+            while url.is_none() {
+                let mut line = String::new();
+                assert!(stderr.read_line(&mut line).unwrap() > 0, "login --device said: {seen}");
+                seen.push_str(&line);
+                url =
+                    line.trim().strip_prefix("(or open ").and_then(|l| l.strip_suffix(" directly)")).map(str::to_owned);
+            }
+            let approved =
+                Command::new("node").arg(drive_script()).args(["device", &url.unwrap(), &who]).output().unwrap();
+            assert!(text(&approved.stdout).contains("approved"), "{}", text(&approved.stderr));
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "login --device: {seen}");
+            assert!(text(&out.stdout).contains(&format!("logged in as {who} (device)")), "{}", text(&out.stdout));
+        })
+        .await
+        .unwrap();
+    }
+
+    /// How many times the worker issued credentials.
+    fn credentials_issued(&self) -> f64 {
+        self.metrics.find("portcullis_credentials_issued", &[]).iter().map(|p| p.value).sum()
+    }
+
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(w) = self.worker.take() {
+            w.abort();
+        }
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn json_out(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+fn template_file(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/templates/{name}.json")).display().to_string()
+}
+
+fn venv_python() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")
+}
+
+async fn poll<T>(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_logins_reach_working_credentials_that_the_aws_sdk_uses_through_credential_process() {
+    let env = Env::start(&[]).await;
+    // An admin logs in on a headless machine (device flow) and loads the templates.
+    env.init("secops", &[]).await;
+    env.login_device("secops").await;
+    for t in ["bucketRead", "queueConsumer"] {
+        let out = env.ok("secops", &["templates", "put", &template_file(t)]).await;
+        assert!(out.contains(&format!("template {t} version 1")), "{out}");
+    }
+
+    // Alice logs in with a browser (authorization code + PKCE, loopback redirect).
+    env.init("alice", &[]).await;
+    env.login_browser("alice").await;
+    let me = json_out(&env.ok("alice", &["whoami", "--output", "json"]).await);
+    assert_eq!((me["user"].as_str(), me["team"].as_str()), (Some("alice"), Some("payments")));
+    assert_eq!(me["groups"], json!(["engineers"]));
+    let session = env.home("alice").join("cache/session.json");
+    assert_eq!(portcullis_cli::files::mode(&session).unwrap(), 0o600);
+
+    let list = env.ok("alice", &["templates"]).await;
+    assert!(list.starts_with("NAME") && list.contains("bucketRead") && list.contains("12h"), "{list}");
+    let shown = env.ok("alice", &["templates", "show", "bucketRead"]).await;
+    assert!(shown.contains("bucketName") && shown.contains("[a-z0-9]"), "{shown}");
+    let granted = env
+        .ok(
+            "alice",
+            &[
+                "request",
+                "bucketRead",
+                "--param",
+                "bucketName=analytics-reports",
+                "--ttl",
+                "1h",
+                "--reason",
+                "INC-4711",
+            ],
+        )
+        .await;
+    assert!(granted.contains("bucketRead") && granted.contains("live") && granted.contains(ACCOUNT), "{granted}");
+    let grants = env.ok("alice", &["grants"]).await;
+    assert!(grants.starts_with("ID") && grants.contains("bucketName=analytics-reports"), "{grants}");
+
+    // Credentials: issued once, then served from the 0600 cache.
+    let first = json_out(&env.ok("alice", &["credentials", "--account", ACCOUNT]).await);
+    assert_eq!(first["Version"], 1);
+    assert!(first["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    assert_eq!(env.credentials_issued(), 1.0);
+    for _ in 0..4 {
+        let again = json_out(&env.ok("alice", &["credentials"]).await);
+        assert_eq!(again["AccessKeyId"], first["AccessKeyId"]);
+    }
+    let cached =
+        std::fs::read_dir(env.home("alice").join("cache/credentials")).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(portcullis_cli::files::mode(&cached).unwrap(), 0o600);
+
+    // The AWS SDK's own credential_process provider (boto3) through a profile portcullis wrote.
+    env.ok("alice", &["configure-profile", "jit"]).await;
+    let unchanged = env.ok("alice", &["configure-profile", "jit"]).await;
+    assert!(unchanged.contains("unchanged"), "{unchanged}");
+    let boto = env.cmd("alice", &[]);
+    let script = "import boto3,sys\nfor _ in range(3):\n    s = boto3.Session(profile_name='jit')\n    print(s.client('sts').get_caller_identity()['Arn'])\n";
+    let mut py = Command::new(venv_python());
+    py.args(["-c", script]);
+    for (k, v) in boto.get_envs() {
+        match v {
+            Some(v) => py.env(k, v),
+            None => py.env_remove(k),
+        };
+    }
+    let path = format!("{}:{}", Path::new(BIN).parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    py.env("PATH", path);
+    let out = tokio::task::spawn_blocking(move || py.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "boto3: {}", text(&out.stderr));
+    let arns = text(&out.stdout);
+    assert_eq!(arns.lines().count(), 3);
+    assert!(
+        arns.lines().all(|a| a == format!("arn:aws:sts::{ACCOUNT}:assumed-role/{}-broker/alice", env.prefix)),
+        "{arns}"
+    );
+    // Three SDK sessions and five CLI calls: one round trip to Portcullis in all.
+    assert_eq!(env.credentials_issued(), 1.0, "the cache saved every other round trip");
+
+    // `exec` puts the same credentials in a command's environment.
+    let exec = env.ok("alice", &["exec", "--", "sh", "-c", "echo $AWS_ACCESS_KEY_ID"]).await;
+    assert_eq!(exec.trim(), first["AccessKeyId"].as_str().unwrap());
+
+    // `console`: a sign-in URL through the federation endpoint (a local stand-in for AWS's).
+    let federation = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let federation_url = format!("http://{}/federation", federation.server_addr().to_ip().unwrap());
+    let config = env.home("alice").join("config.toml");
+    let alice_config = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{alice_config}federation_url = \"{federation_url}\"\n")).unwrap();
+    let seen = std::thread::spawn(move || {
+        let request = federation.recv().unwrap();
+        let url = request.url().to_owned();
+        request.respond(tiny_http::Response::from_string(r#"{"SigninToken":"tok-123"}"#)).unwrap();
+        url
+    });
+    let console = env.ok("alice", &["console", "--no-browser"]).await;
+    assert!(
+        console.starts_with(&federation_url)
+            && console.contains("Action=login")
+            && console.contains("SigninToken=tok-123"),
+        "{console}"
+    );
+    let asked = seen.join().unwrap();
+    assert!(
+        asked.contains("Action=getSigninToken") && asked.contains(first["AccessKeyId"].as_str().unwrap()),
+        "{asked}"
+    );
+
+    // A new grant needs new credentials (the cache is keyed by the live grants).
+    let account_param = format!("account={ACCOUNT}");
+    let args = ["request", "queueConsumer", "--ttl", "30m", "--reason", "INC-4712", "--param", "queueName=payouts"];
+    env.ok("alice", &[&args[..], &["--param", "region=us-east-1", "--param", &account_param]].concat()).await;
+    let renewed = json_out(&env.ok("alice", &["credentials"]).await);
+    assert_ne!(renewed["AccessKeyId"], first["AccessKeyId"]);
+    assert_eq!(env.credentials_issued(), 2.0);
+    env.ok("alice", &["credentials", "--refresh"]).await;
+    assert_eq!(env.credentials_issued(), 3.0);
+
+    // Posture evidence is for the reader groups: alice is refused, the admin reads it.
+    let refused = env.run("alice", &["posture"]).await;
+    assert_eq!(refused.status.code(), Some(3));
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("refused (forbidden)") && stderr.contains("hint:"), "{stderr}");
+    let key = portcullis_tests::portcullis_domain::table::Key::evidence(
+        ACCOUNT,
+        "us-east-1",
+        portcullis_tests::portcullis_domain::posture::ControlId::CloudTrail1,
+    );
+    aws_sdk_dynamodb::Client::new(&env.sdk)
+        .put_item()
+        .table_name(format!("{}-state", env.prefix))
+        .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(key.pk))
+        .item("sk", aws_sdk_dynamodb::types::AttributeValue::S(key.sk))
+        .item("status", aws_sdk_dynamodb::types::AttributeValue::S("fail".into()))
+        .item("failing_count", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
+        .item("reason", aws_sdk_dynamodb::types::AttributeValue::S("no multi-region trail is logging".into()))
+        .item("checked_at", aws_sdk_dynamodb::types::AttributeValue::S(chrono::Utc::now().to_rfc3339()))
+        .send()
+        .await
+        .unwrap();
+    let posture = env.ok("secops", &["posture"]).await;
+    assert!(
+        posture.contains("CloudTrail.1") && posture.contains("FAIL") && posture.contains("no multi-region trail"),
+        "{posture}"
+    );
+
+    // Logging out forgets the session and every cached credential.
+    env.ok("alice", &["logout"]).await;
+    assert!(!session.exists() && !cached.exists());
+    let out = env.run("alice", &["credentials"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("portcullis login"), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_persons_reply_queue_is_refused_and_concurrent_clis_share_one_queue() {
+    let env = Env::start(&[]).await;
+    for who in ["alice", "bob"] {
+        env.init(who, &[]).await;
+        env.login_browser(who).await;
+        env.ok(who, &["grants"]).await; // creates the person's reply queue
+    }
+    // The requester role binds the reply queue to the token's `sub` through an IAM policy variable.
+    let policy = aws_sdk_iam::Client::new(&env.sdk)
+        .get_role_policy()
+        .role_name(format!("{}-requester", env.prefix))
+        .policy_name("RequestAndOwnReplyQueue")
+        .send()
+        .await
+        .unwrap()
+        .policy_document;
+    // IAM returns policy documents URL-encoded.
+    let policy: String =
+        url::form_urlencoded::parse(format!("p={policy}").as_bytes()).map(|(_, v)| v.into_owned()).collect();
+    let host = env.idp.issuer.trim_start_matches("http://");
+    assert!(policy.contains(&format!(":{}-reply-${{{host}:sub}}", env.prefix)), "{policy}");
+
+    // Alice, with her own role credentials and token, asks for credentials with bob's queue as reply_to.
+    let cache: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.home("alice").join("cache/requester.json")).unwrap())
+            .unwrap();
+    let alice_token =
+        json_out(&std::fs::read_to_string(env.home("alice").join("cache/session.json")).unwrap())["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let bob_queue = env
+        .sqs()
+        .get_queue_url()
+        .queue_name(format!("{}-reply-bob", env.prefix))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let alice_sqs = aws_sdk_sqs::Client::new(
+        &aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&env.moto.endpoint)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                cache["access_key_id"].as_str().unwrap(),
+                cache["secret_access_key"].as_str().unwrap(),
+                cache["session_token"].as_str().map(str::to_owned),
+                None,
+                "alice",
+            ))
+            .load()
+            .await,
+    );
+    let attack = json!({"version": 1, "message_id": uuid::Uuid::new_v4().to_string(), "kind": "credentials.request",
+        "sent_at": chrono::Utc::now(), "identity_token": alice_token, "reply_to": bob_queue, "body": {"account": ACCOUNT}});
+    alice_sqs
+        .send_message()
+        .queue_url(cache["request_queue_url"].as_str().unwrap())
+        .message_body(attack.to_string())
+        .send()
+        .await
+        .unwrap();
+    let dlq = env
+        .sqs()
+        .get_queue_url()
+        .queue_name(format!("{}-access-requests-dlq", env.prefix))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let code = poll("the refused request in the dead-letter queue", Duration::from_secs(30), async || {
+        let out = env
+            .sqs()
+            .receive_message()
+            .queue_url(&dlq)
+            .message_attribute_names("All")
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .ok()?;
+        let m = out.messages?.into_iter().next()?;
+        m.message_attributes?.get("portcullis.error_code")?.string_value.clone()
+    })
+    .await;
+    assert_eq!(code, "reply_forbidden");
+    let depth = env
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(&bob_queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    assert!(depth.values().all(|v| v == "0"), "nothing was sent to bob's queue: {depth:?}");
+    assert_eq!(env.credentials_issued(), 0.0);
+
+    // Six of alice's commands at once share her one reply queue and each gets its own answer.
+    let runs = (0..6).map(|i| {
+        let args: &[&str] = if i % 2 == 0 { &["grants", "--output", "json"] } else { &["whoami", "--output", "json"] };
+        env.run("alice", args)
+    });
+    for out in futures::future::join_all(runs).await {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        json_out(&text(&out.stdout));
+    }
+    let queues = env.sqs().list_queues().queue_name_prefix(format!("{}-reply-", env.prefix)).send().await.unwrap();
+    let mut names: Vec<String> =
+        queues.queue_urls.unwrap_or_default().iter().map(|u| u.rsplit('/').next().unwrap().to_owned()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [format!("{}-reply-alice", env.prefix), format!("{}-reply-bob", env.prefix)],
+        "one queue per person, kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_timeouts_and_usage_errors_have_their_exit_codes() {
+    let mut env = Env::start(&[]).await;
+    // Before init: a local error naming the fix.
+    let out = env.run("carol", &["grants"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("portcullis init"), "{}", text(&out.stderr));
+    let out = env.run("carol", &["grants", "--bogus"]).await;
+    assert_eq!(out.status.code(), Some(2));
+
+    env.init("secops", &[]).await;
+    env.login_browser("secops").await;
+    env.ok("secops", &["templates", "put", &template_file("bucketRead")]).await;
+    env.init("alice", &[]).await;
+    let out = env.run("alice", &["grants"]).await;
+    assert_eq!(out.status.code(), Some(1), "not logged in");
+    assert!(text(&out.stderr).contains("not logged in") && text(&out.stderr).contains("portcullis login"));
+    env.login_device("alice").await;
+
+    // The server's refusal: code, sentence and a hint, exit 3; as JSON with --output json.
+    let args = ["request", "bucketRead", "--param", "bucketName=reports", "--ttl", "2d", "--reason", "all week"];
+    let out = env.run("alice", &args).await;
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error: refused (ttl_too_long): ttl 172800s")
+            && stderr.contains("hint: ask for a shorter --ttl"),
+        "{stderr}"
+    );
+    let mut json_args = args.to_vec();
+    json_args.extend(["--output", "json"]);
+    let out = env.run("alice", &json_args).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(json_out(&text(&out.stderr))["error"]["code"], "ttl_too_long");
+    // A parameter that fails its pattern is refused before anything is sent: exit 2.
+    let out =
+        env.run("alice", &["request", "bucketRead", "--param", "bucketName=*", "--ttl", "1h", "--reason", "x"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("param_invalid") && text(&out.stderr).contains("nothing was sent"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env.run("alice", &["credentials"]).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("refused (no_grants)"), "{}", text(&out.stderr));
+
+    // No worker: a timeout, exit 4, within --timeout.
+    env.stop_worker().await;
+    let started = Instant::now();
+    let out = env.run("alice", &["grants", "--timeout", "2"]).await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        text(&out.stderr).contains("no answer from Portcullis") && text(&out.stderr).contains("hint:"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // An endpoint nobody listens on: exit 4, naming the endpoint and where it came from.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let nowhere = format!("http://127.0.0.1:{closed}");
+    std::fs::remove_file(env.home("alice").join("cache/requester.json")).unwrap();
+    let out = env.run("alice", &["grants", "--endpoint-url", &nowhere]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&nowhere) && stderr.contains("--endpoint-url flag"), "{stderr}");
+
+    // Completions.
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.ok("alice", &["completions", shell]).await;
+        assert!(out.contains("portcullis") && out.contains("configure-profile"), "{shell}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_reused_until_near_expiry_then_refreshed_once_even_by_concurrent_clis() {
+    // ID tokens live 30 s. Bob refreshes 5 s before expiry (so not yet); alice 60 s before, i.e. on
+    // every command.
+    let env = Env::start(&["--id-token-ttl", "30"]).await;
+    env.init("bob", &[]).await;
+    let config = env.home("bob").join("config.toml");
+    let bob_config = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{bob_config}token_refresh_seconds = 5\n")).unwrap();
+    env.login_browser("bob").await;
+    let session = |who: &str| std::fs::read_to_string(env.home(who).join("cache/session.json")).unwrap();
+    let before = session("bob");
+    env.ok("bob", &["whoami"]).await;
+    assert_eq!(session("bob"), before, "reused as it is: 30 s left is more than bob's 5 s margin");
+
+    env.init("alice", &[]).await;
+    let config = env.home("alice").join("config.toml");
+    let text_config = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text_config}token_refresh_seconds = 60\n")).unwrap();
+    env.login_browser("alice").await;
+    let first: Value = json_out(&session("alice"));
+    env.ok("alice", &["whoami"]).await;
+    let second: Value = json_out(&session("alice"));
+    assert_ne!(first["refresh_token"], second["refresh_token"], "refreshed, and the rotated token kept");
+    // Four at once: one refresh at a time under the lock (a refresh token used twice would revoke the grant).
+    let runs = (0..4).map(|_| env.run("alice", &["whoami", "--output", "json"]));
+    for out in futures::future::join_all(runs).await {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(json_out(&text(&out.stdout))["user"], "alice");
+    }
+    let out = json_out(&env.ok("alice", &["whoami", "--output", "json"]).await);
+    assert_eq!((out["user"].as_str(), out["refreshable"].as_bool()), (Some("alice"), Some(true)), "the grant survived");
+}
