@@ -40,6 +40,7 @@ pub mod producers;
 pub mod redact;
 pub mod reply_policy;
 pub mod revocation;
+pub mod sealed;
 pub mod session;
 pub mod table;
 pub mod template;
