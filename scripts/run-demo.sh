@@ -65,7 +65,7 @@ bold "1. AWS emulator (moto_server) on 127.0.0.1:${PORT}, OpenID provider (oidc-
 PIDS+=($!)
 cat >"$STATE/idp-users.json" <<'USERS'
 { "alice": { "team": "payments", "groups": ["engineers"] },
-  "secops": { "team": "security", "groups": ["portcullis-admins"] } }
+  "secops": { "team": "security", "groups": ["portcullis-admins", "portcullis-approvers"] } }
 USERS
 node tests/idp/server.mjs --port "$IDP_PORT" --users "$STATE/idp-users.json" >"$STATE/idp.out" 2>"$STATE/idp.log" &
 PIDS+=($!)
@@ -123,24 +123,45 @@ for _ in range(3):
 shown "(one credentials round trip for all three: the rest came from alice's 0600 cache)"
 as alice "$BIN/portcullis" exec -- sh -c 'echo "    AWS_ACCESS_KEY_ID in the command: $AWS_ACCESS_KEY_ID"'
 
-bold "8. Refusals: a pattern checked before sending (exit 2), a server refusal with its code (exit 3)"
+bold "8. Sensitive access needs a second person: alice asks for write access, secops approves it"
+as alice "$BIN/portcullis" request bucketWrite --param bucketName=analytics-exports --ttl 30m \
+  --reason "INC-4711: re-run the failed export"
+GRANT=$(quietly_as alice "$BIN/portcullis" grants --output json | .venv/bin/python -c \
+  'import json,sys; print([g["id"] for g in json.load(sys.stdin)["grants"] if g["status"] == "pending"][0])')
+as alice "$BIN/portcullis" approve "$GRANT" || echo "    (exit $?: nobody approves their own grant)"
+as secops "$BIN/portcullis" pending
+as secops "$BIN/portcullis" approve "$GRANT"
+shown "(the credentials reply on alice's queue is sealed to a key made for that one request, HPKE;"
+shown " portcullis opens it in memory and only then prints the credentials, redacted here)"
+as alice "$BIN/portcullis" credentials --refresh | sed -E 's/("(SecretAccessKey|SessionToken)": ")([^"]{4})[^"]*"/\1\3…(redacted)"/'
+grep "credentials issued" "$STATE/worker.log" | tail -1 | sed -e 's/\x1b\[[0-9;]*m//g' | grep -oE "(user|account|access_key_id|sealed)=[^ ]+" | tr '\n' ' ' | sed 's/^/    worker log: credentials issued /'; echo
+
+bold "9. Break glass: an emergency skips the approval, is announced, and secops reviews it afterwards"
+as alice "$BIN/portcullis" request bucketWrite --param bucketName=analytics-backups --ttl 15m \
+  --reason "SEV1: payouts export corrupt, restoring from backup" --break-glass
+GLASS=$(quietly_as alice "$BIN/portcullis" grants --output json | .venv/bin/python -c \
+  'import json,sys; print([g["id"] for g in json.load(sys.stdin)["grants"] if g.get("break_glass")][0])')
+as secops "$BIN/portcullis" pending
+as secops "$BIN/portcullis" review "$GLASS" --verdict justified --note "SEV1 on record; CloudTrail shows only the restore"
+
+bold "10. Refusals: a pattern checked before sending (exit 2), a server refusal with its code (exit 3)"
 as alice "$BIN/portcullis" request bucketRead --param 'bucketName=*' --ttl 1h --reason "all the buckets please" || echo "    (exit $?)"
 as alice "$BIN/portcullis" request bucketRead --param bucketName=analytics-reports --ttl 2d --reason "for the whole week" || echo "    (exit $?)"
 as alice "$BIN/portcullis" posture || echo "    (exit $?)"
 
-bold "9. Security posture right now (secops is in a posture reader group)"
+bold "11. Security posture right now (secops is in a posture reader group)"
 for _ in $(seq 1 50); do
   quietly_as secops "$BIN/portcullis" posture --output json 2>/dev/null | grep -q control_id && break; sleep 0.2
 done
 as secops "$BIN/portcullis" posture
 
-bold "10. Someone stops the trail: the change event triggers a rescan within seconds"
+bold "12. Someone stops the trail: the change event triggers a rescan within seconds"
 .venv/bin/python scripts/demo_aws.py stop-trail
 for _ in $(seq 1 100); do grep -q "trigger=\"event:StopLogging\"" "$STATE/worker.log" && break; sleep 0.1; done
 grep -E "event:StopLogging|posture violation published" "$STATE/worker.log" | sed -e 's/\x1b\[[0-9;]*m//g' | head -3
 as secops "$BIN/portcullis" posture
 
-bold "11. Alice leaves the company: the HR system's user.offboarded event"
+bold "13. Alice leaves the company: the HR system's user.offboarded event"
 .venv/bin/python scripts/demo_aws.py offboard alice
 bold "...her grants are revoked and her live sessions are denied on the broker role"
 .venv/bin/python scripts/demo_aws.py revocations

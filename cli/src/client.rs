@@ -10,6 +10,11 @@
 //!   connect and deleted by [`AccessClient::close`]; every reply on it is this client's.
 //!
 //! Replies are matched by `in_reply_to`; a duplicate reply (at-least-once delivery) is dropped.
+//!
+//! A `credentials.request` sent through [`AccessClient::request`] without a `reply_key` gets one: a
+//! fresh X25519 key made for that request alone, whose secret never leaves this process; the reply's
+//! `sealed_credentials` is opened with it (HPKE, [`portcullis_domain::sealed`]) and the credentials
+//! put in the result as `credentials`, as if they had come in clear.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -21,8 +26,9 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use portcullis_domain::MessageId;
-use portcullis_domain::messages::{ENVELOPE_VERSION, Envelope, Kind, Reply};
+use portcullis_domain::messages::{ENVELOPE_VERSION, Envelope, Kind, Reply, ReplyOutcome};
 use portcullis_domain::naming::StackNames;
+use portcullis_domain::sealed::{ReplySecret, SealedBox, generate_reply_key, open_credentials};
 use portcullis_runtime::aws::error_message;
 
 /// A client failure (transport, not a refused request: those are replies).
@@ -36,6 +42,8 @@ pub enum ClientError {
     Encode(String),
     #[error("the stack's request queue has no URL: {0}")]
     NoQueueUrl(String),
+    #[error("the credentials reply could not be opened: {0}")]
+    Sealed(String),
 }
 
 fn sqs_err<E: std::error::Error + 'static>(
@@ -151,9 +159,20 @@ impl AccessClient {
         token: Option<&str>,
         timeout: Duration,
     ) -> Result<Reply<Value>, ClientError> {
+        let sealing = kind == Kind::CredentialsRequest && body.get("reply_key").is_none();
+        if !sealing {
+            let envelope = self.envelope(kind, body, token);
+            self.send(&envelope).await?;
+            return self.wait_reply(&envelope.message_id, timeout).await;
+        }
+        let (secret, key) = generate_reply_key();
+        let mut body = body;
+        body["reply_key"] = Value::String(key.encode());
         let envelope = self.envelope(kind, body, token);
         self.send(&envelope).await?;
-        self.wait_reply(&envelope.message_id, timeout).await
+        let mut reply = self.wait_reply(&envelope.message_id, timeout).await?;
+        open_reply(&mut reply, &secret, &envelope)?;
+        Ok(reply)
     }
 
     /// Wait for the reply to `message_id`.
@@ -291,6 +310,20 @@ impl AccessClient {
 }
 
 /// A fresh message id (a UUID, which is always a valid one).
+/// Open the `sealed_credentials` of a successful credentials reply into `credentials`.
+fn open_reply(reply: &mut Reply<Value>, secret: &ReplySecret, request: &Envelope<Value>) -> Result<(), ClientError> {
+    let ReplyOutcome::Ok { result } = &mut reply.outcome else { return Ok(()) };
+    let sealed: SealedBox = serde_json::from_value(result.get("sealed_credentials").cloned().unwrap_or(Value::Null))
+        .map_err(|e| ClientError::Sealed(format!("the reply has no usable sealed_credentials: {e}")))?;
+    let account = request.body.get("account").and_then(Value::as_str).unwrap_or_default();
+    let opened = open_credentials(secret, request.message_id.as_str(), account, &sealed)
+        .map_err(|e| ClientError::Sealed(e.to_string()))?;
+    let credentials: Value = serde_json::from_slice(&opened)
+        .map_err(|e| ClientError::Sealed(format!("the opened credentials are not JSON: {e}")))?;
+    result["credentials"] = credentials;
+    Ok(())
+}
+
 pub fn new_message_id() -> MessageId {
     MessageId::parse(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid message id")
 }

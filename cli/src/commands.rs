@@ -115,12 +115,63 @@ pub enum Command {
         /// Why you need it (recorded on the grant).
         #[arg(long)]
         reason: Option<String>,
+        /// Emergency: active at once without approval, announced and reviewed afterwards (only for
+        /// templates that allow it).
+        #[arg(long)]
+        break_glass: bool,
     },
-    /// Your live grants.
-    #[command(after_help = "Example:\n  portcullis grants --account 123456789012")]
+    /// Your pending and active grants (--all: also those that ended in the last week).
+    #[command(after_help = "Examples:\n  portcullis grants --account 123456789012\n  portcullis grants --all")]
     Grants {
         #[arg(long)]
         account: Option<String>,
+        /// Also denied, expired and revoked grants.
+        #[arg(long)]
+        all: bool,
+    },
+    /// End one of your grants now (admins: anyone's), and your sessions in its account.
+    #[command(
+        after_help = "Example:\n  portcullis revoke g-0123456789abcdef0123456789abcdef --reason \"INC-4711 closed\""
+    )]
+    Revoke {
+        /// The grant id (`portcullis grants` lists them).
+        grant_id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Admins: end every grant of a user, and their sessions in every account.
+    #[command(after_help = "Example:\n  portcullis revoke-user alice --reason \"laptop stolen\"")]
+    RevokeUser {
+        user: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Grants waiting for your approval, and break-glass uses waiting for your review.
+    #[command(after_help = "Example:\n  portcullis pending")]
+    Pending,
+    /// Approve someone's pending grant (members of its approver groups).
+    #[command(after_help = "Example:\n  portcullis approve g-0123456789abcdef0123456789abcdef")]
+    Approve { grant_id: String },
+    /// Deny someone's pending grant (members of its approver groups).
+    #[command(
+        after_help = "Example:\n  portcullis deny g-0123456789abcdef0123456789abcdef --reason \"use the read replica\""
+    )]
+    Deny {
+        grant_id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Review someone's break-glass grant (members of its approver groups); unjustified revokes it.
+    #[command(
+        after_help = "Example:\n  portcullis review g-0123456789abcdef0123456789abcdef --verdict justified --note \"SEV1 confirmed\""
+    )]
+    Review {
+        grant_id: String,
+        #[arg(long, value_enum)]
+        verdict: VerdictArg,
+        /// What you found (recorded, and announced on the bus).
+        #[arg(long)]
+        note: String,
     },
     /// Temporary credentials for your live grants, in the AWS `credential_process` shape (cached).
     #[command(
@@ -202,6 +253,13 @@ pub enum Command {
         #[arg(long)]
         worker_config: Option<PathBuf>,
     },
+}
+
+/// A review's verdict.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum VerdictArg {
+    Justified,
+    Unjustified,
 }
 
 /// Shells for completions.
@@ -374,10 +432,26 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Logout => ctx.logout().await,
         Command::Whoami => ctx.whoami().await,
         Command::Templates { action } => ctx.templates(action.as_ref().unwrap_or(&TemplatesAction::List)).await,
-        Command::Request { template, params, account, ttl, reason } => {
-            ctx.request(template, params, account.as_deref(), *ttl, reason.clone()).await
+        Command::Request { template, params, account, ttl, reason, break_glass } => {
+            ctx.request(template, params, account.as_deref(), *ttl, reason.clone(), *break_glass).await
         }
-        Command::Grants { account } => ctx.grants(account.as_deref()).await,
+        Command::Grants { account, all } => ctx.grants(account.as_deref(), *all).await,
+        Command::Revoke { grant_id, reason } => ctx.revoke(grant_id, reason).await,
+        Command::RevokeUser { user, reason } => {
+            ctx.decision(Kind::GrantRevokeAll, json!({ "user": user, "reason": reason })).await
+        }
+        Command::Pending => ctx.pending().await,
+        Command::Approve { grant_id } => ctx.decision(Kind::GrantApprove, json!({ "grant_id": grant_id })).await,
+        Command::Deny { grant_id, reason } => {
+            ctx.decision(Kind::GrantDeny, json!({ "grant_id": grant_id, "reason": reason })).await
+        }
+        Command::Review { grant_id, verdict, note } => {
+            let verdict = match verdict {
+                VerdictArg::Justified => "justified",
+                VerdictArg::Unjustified => "unjustified",
+            };
+            ctx.decision(Kind::GrantReview, json!({ "grant_id": grant_id, "verdict": verdict, "note": note })).await
+        }
         Command::Credentials(args) => {
             let creds = ctx.credentials(args).await?;
             println!("{}", serde_json::to_string_pretty(&creds).map_err(|e| CliError::local(e.to_string()))?);
@@ -735,11 +809,12 @@ impl Ctx {
                                     .as_array()
                                     .map(|p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
                                     .unwrap_or_default(),
+                                approval_text(t),
                                 t["description"].as_str().unwrap_or_default().to_owned(),
                             ]
                         })
                         .collect();
-                    table(&["NAME", "VERSION", "MAX TTL", "PARAMETERS", "DESCRIPTION"], &rows)
+                    table(&["NAME", "VERSION", "MAX TTL", "PARAMETERS", "APPROVAL", "DESCRIPTION"], &rows)
                 });
             }
             TemplatesAction::Show { name, version } => {
@@ -778,6 +853,7 @@ impl Ctx {
         account: Option<&str>,
         ttl: Option<u64>,
         reason: Option<String>,
+        break_glass: bool,
     ) -> Result<u8, CliError> {
         let eff = self.effective()?;
         let account = self.account(&eff, account)?;
@@ -819,10 +895,16 @@ impl Ctx {
                 return Err(CliError::usage("--reason is required", "e.g. --reason \"INC-4711: reconcile payouts\""));
             }
         };
-        let body = json!({ "template": template, "params": values, "account": account, "ttl": ttl, "reason": reason });
+        let mut body =
+            json!({ "template": template, "params": values, "account": account, "ttl": ttl, "reason": reason });
+        if break_glass {
+            body["break_glass"] = json!(true);
+        }
         let result = self.ask_as(&eff, &session, Kind::GrantRequest, body).await?;
         let grant = &result["grant"];
-        if let (Some(id), Some(exp)) = (grant["id"].as_str(), grant["expires_at"].as_str())
+        // Only an active grant changes what credentials are worth (a pending one confers nothing yet).
+        if let (Some(id), Some(exp), Some("active")) =
+            (grant["id"].as_str(), grant["expires_at"].as_str(), grant["status"].as_str())
             && let Ok(exp) = DateTime::parse_from_rfc3339(exp)
         {
             let path = credentials::known_grants_path(&cache_dir(), &session.issuer, &session.subject);
@@ -830,24 +912,42 @@ impl Ctx {
             known.add(&account, id, exp.with_timezone(&Utc));
             files::write_json(&path, &known).map_err(local_io(&path))?;
         }
-        self.print(&result, || grants_table(std::slice::from_ref(grant), self.now));
+        self.print(&result, || {
+            let mut out = grants_table(std::slice::from_ref(grant), self.now);
+            if grant["status"] == "pending" {
+                let groups = grant["approval"]["approver_groups"].as_array().cloned().unwrap_or_default();
+                let groups: Vec<&str> = groups.iter().filter_map(Value::as_str).collect();
+                out.push_str(&format!(
+                    "waiting for approval by {} of {}; `portcullis grants` shows when it is active\n",
+                    grant["approval"]["required"],
+                    groups.join(", ")
+                ));
+            }
+            if grant["break_glass"].is_object() {
+                out.push_str("break glass: active now, announced, and to be reviewed by the approvers\n");
+            }
+            out
+        });
         Ok(0)
     }
 
-    async fn grants(&self, account: Option<&str>) -> Result<u8, CliError> {
+    async fn grants(&self, account: Option<&str>, all: bool) -> Result<u8, CliError> {
         let eff = self.effective()?;
         let account = account.map(|a| self.account(&eff, Some(a))).transpose()?;
         let session = self.session(&eff).await?;
-        let body = match &account {
+        let mut body = match &account {
             Some(a) => json!({ "account": a }),
             None => json!({}),
         };
+        if all {
+            body["include_ended"] = json!(true);
+        }
         let result = self.ask_as(&eff, &session, Kind::GrantList, body).await?;
         let grants = result["grants"].as_array().cloned().unwrap_or_default();
         let path = credentials::known_grants_path(&cache_dir(), &session.issuer, &session.subject);
         let mut known = credentials::load_known(&path);
         let mut by_account: BTreeMap<String, Vec<(String, DateTime<Utc>)>> = BTreeMap::new();
-        for g in &grants {
+        for g in grants.iter().filter(|g| g["status"] == "active") {
             if let (Some(a), Some(id), Some(exp)) = (g["account"].as_str(), g["id"].as_str(), g["expires_at"].as_str())
                 && let Ok(exp) = DateTime::parse_from_rfc3339(exp)
             {
@@ -866,8 +966,55 @@ impl Ctx {
             }
         }
         files::write_json(&path, &known).map_err(local_io(&path))?;
+        self.print(&result, || if grants.is_empty() { "no grants\n".into() } else { grants_table(&grants, self.now) });
+        Ok(0)
+    }
+
+    /// `grant.revoke`; the cached credentials of the grant's account die with it.
+    async fn revoke(&self, grant_id: &str, reason: &str) -> Result<u8, CliError> {
+        let (result, session, _) =
+            self.ask(Kind::GrantRevoke, json!({ "grant_id": grant_id, "reason": reason })).await?;
+        let cache = cache_dir();
+        for account in result["accounts"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if let Ok(account) = AccountId::parse(account) {
+                let _ = files::remove(&credentials::path_for(&cache, &session.issuer, &session.subject, &account));
+            }
+        }
+        self.print(&result, || revocation_text(&result));
+        Ok(0)
+    }
+
+    /// Approve, deny, review, revoke a user: one request, its result shown.
+    async fn decision(&self, kind: Kind, body: Value) -> Result<u8, CliError> {
+        let (result, _, _) = self.ask(kind, body).await?;
+        self.print(&result, || match result.get("grant") {
+            Some(grant) => grants_table(std::slice::from_ref(grant), self.now),
+            None => revocation_text(&result),
+        });
+        Ok(0)
+    }
+
+    async fn pending(&self) -> Result<u8, CliError> {
+        let (result, _, _) = self.ask(Kind::GrantPending, json!({})).await?;
         self.print(&result, || {
-            if grants.is_empty() { "no live grants\n".into() } else { grants_table(&grants, self.now) }
+            let list = |key: &str| result[key].as_array().cloned().unwrap_or_default();
+            let (approvals, reviews) = (list("approvals"), list("reviews"));
+            let mut out = String::new();
+            out.push_str(&match approvals.is_empty() {
+                true => "nothing waits for your approval\n".to_owned(),
+                false => format!(
+                    "waiting for your approval (portcullis approve <id>):\n{}",
+                    pending_table(&approvals, self.now)
+                ),
+            });
+            out.push_str(&match reviews.is_empty() {
+                true => "no break-glass use waits for your review\n".to_owned(),
+                false => format!(
+                    "break glass to review (portcullis review <id> --verdict ...):\n{}",
+                    pending_table(&reviews, self.now)
+                ),
+            });
+            out
         });
         Ok(0)
     }
@@ -1081,8 +1228,11 @@ fn grants_table(grants: &[Value], now: DateTime<Utc>) -> String {
                 .as_str()
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc));
-            let expires = exp.map(|e| until(e, now)).unwrap_or_else(|| "-".into());
-            let status = if exp.is_some_and(|e| e > now) { "live" } else { "expired" };
+            let expires = match (g["status"].as_str(), g["ttl_seconds"].as_u64()) {
+                (Some("pending"), Some(ttl)) => format!("{} once approved", human_seconds(ttl)),
+                _ => exp.map(|e| until(e, now)).unwrap_or_else(|| "-".into()),
+            };
+            let status = grant_status(g, exp, now);
             let params = g["params"]
                 .as_object()
                 .map(|p| {
@@ -1105,6 +1255,88 @@ fn grants_table(grants: &[Value], now: DateTime<Utc>) -> String {
     table(&["ID", "TEMPLATE", "ACCOUNT", "EXPIRES IN", "STATUS", "PARAMS"], &rows)
 }
 
+/// A grant's status as its reply says (older workers: from its expiry), with the approvals so far or
+/// the break glass.
+fn grant_status(g: &Value, exp: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    let status = match g["status"].as_str() {
+        Some(s) => s.to_owned(),
+        None if exp.is_some_and(|e| e > now) => "active".into(),
+        None => "expired".into(),
+    };
+    if status == "pending" {
+        let count = g["approval"]["approvals"].as_array().map_or(0, Vec::len);
+        return format!("pending ({count}/{})", g["approval"]["required"]);
+    }
+    match g["break_glass"].get("review") {
+        Some(r) if r.is_object() => format!("{status}, break glass {}", r["verdict"].as_str().unwrap_or("reviewed")),
+        _ if g["break_glass"].is_object() => format!("{status}, break glass"),
+        _ => status,
+    }
+}
+
+/// Grants waiting for someone: who asked, for what, and why.
+fn pending_table(grants: &[Value], now: DateTime<Utc>) -> String {
+    let rows: Vec<Vec<String>> = grants
+        .iter()
+        .map(|g| {
+            let params = g["params"]
+                .as_object()
+                .map(|p| {
+                    p.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            let due = g["break_glass"]["review_due"].as_str().or(g["approval"]["pending_until"].as_str());
+            let due = due
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| until(t.with_timezone(&Utc), now))
+                .unwrap_or_else(|| "-".into());
+            vec![
+                g["id"].as_str().unwrap_or_default().to_owned(),
+                g["user"].as_str().unwrap_or_default().to_owned(),
+                g["template"].as_str().unwrap_or_default().to_owned(),
+                g["account"].as_str().unwrap_or_default().to_owned(),
+                params,
+                due,
+                g["reason"].as_str().unwrap_or_default().to_owned(),
+            ]
+        })
+        .collect();
+    table(&["ID", "USER", "TEMPLATE", "ACCOUNT", "PARAMS", "DUE IN", "REASON"], &rows)
+}
+
+/// A revocation's result in words.
+fn revocation_text(result: &Value) -> String {
+    let grants: Vec<&str> = result["grants"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let accounts: Vec<&str> = result["accounts"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let mut out = match grants.is_empty() {
+        true => "no grant was revoked (already revoked?)\n".to_owned(),
+        false => format!("revoked {}\n", grants.join(", ")),
+    };
+    if !accounts.is_empty() {
+        out.push_str(&format!(
+            "sessions issued before {} no longer work in {}\n",
+            result["sessions_issued_before"].as_str().unwrap_or("now"),
+            accounts.join(", ")
+        ));
+    }
+    out
+}
+
+/// "1 of portcullis-approvers, break glass", or "-" for self-service.
+fn approval_text(t: &Value) -> String {
+    let Some(approval) = t["approval"].as_object() else { return "-".into() };
+    let groups = approval.get("approver_groups").and_then(Value::as_array).cloned().unwrap_or_default();
+    let groups: Vec<&str> = groups.iter().filter_map(Value::as_str).collect();
+    let mut text = format!("{} of {}", approval.get("required").cloned().unwrap_or_default(), groups.join("|"));
+    if t["break_glass"] == true {
+        text.push_str(", break glass");
+    }
+    text
+}
+
 fn show_template(t: &Value) -> String {
     let mut out = format!(
         "{} (version {}): {}\nmax ttl: {}\n",
@@ -1118,6 +1350,9 @@ fn show_template(t: &Value) -> String {
             "accounts: {}\n",
             accounts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
         ));
+    }
+    if t["approval"].is_object() {
+        out.push_str(&format!("approval: {}\n", approval_text(t)));
     }
     let rows: Vec<Vec<String>> = t["parameters"]
         .as_array()

@@ -23,7 +23,7 @@ fn users() -> Value {
     json!({
         "alice": { "team": "payments", "groups": ["engineers"] },
         "bob": { "team": "payments", "groups": ["engineers"] },
-        "secops": { "team": "security", "groups": ["portcullis-admins"] }
+        "secops": { "team": "security", "groups": ["portcullis-admins", "portcullis-approvers"] }
     })
 }
 
@@ -316,7 +316,7 @@ async fn both_logins_reach_working_credentials_that_the_aws_sdk_uses_through_cre
             ],
         )
         .await;
-    assert!(granted.contains("bucketRead") && granted.contains("live") && granted.contains(ACCOUNT), "{granted}");
+    assert!(granted.contains("bucketRead") && granted.contains("active") && granted.contains(ACCOUNT), "{granted}");
     let grants = env.ok("alice", &["grants"]).await;
     assert!(grants.starts_with("ID") && grants.contains("bucketName=analytics-reports"), "{grants}");
 
@@ -664,4 +664,66 @@ async fn sessions_are_reused_until_near_expiry_then_refreshed_once_even_by_concu
     }
     let out = json_out(&env.ok("alice", &["whoami", "--output", "json"]).await);
     assert_eq!((out["user"].as_str(), out["refreshable"].as_bool()), (Some("alice"), Some(true)), "the grant survived");
+}
+
+/// The second person from a terminal: alice asks for a template that needs approval, cannot approve
+/// it herself, secops sees and approves it, alice's credentials (sealed, opened by the CLI) work;
+/// then break glass, reviewed by secops; and alice revokes what she no longer needs.
+#[tokio::test]
+async fn approvals_break_glass_and_revocation_from_the_terminal() {
+    let env = Env::start(&[]).await;
+    env.init("secops", &[]).await;
+    env.login_device("secops").await;
+    for t in ["bucketRead", "bucketWrite"] {
+        env.ok("secops", &["templates", "put", &template_file(t)]).await;
+    }
+    env.init("alice", &[]).await;
+    env.login_browser("alice").await;
+    let list = env.ok("alice", &["templates"]).await;
+    assert!(list.contains("1 of portcullis-approvers, break glass"), "{list}");
+
+    let ask = ["request", "bucketWrite", "--param", "bucketName=exports", "--ttl", "30m", "--reason", "INC-7"];
+    let requested = env.ok("alice", &ask).await;
+    assert!(requested.contains("pending (0/1)") && requested.contains("waiting for approval"), "{requested}");
+    let id = requested.split_whitespace().find(|w| w.starts_with("g-")).unwrap().to_owned();
+    let own = env.run("alice", &["approve", &id]).await;
+    assert_eq!(own.status.code(), Some(3), "{}", text(&own.stderr));
+    assert!(text(&own.stderr).contains("approval_forbidden"), "{}", text(&own.stderr));
+    let refused = env.run("alice", &["credentials"]).await;
+    assert!(text(&refused.stderr).contains("no_grants"), "nothing before the approval: {}", text(&refused.stderr));
+
+    let pending = env.ok("secops", &["pending"]).await;
+    assert!(pending.contains(&id) && pending.contains("alice") && pending.contains("INC-7"), "{pending}");
+    let approved = env.ok("secops", &["approve", &id]).await;
+    assert!(approved.contains("active"), "{approved}");
+    let creds = json_out(&env.ok("alice", &["credentials"]).await);
+    assert!(creds["AccessKeyId"].as_str().unwrap().starts_with("ASIA"), "opened by the CLI: {creds}");
+
+    // Break glass: active at once, owed to secops for review.
+    let glass = [
+        "request",
+        "bucketWrite",
+        "--param",
+        "bucketName=backups",
+        "--ttl",
+        "15m",
+        "--reason",
+        "SEV1",
+        "--break-glass",
+    ];
+    let broke = env.ok("alice", &glass).await;
+    assert!(broke.contains("active, break glass"), "{broke}");
+    let glass_id = broke.split_whitespace().find(|w| w.starts_with("g-")).unwrap().to_owned();
+    let owed = json_out(&env.ok("secops", &["pending", "--output", "json"]).await);
+    assert_eq!(owed["reviews"][0]["id"], glass_id.as_str());
+    let reviewed = env.ok("secops", &["review", &glass_id, "--verdict", "justified", "--note", "SEV1 confirmed"]).await;
+    assert!(reviewed.contains("break glass justified"), "{reviewed}");
+
+    // Alice gives back what she no longer needs; her cached credentials for the account go with it.
+    let revoked = env.ok("alice", &["revoke", &id, "--reason", "done"]).await;
+    assert!(revoked.contains(&format!("revoked {id}")) && revoked.contains("no longer work"), "{revoked}");
+    let all = env.ok("alice", &["grants", "--all"]).await;
+    assert!(all.contains("revoked") && all.contains("active, break glass justified"), "{all}");
+    let fresh = json_out(&env.ok("alice", &["credentials"]).await);
+    assert_ne!(fresh["AccessKeyId"], creds["AccessKeyId"], "new credentials, not the cached ones");
 }

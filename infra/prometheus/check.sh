@@ -82,6 +82,7 @@ GAUGES_AND_COUNTERS = {
     "portcullis_queue_errors_total",
     "portcullis_credentials_issued_total",
     "portcullis_grants_created_total",
+    "portcullis_break_glass_unreviewed_grants",
 }
 HISTOGRAMS = {
     "portcullis_posture_scan_duration_seconds",

@@ -87,7 +87,7 @@ pub fn captured_logs() -> String {
 /// The `SenderId` moto reports for every message, whoever sent it.
 pub const MOTO_SENDER_ID: &str = "AIDAIT2UOQQY3AUEKVGXU";
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -596,7 +596,7 @@ impl TestApp {
     /// Put the example templates (as admin).
     pub async fn put_example_templates(&self) {
         let admin = self.admin_token();
-        for name in ["bucketRead", "queueConsumer", "tableReader"] {
+        for name in ["bucketRead", "queueConsumer", "tableReader", "bucketWrite"] {
             let text =
                 std::fs::read_to_string(workspace_root().join(format!("examples/templates/{name}.json"))).unwrap();
             let template: Value = serde_json::from_str(&text).unwrap();

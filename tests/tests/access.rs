@@ -37,14 +37,14 @@ async fn templates_put_get_list_delete_with_versions() {
     let list = app.request(Kind::TemplateList, json!({}), &admin).await;
     let names: Vec<&str> =
         ok(&list)["templates"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["bucketRead", "queueConsumer", "tableReader"]);
+    assert_eq!(names, vec!["bucketRead", "bucketWrite", "queueConsumer", "tableReader"]);
 
     let deleted = app.request(Kind::TemplateDelete, json!({"name": "queueConsumer"}), &admin).await;
     assert_eq!(ok(&deleted)["deleted"], true);
     let gone = app.request(Kind::TemplateGet, json!({"name": "queueConsumer"}), &admin).await;
     assert_eq!(error_code(&gone), "template_not_found");
     let list = app.request(Kind::TemplateList, json!({}), &admin).await;
-    assert_eq!(ok(&list)["templates"].as_array().unwrap().len(), 2);
+    assert_eq!(ok(&list)["templates"].as_array().unwrap().len(), 3);
     let again = app.request(Kind::TemplateDelete, json!({"name": "queueConsumer"}), &admin).await;
     assert_eq!(error_code(&again), "template_not_found");
 
@@ -109,7 +109,8 @@ async fn grant_request_renders_and_stores_a_grant_with_ttl() {
     let lifetime = (expires - before).num_seconds();
     assert!((1795..=1830).contains(&lifetime), "lifetime {lifetime}");
 
-    // Stored with the TTL attribute as epoch seconds.
+    // Stored with the TTL attribute as epoch seconds: kept a week after it ended (`grant.list` with
+    // include_ended shows how it ended).
     let items = app
         .dynamodb()
         .query()
@@ -122,7 +123,8 @@ async fn grant_request_renders_and_stores_a_grant_with_ttl() {
         .items
         .unwrap();
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0]["expires_at"].as_n().unwrap(), &expires.timestamp().to_string());
+    let keep = expires.timestamp() + portcullis_domain::grant::GRANT_RETENTION_DAYS * 86_400;
+    assert_eq!(items[0]["expires_at"].as_n().unwrap(), &keep.to_string());
 
     let list = app.request(Kind::GrantList, json!({}), &alice).await;
     assert_eq!(ok(&list)["grants"].as_array().unwrap().len(), 1);
@@ -592,14 +594,14 @@ async fn pipeline_metrics_are_recorded_by_kind_and_outcome() {
             .map(|p| p.value)
             .sum()
     };
-    assert_eq!(processed("template.put", "ok"), 3.0);
+    assert_eq!(processed("template.put", "ok"), 4.0);
     assert_eq!(processed("grant.request", "ok"), 1.0);
     assert_eq!(processed("template.get", "rejected"), 1.0);
     let failed =
         app.metrics.find("portcullis_messages_failed", &[("kind", "template.get"), ("code", "template_not_found")]);
     assert_eq!(failed.len(), 1);
     let received: f64 = app.metrics.find("portcullis_messages_received", &[]).iter().map(|p| p.value).sum();
-    assert_eq!(received, 5.0);
+    assert_eq!(received, 6.0, "four templates, a grant, a get");
     let durations = app.metrics.find("portcullis_handler_duration", &[("kind", "grant.request")]);
     assert_eq!(durations[0].unit, "s");
     assert_eq!(durations[0].kind, "histogram");

@@ -96,7 +96,9 @@ async fn offboarding_revokes_everything_kills_sessions_and_refuses_what_follows(
     let credentials = ok(&issued)["credentials"].clone();
 
     // A credentials request races the offboarding.
-    let racing = app.client.envelope(Kind::CredentialsRequest, json!({"account": ACCOUNT}), Some(&alice));
+    let key = portcullis_domain::sealed::generate_reply_key().1.encode();
+    let racing =
+        app.client.envelope(Kind::CredentialsRequest, json!({"account": ACCOUNT, "reply_key": key}), Some(&alice));
     app.client.send(&racing).await.unwrap();
     let reply = app.directory(Kind::UserOffboarded, json!({"user": "alice", "effective_at": Utc::now()})).await;
     let result = ok(&reply);

@@ -69,6 +69,11 @@ fn compose(c: &mut Criterion) {
                 request_message_id: message_id,
                 via: None,
                 revoked: None,
+                status: portcullis_domain::grant::GrantStatus::Active,
+                ttl_seconds: 3600,
+                approval: None,
+                break_glass: None,
+                revision: 0,
             }
         })
         .collect();

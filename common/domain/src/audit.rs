@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ErrorCode;
+use crate::grant::Verdict;
 use crate::ids::{AccountId, GrantId, MessageId, TemplateName};
 
 /// EventBridge `source` of every audit event.
@@ -60,6 +61,113 @@ pub struct GrantRevoked {
     pub reason: String,
 }
 
+/// `Grant Pending Approval`: a grant waits for approvals (a bot can notify the approvers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantPendingApproval {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    /// The requester.
+    pub actor: Actor,
+    pub grant_id: GrantId,
+    pub account: AccountId,
+    pub template: TemplateName,
+    pub template_version: u32,
+    /// The lifetime asked for, counted from activation.
+    pub ttl_seconds: u64,
+    pub reason: String,
+    pub required: u32,
+    pub approver_groups: Vec<String>,
+    /// When the request lapses unless approved.
+    pub pending_until: DateTime<Utc>,
+    pub request_message_id: MessageId,
+}
+
+/// `Grant Approved`: one approval was counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantApproved {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    /// The approver.
+    pub actor: Actor,
+    /// Whose grant.
+    pub user: String,
+    pub grant_id: GrantId,
+    pub account: AccountId,
+    pub template: TemplateName,
+    /// Distinct approvals so far, and needed.
+    pub approvals: u32,
+    pub required: u32,
+}
+
+/// `Grant Activated`: the last needed approval made the grant active.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantActivated {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    /// The approver whose approval activated it.
+    pub actor: Actor,
+    pub user: String,
+    pub grant_id: GrantId,
+    pub account: AccountId,
+    pub template: TemplateName,
+    /// Everyone who approved it.
+    pub approved_by: Vec<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `Grant Denied`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantDenied {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    /// The approver who denied it.
+    pub actor: Actor,
+    pub user: String,
+    pub grant_id: GrantId,
+    pub account: AccountId,
+    pub template: TemplateName,
+    pub reason: String,
+}
+
+/// `Break Glass Used`: a grant was made active without approval; its review is due by `review_due`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassUsed {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    /// The requester.
+    pub actor: Actor,
+    pub grant_id: GrantId,
+    pub account: AccountId,
+    pub template: TemplateName,
+    pub reason: String,
+    pub expires_at: DateTime<Utc>,
+    pub review_due: DateTime<Utc>,
+    pub reviewer_groups: Vec<String>,
+}
+
+/// `Break Glass Reviewed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassReviewed {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    /// The reviewer.
+    pub actor: Actor,
+    pub user: String,
+    pub grant_id: GrantId,
+    pub account: AccountId,
+    pub template: TemplateName,
+    pub verdict: Verdict,
+    pub note: String,
+    /// Whether the review came after `review_due`.
+    pub overdue: bool,
+}
+
 /// `Credentials Issued`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +183,8 @@ pub struct CredentialsIssued {
     pub access_key_id: String,
     pub expires_at: DateTime<Utc>,
     pub grant_ids: Vec<GrantId>,
+    /// Whether the credentials went out sealed to the requester's key (HPKE).
+    pub sealed: bool,
 }
 
 /// `Sessions Revoked`.
@@ -175,6 +285,12 @@ macro_rules! audit_events {
 
 audit_events! {
     GrantCreated = "Grant Created";
+    GrantPendingApproval = "Grant Pending Approval";
+    GrantApproved = "Grant Approved";
+    GrantActivated = "Grant Activated";
+    GrantDenied = "Grant Denied";
+    BreakGlassUsed = "Break Glass Used";
+    BreakGlassReviewed = "Break Glass Reviewed";
     GrantRevoked = "Grant Revoked";
     CredentialsIssued = "Credentials Issued";
     SessionsRevoked = "Sessions Revoked";

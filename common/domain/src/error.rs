@@ -74,6 +74,20 @@ error_codes! {
     TemplateNotFound = "template_not_found", Request;
     /// No grant with that id exists (any more), or it is not the requester's to act on.
     GrantNotFound = "grant_not_found", Request;
+    /// The requester may not approve, deny or review this grant: it is their own, or they are not in
+    /// its approver groups.
+    ApprovalForbidden = "approval_forbidden", Request;
+    /// The grant does not wait for approval (any more): it is active, denied, expired or revoked, or
+    /// its template needs none.
+    GrantNotPending = "grant_not_pending", Request;
+    /// The template does not allow break-glass requests.
+    BreakGlassForbidden = "break_glass_forbidden", Request;
+    /// The grant is not a break-glass grant, or it was reviewed already.
+    ReviewNotNeeded = "review_not_needed", Request;
+    /// `credentials.request` carries no `reply_key`, and credentials are only sent sealed.
+    ReplyKeyRequired = "reply_key_required", Request;
+    /// `reply_key` is not a usable X25519 public key (32 bytes, base64url without padding).
+    ReplyKeyInvalid = "reply_key_invalid", Request;
     /// The template definition is invalid (syntax, undeclared variable, statement shape).
     TemplateInvalid = "template_invalid", Request;
     /// A parameter is missing, undeclared, or does not match its declared pattern.

@@ -19,9 +19,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ErrorCode, RequestError};
-use crate::grant::Grant;
+use crate::grant::{Grant, Verdict};
 use crate::ids::{AccountId, GrantId, MessageId, TemplateName};
-use crate::template::{StoredTemplate, TemplateSpec};
+use crate::sealed::SealedBox;
+use crate::template::{ApprovalRule, StoredTemplate, TemplateSpec};
 
 /// The only envelope version this code speaks.
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -172,6 +173,10 @@ message_kinds! {
     GrantList = "grant.list", Access, GrantList => GrantListResult;
     GrantRevoke = "grant.revoke", Access, GrantRevoke => RevocationResult;
     GrantRevokeAll = "grant.revoke_all", Access, GrantRevokeAll => RevocationResult;
+    GrantApprove = "grant.approve", Access, GrantApprove => GrantDecisionResult;
+    GrantDeny = "grant.deny", Access, GrantDeny => GrantDecisionResult;
+    GrantPending = "grant.pending", Access, GrantPending => GrantPendingResult;
+    GrantReview = "grant.review", Access, GrantReview => GrantDecisionResult;
     CredentialsRequest = "credentials.request", Access, CredentialsRequest => CredentialsResult;
     UserTeamChanged = "user.team_changed", Directory, UserTeamChanged => DirectoryChangeResult;
     UserOffboarded = "user.offboarded", Directory, UserOffboarded => DirectoryChangeResult;
@@ -241,17 +246,22 @@ pub struct GrantRequest {
     pub ttl: u64,
     /// Why the access is needed (1–512 characters); recorded on the grant.
     pub reason: String,
+    /// Break glass: active at once without approval (only for templates that allow it), announced
+    /// on the bus and reviewed afterwards by the template's approvers. Say why in `reason`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
 }
 
-/// `grant.list`: the requester's live grants, optionally for one account, and with
-/// `include_revoked` their revoked grants too (kept until they would have expired).
+/// `grant.list`: the requester's pending and active grants, optionally for one account, and with
+/// `include_ended` also those that ended (denied, expired, revoked) in the last days.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<AccountId>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub include_revoked: bool,
+    /// Also grants that ended (kept 7 days after they ended). `include_revoked` is accepted too.
+    #[serde(default, alias = "include_revoked", skip_serializing_if = "std::ops::Not::not")]
+    pub include_ended: bool,
 }
 
 /// `credentials.request`: temporary credentials for the requester's live grants in one account.
@@ -264,6 +274,44 @@ pub struct CredentialsRequest {
     /// grant's expiry. Defaults to the latest grant's expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<u64>,
+    /// A fresh X25519 public key (32 bytes, base64url without padding) made for this request: the
+    /// credentials are sealed to it with HPKE (see `sealed_credentials` in the result). Required
+    /// unless the worker runs with `access.require_sealed_credentials = false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_key: Option<String>,
+}
+
+/// `grant.approve`: approve a pending grant (members of its approver groups, never its owner).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantApprove {
+    pub grant_id: GrantId,
+}
+
+/// `grant.deny`: deny a pending grant (members of its approver groups, never its owner).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantDeny {
+    pub grant_id: GrantId,
+    /// Why (1–512 characters); the requester sees it.
+    pub reason: String,
+}
+
+/// `grant.pending`: the pending grants the requester may approve, and the break-glass grants they
+/// may review.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantPending {}
+
+/// `grant.review`: review a break-glass grant (members of its template's approver groups, never its
+/// owner). An `unjustified` verdict revokes the grant and kills its sessions if it is still active.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantReview {
+    pub grant_id: GrantId,
+    pub verdict: Verdict,
+    /// What the reviewer found (1–512 characters).
+    pub note: String,
 }
 
 /// `grant.revoke`: end one grant now, and the sessions of its owner in its account. By the grant's
@@ -377,6 +425,28 @@ pub struct TemplateSummary {
     pub latest_version: u32,
     pub max_ttl_seconds: u64,
     pub parameters: Vec<String>,
+    /// Grants from it need these approvals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRule>,
+    /// It allows break-glass requests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
+}
+
+impl TemplateSummary {
+    /// The list line of a stored template version.
+    pub fn of(template: &StoredTemplate) -> Self {
+        let spec = &template.spec;
+        TemplateSummary {
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            latest_version: template.version,
+            max_ttl_seconds: spec.max_ttl_seconds,
+            parameters: spec.parameters.iter().map(|p| p.name.clone()).collect(),
+            approval: spec.approval.clone(),
+            break_glass: spec.break_glass,
+        }
+    }
 }
 
 /// Result of `template.list`.
@@ -399,6 +469,23 @@ pub struct TemplateDeleteResult {
 #[serde(deny_unknown_fields)]
 pub struct GrantRequestResult {
     pub grant: Grant,
+}
+
+/// Result of `grant.approve`, `grant.deny` and `grant.review`: the grant after the decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantDecisionResult {
+    pub grant: Grant,
+}
+
+/// Result of `grant.pending`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantPendingResult {
+    /// Pending grants the requester may approve or deny, oldest first.
+    pub approvals: Vec<Grant>,
+    /// Break-glass grants awaiting the requester's review, oldest first.
+    pub reviews: Vec<Grant>,
 }
 
 /// Result of `grant.list`.
@@ -436,7 +523,15 @@ impl std::fmt::Debug for ProcessCredentials {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsResult {
-    pub credentials: ProcessCredentials,
+    /// The credentials in clear: only when the request had no `reply_key` and the worker allows that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<ProcessCredentials>,
+    /// The credentials (the `credential_process` JSON) sealed to the request's `reply_key` with HPKE;
+    /// see docs/messages.md, "Sealed credentials".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_credentials: Option<SealedBox>,
+    /// When the credentials expire (also inside them).
+    pub expires_at: DateTime<Utc>,
     pub account: AccountId,
     pub role_arn: String,
     pub session_name: String,

@@ -182,6 +182,11 @@ mod tests {
             request_message_id: MessageId::parse(id).unwrap(),
             via: None,
             revoked: None,
+            status: crate::grant::GrantStatus::Active,
+            ttl_seconds: 3600,
+            approval: None,
+            break_glass: None,
+            revision: 0,
         }
     }
 

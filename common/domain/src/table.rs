@@ -15,6 +15,8 @@
 //! | directory record | `USER#<user>` | `DIRECTORY` | directory: `doc`, `rev` (optimistic concurrency) |
 //! | session revocation | `REVOKED#<account>` | `<cutoff, RFC 3339>#<STS name>` | access, directory: `expires_at` |
 //! | revocation generation | `REVOKED#<account>` | `GENERATION` | access, directory: `generation` |
+//! | pending approval | `APPROVALS` | `<grant id>` | access: `user`, `account`, `expires_at` (= pending until) |
+//! | break-glass review owed | `REVIEWS` | `<grant id>` | access: `user`, `account`, `review_due`; deleted by the review |
 //!
 //! Message ids, account ids, regions and control ids cannot contain `#`, so a key splits back into its
 //! parts unambiguously even when a user name does.
@@ -40,6 +42,8 @@ pub struct KeyPrefix {
 }
 
 const TEMPLATES: &str = "TEMPLATES";
+const APPROVALS: &str = "APPROVALS";
+const REVIEWS: &str = "REVIEWS";
 
 impl Key {
     /// A template's index entry (latest version, deleted flag, list summary).
@@ -78,6 +82,16 @@ impl Key {
         Key { pk: format!("GRANT#{id}"), sk: "GRANT".into() }
     }
 
+    /// A grant waiting for approval, listed for the approvers (`grant.pending`).
+    pub fn pending_approval(id: &GrantId) -> Key {
+        Key { pk: APPROVALS.into(), sk: id.to_string() }
+    }
+
+    /// A break-glass grant whose review is owed (`grant.pending`, the unreviewed metric).
+    pub fn review_owed(id: &GrantId) -> Key {
+        Key { pk: REVIEWS.into(), sk: id.to_string() }
+    }
+
     /// The directory record of a user.
     pub fn directory(user: &str) -> Key {
         Key { pk: format!("USER#{user}"), sk: "DIRECTORY".into() }
@@ -106,6 +120,16 @@ impl KeyPrefix {
     /// Every template's index entry.
     pub fn templates() -> KeyPrefix {
         KeyPrefix { pk: TEMPLATES.into(), sk_prefix: String::new() }
+    }
+
+    /// Every grant waiting for approval.
+    pub fn pending_approvals() -> KeyPrefix {
+        KeyPrefix { pk: APPROVALS.into(), sk_prefix: String::new() }
+    }
+
+    /// Every break-glass grant whose review is owed.
+    pub fn reviews_owed() -> KeyPrefix {
+        KeyPrefix { pk: REVIEWS.into(), sk_prefix: String::new() }
     }
 
     /// An account's session revocations and their generation counter.

@@ -71,6 +71,48 @@ pub struct TemplateSpec {
     /// AWS account ids this template may be used in; absent means every configured account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_accounts: Option<Vec<AccountId>>,
+    /// When present, a grant from this template needs `required` approvals by distinct members of
+    /// `approver_groups` (never the requester) before it is active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRule>,
+    /// Allow break-glass requests: active at once without approval, announced, and reviewed
+    /// afterwards by the approvers. Needs `approval`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
+}
+
+/// Most approvals a template may require.
+pub const MAX_REQUIRED_APPROVALS: u32 = 5;
+/// Most approver groups a template may name.
+pub const MAX_APPROVER_GROUPS: usize = 20;
+
+/// Who must approve a grant, and how many of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRule {
+    /// Distinct approvals needed (1 to 5).
+    pub required: u32,
+    /// Groups (from the verified token, as the directory lets them act) whose members may approve.
+    pub approver_groups: Vec<String>,
+}
+
+impl ApprovalRule {
+    fn check(&self) -> Result<(), TemplateInvalid> {
+        if !(1..=MAX_REQUIRED_APPROVALS).contains(&self.required) {
+            return Err(TemplateInvalid(format!("approval.required must be 1 to {MAX_REQUIRED_APPROVALS}")));
+        }
+        if self.approver_groups.is_empty() || self.approver_groups.len() > MAX_APPROVER_GROUPS {
+            return Err(TemplateInvalid(format!("approval.approver_groups needs 1 to {MAX_APPROVER_GROUPS} groups")));
+        }
+        if let Some(bad) = self
+            .approver_groups
+            .iter()
+            .find(|g| g.trim().is_empty() || g.len() > 256 || g.chars().any(char::is_control))
+        {
+            return Err(TemplateInvalid(format!("approval.approver_groups has an unusable group name {bad:?}")));
+        }
+        Ok(())
+    }
 }
 
 /// One declared parameter.
@@ -191,6 +233,14 @@ impl CompiledTemplate {
         }
         if spec.statements.is_empty() || spec.statements.len() > MAX_STATEMENTS {
             return Err(TemplateInvalid(format!("a template needs 1 to {MAX_STATEMENTS} statements")));
+        }
+        if let Some(rule) = &spec.approval {
+            rule.check()?;
+        }
+        if spec.break_glass && spec.approval.is_none() {
+            return Err(TemplateInvalid(
+                "break_glass needs an approval rule: its approver groups review every break-glass use".into(),
+            ));
         }
         let size = serde_json::to_vec(&spec).map_err(|e| TemplateInvalid(e.to_string()))?.len();
         if size > MAX_TEMPLATE_BYTES {

@@ -171,6 +171,16 @@ pub struct AccessSettings {
     /// Default `["portcullis-admins", "security"]`.
     #[serde(default = "defaults::posture_reader_groups")]
     pub posture_reader_groups: Vec<String>,
+    /// Credentials are only sent sealed to the request's `reply_key` (HPKE); a request without one
+    /// is refused with `reply_key_required`. Default true.
+    #[serde(default = "defaults::yes")]
+    pub require_sealed_credentials: bool,
+    /// How long a grant waits for its approvals before it lapses. Default 86,400 (a day).
+    #[serde(default = "defaults::pending_ttl")]
+    pub pending_ttl_seconds: u64,
+    /// How long after a break-glass request its review is due. Default 86,400 (a day).
+    #[serde(default = "defaults::break_glass_review")]
+    pub break_glass_review_seconds: u64,
 }
 
 impl Default for AccessSettings {
@@ -188,6 +198,9 @@ impl Default for AccessSettings {
             revocation_policy_max_chars: defaults::revocation_policy_max_chars(),
             bind_reply_queue_to_subject: true,
             posture_reader_groups: defaults::posture_reader_groups(),
+            require_sealed_credentials: true,
+            pending_ttl_seconds: defaults::pending_ttl(),
+            break_glass_review_seconds: defaults::break_glass_review(),
         }
     }
 }
@@ -378,6 +391,12 @@ mod defaults {
     pub(super) fn idempotency_ttl() -> u64 {
         7 * 24 * 3600
     }
+    pub(super) fn pending_ttl() -> u64 {
+        24 * 3600
+    }
+    pub(super) fn break_glass_review() -> u64 {
+        24 * 3600
+    }
     pub(super) fn revocation_policy_max_chars() -> usize {
         8192
     }
@@ -502,6 +521,15 @@ impl Settings {
             if p.name.trim().is_empty() || p.sender_ids.is_empty() || p.kinds.is_empty() {
                 return Err(invalid(&format!("producers[{i}]"), "needs a name, sender_ids and kinds".into()));
             }
+        }
+        if !(1..=30 * 24 * 3600).contains(&self.access.pending_ttl_seconds) {
+            return Err(invalid("access.pending_ttl_seconds", "must be between 1 and 2,592,000 (30 days)".into()));
+        }
+        if !(1..=30 * 24 * 3600).contains(&self.access.break_glass_review_seconds) {
+            return Err(invalid(
+                "access.break_glass_review_seconds",
+                "must be between 1 and 2,592,000 (30 days)".into(),
+            ));
         }
         if self.access.max_credentials_seconds < 900 {
             return Err(invalid("access.max_credentials_seconds", "must be at least 900 (STS's minimum)".into()));

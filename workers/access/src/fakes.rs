@@ -116,13 +116,7 @@ impl AccessStore for MemoryStore {
             return Err(StoreError::Conflict(name.to_string()));
         }
         Self::record(&mut state, record);
-        let summary = TemplateSummary {
-            name: name.clone(),
-            description: template.spec.description.clone(),
-            latest_version: template.version,
-            max_ttl_seconds: template.spec.max_ttl_seconds,
-            parameters: template.spec.parameters.iter().map(|p| p.name.clone()).collect(),
-        };
+        let summary = TemplateSummary::of(template);
         state.index.insert(name.clone(), (TemplateIndex { latest_version: template.version, deleted: false }, summary));
         state.versions.insert((name, template.version), template.clone());
         Ok(Recorded::Applied(()))
@@ -201,10 +195,47 @@ impl AccessStore for MemoryStore {
         Ok(Recorded::Applied(()))
     }
 
-    async fn unexpired_grants(&self, user: &str, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
+    async fn kept_grants(&self, user: &str, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
         self.injected()?;
         let mut grants: Vec<Grant> =
-            lock(&self.state).grants.values().filter(|g| g.user == user && g.expires_at > now).cloned().collect();
+            lock(&self.state).grants.values().filter(|g| g.user == user && g.keep_until() > now).cloned().collect();
+        grants.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(grants)
+    }
+
+    async fn update_grant(&self, grant: &Grant, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError> {
+        self.injected_write()?;
+        let mut state = lock(&self.state);
+        if let Some(earlier) = Self::earlier(&state, record) {
+            return Ok(Recorded::Replayed(earlier));
+        }
+        let key = (grant.user.clone(), grant.account.clone(), grant.id.clone());
+        let Some(stored) = state.grants.get(&key) else { return Err(StoreError::Conflict(grant.id.to_string())) };
+        if stored.revision != grant.revision {
+            return Err(StoreError::Conflict(grant.id.to_string()));
+        }
+        // As in DynamoDB: a revocation written meanwhile stays.
+        let revoked = stored.revoked.clone();
+        Self::record(&mut state, record);
+        state.grants.insert(key, Grant { revision: grant.revision + 1, revoked, ..grant.clone() });
+        Ok(Recorded::Applied(()))
+    }
+
+    async fn pending_approvals(&self, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
+        self.injected()?;
+        let mut grants: Vec<Grant> = lock(&self.state)
+            .grants
+            .values()
+            .filter(|g| g.approval.as_ref().is_some_and(|a| a.activated_at.is_none() && a.pending_until > now))
+            .cloned()
+            .collect();
+        grants.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(grants)
+    }
+
+    async fn reviews_owed(&self) -> Result<Vec<Grant>, StoreError> {
+        self.injected()?;
+        let mut grants: Vec<Grant> = lock(&self.state).grants.values().filter(|g| g.awaits_review()).cloned().collect();
         grants.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
         Ok(grants)
     }

@@ -64,6 +64,10 @@ pub struct AccessConfig {
     pub idempotency_ttl_seconds: u64,
     pub producers: Producers,
     pub revocation_policy_max_chars: usize,
+    /// Credentials only go out sealed to the request's `reply_key`.
+    pub require_sealed_credentials: bool,
+    pub pending_ttl_seconds: u64,
+    pub break_glass_review_seconds: u64,
 }
 
 impl AccessConfig {
@@ -102,6 +106,9 @@ impl AccessConfig {
             idempotency_ttl_seconds: access.idempotency_ttl_seconds,
             producers: Producers::new(settings.producers.clone()),
             revocation_policy_max_chars: access.revocation_policy_max_chars,
+            require_sealed_credentials: access.require_sealed_credentials,
+            pending_ttl_seconds: access.pending_ttl_seconds,
+            break_glass_review_seconds: access.break_glass_review_seconds,
         })
     }
 }

@@ -9,12 +9,15 @@
 //! - [`ports`]: what the use cases need from the world: [`ports::AccessStore`],
 //!   [`ports::CredentialBroker`], [`ports::ReplySink`], [`ports::IdentityVerifier`],
 //!   [`ports::EvidenceReader`].
+//! - [`approvals`]: the second person (`grant.approve`, `grant.deny`, `grant.pending`, `grant.review`).
+//! - [`revoke`]: taking access away (grants, and live sessions through each broker role).
 //! - [`posture_status`]: the read-only `posture.status` use case and who may use it.
 //! - [`adapters`]: those ports over DynamoDB, STS, SQS and OIDC.
 //! - [`fakes`] (tests, feature `test-util`): those ports in memory.
 //! - [`metrics`]: the access worker's counters and histograms.
 
 pub mod adapters;
+pub mod approvals;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fakes;
 pub mod front;

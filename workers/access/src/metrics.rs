@@ -1,7 +1,9 @@
 //! The access worker's own metrics, recorded in one place.
 
+use std::sync::{Arc, Mutex};
+
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 use portcullis_domain::AccountId;
 use portcullis_domain::grant::Grant;
 
@@ -12,11 +14,31 @@ pub struct AccessMetrics {
     grants_created: Counter<u64>,
     policy_size: Histogram<u64>,
     packed_policy_size: Histogram<u64>,
+    /// The last count of break-glass grants awaiting review: (all, overdue); none before the first.
+    reviews_owed: Arc<Mutex<Option<(u64, u64)>>>,
+    _reviews_owed_gauge: ObservableGauge<u64>,
 }
 
 impl AccessMetrics {
     pub fn new(meter: &Meter) -> Self {
+        let reviews_owed: Arc<Mutex<Option<(u64, u64)>>> = Arc::default();
+        let observed = reviews_owed.clone();
+        let reviews_owed_gauge = meter
+            .u64_observable_gauge("portcullis_break_glass_unreviewed_grants")
+            .with_description(
+                "Break-glass grants whose review is owed, by whether it is overdue (overdue=\"true\": past review_due)",
+            )
+            .with_unit("{grant}")
+            .with_callback(move |gauge| {
+                if let Some((all, overdue)) = *observed.lock().unwrap_or_else(|p| p.into_inner()) {
+                    gauge.observe(all.saturating_sub(overdue), &[KeyValue::new("overdue", "false")]);
+                    gauge.observe(overdue, &[KeyValue::new("overdue", "true")]);
+                }
+            })
+            .build();
         Self {
+            reviews_owed,
+            _reviews_owed_gauge: reviews_owed_gauge,
             credentials_issued: meter
                 .u64_counter("portcullis_credentials_issued")
                 .with_description("Temporary credentials issued, by account")
@@ -61,5 +83,12 @@ impl AccessMetrics {
         if let Some(p) = packed {
             self.packed_policy_size.record(u64::try_from(p).unwrap_or(0), &attrs);
         }
+    }
+}
+
+impl AccessMetrics {
+    /// Break-glass grants whose review is owed: `all` of them, `overdue` of those past their due time.
+    pub(crate) fn reviews_owed(&self, all: u64, overdue: u64) {
+        *self.reviews_owed.lock().unwrap_or_else(|p| p.into_inner()) = Some((all, overdue));
     }
 }

@@ -141,8 +141,21 @@ pub trait AccessStore: Send + Sync + Debug + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<Grant>, StoreError>;
 
-    /// The user's grants that have not expired at `now`, revoked ones included, oldest first.
-    async fn unexpired_grants(&self, user: &str, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError>;
+    /// Every grant of the user still kept at `now`, whatever its status, oldest first.
+    async fn kept_grants(&self, user: &str, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError>;
+
+    /// Write a grant's new state (approvals, activation, denial, review) with its record, when its
+    /// stored revision is still `grant.revision` (`Conflict` otherwise: read it again). Keeps the
+    /// approvers' and reviewers' lists in step: a grant no longer pending leaves the approvals list,
+    /// a reviewed one the reviews list.
+    async fn update_grant(&self, grant: &Grant, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError>;
+
+    /// Grants that may still wait for approval at `now` (anyone's; the caller checks each grant's
+    /// status), oldest first.
+    async fn pending_approvals(&self, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError>;
+
+    /// Break-glass grants whose review is owed (anyone's), oldest first.
+    async fn reviews_owed(&self) -> Result<Vec<Grant>, StoreError>;
 
     /// A grant by its id alone (whoever it belongs to).
     async fn grant_by_id(&self, id: &GrantId) -> Result<Option<Grant>, StoreError>;

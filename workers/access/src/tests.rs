@@ -60,6 +60,9 @@ fn harness_full(allowed_sender_ids: Vec<String>, max_message_bytes: usize, produ
         idempotency_ttl_seconds: 7 * 86_400,
         producers: Producers::new(producers),
         revocation_policy_max_chars: 8192,
+        require_sealed_credentials: true,
+        pending_ttl_seconds: 3600,
+        break_glass_review_seconds: 86_400,
     };
     let (store, broker, replies) =
         (Arc::new(MemoryStore::default()), Arc::new(FakeBroker::default()), Arc::new(RecordingReplies::default()));
@@ -93,6 +96,17 @@ fn alice() -> String {
 
 fn bucket_read() -> Value {
     serde_json::from_str(include_str!("../../../examples/templates/bucketRead.json")).unwrap()
+}
+
+/// A `credentials.request` body with a fresh reply key (the secret is thrown away: see
+/// [`Harness::credentials`] to open the reply).
+fn creds(account: &str) -> Value {
+    json!({"account": account, "reply_key": portcullis_domain::sealed::generate_reply_key().1.encode()})
+}
+
+fn with(mut body: Value, key: &str, value: Value) -> Value {
+    body[key] = value;
+    body
 }
 
 fn grant_body(bucket: &str, ttl: u64) -> Value {
@@ -162,6 +176,21 @@ impl Harness {
         let (code, message) = error(&reply.expect("a reply"));
         assert_eq!(outcome.disposition, Disposition::Reject { code, reason: message.clone() }, "{outcome:?}");
         (code, message)
+    }
+
+    /// Ask for credentials with a fresh key as `token`, and open the sealed reply: (result, credentials).
+    async fn credentials(&self, token: &str) -> (Value, Value) {
+        use portcullis_domain::sealed::{SealedBox, generate_reply_key, open_credentials};
+        let (secret, key) = generate_reply_key();
+        let id = format!("m-{}", self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let body = json!({"account": ACCOUNT, "reply_key": key.encode()});
+        let (outcome, reply) = self.request_as(&id, Kind::CredentialsRequest, body, token, FIRST).await;
+        assert_eq!(outcome.disposition, Disposition::Done, "{outcome:?} {reply:?}");
+        let result = result(&reply.unwrap());
+        assert!(result.get("credentials").is_none(), "never in clear: {result}");
+        let sealed: SealedBox = serde_json::from_value(result["sealed_credentials"].clone()).unwrap();
+        let opened = open_credentials(&secret, &id, ACCOUNT, &sealed).unwrap();
+        (result, serde_json::from_slice(&opened).unwrap())
     }
 
     async fn put_bucket_read(&self) {
@@ -545,8 +574,8 @@ async fn credentials_compose_live_grants_and_name_the_session_after_the_user() {
     h.put_bucket_read().await;
     h.ok(Kind::GrantRequest, grant_body("short", 900), &alice()).await;
     h.ok(Kind::GrantRequest, grant_body("long", 3000), &alice()).await;
-    let result = h.ok(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
-    assert_eq!(result["credentials"]["AccessKeyId"], "ASIAFAKE00000001");
+    let (result, credentials) = h.credentials(&alice()).await;
+    assert_eq!(credentials["AccessKeyId"], "ASIAFAKE00000001");
     assert_eq!((result["session_name"].clone(), result["source_identity"].clone()), (json!("alice"), json!("alice")));
     assert_eq!(result["grant_ids"].as_array().unwrap().len(), 2);
     let asked = h.broker.requests();
@@ -555,7 +584,7 @@ async fn credentials_compose_live_grants_and_name_the_session_after_the_user() {
     assert!(asked[0].policy.contains("arn:aws:s3:::short/*") && asked[0].policy.contains("2026-11-22T12:15:00Z"));
     // Once the short grant expires it is no longer in the policy.
     h.clock.advance(chrono::Duration::seconds(900));
-    h.ok(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
+    h.ok(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await;
     assert!(!h.broker.requests()[1].policy.contains("short"));
 }
 
@@ -563,14 +592,11 @@ async fn credentials_compose_live_grants_and_name_the_session_after_the_user() {
 async fn credentials_errors_have_stable_codes() {
     let h = harness();
     h.put_bucket_read().await;
-    assert_eq!(h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await.0, ErrorCode::NoGrants);
-    assert_eq!(
-        h.refused(Kind::CredentialsRequest, json!({"account": "999999999999"}), &alice()).await.0,
-        ErrorCode::AccountUnknown
-    );
+    assert_eq!(h.refused(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await.0, ErrorCode::NoGrants);
+    assert_eq!(h.refused(Kind::CredentialsRequest, creds("999999999999"), &alice()).await.0, ErrorCode::AccountUnknown);
     h.ok(Kind::GrantRequest, grant_body("reports", 900), &alice()).await;
     assert_eq!(
-        h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT, "duration": 60}), &alice()).await.0,
+        h.refused(Kind::CredentialsRequest, with(creds(ACCOUNT), "duration", json!(60)), &alice()).await.0,
         ErrorCode::DurationInvalid
     );
     for i in 0..14 {
@@ -581,10 +607,7 @@ async fn credentials_errors_have_stable_codes() {
         )
         .await;
     }
-    assert_eq!(
-        h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await.0,
-        ErrorCode::PolicyTooLarge
-    );
+    assert_eq!(h.refused(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await.0, ErrorCode::PolicyTooLarge);
     assert!(h.broker.requests().is_empty(), "STS is not asked for what cannot be issued");
 }
 
@@ -595,11 +618,8 @@ async fn sts_refusals_are_answered_and_outages_retried() {
     h.ok(Kind::GrantRequest, grant_body("reports", 900), &alice()).await;
     let refusal = portcullis_domain::RequestError::new(ErrorCode::BrokerRefused, "no");
     h.broker.fail_next([BrokerError::Refused(refusal), BrokerError::Unavailable("throttled".into())]);
-    assert_eq!(
-        h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await.0,
-        ErrorCode::BrokerRefused
-    );
-    let (outcome, reply) = h.request(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
+    assert_eq!(h.refused(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await.0, ErrorCode::BrokerRefused);
+    let (outcome, reply) = h.request(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await;
     assert!(matches!(outcome.disposition, Disposition::Retry { .. }) && reply.is_none(), "{outcome:?}");
 }
 
@@ -744,7 +764,7 @@ async fn the_owner_or_an_admin_revokes_a_grant_and_its_sessions_die() {
     assert_eq!(result["sessions_issued_before"], "2026-11-22T12:01:00Z");
     assert_eq!(denies(&h), vec![(vec!["alice".to_owned()], "2026-11-22T12:01:00Z".to_owned())]);
     // The revoked grant is never composed again; the other still is.
-    h.ok(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
+    h.ok(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await;
     let policy = h.broker.requests().last().unwrap().policy.clone();
     assert!(policy.contains("arn:aws:s3:::two/*") && !policy.contains("arn:aws:s3:::one/*"), "{policy}");
     // Listed only with include_revoked, with who, when and why.
@@ -758,7 +778,7 @@ async fn the_owner_or_an_admin_revokes_a_grant_and_its_sessions_die() {
     assert_eq!(admin_result["grants"], json!([g2]));
     let again = h.ok(Kind::GrantRevoke, json!({"grant_id": g2, "reason": "audit again"}), &admin()).await;
     assert_eq!(again["grants"], json!([]));
-    assert_eq!(h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await.0, ErrorCode::NoGrants);
+    assert_eq!(h.refused(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await.0, ErrorCode::NoGrants);
     let types = h.audit.detail_types();
     for t in ["Grant Created", "Grant Revoked", "Sessions Revoked", "Credentials Issued", "Request Refused"] {
         assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
@@ -846,7 +866,7 @@ async fn trusted_producers_send_their_kinds_and_may_act_for_people() {
     let grant = h.store.grants().pop().unwrap();
     assert_eq!((grant.user.as_str(), grant.via.as_deref()), ("alice", Some("slack-bot")));
     // Not one of its kinds.
-    let (code, _) = h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
+    let (code, _) = h.refused(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await;
     assert_eq!(code, ErrorCode::ProducerForbidden);
     // A producer that may not act for people.
     let strict = harness_full(Vec::new(), 262_144, vec![producer(&["grant.*"], false)]);
@@ -914,7 +934,7 @@ async fn a_reply_queue_of_somebody_else_is_refused_after_authentication_and_neve
     assert!(reply.is_none(), "nothing is sent to alice's queue");
     assert_eq!(h.replies.sent().len(), before);
     // Credentials are not issued either.
-    let (outcome, _) = h.request(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &mallory).await;
+    let (outcome, _) = h.request(Kind::CredentialsRequest, creds(ACCOUNT), &mallory).await;
     assert_eq!(rejected_code(&outcome), ErrorCode::ReplyForbidden);
     assert!(h.broker.requests().is_empty());
 }
@@ -974,4 +994,239 @@ async fn a_trusted_producer_acting_for_someone_answers_on_its_own_queue() {
     // Bob with his own token may not.
     let bob = FakeVerifier::token("bob", None, &[]);
     assert_eq!(rejected_code(&h.request(Kind::GrantList, json!({}), &bob).await.0), ErrorCode::ReplyForbidden);
+}
+
+// ---------------------------------------------------------------------------------------- sealed credentials
+
+#[tokio::test]
+async fn credentials_go_out_sealed_or_not_at_all() {
+    let h = harness();
+    h.put_bucket_read().await;
+    h.ok(Kind::GrantRequest, grant_body("reports", 900), &alice()).await;
+    // No key: refused before STS is asked.
+    let (code, message) = h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
+    assert_eq!(code, ErrorCode::ReplyKeyRequired, "{message}");
+    // Keys that are not X25519 public keys, or a low-order point.
+    let zero = base64_zeros();
+    for bad in ["", "AAAA", "not a key at all, not at all, not at all, no", zero.as_str()] {
+        let (code, _) =
+            h.refused(Kind::CredentialsRequest, json!({"account": ACCOUNT, "reply_key": bad}), &alice()).await;
+        assert_eq!(code, ErrorCode::ReplyKeyInvalid, "{bad:?}");
+    }
+    assert!(h.broker.requests().is_empty(), "nothing was issued");
+    // A good key: the reply carries only the sealed box, and the audit event says so.
+    let (result, credentials) = h.credentials(&alice()).await;
+    assert!(credentials["SecretAccessKey"].as_str().is_some_and(|s| s.starts_with("secret-")), "{credentials}");
+    let text = h.replies.sent().last().unwrap().text.clone();
+    assert!(!text.contains(credentials["SecretAccessKey"].as_str().unwrap()), "the secret never travels in clear");
+    assert!(!text.contains(credentials["SessionToken"].as_str().unwrap()));
+    assert_eq!(result["sealed_credentials"]["suite"], "HPKE-Base-X25519-SHA256-ChaCha20Poly1305");
+    let issued = h.audit.events().into_iter().rfind(|e| e.detail_type == "Credentials Issued").unwrap();
+    assert!(issued.detail.contains("\"sealed\":true"), "{}", issued.detail);
+}
+
+fn base64_zeros() -> String {
+    "A".repeat(43)
+}
+
+#[tokio::test]
+async fn clear_credentials_only_where_the_worker_allows_them() {
+    let h = harness();
+    let mut config = h.handler.config.clone();
+    config.require_sealed_credentials = false;
+    let meter = opentelemetry::global::meter("test");
+    let h = Harness {
+        handler: Arc::new(AccessHandler::new(config, h.handler.ports.clone(), AccessMetrics::new(&meter))),
+        ..h
+    };
+    h.put_bucket_read().await;
+    h.ok(Kind::GrantRequest, grant_body("reports", 900), &alice()).await;
+    let result = h.ok(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice()).await;
+    assert_eq!(result["credentials"]["AccessKeyId"], "ASIAFAKE00000001");
+    assert!(result.get("sealed_credentials").is_none());
+    // A key is still honoured.
+    let (_, credentials) = h.credentials(&alice()).await;
+    assert_eq!(credentials["Version"], 1);
+}
+
+// ---------------------------------------------------------------------------------------- approvals, break glass
+
+fn bucket_write() -> Value {
+    serde_json::from_str(include_str!("../../../examples/templates/bucketWrite.json")).unwrap()
+}
+
+fn approver(user: &str) -> String {
+    FakeVerifier::token(user, Some("security"), &["portcullis-approvers"])
+}
+
+fn write_body(bucket: &str, ttl: u64, break_glass: bool) -> Value {
+    json!({"template": "bucketWrite", "params": {"bucketName": bucket}, "account": ACCOUNT, "ttl": ttl,
+           "reason": "INC-7: repair the export", "break_glass": break_glass})
+}
+
+/// bucketWrite with `required` approvals.
+async fn put_bucket_write(h: &Harness, required: u32) {
+    let mut template = bucket_write();
+    template["approval"]["required"] = json!(required);
+    h.ok(Kind::TemplatePut, json!({"template": template}), &admin()).await;
+}
+
+#[tokio::test]
+async fn a_second_and_third_person_activate_a_grant_whose_ttl_counts_from_activation() {
+    let h = harness();
+    put_bucket_write(&h, 2).await;
+    let grant = h.ok(Kind::GrantRequest, write_body("exports", 1800, false), &alice()).await["grant"].clone();
+    assert_eq!(grant["status"], "pending");
+    assert_eq!(grant["expires_at"], "2026-11-22T13:00:00Z", "lapses after access.pending_ttl_seconds");
+    let id = grant["id"].clone();
+    assert_eq!(h.refused(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await.0, ErrorCode::NoGrants);
+    // alice is an approver herself, yet cannot approve her own grant; eve is no approver.
+    let alice_approver = FakeVerifier::token("alice", Some("payments"), &["portcullis-approvers"]);
+    let (code, _) = h.refused(Kind::GrantApprove, json!({"grant_id": id}), &alice_approver).await;
+    assert_eq!(code, ErrorCode::ApprovalForbidden);
+    let eve = FakeVerifier::token("eve", Some("payments"), &["engineers"]);
+    assert_eq!(h.refused(Kind::GrantApprove, json!({"grant_id": id}), &eve).await.0, ErrorCode::ApprovalForbidden);
+    // bob sees it waiting, approves it, and approving again counts once.
+    let waiting = h.ok(Kind::GrantPending, json!({}), &approver("bob")).await;
+    assert_eq!(waiting["approvals"][0]["id"], id);
+    assert_eq!(h.ok(Kind::GrantPending, json!({}), &alice_approver).await["approvals"], json!([]), "not her own");
+    h.clock.advance(chrono::Duration::minutes(10));
+    let once = h.ok(Kind::GrantApprove, json!({"grant_id": id}), &approver("bob")).await;
+    let twice = h.ok(Kind::GrantApprove, json!({"grant_id": id}), &approver("bob")).await;
+    assert_eq!(once["grant"]["approval"]["approvals"].as_array().unwrap().len(), 1);
+    assert_eq!(twice["grant"]["approval"]["approvals"], once["grant"]["approval"]["approvals"]);
+    assert_eq!(twice["grant"]["status"], "pending");
+    // carol's approval activates it: 30 minutes from now, not from the request.
+    h.clock.advance(chrono::Duration::minutes(10));
+    let active = h.ok(Kind::GrantApprove, json!({"grant_id": id}), &approver("carol")).await["grant"].clone();
+    assert_eq!(active["status"], "active");
+    assert_eq!(active["expires_at"], "2026-11-22T12:50:00Z");
+    let (_, credentials) = h.credentials(&alice()).await;
+    assert_eq!(credentials["Version"], 1);
+    assert!(h.broker.requests().last().unwrap().policy.contains("arn:aws:s3:::exports/*"));
+    let types = h.audit.detail_types();
+    assert_eq!(types.iter().filter(|t| *t == "Grant Approved").count(), 2, "{types:?}");
+    for t in ["Grant Pending Approval", "Grant Activated"] {
+        assert_eq!(types.iter().filter(|x| *x == t).count(), 1, "{t} in {types:?}");
+    }
+    assert!(!types.iter().any(|t| t == "Grant Created"), "a pending grant is announced as pending");
+    // Too late for a third approval.
+    let (code, _) = h.refused(Kind::GrantApprove, json!({"grant_id": id}), &approver("dave")).await;
+    assert_eq!(code, ErrorCode::GrantNotPending);
+}
+
+#[tokio::test]
+async fn a_pending_grant_lapses_and_a_denied_one_never_activates() {
+    let h = harness();
+    put_bucket_write(&h, 1).await;
+    let lapsing = h.ok(Kind::GrantRequest, write_body("one", 1800, false), &alice()).await["grant"]["id"].clone();
+    let denied = h.ok(Kind::GrantRequest, write_body("two", 1800, false), &alice()).await["grant"]["id"].clone();
+    let result =
+        h.ok(Kind::GrantDeny, json!({"grant_id": denied, "reason": "use the replica"}), &approver("bob")).await;
+    assert_eq!(result["grant"]["status"], "denied");
+    assert_eq!(result["grant"]["approval"]["denied"]["reason"], "use the replica");
+    let (code, _) = h.refused(Kind::GrantApprove, json!({"grant_id": denied}), &approver("carol")).await;
+    assert_eq!(code, ErrorCode::GrantNotPending);
+    h.clock.advance(chrono::Duration::seconds(3600));
+    let (code, message) = h.refused(Kind::GrantApprove, json!({"grant_id": lapsing}), &approver("bob")).await;
+    assert_eq!(code, ErrorCode::GrantNotPending, "{message}");
+    assert!(message.contains("expired"), "{message}");
+    assert_eq!(h.ok(Kind::GrantPending, json!({}), &approver("bob")).await["approvals"], json!([]));
+    // The requester still sees how both ended.
+    assert_eq!(h.ok(Kind::GrantList, json!({}), &alice()).await["grants"], json!([]));
+    let ended = h.ok(Kind::GrantList, json!({"include_ended": true}), &alice()).await;
+    let statuses: Vec<&str> =
+        ended["grants"].as_array().unwrap().iter().map(|g| g["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["expired", "denied"]);
+    assert!(h.audit.detail_types().iter().any(|t| t == "Grant Denied"));
+}
+
+#[tokio::test]
+async fn approvals_racing_on_one_grant_both_count_and_a_redelivery_acts_once() {
+    let h = harness();
+    put_bucket_write(&h, 2).await;
+    let id = h.ok(Kind::GrantRequest, write_body("exports", 1800, false), &alice()).await["grant"]["id"].clone();
+    // bob's write loses a race: he reads again and is counted.
+    h.store.fail_writes_next([StoreError::Conflict("GRANTS#alice".into())]);
+    let (first, r1) = h.request_as("m-bob", Kind::GrantApprove, json!({"grant_id": id}), &approver("bob"), FIRST).await;
+    assert_eq!(first.disposition, Disposition::Done);
+    let (again, r2) = h.request_as("m-bob", Kind::GrantApprove, json!({"grant_id": id}), &approver("bob"), FIRST).await;
+    assert_eq!((again.disposition, r1.clone()), (Disposition::Done, r2), "the same reply");
+    let approved = h.audit.events().into_iter().filter(|e| e.detail_type == "Grant Approved").collect::<Vec<_>>();
+    assert_eq!(approved.len(), 2, "published again on the redelivery");
+    assert_eq!(approved[0], approved[1], "with the same event id");
+    let stored = h.store.grants().into_iter().find(|g| g.id.as_str() == id.as_str().unwrap()).unwrap();
+    assert_eq!(stored.approval.unwrap().approvals.len(), 1);
+}
+
+#[tokio::test]
+async fn break_glass_is_active_at_once_announced_and_reviewed_by_someone_else() {
+    let h = harness();
+    put_bucket_write(&h, 1).await;
+    h.put_bucket_read().await;
+    let (code, _) =
+        h.refused(Kind::GrantRequest, with(grant_body("reports", 900), "break_glass", json!(true)), &alice()).await;
+    assert_eq!(code, ErrorCode::BreakGlassForbidden, "bucketRead does not allow it");
+    let grant = h.ok(Kind::GrantRequest, write_body("exports", 1800, true), &alice()).await["grant"].clone();
+    assert_eq!(grant["status"], "active");
+    assert_eq!(grant["break_glass"]["review_due"], "2026-11-23T12:00:00Z");
+    let id = grant["id"].clone();
+    h.credentials(&alice()).await;
+    let used = h.audit.events().into_iter().find(|e| e.detail_type == "Break Glass Used").expect("announced");
+    assert!(used.detail.contains("INC-7"), "{}", used.detail);
+    // Owed to the approvers, not to alice.
+    assert_eq!(h.ok(Kind::GrantPending, json!({}), &approver("bob")).await["reviews"][0]["id"], id);
+    let alice_approver = FakeVerifier::token("alice", Some("payments"), &["portcullis-approvers"]);
+    let review = json!({"grant_id": id, "verdict": "justified", "note": "mine"});
+    assert_eq!(h.refused(Kind::GrantReview, review, &alice_approver).await.0, ErrorCode::ApprovalForbidden);
+    let eve = FakeVerifier::token("eve", None, &["engineers"]);
+    let review = json!({"grant_id": id, "verdict": "justified", "note": "x"});
+    assert_eq!(h.refused(Kind::GrantReview, review, &eve).await.0, ErrorCode::ApprovalForbidden);
+    // bob finds it unjustified: the grant is revoked and alice's sessions in the account die.
+    h.clock.advance(chrono::Duration::minutes(5));
+    let review = json!({"grant_id": id, "verdict": "unjustified", "note": "no incident on record"});
+    let reviewed = h.ok(Kind::GrantReview, review, &approver("bob")).await["grant"].clone();
+    assert_eq!(reviewed["status"], "revoked");
+    assert_eq!(reviewed["break_glass"]["review"]["verdict"], "unjustified");
+    assert_eq!(denies(&h), vec![(vec!["alice".to_owned()], "2026-11-22T12:05:00Z".to_owned())]);
+    let types = h.audit.detail_types();
+    for t in ["Break Glass Reviewed", "Grant Revoked", "Sessions Revoked"] {
+        assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
+    }
+    assert_eq!(h.ok(Kind::GrantPending, json!({}), &approver("bob")).await["reviews"], json!([]));
+    let review = json!({"grant_id": id, "verdict": "justified", "note": "second opinion"});
+    assert_eq!(h.refused(Kind::GrantReview, review, &approver("carol")).await.0, ErrorCode::ReviewNotNeeded);
+}
+
+#[tokio::test]
+async fn revoking_a_pending_grant_withdraws_it_without_touching_sessions() {
+    let h = harness();
+    put_bucket_write(&h, 1).await;
+    let id = h.ok(Kind::GrantRequest, write_body("exports", 1800, false), &alice()).await["grant"]["id"].clone();
+    let result = h.ok(Kind::GrantRevoke, json!({"grant_id": id, "reason": "not needed"}), &alice()).await;
+    assert_eq!(result["grants"], json!([id]));
+    assert_eq!(result["accounts"], json!([]), "it never conferred access");
+    assert!(denies(&h).is_empty());
+    let (code, _) = h.refused(Kind::GrantApprove, json!({"grant_id": id}), &approver("bob")).await;
+    assert_eq!(code, ErrorCode::GrantNotPending);
+}
+
+#[tokio::test]
+async fn unreviewed_break_glass_grants_are_counted_until_reviewed() {
+    use crate::approvals::ReviewsOwed;
+    let h = harness();
+    put_bucket_write(&h, 1).await;
+    assert_eq!(h.handler.count_reviews_owed().await.unwrap(), ReviewsOwed { all: 0, overdue: 0 });
+    let id = h.ok(Kind::GrantRequest, write_body("exports", 1800, true), &alice()).await["grant"]["id"].clone();
+    h.ok(Kind::GrantRequest, write_body("other", 1800, false), &alice()).await;
+    assert_eq!(h.handler.count_reviews_owed().await.unwrap(), ReviewsOwed { all: 1, overdue: 0 });
+    // Long after the grant expired, its review is still owed, and now overdue.
+    h.clock.advance(chrono::Duration::hours(25));
+    assert_eq!(h.handler.count_reviews_owed().await.unwrap(), ReviewsOwed { all: 1, overdue: 1 });
+    let review = json!({"grant_id": id, "verdict": "justified", "note": "SEV1 confirmed"});
+    let reviewed = h.ok(Kind::GrantReview, review, &approver("bob")).await["grant"].clone();
+    assert_eq!(reviewed["status"], "expired");
+    assert_eq!(h.handler.count_reviews_owed().await.unwrap(), ReviewsOwed { all: 0, overdue: 0 });
+    let event = h.audit.events().into_iter().find(|e| e.detail_type == "Break Glass Reviewed").unwrap();
+    assert!(event.detail.contains("\"overdue\":true"), "{}", event.detail);
 }

@@ -4,17 +4,19 @@
 
 use chrono::TimeDelta;
 use portcullis_domain::audit::{self, AuditEvent};
-use portcullis_domain::grant::{Grant, Revocation};
+use portcullis_domain::grant::{BreakGlass, Grant, GrantApproval, GrantStatus, Revocation};
 use portcullis_domain::messages::{
     CredentialsRequest, CredentialsResult, GrantList, GrantListResult, GrantRequest, GrantRequestResult, GrantRevoke,
     GrantRevokeAll, Request, RevocationResult, TemplateDelete, TemplateDeleteResult, TemplateGet, TemplateGetResult,
     TemplateListResult, TemplatePut, TemplatePutResult,
 };
 use portcullis_domain::policy::compose_session_policy;
+use portcullis_domain::sealed::{ReplyKey, SealError, seal_credentials};
 use portcullis_domain::session::{session_duration, sts_name_for};
 use portcullis_domain::template::{CompiledTemplate, MIN_TEMPLATE_TTL_SECONDS, RenderError, StoredTemplate};
 use portcullis_domain::{AccountId, ErrorCode, RequestError, TemplateName};
 use tracing::info;
+use zeroize::Zeroizing;
 
 use crate::front::Failure;
 use crate::handler::{AccessHandler, BrokeredAccount, Ctx};
@@ -38,6 +40,10 @@ impl AccessHandler {
             Request::GrantList(r) => self.grant_list(r, ctx).await,
             Request::GrantRevoke(r) => self.grant_revoke(r, ctx).await,
             Request::GrantRevokeAll(r) => self.grant_revoke_all(r, ctx).await,
+            Request::GrantApprove(r) => self.grant_approve(r, ctx).await,
+            Request::GrantDeny(r) => self.grant_deny(r, ctx).await,
+            Request::GrantPending(_) => self.grant_pending(ctx).await,
+            Request::GrantReview(r) => self.grant_review(r, ctx).await,
             Request::CredentialsRequest(r) => self.credentials(r, ctx).await,
             Request::PostureStatus(r) => self.posture_status(r, ctx).await,
             // Admission keeps directory kinds off the access queue.
@@ -51,7 +57,7 @@ impl AccessHandler {
     // ------------------------------------------------------------------ idempotency
 
     /// The recorded reply when this request was handled before.
-    async fn recorded_reply(&self, ctx: &Ctx<'_>) -> Result<Option<String>, Failure> {
+    pub(crate) async fn recorded_reply(&self, ctx: &Ctx<'_>) -> Result<Option<String>, Failure> {
         match self.ports.store.request_record(&ctx.key).await? {
             Some(record) => self.replay(record, ctx).await.map(Some),
             None => Ok(None),
@@ -60,7 +66,7 @@ impl AccessHandler {
 
     /// The recorded reply, if the record is of this very request (same kind and body), after
     /// publishing its audit events again (a crash may have come between the change and them).
-    async fn replay(&self, record: RequestRecord, ctx: &Ctx<'_>) -> Result<String, Failure> {
+    pub(crate) async fn replay(&self, record: RequestRecord, ctx: &Ctx<'_>) -> Result<String, Failure> {
         if record.digest != ctx.digest {
             return Err(RequestError::new(
                 ErrorCode::MessageIdReused,
@@ -77,11 +83,11 @@ impl AccessHandler {
         Ok(record.reply)
     }
 
-    fn new_record<'a>(&self, ctx: &'a Ctx<'_>, reply: &str) -> Result<NewRecord<'a>, Failure> {
+    pub(crate) fn new_record<'a>(&self, ctx: &'a Ctx<'_>, reply: &str) -> Result<NewRecord<'a>, Failure> {
         self.new_record_with_events(ctx, reply, Vec::new())
     }
 
-    fn new_record_with_events<'a>(
+    pub(crate) fn new_record_with_events<'a>(
         &self,
         ctx: &'a Ctx<'_>,
         reply: &str,
@@ -251,13 +257,52 @@ impl AccessHandler {
             .with_details(serde_json::json!({ "max_ttl_seconds": max }))
             .into());
         }
+        if r.break_glass && !stored.spec.break_glass {
+            return Err(RequestError::new(
+                ErrorCode::BreakGlassForbidden,
+                format!(
+                    "template `{}` does not allow break-glass requests; request it without break_glass",
+                    r.template
+                ),
+            )
+            .into());
+        }
         let compiled = self.compiled(&stored)?;
         let statements = compiled.render(&r.params, &self.config.guardrails).map_err(RequestError::from)?;
-        let expires_at = TimeDelta::try_seconds(i64::try_from(r.ttl).unwrap_or(i64::MAX))
-            .and_then(|d| ctx.now.checked_add_signed(d))
-            .ok_or_else(|| RequestError::new(ErrorCode::DurationInvalid, "ttl is out of range"))?;
+        let after = |seconds: u64, what: &str| {
+            TimeDelta::try_seconds(i64::try_from(seconds).unwrap_or(i64::MAX))
+                .and_then(|d| ctx.now.checked_add_signed(d))
+                .ok_or_else(|| RequestError::new(ErrorCode::DurationInvalid, format!("{what} is out of range")))
+        };
+        let active_until = after(r.ttl, "ttl")?;
+        // A template with an approval rule makes a pending grant, unless this is break glass: then it
+        // is active at once and its approvers owe a review.
+        let (status, expires_at, approval, break_glass) = match (&stored.spec.approval, r.break_glass) {
+            (Some(rule), false) => {
+                let pending_until = after(self.config.pending_ttl_seconds, "access.pending_ttl_seconds")?;
+                let approval = GrantApproval {
+                    required: rule.required,
+                    approver_groups: rule.approver_groups.clone(),
+                    approvals: Vec::new(),
+                    pending_until,
+                    activated_at: None,
+                    denied: None,
+                };
+                (GrantStatus::Pending, pending_until, Some(approval), None)
+            }
+            (Some(rule), true) => {
+                let duty = BreakGlass {
+                    review_due: after(self.config.break_glass_review_seconds, "access.break_glass_review_seconds")?,
+                    reviewer_groups: rule.approver_groups.clone(),
+                    review: None,
+                };
+                (GrantStatus::Active, active_until, None, Some(duty))
+            }
+            (None, _) => (GrantStatus::Active, active_until, None, None),
+        };
         let grant = Grant {
             id: Grant::id_for(&ctx.who.user, ctx.key.message_id),
+            status,
             user: ctx.who.user.clone(),
             team: ctx.who.team.clone(),
             groups: ctx.who.groups.clone(),
@@ -269,12 +314,49 @@ impl AccessHandler {
             reason: reason.to_owned(),
             created_at: ctx.now,
             expires_at,
+            ttl_seconds: r.ttl,
             request_message_id: ctx.key.message_id.clone(),
             via: ctx.who.via.clone(),
+            approval,
+            break_glass,
             revoked: None,
+            revision: 0,
         };
         let reply = ctx.answer.ok_text(&GrantRequestResult { grant: grant.clone() })?;
-        let created = AuditEvent::GrantCreated(audit::GrantCreated {
+        let events = self.grant_request_events(&grant, ctx)?;
+        match self.ports.store.put_grant(&grant, &self.new_record_with_events(ctx, &reply, events.clone())?).await? {
+            Recorded::Applied(()) => {
+                self.metrics.grant_created(&grant);
+                info!(grant = %grant.id, user = %grant.user, template = %grant.template, account = %grant.account,
+                      status = grant.status.as_str(), break_glass = grant.break_glass.is_some(),
+                      expires_at = %grant.expires_at, reason = %grant.reason, via = ?grant.via, "grant created");
+                self.publish(&events).await?;
+                Ok(reply)
+            }
+            Recorded::Replayed(record) => self.replay(record, ctx).await,
+        }
+    }
+
+    /// What a new grant announces: that it waits for approval, or that it exists (and broke the glass).
+    fn grant_request_events(&self, grant: &Grant, ctx: &Ctx<'_>) -> Result<Vec<PublishedEvent>, Failure> {
+        if let Some(approval) = &grant.approval {
+            return Ok(vec![published(&AuditEvent::GrantPendingApproval(audit::GrantPendingApproval {
+                event_id: ctx.event_id("grant-pending"),
+                at: ctx.now,
+                actor: ctx.actor(),
+                grant_id: grant.id.clone(),
+                account: grant.account.clone(),
+                template: grant.template.clone(),
+                template_version: grant.template_version,
+                ttl_seconds: grant.ttl_seconds,
+                reason: grant.reason.clone(),
+                required: approval.required,
+                approver_groups: approval.approver_groups.clone(),
+                pending_until: approval.pending_until,
+                request_message_id: grant.request_message_id.clone(),
+            }))?]);
+        }
+        let mut events = vec![published(&AuditEvent::GrantCreated(audit::GrantCreated {
             event_id: ctx.event_id("grant-created"),
             at: ctx.now,
             actor: ctx.actor(),
@@ -285,34 +367,35 @@ impl AccessHandler {
             expires_at: grant.expires_at,
             reason: grant.reason.clone(),
             request_message_id: grant.request_message_id.clone(),
-        });
-        let events = vec![published(&created)?];
-        match self.ports.store.put_grant(&grant, &self.new_record_with_events(ctx, &reply, events.clone())?).await? {
-            Recorded::Applied(()) => {
-                self.metrics.grant_created(&grant);
-                info!(grant = %grant.id, user = %grant.user, template = %grant.template, account = %grant.account,
-                      expires_at = %grant.expires_at, reason = %grant.reason, via = ?grant.via, "grant created");
-                self.publish(&events).await?;
-                Ok(reply)
-            }
-            Recorded::Replayed(record) => self.replay(record, ctx).await,
+        }))?];
+        if let Some(duty) = &grant.break_glass {
+            events.push(published(&AuditEvent::BreakGlassUsed(audit::BreakGlassUsed {
+                event_id: ctx.event_id("break-glass"),
+                at: ctx.now,
+                actor: ctx.actor(),
+                grant_id: grant.id.clone(),
+                account: grant.account.clone(),
+                template: grant.template.clone(),
+                reason: grant.reason.clone(),
+                expires_at: grant.expires_at,
+                review_due: duty.review_due,
+                reviewer_groups: duty.reviewer_groups.clone(),
+            }))?);
         }
+        Ok(events)
     }
 
     async fn grant_list(&self, r: GrantList, ctx: &Ctx<'_>) -> Result<String, Failure> {
-        let grants = if r.include_revoked {
-            let mut all = self.ports.store.unexpired_grants(&ctx.who.user, ctx.now).await?;
-            all.retain(|g| r.account.as_ref().is_none_or(|a| &g.account == a));
-            all
-        } else {
-            self.ports.store.live_grants(&ctx.who.user, r.account.as_ref(), ctx.now).await?
-        };
+        let mut grants = self.ports.store.kept_grants(&ctx.who.user, ctx.now).await?;
+        grants
+            .retain(|g| r.account.as_ref().is_none_or(|a| &g.account == a) && (r.include_ended || g.is_open(ctx.now)));
+        let grants = grants.into_iter().map(|g| g.observed(ctx.now)).collect();
         ctx.answer.ok_text(&GrantListResult { grants })
     }
 
     // ------------------------------------------------------------------ revocation
 
-    fn check_reason(reason: &str) -> Result<&str, RequestError> {
+    pub(crate) fn check_reason(reason: &str) -> Result<&str, RequestError> {
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
             return Err(RequestError::new(ErrorCode::BadRequest, "reason must be 1 to 512 characters: say why"));
@@ -344,7 +427,8 @@ impl AccessHandler {
         if let Some(reply) = self.recorded_reply(ctx).await? {
             return Ok(reply);
         }
-        let grants = self.ports.store.live_grants(&r.user, None, ctx.now).await?;
+        let mut grants = self.ports.store.kept_grants(&r.user, ctx.now).await?;
+        grants.retain(|g| g.is_open(ctx.now));
         self.revoke_user(&r.user, grants, self.revoker.accounts(), reason, ctx).await
     }
 
@@ -367,9 +451,31 @@ impl AccessHandler {
         reason: &str,
         ctx: &Ctx<'_>,
     ) -> Result<String, Failure> {
+        let (result, events) = self.revoke_and_kill(user, grants, accounts, reason, ctx).await?;
+        let reply = ctx.answer.ok_text(&result)?;
+        // Recorded so a redelivery answers the same; the changes themselves are idempotent.
+        match self.ports.store.put_request_record(&self.new_record_with_events(ctx, &reply, events.clone())?).await? {
+            Recorded::Applied(()) => {
+                self.publish(&events).await?;
+                Ok(reply)
+            }
+            Recorded::Replayed(record) => self.replay(record, ctx).await,
+        }
+    }
+
+    /// Revoke the open ones of `grants` (all of `user`'s) and kill the user's sessions in `accounts`;
+    /// the result and the audit events (to record, then publish). Idempotent.
+    pub(crate) async fn revoke_and_kill(
+        &self,
+        user: &str,
+        grants: Vec<Grant>,
+        accounts: Vec<portcullis_domain::AccountId>,
+        reason: &str,
+        ctx: &Ctx<'_>,
+    ) -> Result<(RevocationResult, Vec<PublishedEvent>), Failure> {
         let revocation = Revocation { at: ctx.now, by: ctx.who.user.clone(), reason: reason.to_owned() };
-        let live: Vec<Grant> = grants.into_iter().filter(|g| g.is_live(ctx.now)).collect();
-        let revoked = self.revoker.revoke_grants(&live, &revocation).await?;
+        let open: Vec<Grant> = grants.into_iter().filter(|g| g.is_open(ctx.now)).collect();
+        let revoked = self.revoker.revoke_grants(&open, &revocation).await?;
         let cutoff = self.revoker.kill_sessions(user, &accounts, ctx.now, ctx.now).await?;
         let mut events = Vec::new();
         for g in &revoked {
@@ -401,21 +507,35 @@ impl AccessHandler {
             accounts,
             sessions_issued_before: cutoff,
         };
-        let reply = ctx.answer.ok_text(&result)?;
-        // Recorded so a redelivery answers the same; the changes themselves are idempotent.
-        match self.ports.store.put_request_record(&self.new_record_with_events(ctx, &reply, events.clone())?).await? {
-            Recorded::Applied(()) => {
-                self.publish(&events).await?;
-                Ok(reply)
-            }
-            Recorded::Replayed(record) => self.replay(record, ctx).await,
-        }
+        Ok((result, events))
     }
 
     // ------------------------------------------------------------------ credentials
 
+    /// The key the credentials are sealed to: the request's `reply_key`, required unless the worker
+    /// allows clear credentials. Checked (a usable point) before anything is issued.
+    fn reply_key(&self, r: &CredentialsRequest) -> Result<Option<ReplyKey>, RequestError> {
+        let Some(text) = &r.reply_key else {
+            if self.config.require_sealed_credentials {
+                return Err(RequestError::new(
+                    ErrorCode::ReplyKeyRequired,
+                    "credentials are only sent sealed: put a fresh X25519 public key in reply_key (see \
+                     docs/messages.md, \"Sealed credentials\"; the portcullis CLI does this)",
+                ));
+            }
+            return Ok(None);
+        };
+        let invalid = |e: SealError| {
+            RequestError::new(ErrorCode::ReplyKeyInvalid, format!("{e}; send a fresh X25519 public key in reply_key"))
+        };
+        let key = ReplyKey::parse(text).map_err(invalid)?;
+        seal_credentials(&key, "check", "check", b"").map_err(invalid)?;
+        Ok(Some(key))
+    }
+
     async fn credentials(&self, r: CredentialsRequest, ctx: &Ctx<'_>) -> Result<String, Failure> {
         let account = self.account(&r.account)?;
+        let reply_key = self.reply_key(&r)?;
         let grants = self.ports.store.live_grants(&ctx.who.user, Some(&r.account), ctx.now).await?;
         let policy = compose_session_policy(&grants, ctx.now)?;
         let duration = session_duration(
@@ -448,13 +568,30 @@ impl AccessHandler {
             access_key_id: issued.credentials.access_key_id.clone(),
             expires_at: issued.credentials.expiration,
             grant_ids: policy.grant_ids.clone(),
+            sealed: reply_key.is_some(),
         });
         self.publish(&[published(&event)?]).await?;
         info!(user = %ctx.who.user, account = %r.account, role = %account.role_arn, grants = ?policy.grant_ids,
               duration, policy_chars = policy.size(), packed_policy_size = ?issued.packed_policy_size,
-              access_key_id = %issued.credentials.access_key_id, "credentials issued");
+              access_key_id = %issued.credentials.access_key_id, sealed = reply_key.is_some(), "credentials issued");
+        let expires_at = issued.credentials.expiration;
+        let (credentials, sealed_credentials) = match &reply_key {
+            Some(key) => {
+                let plaintext = Zeroizing::new(serde_json::to_vec(&issued.credentials).map_err(|e| {
+                    RequestError::new(ErrorCode::InternalError, format!("the credentials could not be encoded: {e}"))
+                })?);
+                let sealed = seal_credentials(key, ctx.key.message_id.as_str(), r.account.as_str(), &plaintext)
+                    .map_err(|e| {
+                        RequestError::new(ErrorCode::InternalError, format!("the credentials could not be sealed: {e}"))
+                    })?;
+                (None, Some(sealed))
+            }
+            None => (Some(issued.credentials), None),
+        };
         ctx.answer.ok_text(&CredentialsResult {
-            credentials: issued.credentials,
+            credentials,
+            sealed_credentials,
+            expires_at,
             account: r.account,
             role_arn: account.role_arn.clone(),
             session_name: name.clone(),
@@ -467,7 +604,7 @@ impl AccessHandler {
 }
 
 /// An audit event ready to publish (or record).
-fn published(event: &AuditEvent) -> Result<PublishedEvent, Failure> {
+pub(crate) fn published(event: &AuditEvent) -> Result<PublishedEvent, Failure> {
     PublishedEvent::from_event(event).map_err(|e| {
         Failure::Refused(RequestError::new(
             ErrorCode::InternalError,

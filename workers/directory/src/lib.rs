@@ -118,19 +118,25 @@ impl DirectoryHandler {
         // What follows from the record as it stands (whether this delivery changed it or an earlier one).
         let (covered, everywhere, cutoff): (Vec<Grant>, bool, DateTime<Utc>) = match (&event.change, &record.offboarded)
         {
+            // Pending grants too: nobody can approve them any more.
             (DirectoryChange::Offboarded { .. }, Some(off)) => {
-                (self.store.live_grants(&event.user, None, now).await?, true, off.applied_at)
+                let open = self.store.kept_grants(&event.user, now).await?;
+                (open.into_iter().filter(|g| g.is_open(now)).collect(), true, off.applied_at)
             }
             (DirectoryChange::TeamChanged { from, .. }, _) if record.team.as_ref().is_none_or(|t| &t.value != from) => {
-                let live = self.store.live_grants(&event.user, None, now).await?;
-                (live.into_iter().filter(|g| g.team.as_deref() == Some(from.as_str())).collect(), false, now)
+                let open = self.store.kept_grants(&event.user, now).await?;
+                (
+                    open.into_iter().filter(|g| g.is_open(now) && g.team.as_deref() == Some(from.as_str())).collect(),
+                    false,
+                    now,
+                )
             }
             _ => (Vec::new(), false, now),
         };
         let revocation = Revocation { at: now, by: DIRECTORY_ACTOR.into(), reason: reason.clone() };
         let mut revoked = self.revoker.revoke_grants(&covered, &revocation).await.map_err(Failure::from)?;
         // Grants an earlier delivery of this very change revoked are reported (and announced) again.
-        for g in self.store.unexpired_grants(&event.user, now).await? {
+        for g in self.store.kept_grants(&event.user, now).await? {
             let by_this = g.revoked.as_ref().is_some_and(|r| r.by == DIRECTORY_ACTOR && r.reason == reason);
             if by_this && !revoked.iter().any(|r| r.id == g.id) {
                 revoked.push(g);
@@ -147,7 +153,9 @@ impl DirectoryHandler {
         let session_accounts: Vec<AccountId> = if everywhere {
             self.revoker.accounts()
         } else {
-            let mut accounts: Vec<AccountId> = revoked.iter().map(|g| g.account.clone()).collect();
+            // Only grants that conferred access can have sessions (a pending one never did).
+            let mut accounts: Vec<AccountId> =
+                revoked.iter().filter(|g| g.was_activated()).map(|g| g.account.clone()).collect();
             accounts.sort();
             accounts.dedup();
             accounts

@@ -94,6 +94,11 @@ fn grant(user: &str, team: &str, account: &AccountId, n: u32) -> Grant {
         request_message_id: MessageId::parse(&format!("m-{team}-{n}")).unwrap(),
         via: None,
         revoked: None,
+        status: portcullis_domain::grant::GrantStatus::Active,
+        ttl_seconds: 3600,
+        approval: None,
+        break_glass: None,
+        revision: 0,
     }
 }
 

@@ -57,8 +57,32 @@ pub async fn run_access(
     let evidence = Arc::new(DynamoEvidenceReader::new(aws_sdk_dynamodb::Client::new(sdk), names.table()));
     let reading = PostureReading::from_settings(&settings, request_queue.account(), evidence);
     let handler = Arc::new(AccessHandler::new(config, ports, AccessMetrics::new(meter)).with_posture_reading(reading));
+    let counter = tokio::spawn(count_reviews_owed(handler.clone(), shutdown.clone()));
     run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
+    let _ = counter.await;
     Ok(())
+}
+
+/// How often the access worker counts the break-glass grants whose review is owed.
+const REVIEWS_OWED_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Keep `portcullis_break_glass_unreviewed_grants` current until shutdown.
+async fn count_reviews_owed(handler: Arc<AccessHandler>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(REVIEWS_OWED_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match handler.count_reviews_owed().await {
+            Ok(owed) if owed.overdue > 0 => {
+                tracing::warn!(owed = owed.all, overdue = owed.overdue, "break-glass reviews are overdue")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "break-glass reviews could not be counted"),
+        }
+    }
 }
 
 /// The ports the access and directory workers share, over AWS.

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use portcullis_domain::directory::DirectoryRecord;
 use portcullis_domain::grant::{Grant, Revocation};
@@ -77,13 +77,22 @@ fn decode<T: DeserializeOwned>(item: &Item, attr: &str) -> Result<T, StoreError>
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt { key: key_of(item), message: e.to_string() })
 }
 
-/// A grant item: its immutable `doc`, and the `revoked` attribute once it was revoked.
+/// A grant item: its `doc` (rewritten, under the `rev` revision, by approvals and reviews), and the
+/// `revoked` attribute once it was revoked (written on its own, so a revocation never races a
+/// decision away).
 fn decode_grant(item: &Item) -> Result<Grant, StoreError> {
     let mut grant: Grant = decode(item, "doc")?;
-    if item.contains_key("revoked") {
-        grant.revoked = Some(decode::<Revocation>(item, "revoked")?);
-    }
+    grant.revoked = match item.contains_key("revoked") {
+        true => Some(decode::<Revocation>(item, "revoked")?),
+        false => None,
+    };
+    grant.revision = get_n(item, "rev").and_then(|r| u64::try_from(r).ok()).unwrap_or(0);
     Ok(grant)
+}
+
+/// The document stored for a grant: without the revocation (its own attribute).
+fn grant_doc(key: &str, grant: &Grant) -> Result<String, StoreError> {
+    encode(key, &Grant { revoked: None, ..grant.clone() })
 }
 
 fn encode<T: Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
@@ -101,6 +110,65 @@ impl DynamoStore {
 
     fn put(&self, key: &Key) -> aws_sdk_dynamodb::types::builders::PutBuilder {
         Put::builder().table_name(&self.table).item("pk", s(&key.pk)).item("sk", s(&key.sk))
+    }
+
+    fn delete_item(&self, key: &Key) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(&key.pk))
+            .key("sk", s(&key.sk))
+            .build()
+            .map_err(build_err(&key.pk))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// A grant's index entry: found by its id alone (approvals and revocations name only the id).
+    fn grant_index_put(&self, grant: &Grant) -> Result<TransactWriteItem, StoreError> {
+        let key = Key::grant_index(&grant.id);
+        let put = self
+            .put(&key)
+            .item("user", s(&grant.user))
+            .item("account", s(grant.account.as_str()))
+            .item(TTL_ATTRIBUTE, n(grant.keep_until().timestamp()))
+            .build()
+            .map_err(build_err(&key.pk))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// An entry of a list of grants (the approvers' or the reviewers'), kept until `until`.
+    fn grant_list_put(&self, key: &Key, grant: &Grant, until: i64) -> Result<TransactWriteItem, StoreError> {
+        let put = self
+            .put(key)
+            .item("user", s(&grant.user))
+            .item("account", s(grant.account.as_str()))
+            .item(TTL_ATTRIBUTE, n(until))
+            .build()
+            .map_err(build_err(&key.pk))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The grants a list (the approvers' or the reviewers') names, oldest first.
+    async fn listed_grants(&self, list: &KeyPrefix, filter_now: Option<i64>) -> Result<Vec<Grant>, StoreError> {
+        let mut grants = Vec::new();
+        for entry in self.query(list, filter_now).await? {
+            let (Some(user), Some(account), Some(id)) =
+                (get_s(&entry, "user"), get_s(&entry, "account"), get_s(&entry, "sk"))
+            else {
+                return Err(StoreError::Corrupt {
+                    key: key_of(&entry),
+                    message: "no `user`, `account` or `sk`".into(),
+                });
+            };
+            let corrupt = |e: String| StoreError::Corrupt { key: key_of(&entry), message: e };
+            let account = AccountId::parse(account).map_err(|e| corrupt(e.to_string()))?;
+            let id = GrantId::parse(id).map_err(|e| corrupt(e.to_string()))?;
+            // The grant itself may be gone (its item expired first): then it is no longer listed.
+            if let Some(grant) = self.grant(user, &account, &id).await? {
+                grants.push(grant);
+            }
+        }
+        grants.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(grants)
     }
 
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
@@ -222,13 +290,7 @@ impl AccessStore for DynamoStore {
         record: &NewRecord<'_>,
     ) -> Result<Recorded<()>, StoreError> {
         let name = &template.spec.name;
-        let summary = TemplateSummary {
-            name: name.clone(),
-            description: template.spec.description.clone(),
-            latest_version: template.version,
-            max_ttl_seconds: template.spec.max_ttl_seconds,
-            parameters: template.spec.parameters.iter().map(|p| p.name.clone()).collect(),
-        };
+        let summary = TemplateSummary::of(template);
         let index_key = Key::template_index(name);
         let mut index_put = self
             .put(&index_key)
@@ -294,26 +356,68 @@ impl AccessStore for DynamoStore {
 
     async fn put_grant(&self, grant: &Grant, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError> {
         let key = Key::grant(&grant.user, &grant.account, &grant.id);
+        let keep = grant.keep_until().timestamp();
         let put = self
             .put(&key)
-            .item("doc", s(encode(&key.sk, grant)?))
+            .item("doc", s(grant_doc(&key.sk, grant)?))
             .item("account", s(grant.account.as_str()))
             .item("template", s(grant.template.as_str()))
-            .item(TTL_ATTRIBUTE, n(grant.expires_at.timestamp()))
+            .item("rev", n(0))
+            .item(TTL_ATTRIBUTE, n(keep))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_err(&key.sk))?;
-        // Found by id alone (a revocation by an admin names only the id).
-        let index = self
-            .put(&Key::grant_index(&grant.id))
-            .item("user", s(&grant.user))
-            .item("account", s(grant.account.as_str()))
-            .item(TTL_ATTRIBUTE, n(grant.expires_at.timestamp()))
-            .build()
-            .map_err(build_err(&key.sk))?;
-        let items =
-            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().put(index).build()];
+        let mut items = vec![TransactWriteItem::builder().put(put).build(), self.grant_index_put(grant)?];
+        if let Some(approval) = grant.approval.as_ref().filter(|a| a.activated_at.is_none() && a.denied.is_none()) {
+            items.push(self.grant_list_put(
+                &Key::pending_approval(&grant.id),
+                grant,
+                approval.pending_until.timestamp(),
+            )?);
+        }
+        if grant.awaits_review() {
+            items.push(self.grant_list_put(&Key::review_owed(&grant.id), grant, keep)?);
+        }
         self.transact_recorded(items, record).await
+    }
+
+    async fn update_grant(&self, grant: &Grant, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError> {
+        let key = Key::grant(&grant.user, &grant.account, &grant.id);
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&key.pk))
+            .key("sk", s(&key.sk))
+            .update_expression("SET doc = :doc, rev = :next, #ttl = :keep")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":doc", s(grant_doc(&key.sk, grant)?))
+            .expression_attribute_values(":next", n(grant.revision + 1))
+            .expression_attribute_values(":keep", n(grant.keep_until().timestamp()))
+            .expression_attribute_values(":rev", n(grant.revision));
+        // Items written before revisions existed have none: they count as revision 0.
+        update = match grant.revision {
+            0 => update.condition_expression("attribute_exists(pk) AND (attribute_not_exists(rev) OR rev = :rev)"),
+            _ => update.condition_expression("rev = :rev"),
+        };
+        let mut items = vec![
+            TransactWriteItem::builder().update(update.build().map_err(build_err(&key.sk))?).build(),
+            self.grant_index_put(grant)?,
+        ];
+        let pending = grant.approval.as_ref().is_some_and(|a| a.activated_at.is_none() && a.denied.is_none());
+        if !pending && grant.approval.is_some() {
+            items.push(self.delete_item(&Key::pending_approval(&grant.id))?);
+        }
+        if grant.break_glass.is_some() && !grant.awaits_review() {
+            items.push(self.delete_item(&Key::review_owed(&grant.id))?);
+        }
+        self.transact_recorded(items, record).await
+    }
+
+    async fn pending_approvals(&self, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
+        self.listed_grants(&KeyPrefix::pending_approvals(), Some(now.timestamp())).await
+    }
+
+    async fn reviews_owed(&self) -> Result<Vec<Grant>, StoreError> {
+        self.listed_grants(&KeyPrefix::reviews_owed(), None).await
     }
 
     async fn live_grants(
@@ -334,11 +438,11 @@ impl AccessStore for DynamoStore {
         Ok(grants)
     }
 
-    async fn unexpired_grants(&self, user: &str, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
+    async fn kept_grants(&self, user: &str, now: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
         let mut grants = Vec::new();
         for item in self.query(&KeyPrefix::grants_of(user, None), Some(now.timestamp())).await? {
             let grant = decode_grant(&item)?;
-            if grant.expires_at > now {
+            if grant.keep_until() > now {
                 grants.push(grant);
             }
         }
