@@ -1233,15 +1233,7 @@ fn grants_table(grants: &[Value], now: DateTime<Utc>) -> String {
                 _ => exp.map(|e| until(e, now)).unwrap_or_else(|| "-".into()),
             };
             let status = grant_status(g, exp, now);
-            let params = g["params"]
-                .as_object()
-                .map(|p| {
-                    p.iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
+            let params = params_text(g);
             vec![
                 g["id"].as_str().unwrap_or_default().to_owned(),
                 g["template"].as_str().unwrap_or_default().to_owned(),
@@ -1253,6 +1245,14 @@ fn grants_table(grants: &[Value], now: DateTime<Utc>) -> String {
         })
         .collect();
     table(&["ID", "TEMPLATE", "ACCOUNT", "EXPIRES IN", "STATUS", "PARAMS"], &rows)
+}
+
+/// A grant's parameters as `k=v k=v`.
+fn params_text(g: &Value) -> String {
+    g["params"]
+        .as_object()
+        .map(|p| p.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// A grant's status as its reply says (older workers: from its expiry), with the approvals so far or
@@ -1279,15 +1279,7 @@ fn pending_table(grants: &[Value], now: DateTime<Utc>) -> String {
     let rows: Vec<Vec<String>> = grants
         .iter()
         .map(|g| {
-            let params = g["params"]
-                .as_object()
-                .map(|p| {
-                    p.iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
+            let params = params_text(g);
             let due = g["break_glass"]["review_due"].as_str().or(g["approval"]["pending_until"].as_str());
             let due = due
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
