@@ -11,6 +11,7 @@
 //! | request record | `REQUEST#<user>#<message id>` | `REPLY` | access: `reply` (the exact reply text), `digest`, `expires_at` |
 //! | posture evidence | `POSTURE#<account>#<region>` | `CONTROL#<control id>` | posture: `status`, `failing_*`, `reason`, ... |
 //! | scan lease | `LEASE#posture#<account>#<region>` | `LEASE` | posture: `owner`, `lease_until`, `expires_at` |
+//! | IAM user read | `IAMREAD#<account>` | `USER#<user>` | posture: `read` (JSON), `read_at_ms`, `expires_at` |
 //!
 //! Message ids, account ids, regions and control ids cannot contain `#`, so a key splits back into its
 //! parts unambiguously even when a user name does.
@@ -69,6 +70,12 @@ impl Key {
         Key { pk: format!("LEASE#posture#{account}#{region}"), sk: "LEASE".into() }
     }
 
+    /// One IAM user's credentials as last read on their own (after a change event), kept so that a
+    /// full scan reusing an older credential report does not undo them, on every replica.
+    pub fn iam_user_read(account: &AccountId, user: &str) -> Key {
+        Key { pk: iam_reads_pk(account), sk: format!("USER#{user}") }
+    }
+
     /// (region, control) of an evidence key, when it is one.
     pub fn parse_evidence(pk: &str, sk: &str) -> Option<(String, ControlId)> {
         let rest = pk.strip_prefix("POSTURE#")?;
@@ -92,6 +99,17 @@ impl KeyPrefix {
         };
         KeyPrefix { pk: grants_pk(user), sk_prefix }
     }
+}
+
+impl KeyPrefix {
+    /// Every IAM user read of an account.
+    pub fn iam_user_reads(account: &AccountId) -> KeyPrefix {
+        KeyPrefix { pk: iam_reads_pk(account), sk_prefix: "USER#".into() }
+    }
+}
+
+fn iam_reads_pk(account: &AccountId) -> String {
+    format!("IAMREAD#{account}")
 }
 
 fn grants_pk(user: &str) -> String {
@@ -121,5 +139,9 @@ mod tests {
         let evidence = Key::evidence("123456789012", "eu-west-1", ControlId::Kms4);
         assert_eq!(Key::parse_evidence(&evidence.pk, &evidence.sk), Some(("eu-west-1".into(), ControlId::Kms4)));
         assert_eq!(Key::scan_lease("123456789012", "eu-west-1").pk, "LEASE#posture#123456789012#eu-west-1");
+        let read = Key::iam_user_read(&account, "bob");
+        assert_eq!((read.pk.as_str(), read.sk.as_str()), ("IAMREAD#123456789012", "USER#bob"));
+        let reads = KeyPrefix::iam_user_reads(&account);
+        assert!(read.pk == reads.pk && read.sk.starts_with(&reads.sk_prefix));
     }
 }

@@ -16,7 +16,9 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use portcullis_domain::posture::{AccessKeyFacts, FindingCounts, KmsKeyFacts, TrailFacts, UnreadableTrail};
+use portcullis_domain::posture::{
+    AccessKeyFacts, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, TrailFacts, UnreadableTrail,
+};
 use portcullis_domain::{AccountId, ErrorCode};
 use portcullis_runtime::aws::{ApiCallCounter, classify as classify_sdk};
 use tokio::sync::Semaphore;
@@ -240,8 +242,9 @@ impl FactReader for AwsReader {
 
     // -------------------------------------------------------------- IAM
 
-    /// Every user's access keys from the credential report (generated when older than 4 hours).
-    async fn access_keys_from_report(&self) -> Result<Vec<AccessKeyFacts>, CollectError> {
+    /// The credential report (AWS generates a new one only when its last is older than 4 hours),
+    /// with its generation time.
+    async fn credential_report(&self) -> Result<CredentialReport, CollectError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             // Generating is cheap when a report younger than 4 hours exists (it is reused).
@@ -259,8 +262,18 @@ impl FactReader for AwsReader {
             };
             match got {
                 Ok(report) => {
+                    let generated_at = report
+                        .generated_time
+                        .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()))
+                        .ok_or_else(|| {
+                            CollectError::new(
+                                "iam:GetCredentialReport",
+                                ErrorCode::ReadFailed,
+                                "the report has no GeneratedTime",
+                            )
+                        })?;
                     let bytes = report.content.map(|b| b.into_inner()).unwrap_or_default();
-                    return parse_credential_report(&bytes);
+                    return Ok(CredentialReport { generated_at, users: parse_credential_report(&bytes)? });
                 }
                 Err(e) => {
                     let not_ready = e.as_service_error().is_some_and(|s| {
@@ -282,34 +295,31 @@ impl FactReader for AwsReader {
         }
     }
 
-    /// One user's access keys (`ListAccessKeys`), for a targeted rescan after a key event.
-    async fn access_keys_of(&self, user: &str) -> Result<Vec<AccessKeyFacts>, CollectError> {
+    /// One user's credentials (`ListAccessKeys`), for a targeted rescan after a change event.
+    async fn iam_user(&self, user: &str) -> Result<Option<IamUserFacts>, CollectError> {
         let _p = self.permit().await;
-        let out = self.iam.list_access_keys().user_name(user).send().await;
-        match out {
-            Ok(out) => out
-                .access_key_metadata
-                .into_iter()
-                .map(|k| {
-                    let created =
-                        k.create_date.and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), 0)).ok_or_else(|| {
-                            CollectError::new(
-                                "iam:ListAccessKeys",
-                                ErrorCode::ReadFailed,
-                                "a key has no valid CreateDate",
-                            )
-                        })?;
-                    Ok(AccessKeyFacts {
-                        user: user.to_owned(),
-                        key: k.access_key_id.unwrap_or_default(),
-                        active: k.status.map(|s| s.as_str() == "Active").unwrap_or(false),
-                        created,
-                    })
+        let out = match self.iam.list_access_keys().user_name(user).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(None),
+            Err(e) => return Err(classify("iam:ListAccessKeys", &e)),
+        };
+        let access_keys = out
+            .access_key_metadata
+            .into_iter()
+            .map(|k| {
+                let created =
+                    k.create_date.and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), 0)).ok_or_else(|| {
+                        CollectError::new("iam:ListAccessKeys", ErrorCode::ReadFailed, "a key has no valid CreateDate")
+                    })?;
+                Ok(AccessKeyFacts {
+                    user: user.to_owned(),
+                    key: k.access_key_id.unwrap_or_default(),
+                    active: k.status.map(|s| s.as_str() == "Active").unwrap_or(false),
+                    created,
                 })
-                .collect(),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(Vec::new()),
-            Err(e) => Err(classify("iam:ListAccessKeys", &e)),
-        }
+            })
+            .collect::<Result<Vec<_>, CollectError>>()?;
+        Ok(Some(IamUserFacts { user: user.to_owned(), access_keys }))
     }
 
     /// (`AccountAccessKeysPresent`, `AccountMFAEnabled`) from `GetAccountSummary`.
@@ -452,37 +462,39 @@ fn management_coverage(
     (read, write, excluded)
 }
 
-/// Parse the IAM credential report (CSV) into access keys. The root user's row is skipped (IAM.4
-/// covers it).
-pub fn parse_credential_report(bytes: &[u8]) -> Result<Vec<AccessKeyFacts>, CollectError> {
+/// Parse the IAM credential report (CSV) into users. The root user's row is skipped (IAM.4 and
+/// IAM.9 cover it).
+pub fn parse_credential_report(bytes: &[u8]) -> Result<Vec<IamUserFacts>, CollectError> {
     let bad = |m: String| CollectError::new("iam:GetCredentialReport", ErrorCode::ReadFailed, m);
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let headers = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
     let col: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h, i)).collect();
     let need = |name: &str| col.get(name).copied().ok_or_else(|| bad(format!("the report has no `{name}` column")));
     let user_col = need("user")?;
-    let mut keys = Vec::new();
+    let mut users = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| bad(e.to_string()))?;
         let user = record.get(user_col).unwrap_or_default();
         if user == "<root_account>" {
             continue;
         }
+        let mut access_keys = Vec::new();
         for n in [1, 2] {
             let active = record.get(need(&format!("access_key_{n}_active"))?).unwrap_or_default() == "true";
             let rotated = record.get(need(&format!("access_key_{n}_last_rotated"))?).unwrap_or_default();
             let Ok(created) = DateTime::parse_from_rfc3339(rotated) else {
                 continue; // "N/A": no such key
             };
-            keys.push(AccessKeyFacts {
+            access_keys.push(AccessKeyFacts {
                 user: user.to_owned(),
                 key: format!("access_key_{n}"),
                 active,
                 created: created.with_timezone(&Utc),
             });
         }
+        users.push(IamUserFacts { user: user.to_owned(), access_keys });
     }
-    Ok(keys)
+    Ok(users)
 }
 
 #[cfg(test)]
@@ -495,7 +507,10 @@ mod tests {
 <root_account>,arn:aws:iam::1:root,2020-01-01T00:00:00+00:00,not_supported,false,N/A,false,N/A\n\
 alice,arn:aws:iam::1:user/alice,2020-01-01T00:00:00+00:00,false,true,2026-01-01T00:00:00+00:00,false,2025-01-01T00:00:00+00:00\n\
 bob,arn:aws:iam::1:user/bob,2020-01-01T00:00:00+00:00,false,false,N/A,false,N/A\n";
-        let keys = parse_credential_report(csv.as_bytes()).unwrap();
+        let users = parse_credential_report(csv.as_bytes()).unwrap();
+        assert_eq!(users.iter().map(|u| u.user.as_str()).collect::<Vec<_>>(), vec!["alice", "bob"]);
+        assert!(users[1].access_keys.is_empty());
+        let keys = &users[0].access_keys;
         assert_eq!(keys.len(), 2);
         assert_eq!(keys[0].user, "alice");
         assert!(keys[0].active);

@@ -9,10 +9,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::{
-    AccessKeyFacts, ControlId, FindingCounts, KmsKeyFacts, ScanReport, Scope, TrailFacts, UnreadableTrail,
+    ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts,
+    UnreadableTrail, UserRead,
 };
 
-use crate::ports::{CollectError, EvidenceError, FactReader, PostureStore};
+use crate::ports::{CollectError, EvidenceError, FactReader, PostureStore, UserReadStore};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -24,7 +25,10 @@ pub struct Facts {
     pub trails: Vec<TrailFacts>,
     pub detectors: Vec<(String, String)>,
     pub findings: FindingCounts,
-    pub keys: Vec<AccessKeyFacts>,
+    /// The users as they are now (what a per-user read sees).
+    pub users: Vec<IamUserFacts>,
+    /// The credential report AWS serves; `None`: one generated now from `users`.
+    pub report: Option<CredentialReport>,
     pub root: (i64, i64),
     pub kms: Vec<KmsKeyFacts>,
 }
@@ -80,11 +84,12 @@ impl FactReader for StaticReader {
     async fn guardduty_findings(&self, _detector_id: &str) -> Result<FindingCounts, CollectError> {
         Ok(self.read().findings)
     }
-    async fn access_keys_from_report(&self) -> Result<Vec<AccessKeyFacts>, CollectError> {
-        Ok(self.read().keys)
+    async fn credential_report(&self) -> Result<CredentialReport, CollectError> {
+        let facts = self.read();
+        Ok(facts.report.unwrap_or_else(|| CredentialReport { generated_at: Utc::now(), users: facts.users }))
     }
-    async fn access_keys_of(&self, user: &str) -> Result<Vec<AccessKeyFacts>, CollectError> {
-        Ok(self.read().keys.into_iter().filter(|k| k.user == user).collect())
+    async fn iam_user(&self, user: &str) -> Result<Option<IamUserFacts>, CollectError> {
+        Ok(self.read().users.into_iter().find(|u| u.user == user))
     }
     async fn root_summary(&self) -> Result<(i64, i64), CollectError> {
         Ok(self.read().root)
@@ -103,6 +108,7 @@ impl FactReader for StaticReader {
 pub struct MemoryPostureStore {
     reports: Mutex<Vec<ScanReport>>,
     leases: Mutex<HashMap<Scope, (String, DateTime<Utc>)>>,
+    user_reads: Mutex<HashMap<(AccountId, String), UserRead>>,
 }
 
 impl MemoryPostureStore {
@@ -133,5 +139,17 @@ impl PostureStore for MemoryPostureStore {
             leases.insert(scope.clone(), (owner.to_owned(), until));
         }
         Ok(free)
+    }
+}
+
+#[async_trait]
+impl UserReadStore for MemoryPostureStore {
+    async fn user_reads(&self, account: &AccountId) -> Result<Vec<UserRead>, EvidenceError> {
+        Ok(lock(&self.user_reads).iter().filter(|((a, _), _)| a == account).map(|(_, r)| r.clone()).collect())
+    }
+
+    async fn put_user_read(&self, account: &AccountId, read: &UserRead) -> Result<(), EvidenceError> {
+        lock(&self.user_reads).insert((account.clone(), read.user.clone()), read.clone());
+        Ok(())
     }
 }

@@ -170,10 +170,11 @@ impl Posture {
             names.event_bus(),
             settings.posture.publish_violations,
         );
+        let evidence = Arc::new(evidence);
         Ok(Self::from_parts(
-            Scanner::new(readers, settings.posture.access_key_max_age_days),
+            Scanner::new(readers, settings.posture.access_key_max_age_days).with_user_reads(evidence.clone()),
             PostureMetrics::new(meter),
-            Arc::new(evidence),
+            evidence,
             Duration::from_secs(settings.posture.scan_interval_seconds),
             Duration::from_millis(settings.posture.debounce_ms),
             clock,
@@ -488,6 +489,42 @@ mod tests {
             .map(|r| (r.started_at - start).num_seconds())
             .collect();
         assert_eq!(scheduled, vec![0, 2, 4], "one scan per interval across both replicas");
+    }
+
+    /// A user read by one replica after an event wins over the older credential report that another
+    /// replica's scheduled scan reuses: the shared store carries it.
+    #[tokio::test]
+    async fn a_user_read_on_one_replica_is_honoured_by_another() {
+        use portcullis_domain::posture::{AccessKeyFacts, CredentialReport, IamUserFacts};
+        let account = AccountId::parse("123456789012").unwrap();
+        let now = chrono::Utc::now();
+        let bob = |active: bool| IamUserFacts {
+            user: "bob".into(),
+            access_keys: vec![AccessKeyFacts {
+                user: "bob".into(),
+                key: "AKIABOB".into(),
+                active,
+                created: now - chrono::Duration::days(100),
+            }],
+        };
+        // The report (an hour old) still shows bob's old key active; he has deactivated it since.
+        let facts = Facts {
+            users: vec![bob(false)],
+            report: Some(CredentialReport { generated_at: now - chrono::Duration::hours(1), users: vec![bob(true)] }),
+            ..healthy()
+        };
+        let store = Arc::new(MemoryPostureStore::default());
+        let replica = || {
+            let reader: Arc<dyn FactReader> = Arc::new(StaticReader::new(&account, "us-east-1", facts.clone()));
+            Scanner::new(vec![reader], 90).with_user_reads(store.clone())
+        };
+        let (a, b) = (replica(), replica());
+        let scope = Scope { account_id: account.clone(), region: "us-east-1".into() };
+        let status = |r: ScanReport| r.result(portcullis_domain::posture::ControlId::Iam3).unwrap().status;
+        assert_eq!(status(b.scan(&scope, &ScanTarget::Full, "scheduled").await.unwrap()), Status::Fail);
+        let event = ScanTarget::AccessKeysOf("bob".into());
+        assert_eq!(status(a.scan(&scope, &event, "event:UpdateAccessKey").await.unwrap()), Status::Pass);
+        assert_eq!(status(b.scan(&scope, &ScanTarget::Full, "scheduled").await.unwrap()), Status::Pass);
     }
 
     /// Events for the same scope and target within the debounce window share one scan.

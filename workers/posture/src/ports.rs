@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::posture::{
-    AccessKeyFacts, ControlId, FindingCounts, KmsKeyFacts, ScanReport, Scope, TrailFacts, UnreadableTrail,
+    ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts,
+    UnreadableTrail, UserRead,
 };
 use portcullis_domain::{AccountId, ErrorCode};
 
@@ -41,10 +42,10 @@ pub trait FactReader: Send + Sync + Debug + 'static {
     async fn guardduty_detectors(&self) -> Result<Vec<(String, String)>, CollectError>;
     /// Active findings of severity 7 and above, by band.
     async fn guardduty_findings(&self, detector_id: &str) -> Result<FindingCounts, CollectError>;
-    /// Every user's access keys, from the credential report.
-    async fn access_keys_from_report(&self) -> Result<Vec<AccessKeyFacts>, CollectError>;
-    /// One user's access keys.
-    async fn access_keys_of(&self, user: &str) -> Result<Vec<AccessKeyFacts>, CollectError>;
+    /// The IAM credential report, with when AWS generated it (it reuses one for up to 4 hours).
+    async fn credential_report(&self) -> Result<CredentialReport, CollectError>;
+    /// One user's credentials, read now (`None` when the user does not exist).
+    async fn iam_user(&self, user: &str) -> Result<Option<IamUserFacts>, CollectError>;
     /// (`AccountAccessKeysPresent`, `AccountMFAEnabled`).
     async fn root_summary(&self) -> Result<(i64, i64), CollectError>;
     /// Every KMS key in the region, described.
@@ -59,6 +60,16 @@ pub trait FactReader: Send + Sync + Debug + 'static {
 pub struct EvidenceError {
     pub op: &'static str,
     pub message: String,
+}
+
+/// Where per-user IAM reads are kept for every replica: a full scan on any replica that reuses an
+/// older credential report must not undo what a targeted rescan on another one read after it.
+#[async_trait]
+pub trait UserReadStore: Send + Sync + Debug + 'static {
+    /// Every kept read of the account's users.
+    async fn user_reads(&self, account: &AccountId) -> Result<Vec<UserRead>, EvidenceError>;
+    /// Keep `read` (replacing the user's earlier one).
+    async fn put_user_read(&self, account: &AccountId, read: &UserRead) -> Result<(), EvidenceError>;
 }
 
 /// Where scan results go, and who scans next.

@@ -2,8 +2,12 @@
 //! touched), evaluate them, and report.
 //!
 //! IAM is global, so IAM.3, IAM.4 and IAM.9 are measured once per account, in its *home region* (the
-//! first configured region). The scanner keeps the last full IAM key list and KMS key list per scope
+//! first configured region). The scanner keeps the last credential report and KMS key list per scope
 //! so that an event about one user or one key costs one or two calls instead of a full sweep.
+//!
+//! AWS reuses a credential report for up to 4 hours. A user read on their own after an event is
+//! newer than that report, so the read is kept (in a [`UserReadStore`] shared by the replicas, and
+//! locally) and wins over the report's row for that user until a newer report arrives.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,12 +15,16 @@ use std::time::{Duration, Instant};
 
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::{
-    AccessKeyAge, AccessKeyFacts, ControlId, ControlResult, FindingCounts, KmsKeyFacts, ScanReport, ScanTarget, Scope,
-    controls::{evaluate_access_keys, evaluate_cloudtrail, evaluate_guardduty, evaluate_kms, evaluate_root},
+    AccessKeyAge, ControlId, ControlResult, CredentialReport, FindingCounts, KmsKeyFacts, ScanReport, ScanTarget,
+    Scope, UserRead,
+    controls::{
+        CREDENTIAL_REPORT_MAX_AGE, current_users, evaluate_cloudtrail, evaluate_guardduty, evaluate_kms, evaluate_root,
+        evaluate_user_access_keys,
+    },
 };
 use portcullis_runtime::clock::{Clock, SystemClock};
 
-use crate::ports::{CollectError, FactReader};
+use crate::ports::{CollectError, FactReader, UserReadStore};
 
 fn unknown(control: ControlId, e: &CollectError) -> ControlResult {
     ControlResult::unknown(control, e.code, format!("could not read {}: {}", e.op, e.message))
@@ -32,7 +40,10 @@ pub struct Scanner {
     /// The facts of the last full read, which a targeted rescan updates one user or key in, with
     /// when that full read was. Older than `cache_ttl` (another replica did the recent full scans),
     /// a targeted rescan reads everything again rather than merge into stale facts.
-    keys: Mutex<HashMap<AccountId, (Instant, Vec<AccessKeyFacts>)>>,
+    reports: Mutex<HashMap<AccountId, (Instant, CredentialReport)>>,
+    /// Users read on their own by this replica, per account (also in `shared_reads` when set).
+    local_reads: Mutex<HashMap<AccountId, Vec<UserRead>>>,
+    shared_reads: Option<Arc<dyn UserReadStore>>,
     kms: Mutex<HashMap<Scope, (Instant, Vec<KmsKeyFacts>)>>,
     cache_ttl: Duration,
     clock: Arc<dyn Clock>,
@@ -61,7 +72,9 @@ impl Scanner {
             home_regions,
             own_account,
             max_key_age_days,
-            keys: Mutex::default(),
+            reports: Mutex::default(),
+            local_reads: Mutex::default(),
+            shared_reads: None,
             kms: Mutex::default(),
             cache_ttl: DEFAULT_CACHE_TTL,
             clock: Arc::new(SystemClock),
@@ -71,6 +84,12 @@ impl Scanner {
     /// Read the time (key ages, report times) from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Keep per-user reads in `store`, where every replica sees them.
+    pub fn with_user_reads(mut self, store: Arc<dyn UserReadStore>) -> Self {
+        self.shared_reads = Some(store);
         self
     }
 
@@ -232,12 +251,15 @@ impl Scanner {
         }
     }
 
+    /// IAM.3 from the credential report, with the users read on their own since it was generated.
     async fn keys_full(&self, reader: &dyn FactReader) -> (ControlResult, Option<AccessKeyAge>) {
-        match reader.access_keys_from_report().await {
-            Ok(keys) => {
-                let age = evaluate_access_keys(&keys, self.clock.now(), self.max_key_age_days);
-                if let Ok(mut cache) = self.keys.lock() {
-                    cache.insert(reader.account_id().clone(), (Instant::now(), keys));
+        match reader.credential_report().await {
+            Ok(report) => {
+                let reads = self.user_reads(reader.account_id()).await;
+                let now = self.clock.now();
+                let age = evaluate_user_access_keys(&current_users(&report, &reads, now), now, self.max_key_age_days);
+                if let Ok(mut cache) = self.reports.lock() {
+                    cache.insert(reader.account_id().clone(), (Instant::now(), report));
                 }
                 (age.result.clone(), Some(age))
             }
@@ -245,29 +267,57 @@ impl Scanner {
         }
     }
 
+    /// IAM.3 after an event about `user`: that user read now, everyone else from the last report.
     async fn keys_of(&self, reader: &dyn FactReader, user: &str) -> (ControlResult, Option<AccessKeyAge>) {
-        let known = recent(&self.keys, reader.account_id(), self.cache_ttl);
-        if !known {
+        let account = reader.account_id();
+        if !recent(&self.reports, account, self.cache_ttl) {
             // Nothing recent to update one user in: read the credential report first (it can be
             // hours old), then the user's own keys on top, below.
             if let (unreadable, None) = self.keys_full(reader).await {
                 return (unreadable, None);
             }
         }
-        match reader.access_keys_of(user).await {
-            Ok(fresh) => {
-                let keys = {
-                    let Ok(mut cache) = self.keys.lock() else { return self.keys_full(reader).await };
-                    let (_, keys) =
-                        cache.entry(reader.account_id().clone()).or_insert_with(|| (Instant::now(), Vec::new()));
-                    keys.retain(|k| k.user != user);
-                    keys.extend(fresh);
-                    keys.clone()
-                };
-                let age = evaluate_access_keys(&keys, self.clock.now(), self.max_key_age_days);
-                (age.result.clone(), Some(age))
-            }
-            Err(e) => (unknown(ControlId::Iam3, &e), None),
+        let read_at = self.clock.now();
+        let facts = match reader.iam_user(user).await {
+            Ok(facts) => facts,
+            Err(e) => return (unknown(ControlId::Iam3, &e), None),
+        };
+        self.keep_user_read(account, UserRead { user: user.to_owned(), read_at, facts }).await;
+        let Some(report) = self.reports.lock().ok().and_then(|c| c.get(account).map(|(_, r)| r.clone())) else {
+            return self.keys_full(reader).await;
+        };
+        let reads = self.user_reads(account).await;
+        let now = self.clock.now();
+        let age = evaluate_user_access_keys(&current_users(&report, &reads, now), now, self.max_key_age_days);
+        (age.result.clone(), Some(age))
+    }
+
+    /// Keep a per-user read here and in the shared store (a failure there is logged: this replica
+    /// still honours the read).
+    async fn keep_user_read(&self, account: &AccountId, read: UserRead) {
+        let now = self.clock.now();
+        if let Ok(mut local) = self.local_reads.lock() {
+            let reads = local.entry(account.clone()).or_default();
+            reads.retain(|r| r.user != read.user && now - r.read_at <= CREDENTIAL_REPORT_MAX_AGE);
+            reads.push(read.clone());
         }
+        if let Some(store) = &self.shared_reads
+            && let Err(e) = store.put_user_read(account, &read).await
+        {
+            tracing::warn!(account = %account, error = %e, "could not share a per-user IAM read with other replicas");
+        }
+    }
+
+    /// This replica's per-user reads and the shared ones.
+    async fn user_reads(&self, account: &AccountId) -> Vec<UserRead> {
+        let mut reads = self.local_reads.lock().ok().and_then(|l| l.get(account).cloned()).unwrap_or_default();
+        if let Some(store) = &self.shared_reads {
+            match store.user_reads(account).await {
+                Ok(shared) => reads.extend(shared),
+                Err(e) => tracing::warn!(account = %account, error = %e,
+                    "could not read other replicas' per-user IAM reads; using this replica's"),
+            }
+        }
+        reads
     }
 }

@@ -241,3 +241,90 @@ async fn a_root_access_key_fails_iam4() {
     assert_eq!(report.result(ControlId::Iam4).unwrap().status, Status::Fail);
     assert_eq!(report.result(ControlId::Iam9).unwrap().status, Status::Pass);
 }
+
+/// A credential report with one user, `bob`, whose first key was created `key_age_days` ago and is
+/// `active` or not; generated `generated_ago` before now.
+fn credential_report_rules(active: bool, key_age_days: i64, generated_ago: chrono::Duration) -> Vec<Rule> {
+    use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput;
+    use aws_sdk_iam::operation::get_credential_report::GetCredentialReportOutput;
+    use aws_sdk_iam::types::ReportStateType;
+    let now = chrono::Utc::now();
+    let created = (now - chrono::Duration::days(key_age_days)).to_rfc3339();
+    let csv = format!(
+        "user,arn,user_creation_time,password_enabled,access_key_1_active,access_key_1_last_rotated,access_key_2_active,access_key_2_last_rotated\n\
+         bob,arn:aws:iam::{ACCOUNT}:user/bob,{created},false,{active},{created},false,N/A\n"
+    );
+    let generated = aws_smithy_types::DateTime::from_secs((now - generated_ago).timestamp());
+    vec![
+        mock!(aws_sdk_iam::Client::generate_credential_report)
+            .then_output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Complete).build()),
+        mock!(aws_sdk_iam::Client::get_credential_report).then_output(move || {
+            GetCredentialReportOutput::builder()
+                .content(aws_smithy_types::Blob::new(csv.clone()))
+                .generated_time(generated)
+                .build()
+        }),
+    ]
+}
+
+/// A reader whose IAM answers with `iam`; every other service denies (its controls are unknown).
+fn iam_only_reader(mut iam: Vec<Rule>) -> Arc<dyn FactReader> {
+    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsError;
+    use aws_sdk_guardduty::operation::list_detectors::ListDetectorsError;
+    use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
+    use aws_sdk_kms::operation::list_keys::ListKeysError;
+    iam.push(mock!(aws_sdk_iam::Client::get_account_summary).then_error(|| GetAccountSummaryError::generic(denied())));
+    reader(
+        vec![mock!(aws_sdk_cloudtrail::Client::describe_trails).then_error(|| DescribeTrailsError::generic(denied()))],
+        vec![mock!(aws_sdk_guardduty::Client::list_detectors).then_error(|| ListDetectorsError::generic(denied()))],
+        iam,
+        vec![mock!(aws_sdk_kms::Client::list_keys).then_error(|| ListKeysError::generic(denied()))],
+    )
+}
+
+/// `ListAccessKeys` for bob: one key created `key_age_days` ago, `active` or not.
+fn list_access_keys_rule(active: bool, key_age_days: i64) -> Rule {
+    use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
+    use aws_sdk_iam::types::{AccessKeyMetadata, StatusType};
+    let created =
+        aws_smithy_types::DateTime::from_secs((chrono::Utc::now() - chrono::Duration::days(key_age_days)).timestamp());
+    mock!(aws_sdk_iam::Client::list_access_keys).match_requests(|r| r.user_name() == Some("bob")).then_output(
+        move || {
+            ListAccessKeysOutput::builder()
+                .access_key_metadata(
+                    AccessKeyMetadata::builder()
+                        .user_name("bob")
+                        .access_key_id("AKIABOB")
+                        .status(if active { StatusType::Active } else { StatusType::Inactive })
+                        .create_date(created)
+                        .build(),
+                )
+                .build()
+                .unwrap()
+        },
+    )
+}
+
+/// AWS reuses a credential report for up to 4 hours. A key deactivated after the report was
+/// generated (read by the targeted rescan) must stay deactivated at the next full scan, and a key
+/// reactivated after it must stay failing: the fresher per-user facts win until a newer report.
+#[tokio::test]
+async fn per_user_facts_read_after_the_credential_report_win_over_it() {
+    for (in_report, read_later, expected) in [(true, false, Status::Pass), (false, true, Status::Fail)] {
+        let mut iam = credential_report_rules(in_report, 100, chrono::Duration::hours(1));
+        iam.push(list_access_keys_rule(read_later, 100));
+        let scanner = Scanner::new(vec![iam_only_reader(iam)], 90);
+        let full = scanner.scan(&scope(), &ScanTarget::Full, "scheduled").await.unwrap();
+        let first = full.result(ControlId::Iam3).unwrap().status;
+        assert_eq!(first, if in_report { Status::Fail } else { Status::Pass }, "the report's view");
+        let user =
+            scanner.scan(&scope(), &ScanTarget::AccessKeysOf("bob".into()), "event:UpdateAccessKey").await.unwrap();
+        assert_eq!(user.result(ControlId::Iam3).unwrap().status, expected, "the user's own keys, read now");
+        let again = scanner.scan(&scope(), &ScanTarget::Full, "scheduled").await.unwrap();
+        assert_eq!(
+            again.result(ControlId::Iam3).unwrap().status,
+            expected,
+            "the next full scan reuses the hour-old report: bob's keys read after it still win"
+        );
+    }
+}

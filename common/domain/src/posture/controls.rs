@@ -284,7 +284,7 @@ pub fn evaluate_guardduty(region: &str, detectors: &[(String, String)]) -> Contr
     )
 }
 
-// ------------------------------------------------------------------ IAM.3
+// ------------------------------------------------------------------ IAM users (IAM.3)
 
 /// One IAM access key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,6 +297,65 @@ pub struct AccessKeyFacts {
     pub created: DateTime<Utc>,
 }
 
+/// One IAM user's credentials, from a row of the credential report or read for that user alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IamUserFacts {
+    pub user: String,
+    pub access_keys: Vec<AccessKeyFacts>,
+}
+
+/// The IAM credential report: every user's credentials as of `generated_at`. AWS reuses a report
+/// for up to [`CREDENTIAL_REPORT_MAX_AGE`], so it can be hours older than the scan that reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialReport {
+    pub generated_at: DateTime<Utc>,
+    pub users: Vec<IamUserFacts>,
+}
+
+/// How long AWS serves the same credential report (`GenerateCredentialReport` regenerates it only
+/// when it is older).
+pub const CREDENTIAL_REPORT_MAX_AGE: Duration = Duration::hours(4);
+
+/// One user's credentials read on their own (after a change event), at `read_at`. `facts` is
+/// `None` when the user no longer exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRead {
+    pub user: String,
+    pub read_at: DateTime<Utc>,
+    pub facts: Option<IamUserFacts>,
+}
+
+impl UserRead {
+    /// Whether this read is newer than `report` and still younger than any report AWS could serve
+    /// at `now` (after [`CREDENTIAL_REPORT_MAX_AGE`] a newer report exists, whatever its
+    /// `generated_at` says).
+    pub fn supersedes(&self, report: &CredentialReport, now: DateTime<Utc>) -> bool {
+        self.read_at > report.generated_at && now - self.read_at <= CREDENTIAL_REPORT_MAX_AGE
+    }
+}
+
+/// The users as best known at `now`: the report's rows, except that a user read on their own after
+/// the report was generated keeps what that read saw (keys deactivated, reactivated, deleted or
+/// created since), until a newer report. The latest read of a user wins. Sorted by user.
+pub fn current_users(report: &CredentialReport, reads: &[UserRead], now: DateTime<Utc>) -> Vec<IamUserFacts> {
+    let mut users: std::collections::BTreeMap<&str, &IamUserFacts> =
+        report.users.iter().map(|u| (u.user.as_str(), u)).collect();
+    let mut latest: std::collections::BTreeMap<&str, &UserRead> = std::collections::BTreeMap::new();
+    for read in reads.iter().filter(|r| r.supersedes(report, now)) {
+        let slot = latest.entry(read.user.as_str()).or_insert(read);
+        if read.read_at > slot.read_at {
+            *slot = read;
+        }
+    }
+    for (user, read) in latest {
+        match &read.facts {
+            Some(facts) => users.insert(user, facts),
+            None => users.remove(user),
+        };
+    }
+    users.into_values().cloned().collect()
+}
+
 /// IAM.3 verdict plus the oldest active key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessKeyAge {
@@ -305,6 +364,12 @@ pub struct AccessKeyAge {
     pub oldest_active_created: Option<DateTime<Utc>>,
     /// Age in whole days of the oldest active key (0 when there is none).
     pub max_age_days: i64,
+}
+
+/// IAM.3 over users: every user's keys, see [`evaluate_access_keys`].
+pub fn evaluate_user_access_keys(users: &[IamUserFacts], now: DateTime<Utc>, max_age_days: u64) -> AccessKeyAge {
+    let keys: Vec<AccessKeyFacts> = users.iter().flat_map(|u| u.access_keys.iter().cloned()).collect();
+    evaluate_access_keys(&keys, now, max_age_days)
 }
 
 /// IAM.3: an active key fails when it is *older than* `max_age_days` days: a key exactly 90 days
@@ -501,6 +566,51 @@ mod tests {
             mixed.result.reason.as_deref(),
             Some("1 active access key(s) older than 90 days (the oldest is 100 days old)")
         );
+    }
+
+    #[test]
+    fn user_reads_after_the_report_win_until_a_newer_report() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let user = |name: &str, active: bool| IamUserFacts {
+            user: name.into(),
+            access_keys: vec![AccessKeyFacts {
+                user: name.into(),
+                key: "access_key_1".into(),
+                active,
+                created: now - Duration::days(100),
+            }],
+        };
+        let report = CredentialReport {
+            generated_at: now - Duration::hours(1),
+            users: vec![user("alice", true), user("bob", true), user("carol", false)],
+        };
+        let read = |name: &str, ago: Duration, facts: Option<IamUserFacts>| UserRead {
+            user: name.into(),
+            read_at: now - ago,
+            facts,
+        };
+        let reads = vec![
+            // bob deactivated his key after the report; an older read of bob does not count.
+            read("bob", Duration::minutes(30), Some(user("bob", false))),
+            read("bob", Duration::minutes(50), Some(user("bob", true))),
+            // carol's key was reactivated, but that read is older than the report.
+            read("carol", Duration::hours(2), Some(user("carol", true))),
+            // alice was deleted; dave was created with an old key (an imported user, say).
+            read("alice", Duration::minutes(10), None),
+            read("dave", Duration::minutes(5), Some(user("dave", true))),
+        ];
+        let current = current_users(&report, &reads, now);
+        let names: Vec<(&str, bool)> = current.iter().map(|u| (u.user.as_str(), u.access_keys[0].active)).collect();
+        assert_eq!(names, vec![("bob", false), ("carol", false), ("dave", true)]);
+        let iam3 = evaluate_user_access_keys(&current, now, 90);
+        assert_eq!(iam3.result.failing_resources, vec!["dave/access_key_1"]);
+
+        // A newer report wins over every older read.
+        let newer = CredentialReport { generated_at: now - Duration::minutes(1), ..report.clone() };
+        assert_eq!(current_users(&newer, &reads, now), newer.users);
+        // After 4 hours AWS has a newer report, whatever generated_at says (moto's is fixed).
+        let later = now + CREDENTIAL_REPORT_MAX_AGE;
+        assert_eq!(current_users(&report, &reads, later), report.users);
     }
 
     #[test]

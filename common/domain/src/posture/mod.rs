@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::ids::AccountId;
 
 pub use self::controls::{
-    AccessKeyAge, AccessKeyFacts, ControlId, ControlResult, FindingCounts, KmsKeyFacts, Status, TrailFacts,
-    UnreadableTrail,
+    AccessKeyAge, AccessKeyFacts, ControlId, ControlResult, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts,
+    Status, TrailFacts, UnreadableTrail, UserRead,
 };
 
 /// One account in one region.
