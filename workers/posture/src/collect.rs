@@ -17,7 +17,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use portcullis_domain::posture::{
-    AccessKeyFacts, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, TrailFacts, UnreadableTrail,
+    AccessKeyFacts, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, TrailFacts, Unreadable,
 };
 use portcullis_domain::{AccountId, ErrorCode};
 use portcullis_runtime::aws::{ApiCallCounter, classify as classify_sdk};
@@ -121,7 +121,7 @@ impl FactReader for AwsReader {
     /// Every trail visible in the region (shadow copies of multi-region trails included), with
     /// status and event selectors; trails whose status or selectors could not be read are returned
     /// apart, so one unreadable trail (another account's organization trail) does not hide the rest.
-    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<UnreadableTrail>), CollectError> {
+    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<Unreadable>), CollectError> {
         let list = {
             let _p = self.permit().await;
             self.cloudtrail
@@ -145,15 +145,15 @@ impl FactReader for AwsReader {
                         self.cloudtrail.get_event_selectors().trail_name(&arn).send().await
                     }
                 );
-                let unreadable = |e: CollectError| UnreadableTrail {
-                    arn: arn.clone(),
+                let unreadable = |e: CollectError| Unreadable {
+                    resource: arn.clone(),
                     error_code: e.code,
                     reason: format!("{}: {}", e.op, e.message),
                 };
                 let status = status.map_err(|e| unreadable(classify("cloudtrail:GetTrailStatus", &e)))?;
                 let selectors = selectors.map_err(|e| unreadable(classify("cloudtrail:GetEventSelectors", &e)))?;
                 let (read, write, excluded) = management_coverage(&selectors);
-                Ok::<_, UnreadableTrail>(TrailFacts {
+                Ok::<_, Unreadable>(TrailFacts {
                     arn,
                     is_multi_region: t.is_multi_region_trail.unwrap_or(false),
                     is_logging: status.is_logging.unwrap_or(false),
@@ -341,8 +341,9 @@ impl FactReader for AwsReader {
 
     // -------------------------------------------------------------- KMS
 
-    /// Every key in the region, described, with rotation status for keys that can rotate.
-    async fn kms_keys(&self) -> Result<Vec<KmsKeyFacts>, CollectError> {
+    /// Every key in the region, described, with rotation status for keys that can rotate; keys that
+    /// could not be described are returned apart.
+    async fn kms_keys(&self) -> Result<(Vec<KmsKeyFacts>, Vec<Unreadable>), CollectError> {
         let mut ids = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -363,14 +364,25 @@ impl FactReader for AwsReader {
             }
         }
         let described = futures::stream::iter(ids)
-            .map(|id| async move { self.kms_key(&id).await })
+            .map(|id| async move { (self.kms_key(&id).await, id) })
             .buffer_unordered(self.concurrency)
             .collect::<Vec<_>>()
             .await;
-        let mut keys: Vec<KmsKeyFacts> =
-            described.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+        let (mut keys, mut unreadable) = (Vec::new(), Vec::new());
+        for (got, id) in described {
+            match got {
+                Ok(Some(k)) => keys.push(k),
+                Ok(None) => {} // deleted since it was listed
+                Err(e) => unreadable.push(Unreadable {
+                    resource: id,
+                    error_code: e.code,
+                    reason: format!("{}: {}", e.op, e.message),
+                }),
+            }
+        }
         keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
-        Ok(keys)
+        unreadable.sort_by(|a, b| a.resource.cmp(&b.resource));
+        Ok((keys, unreadable))
     }
 
     /// One key (`None` when it no longer exists).

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::{
-    ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts,
-    UnreadableTrail, UserRead,
+    ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
+    UserRead,
 };
 
 use crate::ports::{CollectError, EvidenceError, FactReader, PostureStore, UserReadStore};
@@ -75,7 +75,7 @@ impl FactReader for StaticReader {
     fn region(&self) -> &str {
         &self.region
     }
-    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<UnreadableTrail>), CollectError> {
+    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<Unreadable>), CollectError> {
         Ok((self.read().trails, Vec::new()))
     }
     async fn guardduty_detectors(&self) -> Result<Vec<(String, String)>, CollectError> {
@@ -94,8 +94,8 @@ impl FactReader for StaticReader {
     async fn root_summary(&self) -> Result<(i64, i64), CollectError> {
         Ok(self.read().root)
     }
-    async fn kms_keys(&self) -> Result<Vec<KmsKeyFacts>, CollectError> {
-        Ok(self.read().kms)
+    async fn kms_keys(&self) -> Result<(Vec<KmsKeyFacts>, Vec<Unreadable>), CollectError> {
+        Ok((self.read().kms, Vec::new()))
     }
     async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError> {
         Ok(self.read().kms.into_iter().find(|k| k.key_id == key_id))

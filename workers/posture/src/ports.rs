@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::posture::{
-    ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts,
-    UnreadableTrail, UserRead,
+    ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
+    UserRead,
 };
 use portcullis_domain::{AccountId, ErrorCode};
 
@@ -37,7 +37,7 @@ pub trait FactReader: Send + Sync + Debug + 'static {
 
     /// Every trail visible in the region with status and event selectors; trails whose status or
     /// selectors could not be read are returned apart.
-    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<UnreadableTrail>), CollectError>;
+    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<Unreadable>), CollectError>;
     /// GuardDuty detectors as (id, status).
     async fn guardduty_detectors(&self) -> Result<Vec<(String, String)>, CollectError>;
     /// Active findings of severity 7 and above, by band.
@@ -48,8 +48,8 @@ pub trait FactReader: Send + Sync + Debug + 'static {
     async fn iam_user(&self, user: &str) -> Result<Option<IamUserFacts>, CollectError>;
     /// (`AccountAccessKeysPresent`, `AccountMFAEnabled`).
     async fn root_summary(&self) -> Result<(i64, i64), CollectError>;
-    /// Every KMS key in the region, described.
-    async fn kms_keys(&self) -> Result<Vec<KmsKeyFacts>, CollectError>;
+    /// Every KMS key in the region, described; keys that could not be described are returned apart.
+    async fn kms_keys(&self) -> Result<(Vec<KmsKeyFacts>, Vec<Unreadable>), CollectError>;
     /// One KMS key (`None` when it no longer exists).
     async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError>;
 }

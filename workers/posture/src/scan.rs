@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::{
     AccessKeyAge, ControlId, ControlResult, CredentialReport, FindingCounts, KmsKeyFacts, ScanReport, ScanTarget,
-    Scope, UserRead,
+    Scope, Unreadable, UserRead,
     controls::{
         CREDENTIAL_REPORT_MAX_AGE, current_users, evaluate_cloudtrail, evaluate_guardduty, evaluate_kms, evaluate_root,
         evaluate_user_access_keys,
@@ -44,10 +44,13 @@ pub struct Scanner {
     /// Users read on their own by this replica, per account (also in `shared_reads` when set).
     local_reads: Mutex<HashMap<AccountId, Vec<UserRead>>>,
     shared_reads: Option<Arc<dyn UserReadStore>>,
-    kms: Mutex<HashMap<Scope, (Instant, Vec<KmsKeyFacts>)>>,
+    kms: Mutex<HashMap<Scope, (Instant, KmsKeys)>>,
     cache_ttl: Duration,
     clock: Arc<dyn Clock>,
 }
+
+/// The keys of a region that could be described, and those that could not.
+type KmsKeys = (Vec<KmsKeyFacts>, Vec<Unreadable>);
 
 /// Whether `cache` holds a full read for `key` younger than `ttl`.
 fn recent<K: std::hash::Hash + Eq, V>(cache: &Mutex<HashMap<K, (Instant, V)>>, key: &K, ttl: Duration) -> bool {
@@ -218,10 +221,10 @@ impl Scanner {
 
     async fn kms_full(&self, reader: &dyn FactReader, scope: &Scope) -> Vec<ControlResult> {
         match reader.kms_keys().await {
-            Ok(keys) => {
-                let (rotation, deletion) = evaluate_kms(&keys);
+            Ok((keys, unreadable)) => {
+                let (rotation, deletion) = evaluate_kms(&keys, &unreadable);
                 if let Ok(mut cache) = self.kms.lock() {
-                    cache.insert(scope.clone(), (Instant::now(), keys));
+                    cache.insert(scope.clone(), (Instant::now(), (keys, unreadable)));
                 }
                 vec![deletion, rotation]
             }
@@ -235,20 +238,25 @@ impl Scanner {
             // Nothing recent to update one key in: read them all (this key included).
             return self.kms_full(reader, scope).await;
         }
-        match reader.kms_key(key_id).await {
-            Ok(fact) => {
-                let keys = {
-                    let Ok(mut cache) = self.kms.lock() else { return Vec::new() };
-                    let (_, keys) = cache.entry(scope.clone()).or_insert_with(|| (Instant::now(), Vec::new()));
-                    keys.retain(|k| k.key_id != key_id && k.arn != key_id);
-                    keys.extend(fact);
-                    keys.clone()
-                };
-                let (rotation, deletion) = evaluate_kms(&keys);
-                vec![deletion, rotation]
+        let read = reader.kms_key(key_id).await;
+        let (keys, unreadable) = {
+            let Ok(mut cache) = self.kms.lock() else { return Vec::new() };
+            let (_, (keys, unreadable)) =
+                cache.entry(scope.clone()).or_insert_with(|| (Instant::now(), Default::default()));
+            keys.retain(|k| k.key_id != key_id && k.arn != key_id);
+            unreadable.retain(|u| u.resource != key_id);
+            match read {
+                Ok(fact) => keys.extend(fact),
+                Err(e) => unreadable.push(Unreadable {
+                    resource: key_id.to_owned(),
+                    error_code: e.code,
+                    reason: format!("{}: {}", e.op, e.message),
+                }),
             }
-            Err(e) => vec![unknown(ControlId::Kms3, &e), unknown(ControlId::Kms4, &e)],
-        }
+            (keys.clone(), unreadable.clone())
+        };
+        let (rotation, deletion) = evaluate_kms(&keys, &unreadable);
+        vec![deletion, rotation]
     }
 
     /// IAM.3 from the credential report, with the users read on their own since it was generated.

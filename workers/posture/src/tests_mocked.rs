@@ -328,3 +328,83 @@ async fn per_user_facts_read_after_the_credential_report_win_over_it() {
         );
     }
 }
+
+/// `ListKeys` with `ids`; `DescribeKey` of `denied` fails with AccessDenied; every other key is a
+/// customer managed symmetric key in `state`, rotating when `rotating`.
+fn kms_rules(ids: &'static [&'static str], denied: &'static str, state: &'static str, rotating: bool) -> Vec<Rule> {
+    use aws_sdk_kms::operation::describe_key::{DescribeKeyError, DescribeKeyOutput};
+    use aws_sdk_kms::operation::get_key_rotation_status::GetKeyRotationStatusOutput;
+    use aws_sdk_kms::operation::list_keys::ListKeysOutput;
+    use aws_sdk_kms::types::{KeyListEntry, KeyManagerType, KeyMetadata, KeySpec, KeyState, OriginType};
+    vec![
+        mock!(aws_sdk_kms::Client::list_keys).then_output(move || {
+            let mut out = ListKeysOutput::builder();
+            for id in ids {
+                out = out.keys(KeyListEntry::builder().key_id(*id).build());
+            }
+            out.build()
+        }),
+        mock!(aws_sdk_kms::Client::describe_key)
+            .match_requests(move |r| r.key_id() == Some(denied))
+            .then_error(|| DescribeKeyError::generic(denied_meta())),
+        mock!(aws_sdk_kms::Client::describe_key).then_compute_output(move |r| {
+            let id = r.key_id().unwrap_or_default().to_owned();
+            DescribeKeyOutput::builder()
+                .key_metadata(
+                    KeyMetadata::builder()
+                        .key_id(&id)
+                        .arn(format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}"))
+                        .key_manager(KeyManagerType::Customer)
+                        .key_state(KeyState::from(state))
+                        .key_spec(KeySpec::SymmetricDefault)
+                        .origin(OriginType::AwsKms)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        }),
+        mock!(aws_sdk_kms::Client::get_key_rotation_status)
+            .then_output(move || GetKeyRotationStatusOutput::builder().key_rotation_enabled(rotating).build()),
+    ]
+}
+
+fn denied_meta() -> ErrorMetadata {
+    denied()
+}
+
+/// KMS.3 covers `PendingReplicaDeletion`: a multi-Region primary scheduled for deletion while its
+/// replicas remain (moto cannot produce that state).
+#[tokio::test]
+async fn a_primary_key_pending_replica_deletion_fails_kms3() {
+    let kms = kms_rules(&["mrk-1"], "none", "PendingReplicaDeletion", false);
+    let scanner = Scanner::new(vec![reader(vec![], vec![], vec![], kms)], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::KmsKey("mrk-1".into()), "test").await.unwrap();
+    let kms3 = report.result(ControlId::Kms3).unwrap();
+    assert_eq!(kms3.status, Status::Fail, "{kms3:?}");
+    assert_eq!(kms3.failing_resources, vec![format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/mrk-1")]);
+    // A key pending deletion cannot rotate: KMS.4 does not apply to it.
+    assert_eq!(report.result(ControlId::Kms4).unwrap().status, Status::Pass);
+}
+
+/// One key that cannot be described does not hide the failures of the keys that could be read;
+/// only when nothing readable fails is the control unknown.
+#[tokio::test]
+async fn an_unreadable_key_does_not_hide_known_failures() {
+    let kms = kms_rules(&["k-denied", "k-norot"], "k-denied", "Enabled", false);
+    let scanner = Scanner::new(vec![reader(vec![], vec![], vec![], kms)], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::KmsKey("k-norot".into()), "test").await.unwrap();
+    let kms4 = report.result(ControlId::Kms4).unwrap();
+    assert_eq!(kms4.status, Status::Fail, "{kms4:?}");
+    assert_eq!(kms4.failing_resources, vec![format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/k-norot")]);
+    assert!(kms4.reason.as_deref().unwrap().contains("k-denied"), "the reason names the unreadable key: {kms4:?}");
+    // Nothing readable is pending deletion, but the unreadable key might be: unknown, with why.
+    let kms3 = report.result(ControlId::Kms3).unwrap();
+    assert_eq!((kms3.status, kms3.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{kms3:?}");
+    assert!(kms3.reason.as_deref().unwrap().contains("k-denied"), "{kms3:?}");
+
+    let rotating = kms_rules(&["k-denied", "k-ok"], "k-denied", "Enabled", true);
+    let scanner = Scanner::new(vec![reader(vec![], vec![], vec![], rotating)], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::KmsKey("k-ok".into()), "test").await.unwrap();
+    let kms4 = report.result(ControlId::Kms4).unwrap();
+    assert_eq!((kms4.status, kms4.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{kms4:?}");
+}

@@ -198,13 +198,13 @@ impl TrailFacts {
 
 /// CloudTrail.1: at least one trail that is multi-region, logging without delivery errors, and
 /// records read and write management events with no excluded event source.
-pub fn evaluate_cloudtrail(trails: &[TrailFacts], unreadable: &[UnreadableTrail]) -> ControlResult {
+pub fn evaluate_cloudtrail(trails: &[TrailFacts], unreadable: &[Unreadable]) -> ControlResult {
     if trails.iter().any(TrailFacts::healthy) {
         return ControlResult::pass(ControlId::CloudTrail1);
     }
     // One healthy trail is enough, so a trail that could not be read leaves the answer open.
     if let Some(first) = unreadable.first() {
-        let which: Vec<String> = unreadable.iter().map(|u| format!("{}: {}", u.arn, u.reason)).collect();
+        let which: Vec<String> = unreadable.iter().map(Unreadable::describe).collect();
         return ControlResult::unknown(
             ControlId::CloudTrail1,
             first.error_code,
@@ -226,13 +226,43 @@ pub fn evaluate_cloudtrail(trails: &[TrailFacts], unreadable: &[UnreadableTrail]
     )
 }
 
-/// A trail whose status or event selectors could not be read (for example another account's
-/// organization trail).
+/// A resource whose facts could not be read (a trail whose status or selectors are denied, for
+/// example another account's organization trail; a KMS key whose policy denies `DescribeKey`). The
+/// resources that could be read still decide a failure; an unreadable one only leaves a pass open.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnreadableTrail {
-    pub arn: String,
+pub struct Unreadable {
+    /// ARN or id.
+    pub resource: String,
     pub error_code: ErrorCode,
     pub reason: String,
+}
+
+impl Unreadable {
+    fn describe(&self) -> String {
+        format!("{}: {}", self.resource, self.reason)
+    }
+}
+
+/// The verdict of a control that fails on any failing resource: fail when a readable resource
+/// fails (naming the unreadable ones too), unknown when none fails but some could not be read,
+/// else pass.
+fn verdict(control: ControlId, mut failing: Vec<String>, unreadable: &[Unreadable], why: String) -> ControlResult {
+    failing.sort();
+    let unread = || {
+        let which: Vec<String> = unreadable.iter().map(Unreadable::describe).collect();
+        format!("{} could not be read ({})", which.len(), which.join("; "))
+    };
+    match unreadable.first() {
+        _ if failing.is_empty() && unreadable.is_empty() => ControlResult::pass(control),
+        None => ControlResult::fail(control, failing, why),
+        Some(_) if !failing.is_empty() => {
+            let why = format!("{why}; {}", unread());
+            ControlResult::fail(control, failing, why)
+        }
+        Some(first) => {
+            ControlResult::unknown(control, first.error_code, format!("no readable resource fails, but {}", unread()))
+        }
+    }
 }
 
 // ------------------------------------------------------------------ GuardDuty.1
@@ -442,29 +472,26 @@ impl KmsKeyFacts {
     }
 }
 
-/// KMS.4: every rotatable key has rotation on. KMS.3: no customer key is pending deletion.
-pub fn evaluate_kms(keys: &[KmsKeyFacts]) -> (ControlResult, ControlResult) {
-    let mut not_rotating: Vec<String> =
+impl KmsKeyFacts {
+    /// Whether KMS.3 fails: a customer managed key scheduled for deletion, including a multi-Region
+    /// primary waiting for its replicas to be deleted first (`PendingReplicaDeletion`).
+    pub fn pending_deletion(&self) -> bool {
+        self.manager == "CUSTOMER" && matches!(self.state.as_str(), "PendingDeletion" | "PendingReplicaDeletion")
+    }
+}
+
+/// KMS.4: every rotatable key has rotation on. KMS.3: no customer key is pending deletion. Keys
+/// that could not be described still leave a failure of the others standing.
+pub fn evaluate_kms(keys: &[KmsKeyFacts], unreadable: &[Unreadable]) -> (ControlResult, ControlResult) {
+    let not_rotating: Vec<String> =
         keys.iter().filter(|k| k.can_rotate() && k.rotation_enabled != Some(true)).map(|k| k.arn.clone()).collect();
-    not_rotating.sort();
-    let rotation = if not_rotating.is_empty() {
-        ControlResult::pass(ControlId::Kms4)
-    } else {
-        let n = not_rotating.len();
-        ControlResult::fail(ControlId::Kms4, not_rotating, format!("{n} customer managed key(s) do not rotate"))
-    };
-    let mut pending: Vec<String> = keys
-        .iter()
-        .filter(|k| k.manager == "CUSTOMER" && k.state == "PendingDeletion")
-        .map(|k| k.arn.clone())
-        .collect();
-    pending.sort();
-    let deletion = if pending.is_empty() {
-        ControlResult::pass(ControlId::Kms3)
-    } else {
-        let n = pending.len();
-        ControlResult::fail(ControlId::Kms3, pending, format!("{n} customer managed key(s) are pending deletion"))
-    };
+    let n = not_rotating.len();
+    let rotation =
+        verdict(ControlId::Kms4, not_rotating, unreadable, format!("{n} customer managed key(s) do not rotate"));
+    let pending: Vec<String> = keys.iter().filter(|k| k.pending_deletion()).map(|k| k.arn.clone()).collect();
+    let n = pending.len();
+    let deletion =
+        verdict(ControlId::Kms3, pending, unreadable, format!("{n} customer managed key(s) are pending deletion"));
     (rotation, deletion)
 }
 
@@ -508,8 +535,8 @@ mod tests {
         assert_eq!(evaluate_cloudtrail(&[empty_error], &[]).status, Status::Pass);
 
         // A trail that cannot be read: unknown unless another trail is healthy; never a silent pass.
-        let org_trail = UnreadableTrail {
-            arn: "arn:aws:cloudtrail:us-east-1:999999999999:trail/org".into(),
+        let org_trail = Unreadable {
+            resource: "arn:aws:cloudtrail:us-east-1:999999999999:trail/org".into(),
             error_code: ErrorCode::AccessDenied,
             reason: "cloudtrail:GetTrailStatus: AccessDenied".into(),
         };
@@ -640,14 +667,30 @@ mod tests {
             key("imported", "SYMMETRIC_DEFAULT", "EXTERNAL", "Enabled", None),
             key("disabled", "SYMMETRIC_DEFAULT", "AWS_KMS", "Disabled", Some(false)),
             key("dying", "SYMMETRIC_DEFAULT", "AWS_KMS", "PendingDeletion", None),
+            // A multi-Region primary scheduled for deletion while its replicas remain.
+            key("mrk-dying", "SYMMETRIC_DEFAULT", "AWS_KMS", "PendingReplicaDeletion", None),
             KmsKeyFacts { manager: "AWS".into(), ..key("aws", "SYMMETRIC_DEFAULT", "AWS_KMS", "Enabled", Some(false)) },
         ];
-        let (rotation, deletion) = evaluate_kms(&keys);
+        let (rotation, deletion) = evaluate_kms(&keys, &[]);
         assert_eq!(rotation.status, Status::Fail);
         assert_eq!(rotation.failing_resources, vec!["arn:aws:kms:us-east-1:123456789012:key/norot"]);
-        assert_eq!(deletion.failing_resources, vec!["arn:aws:kms:us-east-1:123456789012:key/dying"]);
-        let (rotation, deletion) = evaluate_kms(&keys[..1]);
+        assert_eq!(
+            deletion.failing_resources,
+            vec!["arn:aws:kms:us-east-1:123456789012:key/dying", "arn:aws:kms:us-east-1:123456789012:key/mrk-dying"]
+        );
+        let (rotation, deletion) = evaluate_kms(&keys[..1], &[]);
         assert_eq!((rotation.status, deletion.status), (Status::Pass, Status::Pass));
+        // A key that cannot be described leaves the others' failures standing, and a pass open.
+        let denied = Unreadable {
+            resource: "k-denied".into(),
+            error_code: ErrorCode::AccessDenied,
+            reason: "kms:DescribeKey: AccessDeniedException".into(),
+        };
+        let (rotation, deletion) = evaluate_kms(&keys, std::slice::from_ref(&denied));
+        assert_eq!((rotation.status, deletion.status), (Status::Fail, Status::Fail));
+        assert!(rotation.reason.unwrap().contains("k-denied"));
+        let (rotation, _) = evaluate_kms(&keys[..1], std::slice::from_ref(&denied));
+        assert_eq!((rotation.status, rotation.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::ids::AccountId;
 
 pub use self::controls::{
     AccessKeyAge, AccessKeyFacts, ControlId, ControlResult, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts,
-    Status, TrailFacts, UnreadableTrail, UserRead,
+    Status, TrailFacts, Unreadable, UserRead,
 };
 
 /// One account in one region.
