@@ -329,3 +329,92 @@ async fn other_accounts_are_scanned_through_an_assumed_role() {
     let points = env.metrics.find("aws_cloudtrail_logging_enabled", &[("cloud.account.id", "111111111111")]);
     assert_eq!(points[0].value, 0.0);
 }
+
+/// A multi-region trail shows up in every region as a shadow copy; its status and event selectors
+/// are read through its home region (CloudTrail answers GetEventSelectors only there).
+#[tokio::test]
+async fn a_multi_region_trail_counts_in_every_scanned_region() {
+    let env = PostureEnv::start_in(&["us-east-1", "eu-west-1"], "").await;
+    let account = healthy_account(&env.sdk).await;
+    let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+    let eu = reports.iter().find(|r| r.scope.region == "eu-west-1").expect("the eu-west-1 scan");
+    let trail = eu.result(ControlId::CloudTrail1).unwrap();
+    assert_eq!(trail.status, Status::Pass, "{trail:?}");
+    let home = reports.iter().find(|r| r.scope.region == "us-east-1").unwrap();
+    assert_eq!(home.result(ControlId::CloudTrail1).unwrap().status, Status::Pass);
+
+    // Stopped at home, it fails everywhere it is seen.
+    aws_sdk_cloudtrail::Client::new(&env.sdk).stop_logging().name(&account.trail).send().await.unwrap();
+    let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+    for r in &reports {
+        let trail = r.result(ControlId::CloudTrail1).unwrap();
+        assert_eq!(trail.status, Status::Fail, "{}: {trail:?}", r.scope);
+        assert!(trail.reason.as_deref().unwrap().contains("not logging"), "{trail:?}");
+    }
+}
+
+/// CloudTrail logs an event when any selector matches it: an exclusion in one selector does not
+/// remove what another selector records, for basic and advanced selectors alike.
+#[tokio::test]
+async fn event_selectors_are_ored() {
+    use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector, EventSelector, ReadWriteType};
+    let env = PostureEnv::start("").await;
+    let account = healthy_account(&env.sdk).await;
+    let ct = aws_sdk_cloudtrail::Client::new(&env.sdk);
+    let cloudtrail1 = || async {
+        let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+        reports[0].result(ControlId::CloudTrail1).unwrap().clone()
+    };
+    let basic = |excluded: Option<&str>| {
+        let mut b = EventSelector::builder().read_write_type(ReadWriteType::All).include_management_events(true);
+        if let Some(source) = excluded {
+            b = b.exclude_management_event_sources(source);
+        }
+        b.build()
+    };
+    // One selector excludes KMS, the other records every management event: nothing is excluded.
+    ct.put_event_selectors()
+        .trail_name(&account.trail)
+        .event_selectors(basic(Some("kms.amazonaws.com")))
+        .event_selectors(basic(None))
+        .send()
+        .await
+        .unwrap();
+    let r = cloudtrail1().await;
+    assert_eq!(r.status, Status::Pass, "{r:?}");
+    // Both exclude KMS: KMS events are not logged.
+    ct.put_event_selectors()
+        .trail_name(&account.trail)
+        .event_selectors(basic(Some("kms.amazonaws.com")))
+        .event_selectors(basic(Some("kms.amazonaws.com")))
+        .send()
+        .await
+        .unwrap();
+    let r = cloudtrail1().await;
+    assert_eq!(r.status, Status::Fail, "{r:?}");
+    assert!(r.reason.as_deref().unwrap().contains("excludes kms.amazonaws.com"), "{r:?}");
+
+    // Advanced selectors (moto keeps basic selectors next to advanced ones: use a new trail).
+    ct.delete_trail().name(&account.trail).send().await.unwrap();
+    let trail = portcullis_tests::fixtures::logging_trail(&env.sdk, "advanced-trail").await;
+    let field = |name: &str| AdvancedFieldSelector::builder().field(name);
+    let management = || field("eventCategory").equals("Management").build().unwrap();
+    ct.put_event_selectors()
+        .trail_name(&trail)
+        .advanced_event_selectors(
+            AdvancedEventSelector::builder()
+                .name("no-kms")
+                .field_selectors(management())
+                .field_selectors(field("eventSource").not_equals("kms.amazonaws.com").build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .advanced_event_selectors(
+            AdvancedEventSelector::builder().name("all").field_selectors(management()).build().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = cloudtrail1().await;
+    assert_eq!(r.status, Status::Pass, "{r:?}");
+}

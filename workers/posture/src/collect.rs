@@ -6,7 +6,7 @@
 //! classified into stable codes so a control becomes `unknown` with a reason, never a silent pass.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +16,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use portcullis_domain::posture::controls::{FieldCondition, TrailSelector};
 use portcullis_domain::posture::{
     AccessKeyFacts, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, TrailFacts, Unreadable,
 };
@@ -43,6 +44,9 @@ pub struct AwsReader {
     guardduty: aws_sdk_guardduty::Client,
     iam: aws_sdk_iam::Client,
     kms: aws_sdk_kms::Client,
+    /// CloudTrail clients for the home regions of shadow trails, made on demand from `base`.
+    home_cloudtrail: Arc<Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>>,
+    base: Option<(SdkConfig, Option<ApiCallCounter>)>,
     limit: Arc<Semaphore>,
     concurrency: usize,
 }
@@ -74,6 +78,8 @@ impl AwsReader {
             guardduty: client!(aws_sdk_guardduty),
             iam: client!(aws_sdk_iam),
             kms: client!(aws_sdk_kms),
+            home_cloudtrail: Arc::default(),
+            base: Some((sdk.clone(), counter.clone())),
             limit: Arc::new(Semaphore::new(concurrency.max(1))),
             concurrency: concurrency.max(1),
         }
@@ -96,9 +102,40 @@ impl AwsReader {
             guardduty,
             iam,
             kms,
+            home_cloudtrail: Arc::default(),
+            base: None,
             limit: Arc::new(Semaphore::new(concurrency.max(1))),
             concurrency: concurrency.max(1),
         }
+    }
+
+    /// Read shadow trails whose home is `region` through `client` (tests; otherwise made on demand).
+    pub fn with_cloudtrail_in(self, region: &str, client: aws_sdk_cloudtrail::Client) -> Self {
+        if let Ok(mut clients) = self.home_cloudtrail.lock() {
+            clients.insert(region.to_owned(), client);
+        }
+        self
+    }
+
+    /// The CloudTrail client for `region`: a shadow trail's status and selectors are read in its
+    /// home region (CloudTrail answers `GetEventSelectors` only there).
+    fn cloudtrail_in(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        if region.is_empty() || region == self.region {
+            return self.cloudtrail.clone();
+        }
+        let Ok(mut clients) = self.home_cloudtrail.lock() else { return self.cloudtrail.clone() };
+        if let Some(c) = clients.get(region) {
+            return c.clone();
+        }
+        let Some((sdk, counter)) = &self.base else { return self.cloudtrail.clone() };
+        let regional = sdk.to_builder().region(aws_config::Region::new(region.to_owned())).build();
+        let mut b = aws_sdk_cloudtrail::config::Builder::from(&regional);
+        if let Some(c) = counter {
+            b = b.interceptor(c.clone());
+        }
+        let client = aws_sdk_cloudtrail::Client::from_conf(b.build());
+        clients.insert(region.to_owned(), client.clone());
+        client
     }
 
     async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
@@ -118,9 +155,10 @@ impl FactReader for AwsReader {
 
     // -------------------------------------------------------------- CloudTrail
 
-    /// Every trail visible in the region (shadow copies of multi-region trails included), with
-    /// status and event selectors; trails whose status or selectors could not be read are returned
-    /// apart, so one unreadable trail (another account's organization trail) does not hide the rest.
+    /// Every trail visible in the region (shadow copies of multi-region trails included, read
+    /// through their home region), with status and event selectors; trails whose status or
+    /// selectors could not be read are returned apart, so one unreadable trail (another account's
+    /// organization trail) does not hide the rest.
     async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<Unreadable>), CollectError> {
         let list = {
             let _p = self.permit().await;
@@ -135,14 +173,16 @@ impl FactReader for AwsReader {
         let facts = futures::stream::iter(trails)
             .map(|t| async move {
                 let arn = t.trail_arn.clone().or(t.name.clone()).unwrap_or_default();
+                let home_region = t.home_region.clone().unwrap_or_default();
+                let cloudtrail = self.cloudtrail_in(&home_region);
                 let (status, selectors) = tokio::join!(
                     async {
                         let _p = self.permit().await;
-                        self.cloudtrail.get_trail_status().name(&arn).send().await
+                        cloudtrail.get_trail_status().name(&arn).send().await
                     },
                     async {
                         let _p = self.permit().await;
-                        self.cloudtrail.get_event_selectors().trail_name(&arn).send().await
+                        cloudtrail.get_event_selectors().trail_name(&arn).send().await
                     }
                 );
                 let unreadable = |e: CollectError| Unreadable {
@@ -152,15 +192,13 @@ impl FactReader for AwsReader {
                 };
                 let status = status.map_err(|e| unreadable(classify("cloudtrail:GetTrailStatus", &e)))?;
                 let selectors = selectors.map_err(|e| unreadable(classify("cloudtrail:GetEventSelectors", &e)))?;
-                let (read, write, excluded) = management_coverage(&selectors);
                 Ok::<_, Unreadable>(TrailFacts {
                     arn,
+                    home_region,
                     is_multi_region: t.is_multi_region_trail.unwrap_or(false),
                     is_logging: status.is_logging.unwrap_or(false),
                     latest_delivery_error: status.latest_delivery_error.filter(|e| !e.is_empty()),
-                    management_read: read,
-                    management_write: write,
-                    excluded_sources: excluded,
+                    selectors: trail_selectors(&selectors),
                 })
             })
             .buffer_unordered(self.concurrency)
@@ -173,6 +211,7 @@ impl FactReader for AwsReader {
                 Err(u) => unreadable.push(u),
             }
         }
+        readable.sort_by(|a, b| a.arn.cmp(&b.arn));
         Ok((readable, unreadable))
     }
 
@@ -423,55 +462,43 @@ impl FactReader for AwsReader {
     }
 }
 
-/// Which management events a trail records: (read, write, excluded event sources). A trail with no
-/// selectors at all records every management event (CloudTrail's default).
-fn management_coverage(
+/// A trail's event selectors as the domain sees them (which events they record is decided there).
+fn trail_selectors(
     out: &aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput,
-) -> (bool, bool, Vec<String>) {
+) -> Vec<TrailSelector> {
     use aws_sdk_cloudtrail::types::ReadWriteType;
-    let classic = out.event_selectors();
-    let advanced = out.advanced_event_selectors();
-    if classic.is_empty() && advanced.is_empty() {
-        return (true, true, Vec::new());
-    }
-    let (mut read, mut write, mut excluded) = (false, false, Vec::new());
-    for s in classic {
-        if s.include_management_events() != Some(true) {
-            continue;
+    let basic = out.event_selectors().iter().map(|s| {
+        let (read, write) = match s.read_write_type() {
+            Some(ReadWriteType::ReadOnly) => (true, false),
+            Some(ReadWriteType::WriteOnly) => (false, true),
+            // `All`, and the default when absent.
+            _ => (true, true),
+        };
+        TrailSelector::Basic {
+            read,
+            write,
+            // CloudTrail's default for a selector is to include management events.
+            include_management: s.include_management_events().unwrap_or(true),
+            excluded_sources: s.exclude_management_event_sources().to_vec(),
         }
-        match s.read_write_type() {
-            Some(ReadWriteType::ReadOnly) => read = true,
-            Some(ReadWriteType::WriteOnly) => write = true,
-            _ => {
-                read = true;
-                write = true;
-            }
-        }
-        excluded.extend(s.exclude_management_event_sources().iter().cloned());
-    }
-    for s in advanced {
-        let fields = s.field_selectors();
-        let is_management =
-            fields.iter().any(|f| f.field() == "eventCategory" && f.equals().iter().any(|v| v == "Management"));
-        if !is_management {
-            continue;
-        }
-        let read_only = fields.iter().find(|f| f.field() == "readOnly").and_then(|f| f.equals().first().cloned());
-        match read_only.as_deref() {
-            Some("true") => read = true,
-            Some("false") => write = true,
-            _ => {
-                read = true;
-                write = true;
-            }
-        }
-        for f in fields.iter().filter(|f| f.field() == "eventSource") {
-            excluded.extend(f.not_equals().iter().cloned());
-        }
-    }
-    excluded.sort();
-    excluded.dedup();
-    (read, write, excluded)
+    });
+    let advanced = out.advanced_event_selectors().iter().map(|s| TrailSelector::Advanced {
+        name: s.name().unwrap_or_default().to_owned(),
+        fields: s
+            .field_selectors()
+            .iter()
+            .map(|f| FieldCondition {
+                field: f.field().to_owned(),
+                equals: f.equals().to_vec(),
+                not_equals: f.not_equals().to_vec(),
+                starts_with: f.starts_with().to_vec(),
+                not_starts_with: f.not_starts_with().to_vec(),
+                ends_with: f.ends_with().to_vec(),
+                not_ends_with: f.not_ends_with().to_vec(),
+            })
+            .collect(),
+    });
+    basic.chain(advanced).collect()
 }
 
 /// Parse the IAM credential report (CSV) into users. The root user's row is skipped (IAM.4 and
@@ -532,40 +559,53 @@ bob,arn:aws:iam::1:user/bob,2020-01-01T00:00:00+00:00,false,false,N/A,false,N/A\
     }
 
     #[test]
-    fn default_selectors_cover_all_management_events() {
+    fn selectors_reach_the_domain_as_cloudtrail_returns_them() {
         use aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput;
         use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector, EventSelector, ReadWriteType};
-        assert_eq!(management_coverage(&GetEventSelectorsOutput::builder().build()), (true, true, vec![]));
-        let write_only = GetEventSelectorsOutput::builder()
+        assert!(trail_selectors(&GetEventSelectorsOutput::builder().build()).is_empty());
+        let out = GetEventSelectorsOutput::builder()
             .event_selectors(
                 EventSelector::builder()
                     .read_write_type(ReadWriteType::WriteOnly)
                     .include_management_events(true)
-                    .build(),
-            )
-            .build();
-        assert_eq!(management_coverage(&write_only), (false, true, vec![]));
-        let excluding = GetEventSelectorsOutput::builder()
-            .event_selectors(
-                EventSelector::builder()
-                    .read_write_type(ReadWriteType::All)
-                    .include_management_events(true)
                     .exclude_management_event_sources("kms.amazonaws.com")
                     .build(),
             )
-            .build();
-        assert_eq!(management_coverage(&excluding), (true, true, vec!["kms.amazonaws.com".to_owned()]));
-        let advanced = GetEventSelectorsOutput::builder()
+            .event_selectors(EventSelector::builder().build())
             .advanced_event_selectors(
                 AdvancedEventSelector::builder()
+                    .name("no-kms")
                     .field_selectors(
                         AdvancedFieldSelector::builder().field("eventCategory").equals("Management").build().unwrap(),
                     )
-                    .field_selectors(AdvancedFieldSelector::builder().field("readOnly").equals("true").build().unwrap())
+                    .field_selectors(
+                        AdvancedFieldSelector::builder()
+                            .field("eventSource")
+                            .not_equals("kms.amazonaws.com")
+                            .build()
+                            .unwrap(),
+                    )
                     .build()
                     .unwrap(),
             )
             .build();
-        assert_eq!(management_coverage(&advanced), (true, false, vec![]));
+        let selectors = trail_selectors(&out);
+        assert_eq!(
+            selectors[0],
+            TrailSelector::Basic {
+                read: false,
+                write: true,
+                include_management: true,
+                excluded_sources: vec!["kms.amazonaws.com".into()]
+            }
+        );
+        assert_eq!(
+            selectors[1],
+            TrailSelector::Basic { read: true, write: true, include_management: true, excluded_sources: vec![] }
+        );
+        let TrailSelector::Advanced { name, fields } = &selectors[2] else { panic!("{selectors:?}") };
+        assert_eq!(name, "no-kms");
+        assert_eq!(fields[1].field, "eventSource");
+        assert_eq!(fields[1].not_equals, vec!["kms.amazonaws.com"]);
     }
 }

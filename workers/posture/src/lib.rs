@@ -445,8 +445,7 @@ mod tests {
                 arn: "arn:aws:cloudtrail:us-east-1:123456789012:trail/main".into(),
                 is_multi_region: true,
                 is_logging: true,
-                management_read: true,
-                management_write: true,
+                home_region: "us-east-1".into(),
                 ..TrailFacts::default()
             }],
             detectors: vec![("d-1".into(), "ENABLED".into())],
