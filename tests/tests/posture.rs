@@ -60,6 +60,14 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     assert_eq!(env.gauge("aws_kms_rotation_all_enabled", None), Some(1.0));
     assert_eq!(env.gauge("aws_iam_access_key_max_age_days", None), Some(0.0));
     assert_eq!(env.gauge("portcullis_posture_control_status", Some("IAM.9")), Some(0.0));
+    // moto has no GetFindingsStatistics: GuardDuty is on, its findings are unknown, and the
+    // evidence says why.
+    let gd = evidence(&env, "GuardDuty.1").await;
+    assert_eq!(gd["status"].as_s().unwrap(), "pass");
+    assert_eq!(gd["findings_status"].as_s().unwrap(), "unknown");
+    assert_eq!(gd["findings_error_code"].as_s().unwrap(), "unsupported");
+    assert!(gd["findings_reason"].as_s().unwrap().contains("GetFindingsStatistics"), "{gd:?}");
+    assert_eq!(env.gauge("aws_guardduty_high_findings", None), None);
 
     // Break everything the emulator lets us break.
     let ct = aws_sdk_cloudtrail::Client::new(&env.sdk);

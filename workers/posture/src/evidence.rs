@@ -4,7 +4,8 @@
 //! Items (in the stack's table, keys from [`portcullis_domain::table`]):
 //! - evidence: `status`, `failing_count`, `failing_resources` (JSON, first 100), `reason`,
 //!   `error_code`, `checked_at` (RFC 3339), `checked_at_epoch`, `measured_at_ms` (when the measuring
-//!   scan started, epoch ms), `trigger`;
+//!   scan started, epoch ms), `trigger`; GuardDuty.1 also `findings_status` (`counted` with
+//!   `findings_high`/`findings_critical`, or `unknown` with `findings_error_code`/`findings_reason`);
 //! - lease: `owner`, `lease_until` (epoch s), `expires_at` (TTL);
 //! - IAM user read: `read` (the [`UserRead`] as JSON), `read_at_ms`, `expires_at` (TTL, once no
 //!   credential report can be older than the read).
@@ -26,7 +27,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use chrono::{DateTime, SecondsFormat, Utc};
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::controls::CREDENTIAL_REPORT_MAX_AGE;
-use portcullis_domain::posture::{ControlId, ControlResult, ScanReport, Scope, Status, UserRead};
+use portcullis_domain::posture::{ControlId, ControlResult, Findings, ScanReport, Scope, Status, UserRead};
 use portcullis_domain::table::{Key, KeyPrefix, TTL_ATTRIBUTE};
 use portcullis_runtime::aws::error_message;
 use serde::Serialize;
@@ -320,6 +321,21 @@ impl EvidenceStore {
             item.insert("checked_at_epoch".into(), AttributeValue::N(report.finished_at.timestamp().to_string()));
             item.insert("measured_at_ms".into(), AttributeValue::N(report.started_at.timestamp_millis().to_string()));
             item.insert("trigger".into(), s(report.trigger.clone()));
+            if r.control == ControlId::GuardDuty1 {
+                match &report.findings {
+                    Some(Findings::Counted(f)) => {
+                        item.insert("findings_status".into(), s("counted"));
+                        item.insert("findings_high".into(), AttributeValue::N(f.high.to_string()));
+                        item.insert("findings_critical".into(), AttributeValue::N(f.critical.to_string()));
+                    }
+                    Some(Findings::Unknown { error_code, reason }) => {
+                        item.insert("findings_status".into(), s("unknown"));
+                        item.insert("findings_error_code".into(), s(error_code.as_str()));
+                        item.insert("findings_reason".into(), s(reason.clone()));
+                    }
+                    None => {}
+                }
+            }
             let put = PutRequest::builder()
                 .set_item(Some(item))
                 .build()

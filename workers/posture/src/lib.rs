@@ -35,7 +35,7 @@ use futures::future::{BoxFuture, Shared};
 use opentelemetry::metrics::Meter;
 use portcullis_domain::naming::StackNames;
 use portcullis_domain::posture::events::{Parsed, parse_event};
-use portcullis_domain::posture::{ScanReport, ScanTarget, Scope, Status};
+use portcullis_domain::posture::{Findings, ScanReport, ScanTarget, Scope, Status};
 use portcullis_domain::{AccountId, ErrorCode};
 use portcullis_runtime::aws::{ApiCallCounter, error_message};
 use portcullis_runtime::clock::{Clock, SystemClock};
@@ -421,11 +421,21 @@ pub fn reports_table(reports: &[ScanReport]) -> String {
                 detail
             ));
         }
-        if let Some(f) = &r.findings {
-            out.push_str(&format!(
+        match &r.findings {
+            Some(Findings::Counted(f)) => out.push_str(&format!(
                 "{:<14} {:<11} {:<13} {:<8} {:>7}  active GuardDuty findings: {} high, {} critical\n",
                 r.scope.account_id, r.scope.region, "", "", "", f.high, f.critical
-            ));
+            )),
+            Some(Findings::Unknown { reason, .. }) => out.push_str(&format!(
+                "{:<14} {:<11} {:<13} {:<8} {:>7}  active GuardDuty findings unknown: {}\n",
+                r.scope.account_id,
+                r.scope.region,
+                "",
+                "",
+                "",
+                reason.chars().take(120).collect::<String>()
+            )),
+            None => {}
         }
     }
     out

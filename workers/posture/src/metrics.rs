@@ -21,7 +21,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 
 use portcullis_domain::AccountId;
-use portcullis_domain::posture::{ControlId, FindingCounts, ScanReport, Status};
+use portcullis_domain::posture::{ControlId, FindingCounts, Findings, ScanReport, Status};
 
 /// The latest known state of one control in one account and region.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,10 +81,10 @@ impl PostureState {
         if applied.contains(&(report.scope.region.clone(), ControlId::GuardDuty1)) {
             // No count (GuardDuty off, or its statistics unreadable): no series, never an old count.
             match &report.findings {
-                Some(f) => {
+                Some(Findings::Counted(f)) => {
                     self.findings.insert(scope_key.clone(), *f);
                 }
-                None => {
+                Some(Findings::Unknown { .. }) | None => {
                     self.findings.remove(&scope_key);
                 }
             }
@@ -319,14 +319,22 @@ impl PostureMetrics {
         if let Ok(mut s) = self.state.write() {
             s.apply(report);
         }
+        let scan_error = |region: &str, control: ControlId, code: Option<portcullis_domain::ErrorCode>| {
+            let mut attrs = scope_attrs(&report.scope.account_id, region);
+            attrs.push(KeyValue::new("control_id", control.as_str()));
+            let code = code.unwrap_or(portcullis_domain::ErrorCode::ReadFailed);
+            attrs.push(KeyValue::new("error_code", code.as_str()));
+            self.scan_errors.add(1, &attrs);
+        };
         for (region, r) in &report.results {
             if r.status == Status::Unknown {
-                let mut attrs = scope_attrs(&report.scope.account_id, region);
-                attrs.push(KeyValue::new("control_id", r.control.as_str()));
-                let code = r.error_code.unwrap_or(portcullis_domain::ErrorCode::ReadFailed);
-                attrs.push(KeyValue::new("error_code", code.as_str()));
-                self.scan_errors.add(1, &attrs);
+                scan_error(region, r.control, r.error_code);
             }
+        }
+        // GuardDuty is on but its findings could not be counted: the part of GuardDuty.1 that is
+        // unknown is counted like an unknown control.
+        if let Some(Findings::Unknown { error_code, .. }) = &report.findings {
+            scan_error(&report.scope.region, ControlId::GuardDuty1, Some(*error_code));
         }
         let seconds = (report.finished_at - report.started_at).num_milliseconds() as f64 / 1000.0;
         let mut attrs = scope_attrs(&report.scope.account_id, &report.scope.region);
@@ -413,7 +421,7 @@ mod tests {
         let t0 = Utc::now();
         let mut state = PostureState::default();
         let mut with_findings = report(t0, t0, ControlResult::pass(ControlId::GuardDuty1));
-        with_findings.findings = Some(FindingCounts { high: 3, critical: 1 });
+        with_findings.findings = Some(Findings::Counted(FindingCounts { high: 3, critical: 1 }));
         state.apply(&with_findings);
         assert_eq!(state.findings.len(), 1);
         let later = t0 + Duration::seconds(60);

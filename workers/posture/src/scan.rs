@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::{
-    AccessKeyAge, ControlId, ControlResult, CredentialReport, FindingCounts, KmsKeyFacts, ScanReport, ScanTarget,
-    Scope, Unreadable, UserRead,
+    AccessKeyAge, ControlId, ControlResult, CredentialReport, Findings, KmsKeyFacts, ScanReport, ScanTarget, Scope,
+    Unreadable, UserRead,
     controls::{
         CREDENTIAL_REPORT_MAX_AGE, current_users, evaluate_cloudtrail, evaluate_guardduty, evaluate_kms, evaluate_root,
         evaluate_user_access_keys,
@@ -198,19 +198,22 @@ impl Scanner {
         Some(report)
     }
 
-    async fn guardduty(&self, reader: &dyn FactReader) -> (ControlResult, Option<FindingCounts>) {
+    async fn guardduty(&self, reader: &dyn FactReader) -> (ControlResult, Option<Findings>) {
         match reader.guardduty_detectors().await {
             Ok(detectors) => {
                 let result = evaluate_guardduty(reader.region(), &detectors);
                 let enabled = detectors.iter().find(|(_, s)| s.eq_ignore_ascii_case("ENABLED"));
                 let findings = match enabled {
-                    Some((id, _)) => match reader.guardduty_findings(id).await {
-                        Ok(f) => Some(f),
+                    Some((id, _)) => Some(match reader.guardduty_findings(id).await {
+                        Ok(f) => Findings::Counted(f),
                         Err(e) => {
                             tracing::warn!(region = %reader.region(), error = %e, "GuardDuty findings statistics unavailable");
-                            None
+                            Findings::Unknown {
+                                error_code: e.code,
+                                reason: format!("could not read {}: {}", e.op, e.message),
+                            }
                         }
-                    },
+                    }),
                     None => None,
                 };
                 (result, findings)

@@ -12,7 +12,7 @@ use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMete
 
 use std::sync::Arc;
 
-use portcullis_domain::posture::{ControlId, FindingCounts, ScanTarget, Scope, Status};
+use portcullis_domain::posture::{ControlId, FindingCounts, Findings, ScanTarget, Scope, Status};
 use portcullis_domain::{AccountId, ErrorCode};
 
 use super::collect::AwsReader;
@@ -122,7 +122,7 @@ async fn guardduty_findings_statistics_are_banded_and_exported() {
     let scanner = Scanner::new(vec![reader(vec![], gd, vec![], vec![])], 90);
     let report = scanner.scan(&scope(), &ScanTarget::GuardDuty, "test").await.unwrap();
     assert_eq!(report.result(ControlId::GuardDuty1).unwrap().status, Status::Pass);
-    assert_eq!(report.findings, Some(FindingCounts { high: 4, critical: 2 }));
+    assert_eq!(report.findings, Some(Findings::Counted(FindingCounts { high: 4, critical: 2 })));
 
     let (provider, exporter, metrics) = probe();
     metrics.record(&report);
@@ -407,4 +407,66 @@ async fn an_unreadable_key_does_not_hide_known_failures() {
     let report = scanner.scan(&scope(), &ScanTarget::KmsKey("k-ok".into()), "test").await.unwrap();
     let kms4 = report.result(ControlId::Kms4).unwrap();
     assert_eq!((kms4.status, kms4.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{kms4:?}");
+}
+
+/// Sum of a u64 counter's data points carrying `with`.
+fn counter(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter, name: &str, with: &[(&str, &str)]) -> u64 {
+    exporter.reset();
+    provider.force_flush().unwrap();
+    let mut total = 0;
+    for rm in exporter.get_finished_metrics().unwrap() {
+        for sm in rm.scope_metrics() {
+            for m in sm.metrics().filter(|m| m.name() == name) {
+                if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
+                    for p in sum.data_points() {
+                        if with
+                            .iter()
+                            .all(|(k, v)| p.attributes().any(|kv| kv.key.as_str() == *k && kv.value.as_str() == *v))
+                        {
+                            total += p.value();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    total
+}
+
+/// GuardDuty is on but its findings statistics cannot be read: the detector still passes
+/// GuardDuty.1, the findings part is unknown with the reason, no count is exported, and the
+/// failure is counted as a scan error (an alert covers the absent findings series).
+#[tokio::test]
+async fn unreadable_findings_statistics_are_not_silent() {
+    use aws_sdk_guardduty::operation::get_findings_statistics::GetFindingsStatisticsError;
+    let mut gd = enabled_detector();
+    gd.push(
+        mock!(aws_sdk_guardduty::Client::get_findings_statistics)
+            .then_error(|| GetFindingsStatisticsError::generic(denied())),
+    );
+    let scanner = Scanner::new(vec![reader(vec![], gd, vec![], vec![])], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::GuardDuty, "test").await.unwrap();
+    assert_eq!(report.result(ControlId::GuardDuty1).unwrap().status, Status::Pass);
+    match &report.findings {
+        Some(Findings::Unknown { error_code, reason }) => {
+            assert_eq!(*error_code, ErrorCode::AccessDenied);
+            assert!(
+                reason.contains("guardduty:GetFindingsStatistics") && reason.contains("not authorized"),
+                "{reason}"
+            );
+        }
+        other => panic!("findings should be unknown: {other:?}"),
+    }
+
+    let (provider, exporter, metrics) = probe();
+    metrics.record(&report);
+    let errors = [("control_id", "GuardDuty.1"), ("error_code", "access_denied"), ("cloud.region", REGION)];
+    assert_eq!(counter(&provider, &exporter, "portcullis_posture_scan_errors", &errors), 1);
+    // No count at all rather than a made-up one; GuardDuty itself is measured.
+    assert!(gauge(&provider, &exporter, "portcullis_posture_guardduty_findings", &[]).is_empty());
+    assert!(gauge(&provider, &exporter, "aws_guardduty_high_findings", &[]).is_empty());
+    assert_eq!(
+        gauge(&provider, &exporter, "portcullis_posture_control_status", &[("control_id", "GuardDuty.1")]),
+        vec![1]
+    );
 }

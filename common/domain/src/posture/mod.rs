@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::ids::AccountId;
 
 pub use self::controls::{
-    AccessKeyAge, AccessKeyFacts, ControlId, ControlResult, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts,
-    Status, TrailFacts, Unreadable, UserRead,
+    AccessKeyAge, AccessKeyFacts, ControlId, ControlResult, CredentialReport, FindingCounts, Findings, IamUserFacts,
+    KmsKeyFacts, Status, TrailFacts, Unreadable, UserRead,
 };
 
 /// One account in one region.
@@ -64,8 +64,9 @@ pub struct ScanReport {
     pub scope: Scope,
     /// (region the result belongs to, result). Global controls carry the home region.
     pub results: Vec<(String, ControlResult)>,
-    /// Active findings, when GuardDuty is enabled and its statistics could be read.
-    pub findings: Option<FindingCounts>,
+    /// Active findings when GuardDuty is enabled (counted, or unknown with the reason); `None`
+    /// when GuardDuty was not measured or is not enabled.
+    pub findings: Option<Findings>,
     /// (home region, oldest key) when IAM.3 was measured.
     pub key_age: Option<(String, AccessKeyAge)>,
     pub started_at: DateTime<Utc>,

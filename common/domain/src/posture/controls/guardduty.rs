@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ControlId, ControlResult};
+use crate::error::ErrorCode;
 
 // ------------------------------------------------------------------ GuardDuty.1
 
@@ -28,6 +29,17 @@ impl FindingCounts {
     pub fn high_or_above(&self) -> u64 {
         self.high + self.critical
     }
+}
+
+/// The active findings of a region where GuardDuty is enabled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Findings {
+    /// Counted by severity band.
+    Counted(FindingCounts),
+    /// The statistics could not be read: the findings part of GuardDuty.1 is unknown (the detector
+    /// part still decides the control's status).
+    Unknown { error_code: ErrorCode, reason: String },
 }
 
 /// GuardDuty.1: a detector in the region with status ENABLED (SUSPENDED or absent is off).
