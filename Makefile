@@ -6,7 +6,7 @@ VENV   := .venv
 PYTHON ?= python3
 MOTO   := $(VENV)/bin/moto_server
 
-.PHONY: help venv build run test test-rust check-format lint rules schemas bench bench-posture clean
+.PHONY: help venv build run test test-rust check-format lint rules schemas catalog bench bench-posture clean
 
 help:
 	@echo "make run            emulator + stack + workers + a demo (Ctrl-C stops everything)"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench          criterion benchmarks of rendering and policy composition"
 	@echo "make bench-posture  posture scan benchmark against the emulator (calls and wall time)"
 	@echo "make schemas        regenerate docs/schemas from the Rust types"
+	@echo "make catalog        regenerate what the control catalog generates (stack rules, docs, dashboard tiles)"
 
 # The emulator (moto_server), pinned in requirements-dev.txt.
 venv: $(MOTO)
@@ -44,6 +45,9 @@ rules: venv
 
 schemas:
 	PORTCULLIS_BLESS_SCHEMAS=1 cargo test -p portcullis-domain --lib messages::tests::committed_schemas_match_the_types
+
+catalog:
+	PORTCULLIS_BLESS_CATALOG=1 cargo test -p portcullis-domain --lib posture::generated
 
 bench:
 	cargo bench -p portcullis-domain

@@ -446,7 +446,7 @@ pub fn schemas() -> Vec<(String, Value)> {
 
 /// `v` with every object's keys in sorted order, so the committed schemas are byte-stable whatever
 /// map implementation serde_json was built with.
-fn canonical(v: Value) -> Value {
+pub(crate) fn canonical(v: Value) -> Value {
     match v {
         Value::Object(map) => {
             let mut entries: Vec<(String, Value)> = map.into_iter().collect();

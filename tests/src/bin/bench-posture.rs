@@ -27,7 +27,11 @@ async fn main() {
     let prefix = random_prefix();
     deploy_stack(&sdk, &prefix).await;
     let filled = Instant::now();
-    fixtures::benchmark_account(&sdk, USERS, KEYS).await;
+    fixtures::benchmark_account(
+        &sdk,
+        &fixtures::BenchmarkSize { users: USERS, keys: KEYS, extra_trails: 4, vpcs: 10, security_groups: 100 },
+    )
+    .await;
     eprintln!("emulator filled in {:.1} s", filled.elapsed().as_secs_f64());
     let jwks = std::env::temp_dir().join("portcullis-bench-jwks.json");
     let toml = settings_toml(&prefix, &moto.endpoint, &jwks, "", "[posture]\nregions = [\"us-east-1\"]\n");

@@ -8,6 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::AccountId;
+use portcullis_domain::posture::controls::{
+    ConfigRecorderFacts, FlowLogFacts, PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VpcFacts,
+};
 use portcullis_domain::posture::{
     ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
     UserRead,
@@ -31,6 +34,13 @@ pub struct Facts {
     pub report: Option<CredentialReport>,
     pub root: (i64, i64),
     pub kms: Vec<KmsKeyFacts>,
+    pub password_policy: Option<PasswordPolicyFacts>,
+    pub public_access_block: Option<PublicAccessBlockFacts>,
+    pub ebs_encryption_by_default: bool,
+    pub config_recorders: Vec<ConfigRecorderFacts>,
+    pub security_groups: Vec<SecurityGroupFacts>,
+    pub vpcs: Vec<VpcFacts>,
+    pub flow_logs: Vec<FlowLogFacts>,
 }
 
 /// A [`FactReader`] over fixed facts (change them with [`StaticReader::set`]).
@@ -93,6 +103,25 @@ impl FactReader for StaticReader {
     }
     async fn root_summary(&self) -> Result<(i64, i64), CollectError> {
         Ok(self.read().root)
+    }
+    async fn password_policy(&self) -> Result<Option<PasswordPolicyFacts>, CollectError> {
+        Ok(self.read().password_policy)
+    }
+    async fn account_public_access_block(&self) -> Result<Option<PublicAccessBlockFacts>, CollectError> {
+        Ok(self.read().public_access_block)
+    }
+    async fn ebs_encryption_by_default(&self) -> Result<bool, CollectError> {
+        Ok(self.read().ebs_encryption_by_default)
+    }
+    async fn config_recorders(&self) -> Result<Vec<ConfigRecorderFacts>, CollectError> {
+        Ok(self.read().config_recorders)
+    }
+    async fn security_groups(&self) -> Result<Vec<SecurityGroupFacts>, CollectError> {
+        Ok(self.read().security_groups)
+    }
+    async fn vpcs_and_flow_logs(&self) -> Result<(Vec<VpcFacts>, Vec<FlowLogFacts>), CollectError> {
+        let facts = self.read();
+        Ok((facts.vpcs, facts.flow_logs))
     }
     async fn kms_keys(&self) -> Result<(Vec<KmsKeyFacts>, Vec<Unreadable>), CollectError> {
         Ok((self.read().kms, Vec::new()))

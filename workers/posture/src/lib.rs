@@ -172,7 +172,9 @@ impl Posture {
         );
         let evidence = Arc::new(evidence);
         Ok(Self::from_parts(
-            Scanner::new(readers, settings.posture.access_key_max_age_days).with_user_reads(evidence.clone()),
+            Scanner::new(readers, settings.posture.access_key_max_age_days)
+                .with_user_reads(evidence.clone())
+                .with_config_service_linked_role(settings.posture.config_require_service_linked_role),
             PostureMetrics::new(meter),
             evidence,
             Duration::from_secs(settings.posture.scan_interval_seconds),
@@ -329,8 +331,9 @@ impl Handler for PostureEventHandler {
             Err(e) => return Outcome::rejected("event", ErrorCode::UnrecognisedEvent, e.0),
         };
         self.posture.metrics.event_received(&trigger.account_id, &trigger.region, &trigger.source, &trigger.event_name);
-        let global = matches!(trigger.target, ScanTarget::AccessKeysOf(_) | ScanTarget::Root);
-        let region = if global {
+        // Account-wide controls live in the home region, whichever region the event came from (IAM
+        // events arrive in us-east-1, S3 Control's where the call was made).
+        let region = if trigger.target.is_global() {
             match self.posture.scanner.home_region(&trigger.account_id) {
                 Some(home) => home.to_owned(),
                 None => trigger.region.clone(),
@@ -508,13 +511,14 @@ mod tests {
         let account = AccountId::parse("123456789012").unwrap();
         let now = chrono::Utc::now();
         let bob = |active: bool| IamUserFacts {
-            user: "bob".into(),
             access_keys: vec![AccessKeyFacts {
                 user: "bob".into(),
                 key: "AKIABOB".into(),
                 active,
                 created: now - chrono::Duration::days(100),
+                last_used: Some(now),
             }],
+            ..IamUserFacts::named("bob")
         };
         // The report (an hour old) still shows bob's old key active; he has deactivated it since.
         let facts = Facts {
@@ -531,7 +535,7 @@ mod tests {
         let scope = Scope { account_id: account.clone(), region: "us-east-1".into() };
         let status = |r: ScanReport| r.result(portcullis_domain::posture::ControlId::Iam3).unwrap().status;
         assert_eq!(status(b.scan(&scope, &ScanTarget::Full, "scheduled").await.unwrap()), Status::Fail);
-        let event = ScanTarget::AccessKeysOf("bob".into());
+        let event = ScanTarget::User("bob".into());
         assert_eq!(status(a.scan(&scope, &event, "event:UpdateAccessKey").await.unwrap()), Status::Pass);
         assert_eq!(status(b.scan(&scope, &ScanTarget::Full, "scheduled").await.unwrap()), Status::Pass);
     }

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use portcullis_domain::posture::controls::{
+    ConfigRecorderFacts, FlowLogFacts, PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VpcFacts,
+};
 use portcullis_domain::posture::{
     ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
     UserRead,
@@ -35,8 +38,8 @@ pub trait FactReader: Send + Sync + Debug + 'static {
     fn account_id(&self) -> &AccountId;
     fn region(&self) -> &str;
 
-    /// Every trail visible in the region with status and event selectors; trails whose status or
-    /// selectors could not be read are returned apart.
+    /// Every trail visible in the region with status and event selectors (read in each trail's home
+    /// region); trails whose status or selectors could not be read are also listed as unreadable.
     async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<Unreadable>), CollectError>;
     /// GuardDuty detectors as (id, status).
     async fn guardduty_detectors(&self) -> Result<Vec<(String, String)>, CollectError>;
@@ -48,6 +51,18 @@ pub trait FactReader: Send + Sync + Debug + 'static {
     async fn iam_user(&self, user: &str) -> Result<Option<IamUserFacts>, CollectError>;
     /// (`AccountAccessKeysPresent`, `AccountMFAEnabled`).
     async fn root_summary(&self) -> Result<(i64, i64), CollectError>;
+    /// The account password policy (`None`: the account has none).
+    async fn password_policy(&self) -> Result<Option<PasswordPolicyFacts>, CollectError>;
+    /// The account's S3 Block Public Access setting (`None`: none is set).
+    async fn account_public_access_block(&self) -> Result<Option<PublicAccessBlockFacts>, CollectError>;
+    /// Whether EBS encryption by default is on in the region.
+    async fn ebs_encryption_by_default(&self) -> Result<bool, CollectError>;
+    /// The region's AWS Config recorders, with their status.
+    async fn config_recorders(&self) -> Result<Vec<ConfigRecorderFacts>, CollectError>;
+    /// Every security group of the region.
+    async fn security_groups(&self) -> Result<Vec<SecurityGroupFacts>, CollectError>;
+    /// Every VPC of the region and every flow log.
+    async fn vpcs_and_flow_logs(&self) -> Result<(Vec<VpcFacts>, Vec<FlowLogFacts>), CollectError>;
     /// Every KMS key in the region, described; keys that could not be described are returned apart.
     async fn kms_keys(&self) -> Result<(Vec<KmsKeyFacts>, Vec<Unreadable>), CollectError>;
     /// One KMS key (`None` when it no longer exists).

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use portcullis_domain::posture::{ControlId, FindingCounts, Findings, ScanTarget, Scope, Status};
 use portcullis_domain::{AccountId, ErrorCode};
 
-use super::collect::AwsReader;
+use super::collect::{AwsReader, Clients};
 use super::metrics::PostureMetrics;
 use super::ports::FactReader;
 use super::scan::Scanner;
@@ -32,13 +32,34 @@ fn account() -> AccountId {
 }
 
 fn reader(cloudtrail: Vec<Rule>, guardduty: Vec<Rule>, iam: Vec<Rule>, kms: Vec<Rule>) -> Arc<dyn FactReader> {
+    reader_with(Rules { cloudtrail, guardduty, iam, kms, ..Rules::default() })
+}
+
+/// Mock rules per service; a call no rule matches fails the test.
+#[derive(Default)]
+struct Rules {
+    cloudtrail: Vec<Rule>,
+    config: Vec<Rule>,
+    ec2: Vec<Rule>,
+    guardduty: Vec<Rule>,
+    iam: Vec<Rule>,
+    kms: Vec<Rule>,
+    s3control: Vec<Rule>,
+}
+
+fn reader_with(r: Rules) -> Arc<dyn FactReader> {
     Arc::new(AwsReader::from_clients(
         &account(),
         REGION,
-        mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, cloudtrail.iter()),
-        mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, guardduty.iter()),
-        mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam.iter()),
-        mock_client!(aws_sdk_kms, RuleMode::MatchAny, kms.iter()),
+        Clients {
+            cloudtrail: mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, r.cloudtrail.iter()),
+            config: mock_client!(aws_sdk_config, RuleMode::MatchAny, r.config.iter()),
+            ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, r.ec2.iter()),
+            guardduty: mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, r.guardduty.iter()),
+            iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, r.iam.iter()),
+            kms: mock_client!(aws_sdk_kms, RuleMode::MatchAny, r.kms.iter()),
+            s3control: mock_client!(aws_sdk_s3control, RuleMode::MatchAny, r.s3control.iter()),
+        },
         4,
     ))
 }
@@ -120,7 +141,7 @@ async fn guardduty_findings_statistics_are_banded_and_exported() {
             }),
     );
     let scanner = Scanner::new(vec![reader(vec![], gd, vec![], vec![])], 90);
-    let report = scanner.scan(&scope(), &ScanTarget::GuardDuty, "test").await.unwrap();
+    let report = scanner.scan(&scope(), &ScanTarget::controls([ControlId::GuardDuty1]), "test").await.unwrap();
     assert_eq!(report.result(ControlId::GuardDuty1).unwrap().status, Status::Pass);
     assert_eq!(report.findings, Some(Findings::Counted(FindingCounts { high: 4, critical: 2 })));
 
@@ -146,7 +167,7 @@ async fn a_suspended_detector_fails_and_reports_minus_one() {
             .then_output(|| GetDetectorOutput::builder().status(DetectorStatus::Disabled).build()),
     ];
     let scanner = Scanner::new(vec![reader(vec![], gd, vec![], vec![])], 90);
-    let report = scanner.scan(&scope(), &ScanTarget::GuardDuty, "test").await.unwrap();
+    let report = scanner.scan(&scope(), &ScanTarget::controls([ControlId::GuardDuty1]), "test").await.unwrap();
     let r = report.result(ControlId::GuardDuty1).unwrap();
     assert_eq!(r.status, Status::Fail);
     assert_eq!(r.failing_resources, vec!["d-1"]);
@@ -161,22 +182,7 @@ async fn a_suspended_detector_fails_and_reports_minus_one() {
 
 #[tokio::test]
 async fn access_denied_makes_every_control_unknown_with_a_reason() {
-    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsError;
-    use aws_sdk_guardduty::operation::list_detectors::ListDetectorsError;
-    use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportError;
-    use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
-    use aws_sdk_kms::operation::list_keys::ListKeysError;
-    let r = reader(
-        vec![mock!(aws_sdk_cloudtrail::Client::describe_trails).then_error(|| DescribeTrailsError::generic(denied()))],
-        vec![mock!(aws_sdk_guardduty::Client::list_detectors).then_error(|| ListDetectorsError::generic(denied()))],
-        vec![
-            mock!(aws_sdk_iam::Client::generate_credential_report)
-                .then_error(|| GenerateCredentialReportError::generic(denied())),
-            mock!(aws_sdk_iam::Client::get_account_summary).then_error(|| GetAccountSummaryError::generic(denied())),
-        ],
-        vec![mock!(aws_sdk_kms::Client::list_keys).then_error(|| ListKeysError::generic(denied()))],
-    );
-    let scanner = Scanner::new(vec![r], 90);
+    let scanner = Scanner::new(vec![reader_with(denied_everywhere())], 90);
     let report = scanner.scan(&scope(), &ScanTarget::Full, "test").await.unwrap();
     assert_eq!(report.results.len(), ControlId::ALL.len());
     for (_, r) in &report.results {
@@ -194,6 +200,57 @@ async fn access_denied_makes_every_control_unknown_with_a_reason() {
     assert!(gauge(&provider, &exporter, "portcullis_posture_scan_last_success_timestamp_seconds", &[]).is_empty());
 }
 
+/// Every read a full scan makes, denied.
+fn denied_everywhere() -> Rules {
+    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsError;
+    use aws_sdk_config::operation::describe_configuration_recorder_status::DescribeConfigurationRecorderStatusError;
+    use aws_sdk_config::operation::describe_configuration_recorders::DescribeConfigurationRecordersError;
+    use aws_sdk_ec2::operation::describe_flow_logs::DescribeFlowLogsError;
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsError;
+    use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError;
+    use aws_sdk_ec2::operation::get_ebs_encryption_by_default::GetEbsEncryptionByDefaultError;
+    use aws_sdk_guardduty::operation::list_detectors::ListDetectorsError;
+    use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportError;
+    use aws_sdk_iam::operation::get_account_password_policy::GetAccountPasswordPolicyError;
+    use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
+    use aws_sdk_kms::operation::list_keys::ListKeysError;
+    use aws_sdk_s3control::operation::get_public_access_block::GetPublicAccessBlockError;
+    Rules {
+        cloudtrail: vec![
+            mock!(aws_sdk_cloudtrail::Client::describe_trails).then_error(|| DescribeTrailsError::generic(denied())),
+        ],
+        config: vec![
+            mock!(aws_sdk_config::Client::describe_configuration_recorders)
+                .then_error(|| DescribeConfigurationRecordersError::generic(denied())),
+            mock!(aws_sdk_config::Client::describe_configuration_recorder_status)
+                .then_error(|| DescribeConfigurationRecorderStatusError::generic(denied())),
+        ],
+        ec2: vec![
+            mock!(aws_sdk_ec2::Client::describe_security_groups)
+                .then_error(|| DescribeSecurityGroupsError::generic(denied())),
+            mock!(aws_sdk_ec2::Client::describe_vpcs).then_error(|| DescribeVpcsError::generic(denied())),
+            mock!(aws_sdk_ec2::Client::describe_flow_logs).then_error(|| DescribeFlowLogsError::generic(denied())),
+            mock!(aws_sdk_ec2::Client::get_ebs_encryption_by_default)
+                .then_error(|| GetEbsEncryptionByDefaultError::generic(denied())),
+        ],
+        guardduty: vec![
+            mock!(aws_sdk_guardduty::Client::list_detectors).then_error(|| ListDetectorsError::generic(denied())),
+        ],
+        iam: vec![
+            mock!(aws_sdk_iam::Client::generate_credential_report)
+                .then_error(|| GenerateCredentialReportError::generic(denied())),
+            mock!(aws_sdk_iam::Client::get_account_summary).then_error(|| GetAccountSummaryError::generic(denied())),
+            mock!(aws_sdk_iam::Client::get_account_password_policy)
+                .then_error(|| GetAccountPasswordPolicyError::generic(denied())),
+        ],
+        kms: vec![mock!(aws_sdk_kms::Client::list_keys).then_error(|| ListKeysError::generic(denied()))],
+        s3control: vec![
+            mock!(aws_sdk_s3control::Client::get_public_access_block)
+                .then_error(|| GetPublicAccessBlockError::generic(denied())),
+        ],
+    }
+}
+
 #[tokio::test]
 async fn an_unsupported_api_is_unknown_not_pass() {
     let unsupported =
@@ -205,7 +262,7 @@ async fn an_unsupported_api_is_unknown_not_pass() {
         vec![],
     );
     let scanner = Scanner::new(vec![r], 90);
-    let report = scanner.scan(&scope(), &ScanTarget::CloudTrail, "test").await.unwrap();
+    let report = scanner.scan(&scope(), &ScanTarget::controls([ControlId::CloudTrail1]), "test").await.unwrap();
     let ct = report.result(ControlId::CloudTrail1).unwrap();
     assert_eq!(ct.status, Status::Unknown);
     assert_eq!(ct.error_code, Some(ErrorCode::Unsupported));
@@ -237,7 +294,8 @@ async fn a_root_access_key_fails_iam4() {
             .build()
     })];
     let scanner = Scanner::new(vec![reader(vec![], vec![], iam, vec![])], 90);
-    let report = scanner.scan(&scope(), &ScanTarget::Root, "test").await.unwrap();
+    let report =
+        scanner.scan(&scope(), &ScanTarget::controls([ControlId::Iam4, ControlId::Iam9]), "test").await.unwrap();
     assert_eq!(report.result(ControlId::Iam4).unwrap().status, Status::Fail);
     assert_eq!(report.result(ControlId::Iam9).unwrap().status, Status::Pass);
 }
@@ -251,8 +309,11 @@ fn credential_report_rules(active: bool, key_age_days: i64, generated_ago: chron
     let now = chrono::Utc::now();
     let created = (now - chrono::Duration::days(key_age_days)).to_rfc3339();
     let csv = format!(
-        "user,arn,user_creation_time,password_enabled,access_key_1_active,access_key_1_last_rotated,access_key_2_active,access_key_2_last_rotated\n\
-         bob,arn:aws:iam::{ACCOUNT}:user/bob,{created},false,{active},{created},false,N/A\n"
+        "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,\
+         access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,\
+         access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,\
+         cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n\
+         bob,arn:aws:iam::{ACCOUNT}:user/bob,{created},false,N/A,N/A,N/A,false,{active},{created},N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
     );
     let generated = aws_smithy_types::DateTime::from_secs((now - generated_ago).timestamp());
     vec![
@@ -267,42 +328,64 @@ fn credential_report_rules(active: bool, key_age_days: i64, generated_ago: chron
     ]
 }
 
-/// A reader whose IAM answers with `iam`; every other service denies (its controls are unknown).
+/// A reader whose IAM answers with `iam` (before the denials); every other read is denied.
 fn iam_only_reader(mut iam: Vec<Rule>) -> Arc<dyn FactReader> {
-    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsError;
-    use aws_sdk_guardduty::operation::list_detectors::ListDetectorsError;
-    use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
-    use aws_sdk_kms::operation::list_keys::ListKeysError;
-    iam.push(mock!(aws_sdk_iam::Client::get_account_summary).then_error(|| GetAccountSummaryError::generic(denied())));
-    reader(
-        vec![mock!(aws_sdk_cloudtrail::Client::describe_trails).then_error(|| DescribeTrailsError::generic(denied()))],
-        vec![mock!(aws_sdk_guardduty::Client::list_detectors).then_error(|| ListDetectorsError::generic(denied()))],
-        iam,
-        vec![mock!(aws_sdk_kms::Client::list_keys).then_error(|| ListKeysError::generic(denied()))],
-    )
+    let mut rules = denied_everywhere();
+    iam.append(&mut rules.iam);
+    reader_with(Rules { iam, ..rules })
 }
 
-/// `ListAccessKeys` for bob: one key created `key_age_days` ago, `active` or not.
-fn list_access_keys_rule(active: bool, key_age_days: i64) -> Rule {
+/// Bob read on his own: no password, no MFA device, one key created `key_age_days` ago, `active`
+/// or not, never used.
+fn bob_rules(active: bool, key_age_days: i64) -> Vec<Rule> {
+    use aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput;
+    use aws_sdk_iam::operation::get_login_profile::GetLoginProfileError;
+    use aws_sdk_iam::operation::get_user::GetUserOutput;
     use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
-    use aws_sdk_iam::types::{AccessKeyMetadata, StatusType};
+    use aws_sdk_iam::operation::list_mfa_devices::ListMfaDevicesOutput;
+    use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, User};
     let created =
         aws_smithy_types::DateTime::from_secs((chrono::Utc::now() - chrono::Duration::days(key_age_days)).timestamp());
-    mock!(aws_sdk_iam::Client::list_access_keys).match_requests(|r| r.user_name() == Some("bob")).then_output(
-        move || {
-            ListAccessKeysOutput::builder()
-                .access_key_metadata(
-                    AccessKeyMetadata::builder()
+    vec![
+        mock!(aws_sdk_iam::Client::get_user).match_requests(|r| r.user_name() == Some("bob")).then_output(move || {
+            GetUserOutput::builder()
+                .user(
+                    User::builder()
                         .user_name("bob")
-                        .access_key_id("AKIABOB")
-                        .status(if active { StatusType::Active } else { StatusType::Inactive })
+                        .user_id("AIDABOB")
+                        .path("/")
+                        .arn(format!("arn:aws:iam::{ACCOUNT}:user/bob"))
                         .create_date(created)
-                        .build(),
+                        .build()
+                        .unwrap(),
                 )
                 .build()
-                .unwrap()
-        },
-    )
+        }),
+        mock!(aws_sdk_iam::Client::get_login_profile).then_error(|| {
+            GetLoginProfileError::NoSuchEntityException(
+                aws_sdk_iam::types::error::NoSuchEntityException::builder().message("no login profile").build(),
+            )
+        }),
+        mock!(aws_sdk_iam::Client::list_mfa_devices)
+            .then_output(|| ListMfaDevicesOutput::builder().set_mfa_devices(Some(vec![])).build().unwrap()),
+        mock!(aws_sdk_iam::Client::list_access_keys).match_requests(|r| r.user_name() == Some("bob")).then_output(
+            move || {
+                ListAccessKeysOutput::builder()
+                    .access_key_metadata(
+                        AccessKeyMetadata::builder()
+                            .user_name("bob")
+                            .access_key_id("AKIABOB")
+                            .status(if active { StatusType::Active } else { StatusType::Inactive })
+                            .create_date(created)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap()
+            },
+        ),
+        mock!(aws_sdk_iam::Client::get_access_key_last_used)
+            .then_output(|| GetAccessKeyLastUsedOutput::builder().user_name("bob").build()),
+    ]
 }
 
 /// AWS reuses a credential report for up to 4 hours. A key deactivated after the report was
@@ -312,13 +395,12 @@ fn list_access_keys_rule(active: bool, key_age_days: i64) -> Rule {
 async fn per_user_facts_read_after_the_credential_report_win_over_it() {
     for (in_report, read_later, expected) in [(true, false, Status::Pass), (false, true, Status::Fail)] {
         let mut iam = credential_report_rules(in_report, 100, chrono::Duration::hours(1));
-        iam.push(list_access_keys_rule(read_later, 100));
+        iam.extend(bob_rules(read_later, 100));
         let scanner = Scanner::new(vec![iam_only_reader(iam)], 90);
         let full = scanner.scan(&scope(), &ScanTarget::Full, "scheduled").await.unwrap();
         let first = full.result(ControlId::Iam3).unwrap().status;
         assert_eq!(first, if in_report { Status::Fail } else { Status::Pass }, "the report's view");
-        let user =
-            scanner.scan(&scope(), &ScanTarget::AccessKeysOf("bob".into()), "event:UpdateAccessKey").await.unwrap();
+        let user = scanner.scan(&scope(), &ScanTarget::User("bob".into()), "event:UpdateAccessKey").await.unwrap();
         assert_eq!(user.result(ControlId::Iam3).unwrap().status, expected, "the user's own keys, read now");
         let again = scanner.scan(&scope(), &ScanTarget::Full, "scheduled").await.unwrap();
         assert_eq!(
@@ -445,7 +527,7 @@ async fn unreadable_findings_statistics_are_not_silent() {
             .then_error(|| GetFindingsStatisticsError::generic(denied())),
     );
     let scanner = Scanner::new(vec![reader(vec![], gd, vec![], vec![])], 90);
-    let report = scanner.scan(&scope(), &ScanTarget::GuardDuty, "test").await.unwrap();
+    let report = scanner.scan(&scope(), &ScanTarget::controls([ControlId::GuardDuty1]), "test").await.unwrap();
     assert_eq!(report.result(ControlId::GuardDuty1).unwrap().status, Status::Pass);
     match &report.findings {
         Some(Findings::Unknown { error_code, reason }) => {

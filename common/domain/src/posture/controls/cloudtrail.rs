@@ -9,13 +9,17 @@ use std::collections::BTreeSet;
 
 use super::{ControlId, ControlResult, Unreadable};
 
-/// What CloudTrail says about one trail.
+/// What CloudTrail says about one trail. The configuration comes from `DescribeTrails`; the status
+/// and selectors from the home region (for a trail listed as unreadable they are left default).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TrailFacts {
     pub arn: String,
     /// The region the trail was created in (a multi-region trail is seen in every region).
     pub home_region: String,
     pub is_multi_region: bool,
+    pub log_file_validation: bool,
+    /// The KMS key that encrypts its log files (`None` or empty: not encrypted with KMS).
+    pub kms_key_id: Option<String>,
     pub is_logging: bool,
     pub latest_delivery_error: Option<String>,
     /// The trail's event selectors; none at all is CloudTrail's default (every management event).
@@ -240,9 +244,11 @@ impl TrailFacts {
 }
 
 /// CloudTrail.1: at least one trail that is multi-region, logging without delivery errors, and
-/// records read and write management events with no excluded event source.
+/// records read and write management events with no excluded event source. Trails in `unreadable`
+/// (status or selectors could not be read) are judged by nothing but that.
 pub fn evaluate_cloudtrail(trails: &[TrailFacts], unreadable: &[Unreadable]) -> ControlResult {
-    let problems: Vec<(&TrailFacts, Vec<String>)> = trails.iter().map(|t| (t, t.problems())).collect();
+    let trails: Vec<&TrailFacts> = trails.iter().filter(|t| !unreadable.iter().any(|u| u.resource == t.arn)).collect();
+    let problems: Vec<(&TrailFacts, Vec<String>)> = trails.iter().map(|t| (*t, t.problems())).collect();
     if problems.iter().any(|(_, p)| p.is_empty()) {
         return ControlResult::pass(ControlId::CloudTrail1);
     }
@@ -270,6 +276,27 @@ pub fn evaluate_cloudtrail(trails: &[TrailFacts], unreadable: &[Unreadable]) -> 
     )
 }
 
+/// CloudTrail.2: every trail whose home is `region` encrypts its log files with KMS. Each trail is
+/// judged once, at home; no trail passes (CloudTrail.1 reports that).
+pub fn evaluate_trail_encryption(region: &str, trails: &[TrailFacts]) -> ControlResult {
+    let failing: Vec<String> = trails
+        .iter()
+        .filter(|t| t.is_home(region) && t.kms_key_id.as_deref().is_none_or(|k| k.trim().is_empty()))
+        .map(|t| t.arn.clone())
+        .collect();
+    let n = failing.len();
+    super::verdict(ControlId::CloudTrail2, failing, &[], format!("{n} trail(s) are not encrypted with a KMS key"))
+}
+
+/// CloudTrail.4: every trail whose home is `region` validates its log files. Each trail is judged
+/// once, at home; no trail passes (CloudTrail.1 reports that).
+pub fn evaluate_log_file_validation(region: &str, trails: &[TrailFacts]) -> ControlResult {
+    let failing: Vec<String> =
+        trails.iter().filter(|t| t.is_home(region) && !t.log_file_validation).map(|t| t.arn.clone()).collect();
+    let n = failing.len();
+    super::verdict(ControlId::CloudTrail4, failing, &[], format!("{n} trail(s) do not validate their log files"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,10 +308,49 @@ mod tests {
             arn: "arn:aws:cloudtrail:us-east-1:123456789012:trail/main".into(),
             home_region: "us-east-1".into(),
             is_multi_region: true,
+            log_file_validation: true,
+            kms_key_id: Some("arn:aws:kms:us-east-1:123456789012:key/k".into()),
             is_logging: true,
             latest_delivery_error: None,
             selectors: vec![],
         }
+    }
+
+    #[test]
+    fn trails_are_judged_for_encryption_and_validation_once_at_home() {
+        let eu = TrailFacts {
+            arn: "arn:aws:cloudtrail:eu-west-1:123456789012:trail/eu".into(),
+            home_region: "eu-west-1".into(),
+            is_multi_region: false,
+            ..trail()
+        };
+        assert_eq!(evaluate_trail_encryption("us-east-1", &[]).status, Status::Pass, "no trail: CloudTrail.1's job");
+        for region in ["us-east-1", "eu-west-1"] {
+            assert_eq!(evaluate_trail_encryption(region, &[trail(), eu.clone()]).status, Status::Pass);
+            assert_eq!(evaluate_log_file_validation(region, &[trail(), eu.clone()]).status, Status::Pass);
+        }
+        let plain = TrailFacts { kms_key_id: Some(String::new()), log_file_validation: false, ..trail() };
+        let none = TrailFacts { kms_key_id: None, ..trail() };
+        // Judged at home (us-east-1), not again where it is a shadow (eu-west-1).
+        let r = evaluate_trail_encryption("us-east-1", &[plain.clone(), eu.clone()]);
+        assert_eq!((r.status, r.failing_resources.clone()), (Status::Fail, vec![plain.arn.clone()]));
+        assert_eq!(evaluate_trail_encryption("us-east-1", &[none]).status, Status::Fail);
+        assert_eq!(evaluate_trail_encryption("eu-west-1", &[plain.clone(), eu.clone()]).status, Status::Pass);
+        let r = evaluate_log_file_validation("us-east-1", std::slice::from_ref(&plain));
+        assert_eq!((r.status, r.failing_resources), (Status::Fail, vec![plain.arn.clone()]));
+        assert_eq!(evaluate_log_file_validation("eu-west-1", &[plain]).status, Status::Pass);
+    }
+
+    #[test]
+    fn an_unreadable_trail_is_not_judged_on_its_default_status() {
+        let org =
+            TrailFacts { arn: "arn:aws:cloudtrail:us-east-1:999999999999:trail/org".into(), ..TrailFacts::default() };
+        let denied =
+            Unreadable { resource: org.arn.clone(), error_code: ErrorCode::AccessDenied, reason: "denied".into() };
+        let r = evaluate_cloudtrail(&[org.clone(), trail()], std::slice::from_ref(&denied));
+        assert_eq!(r.status, Status::Pass);
+        let r = evaluate_cloudtrail(&[org], std::slice::from_ref(&denied));
+        assert_eq!(r.status, Status::Unknown);
     }
 
     fn basic(read: bool, write: bool, excluded: &[&str]) -> TrailSelector {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ControlId, ControlResult};
 
-// ------------------------------------------------------------------ IAM users (IAM.3)
+// ------------------------------------------------------------------ IAM users (IAM.3, IAM.5, IAM.22)
 
 /// One IAM access key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,13 +17,40 @@ pub struct AccessKeyFacts {
     pub active: bool,
     /// When the key was created or last rotated.
     pub created: DateTime<Utc>,
+    /// When it was last used (`None`: never, or unknown).
+    #[serde(default)]
+    pub last_used: Option<DateTime<Utc>>,
+}
+
+/// A user's console password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PasswordFacts {
+    /// When it was set (`password_last_changed`, or the login profile's creation).
+    pub set_at: Option<DateTime<Utc>>,
+    /// When it was last used to sign in (`None`: never, or unknown).
+    pub last_used: Option<DateTime<Utc>>,
 }
 
 /// One IAM user's credentials, from a row of the credential report or read for that user alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IamUserFacts {
     pub user: String,
+    /// When the user was created.
+    #[serde(default)]
+    pub created: Option<DateTime<Utc>>,
+    /// The console password, when the user has one.
+    #[serde(default)]
+    pub password: Option<PasswordFacts>,
+    #[serde(default)]
+    pub mfa_active: bool,
     pub access_keys: Vec<AccessKeyFacts>,
+}
+
+impl IamUserFacts {
+    /// A user with nothing but a name (tests and fakes add what they need).
+    pub fn named(user: &str) -> Self {
+        Self { user: user.to_owned(), created: None, password: None, mfa_active: false, access_keys: Vec::new() }
+    }
 }
 
 /// The IAM credential report: every user's credentials as of `generated_at`. AWS reuses a report
@@ -117,6 +144,94 @@ pub fn evaluate_access_keys(keys: &[AccessKeyFacts], now: DateTime<Utc>, max_age
     AccessKeyAge { result, oldest_active_created: oldest, max_age_days: oldest_days }
 }
 
+/// IAM.5: every user with a console password has an MFA device.
+pub fn evaluate_console_mfa(users: &[IamUserFacts]) -> ControlResult {
+    let mut without: Vec<String> =
+        users.iter().filter(|u| u.password.is_some() && !u.mfa_active).map(|u| u.user.clone()).collect();
+    without.sort();
+    if without.is_empty() {
+        return ControlResult::pass(ControlId::Iam5);
+    }
+    let n = without.len();
+    ControlResult::fail(ControlId::Iam5, without, format!("{n} user(s) with a console password have no MFA device"))
+}
+
+/// IAM.22's threshold, in days (CIS 1.12: "unused for 45 days or greater").
+pub const UNUSED_CREDENTIAL_DAYS: i64 = 45;
+
+/// IAM.22: a console password or an active key fails when its last use (or, never used, its
+/// creation) is [`UNUSED_CREDENTIAL_DAYS`] × 86,400 s ago or more: exactly 45 days fails, one second
+/// less passes. Inactive keys and users without a password are ignored. A password with neither a
+/// last use nor a creation time falls back to the user's creation time; with none of them it is not
+/// judged.
+pub fn evaluate_unused_credentials(users: &[IamUserFacts], now: DateTime<Utc>) -> ControlResult {
+    let limit = Duration::days(UNUSED_CREDENTIAL_DAYS);
+    let mut unused = Vec::new();
+    for u in users {
+        if let Some(p) = &u.password
+            && let Some(since) = p.last_used.or(p.set_at).or(u.created)
+            && now - since >= limit
+        {
+            unused.push(format!("{}/password", u.user));
+        }
+        for k in u.access_keys.iter().filter(|k| k.active) {
+            if now - k.last_used.unwrap_or(k.created) >= limit {
+                unused.push(format!("{}/{}", u.user, k.key));
+            }
+        }
+    }
+    unused.sort();
+    if unused.is_empty() {
+        return ControlResult::pass(ControlId::Iam22);
+    }
+    let n = unused.len();
+    ControlResult::fail(
+        ControlId::Iam22,
+        unused,
+        format!("{n} credential(s) unused for {UNUSED_CREDENTIAL_DAYS} days or more"),
+    )
+}
+
+// ------------------------------------------------------------------ IAM.15 / IAM.16
+
+/// The account password policy (`GetAccountPasswordPolicy`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PasswordPolicyFacts {
+    pub minimum_length: Option<i32>,
+    /// How many earlier passwords cannot be reused (absent: reuse allowed).
+    pub reuse_prevention: Option<i32>,
+}
+
+/// IAM.15 (minimum length 14 or more) and IAM.16 (the last 24 passwords cannot be reused). `None`:
+/// the account has no password policy, which fails both.
+pub fn evaluate_password_policy(account: &str, policy: Option<&PasswordPolicyFacts>) -> (ControlResult, ControlResult) {
+    let resource = || vec![format!("password-policy:{account}")];
+    let Some(policy) = policy else {
+        return (
+            ControlResult::fail(ControlId::Iam15, resource(), "the account has no password policy"),
+            ControlResult::fail(ControlId::Iam16, resource(), "the account has no password policy"),
+        );
+    };
+    let length = match policy.minimum_length {
+        Some(n) if n >= 14 => ControlResult::pass(ControlId::Iam15),
+        n => ControlResult::fail(
+            ControlId::Iam15,
+            resource(),
+            format!("the minimum password length is {} (14 or more required)", n.unwrap_or(0)),
+        ),
+    };
+    let reuse = match policy.reuse_prevention {
+        Some(n) if n >= 24 => ControlResult::pass(ControlId::Iam16),
+        Some(n) => ControlResult::fail(
+            ControlId::Iam16,
+            resource(),
+            format!("only the last {n} passwords cannot be reused (24 required)"),
+        ),
+        None => ControlResult::fail(ControlId::Iam16, resource(), "the password policy allows reusing passwords"),
+    };
+    (length, reuse)
+}
+
 // ------------------------------------------------------------------ IAM.4 / IAM.9
 
 /// IAM.4 and IAM.9 from `GetAccountSummary` (`AccountAccessKeysPresent`, `AccountMFAEnabled`).
@@ -147,6 +262,7 @@ mod tests {
             key: "access_key_1".into(),
             active,
             created: now - age,
+            last_used: None,
         };
         let exactly = evaluate_access_keys(&[key("a", Duration::days(90), true)], now, 90);
         assert_eq!(exactly.result.status, Status::Pass);
@@ -178,7 +294,9 @@ mod tests {
                 key: "access_key_1".into(),
                 active,
                 created: now - Duration::days(100),
+                last_used: None,
             }],
+            ..IamUserFacts::named(name)
         };
         let report = CredentialReport {
             generated_at: now - Duration::hours(1),
@@ -211,6 +329,78 @@ mod tests {
         // After 4 hours AWS has a newer report, whatever generated_at says (moto's is fixed).
         let later = now + CREDENTIAL_REPORT_MAX_AGE;
         assert_eq!(current_users(&report, &reads, later), report.users);
+    }
+
+    #[test]
+    fn console_users_need_mfa() {
+        let user = |name: &str, password: bool, mfa: bool| IamUserFacts {
+            password: password.then(PasswordFacts::default),
+            mfa_active: mfa,
+            ..IamUserFacts::named(name)
+        };
+        assert_eq!(evaluate_console_mfa(&[]).status, Status::Pass);
+        let users = [user("api", false, false), user("alice", true, true), user("carol", true, false)];
+        let r = evaluate_console_mfa(&users);
+        assert_eq!((r.status, r.failing_resources), (Status::Fail, vec!["carol".to_owned()]));
+        assert_eq!(evaluate_console_mfa(&users[..2]).status, Status::Pass);
+    }
+
+    #[test]
+    fn credentials_unused_for_45_days_fail_at_exactly_45_days() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let days = |d: i64| now - Duration::days(d);
+        let key = |name: &str, active: bool, created: DateTime<Utc>, used: Option<DateTime<Utc>>| AccessKeyFacts {
+            user: name.into(),
+            key: "access_key_1".into(),
+            active,
+            created,
+            last_used: used,
+        };
+        let with_key =
+            |k: AccessKeyFacts| IamUserFacts { access_keys: vec![k.clone()], ..IamUserFacts::named(&k.user) };
+        let with_password = |name: &str, set_at: DateTime<Utc>, used: Option<DateTime<Utc>>| IamUserFacts {
+            password: Some(PasswordFacts { set_at: Some(set_at), last_used: used }),
+            ..IamUserFacts::named(name)
+        };
+        let just_under = now - Duration::days(45) + Duration::seconds(1);
+        let cases = [
+            ("used 45 days ago exactly", with_key(key("a", true, days(400), Some(days(45)))), Status::Fail),
+            ("used a second under 45 days ago", with_key(key("a", true, days(400), Some(just_under))), Status::Pass),
+            ("never used, created 45 days ago", with_key(key("a", true, days(45), None)), Status::Fail),
+            ("never used, created 44 days ago", with_key(key("a", true, days(44), None)), Status::Pass),
+            ("inactive and old", with_key(key("a", false, days(400), None)), Status::Pass),
+            ("password used 46 days ago", with_password("p", days(400), Some(days(46))), Status::Fail),
+            ("password used yesterday", with_password("p", days(400), Some(days(1))), Status::Pass),
+            ("password never used, set 50 days ago", with_password("p", days(50), None), Status::Fail),
+            ("password never used, set 10 days ago", with_password("p", days(10), None), Status::Pass),
+            ("no credentials at all", IamUserFacts::named("nobody"), Status::Pass),
+        ];
+        for (what, user, expected) in cases {
+            let r = evaluate_unused_credentials(std::slice::from_ref(&user), now);
+            assert_eq!(r.status, expected, "{what}: {r:?}");
+        }
+        let r = evaluate_unused_credentials(
+            &[with_password("p", days(50), None), with_key(key("a", true, days(50), None))],
+            now,
+        );
+        assert_eq!(r.failing_resources, vec!["a/access_key_1", "p/password"]);
+    }
+
+    #[test]
+    fn password_policy_boundaries() {
+        let policy =
+            |len: i32, reuse: Option<i32>| PasswordPolicyFacts { minimum_length: Some(len), reuse_prevention: reuse };
+        let statuses = |p: Option<&PasswordPolicyFacts>| {
+            let (a, b) = evaluate_password_policy("123456789012", p);
+            (a.status, b.status)
+        };
+        assert_eq!(statuses(Some(&policy(14, Some(24)))), (Status::Pass, Status::Pass));
+        assert_eq!(statuses(Some(&policy(13, Some(23)))), (Status::Fail, Status::Fail));
+        assert_eq!(statuses(Some(&policy(64, None))), (Status::Pass, Status::Fail));
+        assert_eq!(statuses(None), (Status::Fail, Status::Fail));
+        let (length, _) = evaluate_password_policy("123456789012", Some(&policy(13, Some(24))));
+        assert_eq!(length.failing_resources, vec!["password-policy:123456789012"]);
+        assert!(length.reason.unwrap().contains("is 13"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Control evaluation: plain facts in, a [`ControlResult`] out. Pure: no I/O.
 //!
-//! One module per service family ([`cloudtrail`], [`guardduty`], [`iam`], [`kms`]); this one holds
-//! what every control shares: the id, the status, the result, and the rule for resources that
-//! could not be read.
+//! One module per service family ([`cloudtrail`], [`config`], [`ec2`], [`guardduty`], [`iam`],
+//! [`kms`], [`s3`]); this one holds what every control shares: the status, the result, and the rule
+//! for resources that could not be read. The controls themselves are listed in the
+//! [catalog](crate::posture::catalog).
 //!
 //! Control ids are AWS Security Hub's, so results line up with what auditors already know. Every
 //! result is pass, fail or unknown; unknown always carries the reason (access denied, an API the
@@ -11,86 +12,23 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+pub use crate::posture::catalog::ControlId;
 
 pub mod cloudtrail;
+pub mod config;
+pub mod ec2;
 pub mod guardduty;
 pub mod iam;
 pub mod kms;
+pub mod s3;
 
 pub use self::cloudtrail::*;
+pub use self::config::*;
+pub use self::ec2::*;
 pub use self::guardduty::*;
 pub use self::iam::*;
 pub use self::kms::*;
-
-/// A control Portcullis measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum ControlId {
-    #[serde(rename = "CloudTrail.1")]
-    CloudTrail1,
-    #[serde(rename = "GuardDuty.1")]
-    GuardDuty1,
-    #[serde(rename = "IAM.3")]
-    Iam3,
-    #[serde(rename = "IAM.4")]
-    Iam4,
-    #[serde(rename = "IAM.9")]
-    Iam9,
-    #[serde(rename = "KMS.3")]
-    Kms3,
-    #[serde(rename = "KMS.4")]
-    Kms4,
-}
-
-impl ControlId {
-    pub const ALL: [ControlId; 7] = [
-        ControlId::CloudTrail1,
-        ControlId::GuardDuty1,
-        ControlId::Iam3,
-        ControlId::Iam4,
-        ControlId::Iam9,
-        ControlId::Kms3,
-        ControlId::Kms4,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ControlId::CloudTrail1 => "CloudTrail.1",
-            ControlId::GuardDuty1 => "GuardDuty.1",
-            ControlId::Iam3 => "IAM.3",
-            ControlId::Iam4 => "IAM.4",
-            ControlId::Iam9 => "IAM.9",
-            ControlId::Kms3 => "KMS.3",
-            ControlId::Kms4 => "KMS.4",
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            ControlId::CloudTrail1 => "A multi-region trail logs read and write management events",
-            ControlId::GuardDuty1 => "GuardDuty is enabled",
-            ControlId::Iam3 => "Active access keys are rotated every 90 days or less",
-            ControlId::Iam4 => "The root user has no access key",
-            ControlId::Iam9 => "The root user has MFA",
-            ControlId::Kms3 => "No customer managed key is pending deletion",
-            ControlId::Kms4 => "Customer managed symmetric keys rotate",
-        }
-    }
-
-    /// IAM is global: these are evaluated once per account, not per region.
-    pub fn is_global(self) -> bool {
-        matches!(self, ControlId::Iam3 | ControlId::Iam4 | ControlId::Iam9)
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        ControlId::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(s))
-    }
-}
-
-impl std::fmt::Display for ControlId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use self::s3::*;
 
 /// Pass, fail or unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,19 +140,6 @@ pub(crate) fn verdict(
         }
         Some(first) => {
             ControlResult::unknown(control, first.error_code, format!("no readable resource fails, but {}", unread()))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_ids_round_trip() {
-        for c in ControlId::ALL {
-            assert_eq!(ControlId::parse(c.as_str()), Some(c));
-            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));
         }
     }
 }
