@@ -511,3 +511,129 @@ async fn event_selectors_are_ored() {
     let r = cloudtrail1().await;
     assert_eq!(r.status, Status::Pass, "{r:?}");
 }
+
+/// Each family of new controls is rescanned by its own change event, delivered by the stack's rules
+/// (generated from the catalog): the control turns to fail within seconds, its evidence names the
+/// event, and controls the event does not concern are not measured again.
+#[tokio::test]
+async fn change_events_rescan_the_controls_the_catalog_names() {
+    let mut env = PostureEnv::start("scan_interval_seconds = 3600").await;
+    let account = healthy_account(&env.sdk).await;
+    env.start_worker().await;
+    eventually(Duration::from_secs(30), "the first scheduled scan", || async {
+        (env.gauge("portcullis_posture_control_status", Some("EC2.7")) == Some(1.0)).then_some(())
+    })
+    .await;
+    let kms_before = eventually(Duration::from_secs(10), "the first scan's evidence", || async {
+        aws_sdk_dynamodb::Client::new(&env.sdk)
+            .get_item()
+            .table_name(env.names.table())
+            .key("pk", AttributeValue::S(format!("POSTURE#{ACCOUNT}#us-east-1")))
+            .key("sk", AttributeValue::S("CONTROL#KMS.4".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    })
+    .await;
+
+    let ec2 = aws_sdk_ec2::Client::new(&env.sdk);
+    let iam = aws_sdk_iam::Client::new(&env.sdk);
+    let mut vpc = String::new();
+    let cases: [(&str, &str, &str, Value, &[&str]); 8] = [
+        (
+            "aws.iam",
+            "iam.amazonaws.com",
+            "UpdateAccountPasswordPolicy",
+            json!({"minimumPasswordLength": 13}),
+            &["IAM.15", "IAM.16"],
+        ),
+        ("aws.iam", "iam.amazonaws.com", "CreateLoginProfile", json!({"userName": "carol"}), &["IAM.5"]),
+        ("aws.s3", "s3.amazonaws.com", "PutAccountPublicAccessBlock", json!({}), &["S3.1"]),
+        ("aws.ec2", "ec2.amazonaws.com", "DisableEbsEncryptionByDefault", json!({}), &["EC2.7"]),
+        ("aws.ec2", "ec2.amazonaws.com", "CreateVpc", json!({"cidrBlock": "10.9.0.0/16"}), &["EC2.2", "EC2.6"]),
+        ("aws.ec2", "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", json!({}), &["EC2.53", "EC2.54"]),
+        (
+            "aws.config",
+            "config.amazonaws.com",
+            "StopConfigurationRecorder",
+            json!({"configurationRecorderName": "default"}),
+            &["Config.1"],
+        ),
+        (
+            "aws.cloudtrail",
+            "cloudtrail.amazonaws.com",
+            "UpdateTrail",
+            json!({"name": account.trail}),
+            &["CloudTrail.2", "CloudTrail.4"],
+        ),
+    ];
+    for (source, event_source, name, params, controls) in cases {
+        // Make the change the event reports.
+        match name {
+            "UpdateAccountPasswordPolicy" => {
+                iam.update_account_password_policy().minimum_password_length(13).send().await.unwrap();
+            }
+            "CreateLoginProfile" => fixtures::console_user(&env.sdk, "carol", false).await,
+            "PutAccountPublicAccessBlock" => fixtures::block_public_access(&env.sdk, false).await,
+            "DisableEbsEncryptionByDefault" => {
+                ec2.disable_ebs_encryption_by_default().send().await.unwrap();
+            }
+            "CreateVpc" => {
+                vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+            }
+            "AuthorizeSecurityGroupIngress" => {
+                open_admin_group(&env.sdk, &vpc).await;
+            }
+            "StopConfigurationRecorder" => {
+                aws_sdk_config::Client::new(&env.sdk)
+                    .stop_configuration_recorder()
+                    .configuration_recorder_name("default")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            "UpdateTrail" => {
+                aws_sdk_cloudtrail::Client::new(&env.sdk)
+                    .update_trail()
+                    .name(&account.trail)
+                    .enable_log_file_validation(false)
+                    .kms_key_id("")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            other => unreachable!("{other}"),
+        }
+        let sent = Instant::now();
+        env.put_event(
+            source,
+            "AWS API Call via CloudTrail",
+            json!({"eventSource": event_source, "eventName": name, "requestParameters": params,
+                   "userIdentity": {"type": "IAMUser", "userName": "operator"}, "recipientAccountId": ACCOUNT}),
+        )
+        .await;
+        for control in controls {
+            eventually(Duration::from_secs(15), &format!("{control} to fail after {name}"), || async {
+                (env.gauge("portcullis_posture_control_status", Some(control)) == Some(0.0)).then_some(())
+            })
+            .await;
+        }
+        let elapsed = sent.elapsed();
+        assert!(elapsed < Duration::from_secs(5), "{name}: metrics updated {elapsed:?} after the event");
+        // The evidence is written after the metrics.
+        for control in controls {
+            let expected = Some(AttributeValue::S(format!("event:{name}")));
+            eventually(Duration::from_secs(10), &format!("{control}'s evidence of {name}"), || async {
+                (evidence(&env, control).await.remove("trigger") == expected).then_some(())
+            })
+            .await;
+        }
+    }
+    let iam5 = evidence(&env, "IAM.5").await;
+    assert_eq!(iam5["failing_resources"].as_s().unwrap(), r#"["carol"]"#);
+    // None of these events concerns KMS: it was measured once, by the first scan.
+    assert_eq!(evidence(&env, "KMS.4").await["checked_at"], kms_before["checked_at"]);
+    env.stop_worker().await;
+}

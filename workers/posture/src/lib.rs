@@ -540,6 +540,51 @@ mod tests {
         assert_eq!(status(b.scan(&scope, &ScanTarget::Full, "scheduled").await.unwrap()), Status::Pass);
     }
 
+    /// Account-wide controls live in the home region: an S3 Block Public Access event from another
+    /// region rescans S3.1 there, and a regional event stays in its region.
+    #[tokio::test(start_paused = true)]
+    async fn account_wide_events_rescan_the_home_region() {
+        use portcullis_domain::posture::ControlId;
+        let account = AccountId::parse("123456789012").unwrap();
+        let store = Arc::new(MemoryPostureStore::default());
+        let readers: Vec<Arc<dyn FactReader>> = ["us-east-1", "eu-west-1"]
+            .into_iter()
+            .map(|r| Arc::new(StaticReader::new(&account, r, healthy())) as Arc<dyn FactReader>)
+            .collect();
+        let posture = Arc::new(Posture::from_parts(
+            Scanner::new(readers, 90),
+            PostureMetrics::new(&opentelemetry::global::meter("test")),
+            store.clone(),
+            Duration::from_secs(60),
+            Duration::from_millis(300),
+            Arc::new(SystemClock),
+        ));
+        let handler = PostureEventHandler::new(posture);
+        let event = |source: &str, event_source: &str, name: &str| ReceivedMessage {
+            message_id: name.into(),
+            receipt_handle: name.into(),
+            body: serde_json::json!({"detail-type": "AWS API Call via CloudTrail", "source": source,
+                "account": "123456789012", "region": "eu-west-1",
+                "detail": {"eventSource": event_source, "eventName": name}})
+            .to_string(),
+            receive_count: 1,
+            sender_id: None,
+            attributes: Default::default(),
+        };
+        let first = Attempt { number: 1, is_last: false };
+        let s3 = event("aws.s3", "s3.amazonaws.com", "DeleteAccountPublicAccessBlock");
+        let ebs = event("aws.ec2", "ec2.amazonaws.com", "DisableEbsEncryptionByDefault");
+        for m in [&s3, &ebs] {
+            assert_eq!(handler.handle(m, first).await.disposition, portcullis_runtime::consumer::Disposition::Done);
+        }
+        let reports = store.reports();
+        let seen: Vec<(&str, Vec<ControlId>)> = reports
+            .iter()
+            .map(|r| (r.scope.region.as_str(), r.results.iter().map(|(_, c)| c.control).collect()))
+            .collect();
+        assert_eq!(seen, vec![("us-east-1", vec![ControlId::S31]), ("eu-west-1", vec![ControlId::Ec27])]);
+    }
+
     /// Events for the same scope and target within the debounce window share one scan.
     #[tokio::test(start_paused = true)]
     async fn a_burst_of_events_is_one_rescan() {

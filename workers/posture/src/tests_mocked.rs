@@ -552,3 +552,72 @@ async fn unreadable_findings_statistics_are_not_silent() {
         vec![1]
     );
 }
+
+/// What moto cannot produce: a flow log whose delivery failed (EC2.6 fails and says why) and a
+/// Config recorder whose last recording failed (Config.1 fails).
+#[tokio::test]
+async fn failed_flow_log_delivery_and_failed_recording_fail() {
+    use aws_sdk_config::operation::describe_configuration_recorder_status::DescribeConfigurationRecorderStatusOutput;
+    use aws_sdk_config::operation::describe_configuration_recorders::DescribeConfigurationRecordersOutput;
+    use aws_sdk_config::types::{ConfigurationRecorder, ConfigurationRecorderStatus, RecorderStatus, RecordingGroup};
+    use aws_sdk_ec2::operation::describe_flow_logs::DescribeFlowLogsOutput;
+    use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput;
+    use aws_sdk_ec2::types::{FlowLog, TrafficType, Vpc};
+    let ec2 = vec![
+        mock!(aws_sdk_ec2::Client::describe_vpcs)
+            .then_output(|| DescribeVpcsOutput::builder().vpcs(Vpc::builder().vpc_id("vpc-1").build()).build()),
+        mock!(aws_sdk_ec2::Client::describe_flow_logs).then_output(|| {
+            DescribeFlowLogsOutput::builder()
+                .flow_logs(
+                    FlowLog::builder()
+                        .flow_log_id("fl-1")
+                        .resource_id("vpc-1")
+                        .flow_log_status("ACTIVE")
+                        .traffic_type(TrafficType::All)
+                        .deliver_logs_status("FAILED")
+                        .deliver_logs_error_message("Access error")
+                        .build(),
+                )
+                .build()
+        }),
+    ];
+    let config = vec![
+        mock!(aws_sdk_config::Client::describe_configuration_recorders).then_output(|| {
+            DescribeConfigurationRecordersOutput::builder()
+                .configuration_recorders(
+                    ConfigurationRecorder::builder()
+                        .name("default")
+                        .role_arn(format!(
+                            "arn:aws:iam::{ACCOUNT}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
+                        ))
+                        .recording_group(
+                            RecordingGroup::builder().all_supported(true).include_global_resource_types(true).build(),
+                        )
+                        .build(),
+                )
+                .build()
+        }),
+        mock!(aws_sdk_config::Client::describe_configuration_recorder_status).then_output(|| {
+            DescribeConfigurationRecorderStatusOutput::builder()
+                .configuration_recorders_status(
+                    ConfigurationRecorderStatus::builder()
+                        .name("default")
+                        .recording(true)
+                        .last_status(RecorderStatus::Failure)
+                        .build(),
+                )
+                .build()
+        }),
+    ];
+    let scanner = Scanner::new(vec![reader_with(Rules { ec2, config, ..Rules::default() })], 90);
+    let target = ScanTarget::controls([ControlId::Ec26, ControlId::Config1]);
+    let report = scanner.scan(&scope(), &target, "test").await.unwrap();
+    let flow = report.result(ControlId::Ec26).unwrap();
+    assert_eq!(flow.status, Status::Fail, "{flow:?}");
+    assert_eq!(flow.failing_resources, vec![format!("arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-1")]);
+    assert!(flow.reason.as_deref().unwrap().contains("delivery failed: Access error"), "{flow:?}");
+    let config = report.result(ControlId::Config1).unwrap();
+    assert_eq!(config.status, Status::Fail, "{config:?}");
+    assert!(config.reason.as_deref().unwrap().contains("last recording failed"), "{config:?}");
+    assert_eq!(report.results.len(), 2, "only the controls asked for");
+}
