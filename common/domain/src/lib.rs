@@ -18,7 +18,8 @@
 //!   [`session`]: session names and lengths.
 //! - [`reply_policy`]: where replies may go; [`redact`]: secrets out of anything kept or logged.
 //! - [`naming`]: resource names from the stack prefix; [`table`]: the single table's key layout.
-//! - [`posture`]: control definitions and evaluation, scan reports, change-event classification.
+//! - [`posture`]: the control catalog, control evaluation, scan reports, change-event classification,
+//!   and what the catalog generates (stack rules, docs tables, dashboard tiles).
 
 pub mod error;
 pub mod glob;

@@ -6,8 +6,8 @@
 //! # Layout
 //!
 //! - [`ports`]: the [`ports::FactReader`] collector and the [`ports::PostureStore`].
-//! - [`collect`]: the AWS fact reader, with bounded concurrency.
-//! - [`scan`]: one scan of one account and region, full or targeted.
+//! - [`collect`]: the AWS fact reader, one module per service family, with bounded concurrency.
+//! - [`scan`]: one scan of one account and region, full or targeted: the readings its controls need.
 //! - [`metrics`]: the gauges and counters, read from the latest state.
 //! - [`evidence`]: evidence items, violation events and scan leases (DynamoDB, EventBridge).
 //! - [`fakes`] (tests, feature `test-util`): a fact reader and a store in memory.

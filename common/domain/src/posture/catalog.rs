@@ -158,7 +158,7 @@ catalog! {
             Violation` event and CloudTrail event history say who changed it; treat an unexplained stop as \
             an incident.",
         reads: &["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"],
-        cost: "1 per region, plus 2 per trail (read in the trail's home region)",
+        cost: "1 per region, plus 2 per trail, read in the trail's home region",
         events: &[ChangeEvent::Api {
             event_source: CLOUDTRAIL,
             names: &["StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors", "CreateTrail", "StartLogging"],
