@@ -213,3 +213,64 @@ impl FactReader for AwsReader {
         self.read_kms_key(key_id).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::config_bag::ConfigBag;
+
+    /// Records the URI a request would go to, then stops it (nothing leaves the process).
+    #[derive(Debug, Clone, Default)]
+    struct Destination(Arc<Mutex<String>>);
+
+    impl Intercept for Destination {
+        fn name(&self) -> &'static str {
+            "Destination"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &BeforeTransmitInterceptorContextRef<'_>,
+            _runtime_components: &RuntimeComponents,
+            _cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            if let Ok(mut uri) = self.0.lock() {
+                *uri = context.request().uri().to_owned();
+            }
+            Err("stopped by the test".into())
+        }
+    }
+
+    /// S3 Control goes to the configured endpoint as it is (an emulator cannot take the account id
+    /// in front of its host); without one, to AWS's account endpoint, as the SDK's rules say.
+    #[tokio::test]
+    async fn s3_control_goes_to_the_configured_endpoint_only_when_one_is_configured() {
+        let credentials = aws_credential_types::Credentials::new("id", "secret", None, None, "test");
+        for (endpoint, expected) in [
+            (Some("http://127.0.0.1:4566"), "http://127.0.0.1:4566/v20180820/configuration/publicAccessBlock"),
+            (None, "https://123456789012.s3-control.eu-west-1.amazonaws.com/v20180820/configuration/publicAccessBlock"),
+        ] {
+            let mut sdk = SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                    credentials.clone(),
+                ));
+            if let Some(e) = endpoint {
+                sdk = sdk.endpoint_url(e);
+            }
+            let clients = Clients::new(&sdk.build(), "eu-west-1", None);
+            let destination = Destination::default();
+            let s3control = aws_sdk_s3control::Client::from_conf(
+                clients.s3control.config().to_builder().interceptor(destination.clone()).build(),
+            );
+            let sent = s3control.get_public_access_block().account_id("123456789012").send().await;
+            assert!(sent.is_err(), "the test interceptor stops every request");
+            assert_eq!(destination.0.lock().unwrap().as_str(), expected, "endpoint {endpoint:?}");
+        }
+    }
+}
