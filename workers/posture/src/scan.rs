@@ -351,7 +351,7 @@ impl Scanner {
                 }
                 vec![deletion, rotation]
             }
-            Err(e) => vec![unknown(ControlId::Kms3, &e), unknown(ControlId::Kms4, &e)],
+            Err(e) => Reading::Kms.unknown(&e),
         }
     }
 
