@@ -7,7 +7,7 @@ PYTHON ?= python3
 MOTO   := $(VENV)/bin/moto_server
 IDP    := tests/idp/node_modules/.package-lock.json
 
-.PHONY: help deps venv idp build install run test test-rust check-format lint rules schemas bench bench-posture clean
+.PHONY: help deps venv idp build install run test test-rust check-format lint rules schemas catalog bench bench-posture clean
 
 help:
 	@echo "make run            emulator + OpenID provider + stack + workers + a CLI demo (Ctrl-C stops everything)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench          criterion benchmarks of rendering and policy composition"
 	@echo "make bench-posture  posture scan benchmark against the emulator (calls and wall time)"
 	@echo "make schemas        regenerate docs/schemas from the Rust types"
+	@echo "make catalog        regenerate what the control catalog generates (stack rules, docs, dashboard tiles)"
 
 # What make needs from the system, checked once, up front, with one message naming what is missing.
 deps:
@@ -69,6 +70,9 @@ rules: venv
 
 schemas:
 	PORTCULLIS_BLESS_SCHEMAS=1 cargo test -p portcullis-domain --lib -- messages::tests::committed_schemas_match_the_types audit::tests::event_docs_and_schemas_match_the_types
+
+catalog:
+	PORTCULLIS_BLESS_CATALOG=1 cargo test -p portcullis-domain --lib posture::generated
 
 bench:
 	cargo bench -p portcullis-domain

@@ -1,21 +1,84 @@
 //! Account fixtures for posture tests and the posture benchmark, created through the real APIs.
+//!
+//! [`healthy_account_in`] makes every control of the catalog pass in moto (except IAM.9: moto's
+//! root user has no MFA device and none can be added), which takes more than on AWS: moto's default
+//! security groups allow all outbound traffic (EC2.2), its default VPCs have no flow log (EC2.6),
+//! and EBS default encryption, AWS Config, S3 Block Public Access and the password policy start off.
 
-use aws_config::SdkConfig;
+use aws_config::{Region, SdkConfig};
 use futures::StreamExt;
 
-/// A healthy account: a logging multi-region trail, an enabled GuardDuty detector, a rotating KMS
-/// key, and one IAM user with an active access key.
+/// The account [`healthy_account_in`] works in (moto's default).
+const ACCOUNT: &str = crate::ACCOUNT;
+/// The role Config.1 wants the recorder to use.
+const CONFIG_ROLE: &str = "role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig";
+
+/// A healthy account in us-east-1 only.
 pub async fn healthy_account(sdk: &SdkConfig) -> HealthyAccount {
-    let trail = logging_trail(sdk, "portcullis-test-trail").await;
-    let detector = enable_guardduty(sdk).await;
-    rotate_existing_keys(sdk).await;
-    let kms = aws_sdk_kms::Client::new(sdk);
+    healthy_account_in(sdk, &["us-east-1"]).await
+}
+
+/// A healthy account, `regions[0]` being the home region:
+/// - account-wide: a password policy (14 characters, 24 remembered), S3 Block Public Access on,
+///   user `alice` with an active access key, user `dana` with a console password and MFA;
+/// - in the home region: a logging multi-region trail with log file validation and a KMS key, a
+///   rotating KMS key;
+/// - in every region: an enabled GuardDuty detector, EBS default encryption, an AWS Config recorder
+///   (all resources, global ones in the home region only, the service-linked role), a flow log on
+///   every VPC, default security groups without rules.
+pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAccount {
+    let home = regions.first().copied().unwrap_or("us-east-1");
+    let home_sdk = regional(sdk, home);
+    let bucket = "portcullis-posture-logs".to_owned();
+    bucket_for(&home_sdk, &bucket).await;
+    rotate_existing_keys(&home_sdk).await;
+    let trail = logging_trail(&home_sdk, "portcullis-test-trail").await;
+    let kms = aws_sdk_kms::Client::new(&home_sdk);
     let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
     kms.enable_key_rotation().key_id(&key).send().await.unwrap();
-    let iam = aws_sdk_iam::Client::new(sdk);
+
+    let iam = aws_sdk_iam::Client::new(&home_sdk);
+    iam.update_account_password_policy()
+        .minimum_password_length(14)
+        .password_reuse_prevention(24)
+        .send()
+        .await
+        .unwrap();
     iam.create_user().user_name("alice").send().await.unwrap();
     iam.create_access_key().user_name("alice").send().await.unwrap();
-    HealthyAccount { trail, detector, key }
+    console_user(&home_sdk, "dana", true).await;
+    block_public_access(&home_sdk, true).await;
+
+    let mut detector = String::new();
+    for region in regions {
+        let r = regional(sdk, region);
+        let id = enable_guardduty(&r).await;
+        if *region == home {
+            detector = id;
+        }
+        aws_sdk_ec2::Client::new(&r).enable_ebs_encryption_by_default().send().await.unwrap();
+        config_recorder(&r, &bucket, *region == home).await;
+        for vpc in vpcs(&r).await {
+            flow_log(&r, &vpc, &bucket).await;
+        }
+        close_default_security_groups(&r).await;
+    }
+    HealthyAccount { trail, detector, key, bucket }
+}
+
+/// What [`healthy_account_in`] created.
+#[derive(Debug, Clone)]
+pub struct HealthyAccount {
+    pub trail: String,
+    pub detector: String,
+    pub key: String,
+    /// The bucket trails, flow logs and Config deliver to.
+    pub bucket: String,
+}
+
+/// `sdk` in `region`.
+pub fn regional(sdk: &SdkConfig, region: &str) -> SdkConfig {
+    sdk.to_builder().region(Region::new(region.to_owned())).build()
 }
 
 /// Turn rotation on for every key already there. moto creates the DynamoDB table's encryption key
@@ -29,24 +92,22 @@ pub async fn rotate_existing_keys(sdk: &SdkConfig) {
     }
 }
 
-/// What [`healthy_account`] created.
-#[derive(Debug, Clone)]
-pub struct HealthyAccount {
-    pub trail: String,
-    pub detector: String,
-    pub key: String,
-}
-
-/// A multi-region trail that is logging, into a new bucket.
+/// A healthy multi-region trail (logging, log file validation, encrypted with a new rotating KMS
+/// key) into a new bucket. Returns its ARN.
 pub async fn logging_trail(sdk: &SdkConfig, name: &str) -> String {
     let bucket = format!("{name}-logs");
-    aws_sdk_s3_like_bucket(sdk, &bucket).await;
+    bucket_for(sdk, &bucket).await;
+    let kms = aws_sdk_kms::Client::new(sdk);
+    let key = kms.create_key().send().await.unwrap().key_metadata.unwrap();
+    kms.enable_key_rotation().key_id(&key.key_id).send().await.unwrap();
     let ct = aws_sdk_cloudtrail::Client::new(sdk);
     let arn = ct
         .create_trail()
         .name(name)
         .s3_bucket_name(&bucket)
         .is_multi_region_trail(true)
+        .enable_log_file_validation(true)
+        .kms_key_id(key.arn.unwrap_or(key.key_id))
         .send()
         .await
         .unwrap()
@@ -56,12 +117,12 @@ pub async fn logging_trail(sdk: &SdkConfig, name: &str) -> String {
     arn
 }
 
-/// CloudTrail needs a bucket and moto checks that it exists. The workspace has no S3 SDK, and
-/// moto's S3 accepts an unsigned `PUT /<bucket>`.
-async fn aws_sdk_s3_like_bucket(sdk: &SdkConfig, bucket: &str) {
+/// CloudTrail, Config and flow logs need a bucket and moto checks that it exists. The workspace has
+/// no S3 SDK, and moto's S3 accepts an unsigned `PUT /<bucket>` (an existing bucket is fine).
+pub async fn bucket_for(sdk: &SdkConfig, bucket: &str) {
     let endpoint = sdk.endpoint_url().expect("tests run against an emulator endpoint");
     let resp = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.unwrap();
-    assert!(resp.status().is_success(), "could not create bucket {bucket}: {}", resp.status());
+    assert!(resp.status().is_success() || resp.status().as_u16() == 409, "bucket {bucket}: {}", resp.status());
 }
 
 /// An enabled GuardDuty detector.
@@ -69,26 +130,167 @@ pub async fn enable_guardduty(sdk: &SdkConfig) -> String {
     aws_sdk_guardduty::Client::new(sdk).create_detector().enable(true).send().await.unwrap().detector_id.unwrap()
 }
 
-/// The posture benchmark's account: `users` users with two active keys each, `keys` customer KMS
-/// keys of which every 10th does not rotate, one logging multi-region trail and one detector.
-pub async fn benchmark_account(sdk: &SdkConfig, users: usize, keys: usize) {
+/// A user with a console password, and an MFA device when `mfa`.
+pub async fn console_user(sdk: &SdkConfig, user: &str, mfa: bool) {
+    let iam = aws_sdk_iam::Client::new(sdk);
+    iam.create_user().user_name(user).send().await.unwrap();
+    iam.create_login_profile().user_name(user).password("Correct-Horse-Battery-9").send().await.unwrap();
+    if mfa {
+        let device = iam.create_virtual_mfa_device().virtual_mfa_device_name(user).send().await.unwrap();
+        let serial = device.virtual_mfa_device.unwrap().serial_number;
+        // moto's virtual MFA devices take any codes.
+        iam.enable_mfa_device()
+            .user_name(user)
+            .serial_number(serial)
+            .authentication_code1("123456")
+            .authentication_code2("654321")
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// S3 Block Public Access for the account: all four settings `on`, or `RestrictPublicBuckets` off.
+pub async fn block_public_access(sdk: &SdkConfig, all: bool) {
+    use aws_sdk_s3control::types::PublicAccessBlockConfiguration;
+    // The posture worker's own clients: S3 Control needs a fixed endpoint against an emulator.
+    let s3control = crate::portcullis_posture::collect::Clients::new(sdk, "us-east-1", None).s3control;
+    s3control
+        .put_public_access_block()
+        .account_id(ACCOUNT)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(all)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An AWS Config recorder for every resource (global ones when `global`) with the service-linked
+/// role, a delivery channel into `bucket`, recording.
+pub async fn config_recorder(sdk: &SdkConfig, bucket: &str, global: bool) {
+    use aws_sdk_config::types::{ConfigurationRecorder, DeliveryChannel, RecordingGroup};
+    let config = aws_sdk_config::Client::new(sdk);
+    config
+        .put_configuration_recorder()
+        .configuration_recorder(
+            ConfigurationRecorder::builder()
+                .name("default")
+                .role_arn(format!("arn:aws:iam::{ACCOUNT}:{CONFIG_ROLE}"))
+                .recording_group(
+                    RecordingGroup::builder().all_supported(true).include_global_resource_types(global).build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    config
+        .put_delivery_channel()
+        .delivery_channel(DeliveryChannel::builder().name("default").s3_bucket_name(bucket).build())
+        .send()
+        .await
+        .unwrap();
+    config.start_configuration_recorder().configuration_recorder_name("default").send().await.unwrap();
+}
+
+/// Every VPC id of the region.
+pub async fn vpcs(sdk: &SdkConfig) -> Vec<String> {
+    let out = aws_sdk_ec2::Client::new(sdk).describe_vpcs().send().await.unwrap();
+    out.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_owned)).collect()
+}
+
+/// A flow log of rejected traffic on `vpc`, to `bucket`.
+pub async fn flow_log(sdk: &SdkConfig, vpc: &str, bucket: &str) {
+    use aws_sdk_ec2::types::{FlowLogsResourceType, LogDestinationType, TrafficType};
+    let out = aws_sdk_ec2::Client::new(sdk)
+        .create_flow_logs()
+        .resource_type(FlowLogsResourceType::Vpc)
+        .resource_ids(vpc)
+        .traffic_type(TrafficType::Reject)
+        .log_destination_type(LogDestinationType::S3)
+        .log_destination(format!("arn:aws:s3:::{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(out.unsuccessful().is_empty(), "flow log on {vpc}: {:?}", out.unsuccessful());
+}
+
+/// Revoke every rule of every `default` security group of the region (moto's allow all egress).
+pub async fn close_default_security_groups(sdk: &SdkConfig) {
+    use aws_sdk_ec2::types::Filter;
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let groups = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("group-name").values("default").build())
+        .send()
+        .await
+        .unwrap();
+    for g in groups.security_groups() {
+        let id = g.group_id().unwrap();
+        if !g.ip_permissions_egress().is_empty() {
+            ec2.revoke_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(Some(g.ip_permissions_egress().to_vec()))
+                .send()
+                .await
+                .unwrap();
+        }
+        if !g.ip_permissions().is_empty() {
+            ec2.revoke_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(Some(g.ip_permissions().to_vec()))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// The posture benchmark's account: `users` users with two active keys each (every 3rd with a
+/// console password, every 10th of those without MFA), `keys` customer KMS keys of which every 10th
+/// does not rotate, one logging multi-region trail and `extra_trails` single-region trails (every
+/// other one without log file validation), `security_groups` security groups in `vpcs` new VPCs
+/// (every 10th open to 0.0.0.0/0 on SSH), a flow log on every VPC but every 5th new one, one
+/// detector, and the account-wide settings of a healthy account.
+pub async fn benchmark_account(sdk: &SdkConfig, size: &BenchmarkSize) {
     rotate_existing_keys(sdk).await;
+    let bucket = "bench-logs";
+    bucket_for(sdk, bucket).await;
     logging_trail(sdk, "bench-trail").await;
     enable_guardduty(sdk).await;
+    block_public_access(sdk, true).await;
     let iam = aws_sdk_iam::Client::new(sdk);
-    futures::stream::iter(0..users)
+    iam.update_account_password_policy()
+        .minimum_password_length(14)
+        .password_reuse_prevention(24)
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_ec2::Client::new(sdk).enable_ebs_encryption_by_default().send().await.unwrap();
+    config_recorder(sdk, bucket, true).await;
+    futures::stream::iter(0..size.users)
         .for_each_concurrent(8, |i| {
             let iam = iam.clone();
             async move {
                 let user = format!("user-{i:03}");
-                iam.create_user().user_name(&user).send().await.unwrap();
+                if i % 3 == 0 {
+                    console_user(sdk, &user, i % 30 != 0).await;
+                } else {
+                    iam.create_user().user_name(&user).send().await.unwrap();
+                }
                 iam.create_access_key().user_name(&user).send().await.unwrap();
                 iam.create_access_key().user_name(&user).send().await.unwrap();
             }
         })
         .await;
     let kms = aws_sdk_kms::Client::new(sdk);
-    futures::stream::iter(0..keys)
+    futures::stream::iter(0..size.keys)
         .for_each_concurrent(8, |i| {
             let kms = kms.clone();
             async move {
@@ -99,4 +301,73 @@ pub async fn benchmark_account(sdk: &SdkConfig, users: usize, keys: usize) {
             }
         })
         .await;
+    let ct = aws_sdk_cloudtrail::Client::new(sdk);
+    for i in 0..size.extra_trails {
+        let name = format!("bench-regional-{i}");
+        ct.create_trail()
+            .name(&name)
+            .s3_bucket_name(bucket)
+            .enable_log_file_validation(i % 2 == 0)
+            .kms_key_id("alias/bench")
+            .send()
+            .await
+            .unwrap();
+        ct.start_logging().name(&name).send().await.unwrap();
+    }
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let mut new_vpcs = Vec::new();
+    for i in 0..size.vpcs {
+        let vpc = ec2.create_vpc().cidr_block(format!("10.{i}.0.0/16")).send().await.unwrap().vpc.unwrap();
+        new_vpcs.push(vpc.vpc_id.unwrap());
+    }
+    for vpc in vpcs(sdk).await {
+        let skipped = new_vpcs.iter().position(|v| *v == vpc).is_some_and(|n| n % 5 == 4);
+        if !skipped {
+            flow_log(sdk, &vpc, bucket).await;
+        }
+    }
+    close_default_security_groups(sdk).await;
+    futures::stream::iter(0..size.security_groups)
+        .for_each_concurrent(8, |i| {
+            let ec2 = ec2.clone();
+            let vpc = new_vpcs[i % new_vpcs.len().max(1)].clone();
+            async move {
+                use aws_sdk_ec2::types::{IpPermission, IpRange};
+                let id = ec2
+                    .create_security_group()
+                    .group_name(format!("bench-{i:03}"))
+                    .description("benchmark")
+                    .vpc_id(vpc)
+                    .send()
+                    .await
+                    .unwrap()
+                    .group_id
+                    .unwrap();
+                let source = if i % 10 == 9 { "0.0.0.0/0" } else { "10.0.0.0/8" };
+                ec2.authorize_security_group_ingress()
+                    .group_id(id)
+                    .ip_permissions(
+                        IpPermission::builder()
+                            .ip_protocol("tcp")
+                            .from_port(22)
+                            .to_port(22)
+                            .ip_ranges(IpRange::builder().cidr_ip(source).build())
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+}
+
+/// How big the benchmark's account is.
+#[derive(Debug, Clone)]
+pub struct BenchmarkSize {
+    pub users: usize,
+    pub keys: usize,
+    pub extra_trails: usize,
+    pub vpcs: usize,
+    pub security_groups: usize,
 }

@@ -783,7 +783,13 @@ pub struct PostureEnv {
 impl PostureEnv {
     /// Start moto and deploy a fresh stack. `posture_lines` go in the `[posture]` table.
     pub async fn start(posture_lines: &str) -> PostureEnv {
-        let extra = format!("[posture]\nregions = [\"us-east-1\"]\ndebounce_ms = 300\n{posture_lines}\n");
+        Self::start_in(&["us-east-1"], posture_lines).await
+    }
+
+    /// [`PostureEnv::start`] scanning `regions` (the first is the home region).
+    pub async fn start_in(regions: &[&str], posture_lines: &str) -> PostureEnv {
+        let regions = regions.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", ");
+        let extra = format!("[posture]\nregions = [{regions}]\ndebounce_ms = 300\n{posture_lines}\n");
         let stack = TestStack::deploy("", &extra).await;
         PostureEnv {
             sdk: stack.sdk.clone(),

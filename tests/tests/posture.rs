@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
-use portcullis_tests::fixtures::healthy_account;
+use portcullis_tests::fixtures::{self, healthy_account};
 use std::sync::Arc;
 
 use portcullis_tests::portcullis_domain::AccountId;
@@ -42,28 +42,30 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
 
     let (reports, calls, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
     assert_eq!(reports.len(), 1);
-    assert_eq!(
-        statuses(&reports),
-        vec![
-            ("CloudTrail.1".to_owned(), Status::Pass),
-            ("GuardDuty.1".to_owned(), Status::Pass),
-            ("IAM.3".to_owned(), Status::Pass),
-            ("IAM.4".to_owned(), Status::Pass),
-            // moto's root user has no MFA device.
-            ("IAM.9".to_owned(), Status::Fail),
-            ("KMS.3".to_owned(), Status::Pass),
-            ("KMS.4".to_owned(), Status::Pass),
-        ]
-    );
+    // Every control passes in a healthy account, but IAM.9: moto's root user has no MFA device.
+    let expected: Vec<(String, Status)> = ControlId::ALL
+        .iter()
+        .map(|c| (c.as_str().to_owned(), if *c == ControlId::Iam9 { Status::Fail } else { Status::Pass }))
+        .collect();
+    assert_eq!(statuses(&reports), expected, "{:#?}", reports[0].results);
     assert!(calls > 5, "the scan's calls were counted: {calls}");
     assert_eq!(env.gauge("aws_cloudtrail_logging_enabled", None), Some(1.0));
     assert_eq!(env.gauge("aws_kms_rotation_all_enabled", None), Some(1.0));
     assert_eq!(env.gauge("aws_iam_access_key_max_age_days", None), Some(0.0));
     assert_eq!(env.gauge("portcullis_posture_control_status", Some("IAM.9")), Some(0.0));
+    // moto has no GetFindingsStatistics: GuardDuty is on, its findings are unknown, and the
+    // evidence says why.
+    let gd = evidence(&env, "GuardDuty.1").await;
+    assert_eq!(gd["status"].as_s().unwrap(), "pass");
+    assert_eq!(gd["findings_status"].as_s().unwrap(), "unknown");
+    assert_eq!(gd["findings_error_code"].as_s().unwrap(), "unsupported");
+    assert!(gd["findings_reason"].as_s().unwrap().contains("GetFindingsStatistics"), "{gd:?}");
+    assert_eq!(env.gauge("aws_guardduty_high_findings", None), None);
 
     // Break everything the emulator lets us break.
     let ct = aws_sdk_cloudtrail::Client::new(&env.sdk);
     ct.stop_logging().name(&account.trail).send().await.unwrap();
+    ct.update_trail().name(&account.trail).enable_log_file_validation(false).kms_key_id("").send().await.unwrap();
     let gd = aws_sdk_guardduty::Client::new(&env.sdk);
     gd.delete_detector().detector_id(&account.detector).send().await.unwrap();
     let kms = aws_sdk_kms::Client::new(&env.sdk);
@@ -77,9 +79,30 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
         .send()
         .await
         .unwrap();
+    let iam = aws_sdk_iam::Client::new(&env.sdk);
+    iam.update_account_password_policy()
+        .minimum_password_length(13)
+        .password_reuse_prevention(23)
+        .send()
+        .await
+        .unwrap();
+    fixtures::console_user(&env.sdk, "carol", false).await;
+    fixtures::block_public_access(&env.sdk, false).await;
+    aws_sdk_config::Client::new(&env.sdk)
+        .stop_configuration_recorder()
+        .configuration_recorder_name("default")
+        .send()
+        .await
+        .unwrap();
+    let ec2 = aws_sdk_ec2::Client::new(&env.sdk);
+    ec2.disable_ebs_encryption_by_default().send().await.unwrap();
+    // A new VPC: no flow log (EC2.6), and a default group that allows outbound traffic (EC2.2).
+    let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+    let admin = open_admin_group(&env.sdk, &vpc).await;
 
-    // 91 days later (by the scanner's clock) the fixture's key is past IAM.3's 90 days: the real
-    // collector's fail path, without waiting (the boundary itself is unit-tested).
+    // 91 days later (by the scanner's clock) the fixture's key is past IAM.3's 90 days and every
+    // credential is unused for more than IAM.22's 45: the real collector's fail paths, without
+    // waiting (the boundaries themselves are unit-tested).
     let later = Arc::new(ManualClock::new(Utc::now() + chrono::Duration::days(91)));
     let posture = Posture::build_with_clock(&env.settings, &env.sdk, &env.metrics.meter(), None, later).await.unwrap();
     let started = Instant::now();
@@ -87,15 +110,41 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     let reports = vec![posture.scan_and_record(&scope, &ScanTarget::Full, "once").await.unwrap()];
     let wall = started.elapsed();
     let by = |c: ControlId| reports[0].result(c).unwrap().clone();
-    assert_eq!(by(ControlId::CloudTrail1).status, Status::Fail);
+    for c in ControlId::ALL.iter().filter(|c| **c != ControlId::Iam4) {
+        assert_eq!(by(*c).status, Status::Fail, "{c}: {:?}", by(*c));
+    }
     assert!(by(ControlId::CloudTrail1).reason.unwrap().contains("not logging"));
+    assert_eq!(by(ControlId::CloudTrail2).failing_resources, vec![account.trail.clone()]);
+    assert_eq!(by(ControlId::CloudTrail4).failing_resources, vec![account.trail.clone()]);
+    assert!(by(ControlId::Config1).reason.unwrap().contains("not recording"));
+    let vpc_arn = format!("arn:aws:ec2:us-east-1:{ACCOUNT}:vpc/{vpc}");
+    assert_eq!(by(ControlId::Ec26).failing_resources, vec![vpc_arn]);
+    assert_eq!(
+        by(ControlId::Ec22).failing_resources.len(),
+        1,
+        "the new VPC's default group: {:?}",
+        by(ControlId::Ec22)
+    );
+    let admin_arn = format!("arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{admin}");
+    assert_eq!(by(ControlId::Ec253).failing_resources, vec![admin_arn.clone()]);
+    assert_eq!(by(ControlId::Ec254).failing_resources, vec![admin_arn]);
+    assert!(by(ControlId::Ec253).reason.unwrap().contains("tcp 0-1024"));
+    assert_eq!(by(ControlId::Ec27).failing_resources, vec!["ebs-encryption-by-default:us-east-1"]);
+    assert!(by(ControlId::Iam15).reason.unwrap().contains("is 13"));
+    assert!(by(ControlId::Iam16).reason.unwrap().contains("last 23"));
+    assert_eq!(by(ControlId::Iam5).failing_resources, vec!["carol"]);
+    assert_eq!(
+        by(ControlId::Iam22).failing_resources,
+        vec!["alice/access_key_1", "carol/password", "dana/password"],
+        "unused for 91 days"
+    );
+    assert!(by(ControlId::S31).reason.unwrap().contains("RestrictPublicBuckets"));
     assert_eq!(by(ControlId::GuardDuty1).status, Status::Fail);
-    assert_eq!(by(ControlId::Kms4).status, Status::Fail);
     assert_eq!(by(ControlId::Kms4).failing_resources.len(), 1, "only the symmetric key that stopped rotating");
     assert!(by(ControlId::Kms4).failing_resources[0].ends_with(&account.key));
     assert_eq!(by(ControlId::Kms3).failing_resources, vec![doomed.arn.clone().unwrap()]);
-    assert_eq!(by(ControlId::Iam3).status, Status::Fail);
     assert_eq!(by(ControlId::Iam3).failing_resources, vec!["alice/access_key_1"]);
+    assert_eq!(by(ControlId::Iam4).status, Status::Pass);
 
     assert_eq!(env.gauge("aws_cloudtrail_logging_enabled", None), Some(0.0));
     assert_eq!(env.gauge("aws_guardduty_high_findings", None), Some(-1.0));
@@ -114,10 +163,47 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     let doc = reports_json(&reports, Some(42), wall);
     assert_eq!(doc["api_calls"], 42);
     let controls = doc["scopes"][0]["controls"].as_array().unwrap();
-    assert_eq!(controls.len(), 7);
+    assert_eq!(controls.len(), ControlId::ALL.len());
     let cloudtrail = controls.iter().find(|c| c["control_id"] == "CloudTrail.1").unwrap();
     assert_eq!(cloudtrail["status"], "fail");
     assert_eq!(cloudtrail["failing_resource_count"], 1);
+}
+
+/// A security group in `vpc` that lets 0.0.0.0/0 reach TCP 0-1024 (EC2.53) and ::/0 everything
+/// (EC2.54). Returns its id.
+async fn open_admin_group(sdk: &aws_config::SdkConfig, vpc: &str) -> String {
+    use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let id = ec2
+        .create_security_group()
+        .group_name("admin")
+        .description("remote administration")
+        .vpc_id(vpc)
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .unwrap();
+    ec2.authorize_security_group_ingress()
+        .group_id(&id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(0)
+                .to_port(1024)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("-1")
+                .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    id
 }
 
 /// Receive Posture Violation events from the stack's bus through a rule to a test queue.
@@ -266,7 +352,7 @@ async fn a_change_event_rescans_within_seconds_and_publishes_a_violation() {
             .sum();
         let processed: f64 = env
             .metrics
-            .find("portcullis_messages_processed", &[("kind", "event.IAM.3"), ("outcome", "ok")])
+            .find("portcullis_messages_processed", &[("kind", "event.IAM"), ("outcome", "ok")])
             .iter()
             .map(|p| p.value)
             .sum();
@@ -328,4 +414,226 @@ async fn other_accounts_are_scanned_through_an_assumed_role() {
     assert_eq!(own.result(ControlId::CloudTrail1).unwrap().status, Status::Pass);
     let points = env.metrics.find("aws_cloudtrail_logging_enabled", &[("cloud.account.id", "111111111111")]);
     assert_eq!(points[0].value, 0.0);
+}
+
+/// A multi-region trail shows up in every region as a shadow copy; its status and event selectors
+/// are read through its home region (CloudTrail answers GetEventSelectors only there).
+#[tokio::test]
+async fn a_multi_region_trail_counts_in_every_scanned_region() {
+    let env = PostureEnv::start_in(&["us-east-1", "eu-west-1"], "").await;
+    let account = fixtures::healthy_account_in(&env.sdk, &["us-east-1", "eu-west-1"]).await;
+    let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+    let eu = reports.iter().find(|r| r.scope.region == "eu-west-1").expect("the eu-west-1 scan");
+    let trail = eu.result(ControlId::CloudTrail1).unwrap();
+    assert_eq!(trail.status, Status::Pass, "{trail:?}");
+    // Every regional control passes there too; account-wide ones are measured at home only.
+    let regional: Vec<ControlId> = ControlId::ALL.iter().copied().filter(|c| !c.is_global()).collect();
+    let measured: Vec<ControlId> = eu.results.iter().map(|(_, r)| r.control).collect();
+    assert_eq!(measured, regional);
+    for (_, r) in &eu.results {
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+    }
+    let home = reports.iter().find(|r| r.scope.region == "us-east-1").unwrap();
+    assert_eq!(home.result(ControlId::CloudTrail1).unwrap().status, Status::Pass);
+
+    // Stopped at home, it fails everywhere it is seen.
+    aws_sdk_cloudtrail::Client::new(&env.sdk).stop_logging().name(&account.trail).send().await.unwrap();
+    let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+    for r in &reports {
+        let trail = r.result(ControlId::CloudTrail1).unwrap();
+        assert_eq!(trail.status, Status::Fail, "{}: {trail:?}", r.scope);
+        assert!(trail.reason.as_deref().unwrap().contains("not logging"), "{trail:?}");
+    }
+}
+
+/// CloudTrail logs an event when any selector matches it: an exclusion in one selector does not
+/// remove what another selector records, for basic and advanced selectors alike.
+#[tokio::test]
+async fn event_selectors_are_ored() {
+    use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector, EventSelector, ReadWriteType};
+    let env = PostureEnv::start("").await;
+    let account = healthy_account(&env.sdk).await;
+    let ct = aws_sdk_cloudtrail::Client::new(&env.sdk);
+    let cloudtrail1 = || async {
+        let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+        reports[0].result(ControlId::CloudTrail1).unwrap().clone()
+    };
+    let basic = |excluded: Option<&str>| {
+        let mut b = EventSelector::builder().read_write_type(ReadWriteType::All).include_management_events(true);
+        if let Some(source) = excluded {
+            b = b.exclude_management_event_sources(source);
+        }
+        b.build()
+    };
+    // One selector excludes KMS, the other records every management event: nothing is excluded.
+    ct.put_event_selectors()
+        .trail_name(&account.trail)
+        .event_selectors(basic(Some("kms.amazonaws.com")))
+        .event_selectors(basic(None))
+        .send()
+        .await
+        .unwrap();
+    let r = cloudtrail1().await;
+    assert_eq!(r.status, Status::Pass, "{r:?}");
+    // Both exclude KMS: KMS events are not logged.
+    ct.put_event_selectors()
+        .trail_name(&account.trail)
+        .event_selectors(basic(Some("kms.amazonaws.com")))
+        .event_selectors(basic(Some("kms.amazonaws.com")))
+        .send()
+        .await
+        .unwrap();
+    let r = cloudtrail1().await;
+    assert_eq!(r.status, Status::Fail, "{r:?}");
+    assert!(r.reason.as_deref().unwrap().contains("excludes kms.amazonaws.com"), "{r:?}");
+
+    // Advanced selectors (moto keeps basic selectors next to advanced ones: use a new trail).
+    ct.delete_trail().name(&account.trail).send().await.unwrap();
+    let trail = portcullis_tests::fixtures::logging_trail(&env.sdk, "advanced-trail").await;
+    let field = |name: &str| AdvancedFieldSelector::builder().field(name);
+    let management = || field("eventCategory").equals("Management").build().unwrap();
+    ct.put_event_selectors()
+        .trail_name(&trail)
+        .advanced_event_selectors(
+            AdvancedEventSelector::builder()
+                .name("no-kms")
+                .field_selectors(management())
+                .field_selectors(field("eventSource").not_equals("kms.amazonaws.com").build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .advanced_event_selectors(
+            AdvancedEventSelector::builder().name("all").field_selectors(management()).build().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = cloudtrail1().await;
+    assert_eq!(r.status, Status::Pass, "{r:?}");
+}
+
+/// Each family of new controls is rescanned by its own change event, delivered by the stack's rules
+/// (generated from the catalog): the control turns to fail within seconds, its evidence names the
+/// event, and controls the event does not concern are not measured again.
+#[tokio::test]
+async fn change_events_rescan_the_controls_the_catalog_names() {
+    let mut env = PostureEnv::start("scan_interval_seconds = 3600").await;
+    let account = healthy_account(&env.sdk).await;
+    env.start_worker().await;
+    eventually(Duration::from_secs(30), "the first scheduled scan", || async {
+        (env.gauge("portcullis_posture_control_status", Some("EC2.7")) == Some(1.0)).then_some(())
+    })
+    .await;
+    let kms_before = eventually(Duration::from_secs(10), "the first scan's evidence", || async {
+        aws_sdk_dynamodb::Client::new(&env.sdk)
+            .get_item()
+            .table_name(env.names.table())
+            .key("pk", AttributeValue::S(format!("POSTURE#{ACCOUNT}#us-east-1")))
+            .key("sk", AttributeValue::S("CONTROL#KMS.4".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    })
+    .await;
+
+    let ec2 = aws_sdk_ec2::Client::new(&env.sdk);
+    let iam = aws_sdk_iam::Client::new(&env.sdk);
+    let mut vpc = String::new();
+    let cases: [(&str, &str, &str, Value, &[&str]); 8] = [
+        (
+            "aws.iam",
+            "iam.amazonaws.com",
+            "UpdateAccountPasswordPolicy",
+            json!({"minimumPasswordLength": 13}),
+            &["IAM.15", "IAM.16"],
+        ),
+        ("aws.iam", "iam.amazonaws.com", "CreateLoginProfile", json!({"userName": "carol"}), &["IAM.5"]),
+        ("aws.s3", "s3.amazonaws.com", "PutAccountPublicAccessBlock", json!({}), &["S3.1"]),
+        ("aws.ec2", "ec2.amazonaws.com", "DisableEbsEncryptionByDefault", json!({}), &["EC2.7"]),
+        ("aws.ec2", "ec2.amazonaws.com", "CreateVpc", json!({"cidrBlock": "10.9.0.0/16"}), &["EC2.2", "EC2.6"]),
+        ("aws.ec2", "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", json!({}), &["EC2.53", "EC2.54"]),
+        (
+            "aws.config",
+            "config.amazonaws.com",
+            "StopConfigurationRecorder",
+            json!({"configurationRecorderName": "default"}),
+            &["Config.1"],
+        ),
+        (
+            "aws.cloudtrail",
+            "cloudtrail.amazonaws.com",
+            "UpdateTrail",
+            json!({"name": account.trail}),
+            &["CloudTrail.2", "CloudTrail.4"],
+        ),
+    ];
+    for (source, event_source, name, params, controls) in cases {
+        // Make the change the event reports.
+        match name {
+            "UpdateAccountPasswordPolicy" => {
+                iam.update_account_password_policy().minimum_password_length(13).send().await.unwrap();
+            }
+            "CreateLoginProfile" => fixtures::console_user(&env.sdk, "carol", false).await,
+            "PutAccountPublicAccessBlock" => fixtures::block_public_access(&env.sdk, false).await,
+            "DisableEbsEncryptionByDefault" => {
+                ec2.disable_ebs_encryption_by_default().send().await.unwrap();
+            }
+            "CreateVpc" => {
+                vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+            }
+            "AuthorizeSecurityGroupIngress" => {
+                open_admin_group(&env.sdk, &vpc).await;
+            }
+            "StopConfigurationRecorder" => {
+                aws_sdk_config::Client::new(&env.sdk)
+                    .stop_configuration_recorder()
+                    .configuration_recorder_name("default")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            "UpdateTrail" => {
+                aws_sdk_cloudtrail::Client::new(&env.sdk)
+                    .update_trail()
+                    .name(&account.trail)
+                    .enable_log_file_validation(false)
+                    .kms_key_id("")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            other => unreachable!("{other}"),
+        }
+        let sent = Instant::now();
+        env.put_event(
+            source,
+            "AWS API Call via CloudTrail",
+            json!({"eventSource": event_source, "eventName": name, "requestParameters": params,
+                   "userIdentity": {"type": "IAMUser", "userName": "operator"}, "recipientAccountId": ACCOUNT}),
+        )
+        .await;
+        for control in controls {
+            eventually(Duration::from_secs(15), &format!("{control} to fail after {name}"), || async {
+                (env.gauge("portcullis_posture_control_status", Some(control)) == Some(0.0)).then_some(())
+            })
+            .await;
+        }
+        let elapsed = sent.elapsed();
+        assert!(elapsed < Duration::from_secs(5), "{name}: metrics updated {elapsed:?} after the event");
+        // The evidence is written after the metrics.
+        for control in controls {
+            let expected = Some(AttributeValue::S(format!("event:{name}")));
+            eventually(Duration::from_secs(10), &format!("{control}'s evidence of {name}"), || async {
+                (evidence(&env, control).await.remove("trigger") == expected).then_some(())
+            })
+            .await;
+        }
+    }
+    let iam5 = evidence(&env, "IAM.5").await;
+    assert_eq!(iam5["failing_resources"].as_s().unwrap(), r#"["carol"]"#);
+    // None of these events concerns KMS: it was measured once, by the first scan.
+    assert_eq!(evidence(&env, "KMS.4").await["checked_at"], kms_before["checked_at"]);
+    env.stop_worker().await;
 }

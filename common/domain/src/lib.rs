@@ -21,7 +21,8 @@
 //! - [`directory`]: what the HR system says about each user, and stale tokens; [`producers`]: trusted
 //!   producers and what they may send; [`revocation`]: the session-revocation policy on broker roles.
 //! - [`audit`]: the audit events (who, on whose behalf, what, why, when).
-//! - [`posture`]: control definitions and evaluation, scan reports, change-event classification.
+//! - [`posture`]: the control catalog, control evaluation, scan reports, change-event classification,
+//!   and what the catalog generates (stack rules, docs tables, dashboard tiles).
 
 pub mod audit;
 pub mod directory;

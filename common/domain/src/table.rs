@@ -17,6 +17,7 @@
 //! | revocation generation | `REVOKED#<account>` | `GENERATION` | access, directory: `generation` |
 //! | pending approval | `APPROVALS` | `<grant id>` | access: `user`, `account`, `expires_at` (= pending until) |
 //! | break-glass review owed | `REVIEWS` | `<grant id>` | access: `user`, `account`, `review_due`; deleted by the review |
+//! | IAM user read | `IAMREAD#<account>` | `USER#<user>` | posture: `read` (JSON), `read_at_ms`, `expires_at` |
 //!
 //! Message ids, account ids, regions and control ids cannot contain `#`, so a key splits back into its
 //! parts unambiguously even when a user name does.
@@ -107,6 +108,12 @@ impl Key {
         Key { pk: revocations_pk(account), sk: "GENERATION".into() }
     }
 
+    /// One IAM user's credentials as last read on their own (after a change event), kept so that a
+    /// full scan reusing an older credential report does not undo them, on every replica.
+    pub fn iam_user_read(account: &AccountId, user: &str) -> Key {
+        Key { pk: iam_reads_pk(account), sk: format!("USER#{user}") }
+    }
+
     /// (region, control) of an evidence key, when it is one.
     pub fn parse_evidence(pk: &str, sk: &str) -> Option<(String, ControlId)> {
         let rest = pk.strip_prefix("POSTURE#")?;
@@ -151,6 +158,17 @@ fn revocations_pk(account: &AccountId) -> String {
     format!("REVOKED#{account}")
 }
 
+impl KeyPrefix {
+    /// Every IAM user read of an account.
+    pub fn iam_user_reads(account: &AccountId) -> KeyPrefix {
+        KeyPrefix { pk: iam_reads_pk(account), sk_prefix: "USER#".into() }
+    }
+}
+
+fn iam_reads_pk(account: &AccountId) -> String {
+    format!("IAMREAD#{account}")
+}
+
 fn grants_pk(user: &str) -> String {
     format!("GRANTS#{user}")
 }
@@ -178,5 +196,9 @@ mod tests {
         let evidence = Key::evidence("123456789012", "eu-west-1", ControlId::Kms4);
         assert_eq!(Key::parse_evidence(&evidence.pk, &evidence.sk), Some(("eu-west-1".into(), ControlId::Kms4)));
         assert_eq!(Key::scan_lease("123456789012", "eu-west-1").pk, "LEASE#posture#123456789012#eu-west-1");
+        let read = Key::iam_user_read(&account, "bob");
+        assert_eq!((read.pk.as_str(), read.sk.as_str()), ("IAMREAD#123456789012", "USER#bob"));
+        let reads = KeyPrefix::iam_user_reads(&account);
+        assert!(read.pk == reads.pk && read.sk.starts_with(&reads.sk_prefix));
     }
 }

@@ -325,6 +325,10 @@ pub struct PostureSettings {
     /// Put `Posture Violation` events on the stack's bus when a control turns to fail. Default true.
     #[serde(default = "defaults::yes")]
     pub publish_violations: bool,
+    /// Config.1 requires AWS Config to record with its service-linked role, as Security Hub does.
+    /// Default true.
+    #[serde(default = "defaults::yes")]
+    pub config_require_service_linked_role: bool,
 }
 
 impl Default for PostureSettings {
@@ -337,6 +341,7 @@ impl Default for PostureSettings {
             access_key_max_age_days: defaults::key_max_age(),
             scan_concurrency: defaults::scan_concurrency(),
             publish_violations: true,
+            config_require_service_linked_role: true,
         }
     }
 }

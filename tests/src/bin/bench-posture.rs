@@ -1,24 +1,33 @@
 //! Posture scan benchmark (`make bench-posture`).
 //!
-//! Fills a private moto_server with 300 users with 2 active access keys each, 60 customer KMS keys
-//! (every 10th without rotation), one logging multi-region trail and one GuardDuty detector; then
-//! times full scans (`posture scan --once`: collection, metrics, evidence) and counts their AWS calls.
-//! For comparison it also runs the seed's approach on the same data: per-user `ListAccessKeys`,
-//! per-key `DescribeKey` and `GetKeyRotationStatus`, one call at a time.
+//! Fills a private moto_server with the account [`fixtures::benchmark_account`] describes (300 users
+//! with 2 active access keys each, a third of them console users, 60 customer KMS keys, 5 trails,
+//! 11 VPCs and 111 security groups, flow logs, Config, the account-wide settings), then times full
+//! scans (`posture scan --once`: collection, metrics, evidence) and one scan per control family, and
+//! counts their AWS calls. Beside each it runs the seed's approach on the same data: sequential,
+//! one call at a time, per resource where a per-resource API exists (per user `ListAccessKeys`,
+//! `GetLoginProfile`, `ListMFADevices` and per key `GetAccessKeyLastUsed`; per key `DescribeKey` and
+//! `GetKeyRotationStatus`; per VPC `DescribeSecurityGroups` and `DescribeFlowLogs`; per trail
+//! `GetTrailStatus` and `GetEventSelectors`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use portcullis_tests::portcullis_domain::posture::{ControlId, Status};
+use aws_config::SdkConfig;
+use portcullis_tests::fixtures::BenchmarkSize;
+use portcullis_tests::portcullis_domain::AccountId;
+use portcullis_tests::portcullis_domain::posture::{ControlId, ScanTarget, Scope, Status};
+use portcullis_tests::portcullis_posture::Posture;
 use portcullis_tests::portcullis_runtime::aws::ApiCallCounter;
 use portcullis_tests::portcullis_runtime::config::Settings;
 use portcullis_tests::portcullis_worker::app::scan_once_counted;
 use portcullis_tests::*;
 
-const USERS: usize = 300;
-const KEYS: usize = 60;
+const SIZE: BenchmarkSize = BenchmarkSize { users: 300, keys: 60, extra_trails: 4, vpcs: 10, security_groups: 100 };
 const RUNS: usize = 7;
+const FAMILIES: [&str; 7] = ["CloudTrail", "Config", "EC2", "GuardDuty", "IAM", "KMS", "S3"];
 
 #[tokio::main]
 async fn main() {
@@ -27,14 +36,15 @@ async fn main() {
     let prefix = random_prefix();
     deploy_stack(&sdk, &prefix).await;
     let filled = Instant::now();
-    fixtures::benchmark_account(&sdk, USERS, KEYS).await;
+    fixtures::benchmark_account(&sdk, &SIZE).await;
     eprintln!("emulator filled in {:.1} s", filled.elapsed().as_secs_f64());
     let jwks = std::env::temp_dir().join("portcullis-bench-jwks.json");
     let toml = settings_toml(&prefix, &moto.endpoint, &jwks, "", "[posture]\nregions = [\"us-east-1\"]\n");
     let settings = Settings::from_toml(&toml).unwrap();
     let metrics = MetricsProbe::new();
 
-    let mut walls = Vec::new();
+    // Full scans.
+    let mut walls: Vec<Duration> = Vec::new();
     let mut calls = Vec::new();
     let mut last = None;
     for _ in 0..RUNS {
@@ -44,80 +54,218 @@ async fn main() {
         calls.push(counter.total());
         last = Some((reports, counter.snapshot()));
     }
+    let walls_full = walls.clone();
     let (reports, by_op) = last.unwrap();
     let report = &reports[0];
-    let kms4 = report.result(ControlId::Kms4).unwrap();
-    let iam3 = report.result(ControlId::Iam3).unwrap();
-    assert_eq!(kms4.status, Status::Fail);
-    assert_eq!(kms4.failing_resources.len(), KEYS / 10, "every 10th key does not rotate");
-    assert_eq!(iam3.status, Status::Pass);
-    assert_eq!(report.result(ControlId::CloudTrail1).unwrap().status, Status::Pass);
-    assert_eq!(report.result(ControlId::GuardDuty1).unwrap().status, Status::Pass);
-
-    walls.sort();
-    let median = walls[RUNS / 2];
-    println!("posture scan (portcullis): {} runs", RUNS);
-    println!("  wall time: median {:.0} ms, min {:.0} ms, max {:.0} ms", ms(median), ms(walls[0]), ms(walls[RUNS - 1]));
-    println!("  AWS calls per scan: {} (runs: {:?})", calls[RUNS - 1], calls);
+    check_findings(report);
+    println!("posture scan (portcullis), full, {RUNS} runs:");
+    println!(
+        "  wall time: median {:.0} ms, min {:.0} ms, max {:.0} ms",
+        ms(median(&walls)),
+        ms(min(&walls)),
+        ms(max(&walls))
+    );
+    println!("  AWS calls per scan: {} (runs: {calls:?}), of which:", calls[RUNS - 1]);
     for (op, n) in &by_op {
-        println!("    {op:<45} {n}");
+        println!("    {op:<50} {n}");
+    }
+    println!("  results:");
+    for (_, r) in &report.results {
+        println!("    {:<13} {:<7} {:>4} failing", r.control.as_str(), r.status.as_str(), r.failing_resources.len());
+    }
+
+    // One scan per family, and the seed's approach per family.
+    let counter = ApiCallCounter::new();
+    let posture = Posture::build(&settings, &sdk, &metrics.meter(), Some(counter.clone())).await.unwrap();
+    let scope = Scope { account_id: AccountId::parse(ACCOUNT).unwrap(), region: "us-east-1".into() };
+    let mut rows = Vec::new();
+    let (mut seed_calls_total, mut seed_wall_total) = (0, Duration::ZERO);
+    for family in FAMILIES {
+        let controls: Vec<ControlId> = ControlId::ALL.iter().copied().filter(|c| c.family() == family).collect();
+        let target = ScanTarget::controls(controls.iter().copied());
+        let mut walls = Vec::new();
+        let mut scan_calls = 0;
+        let mut reads = 0;
+        for _ in 0..RUNS {
+            counter.reset();
+            let started = Instant::now();
+            posture.scan_and_record(&scope, &target, "once").await.unwrap();
+            walls.push(started.elapsed());
+            scan_calls = counter.total();
+            reads = counter.snapshot().iter().filter(|(op, _)| !is_bookkeeping(op)).map(|(_, n)| n).sum::<u64>();
+        }
+        let (seed_calls, seed_wall) = seed_approach(&sdk, family).await;
+        seed_calls_total += seed_calls;
+        seed_wall_total += seed_wall;
+        let ids: Vec<&str> = controls.iter().map(|c| c.as_str()).collect();
+        rows.push((family, ids.join(", "), reads, scan_calls, median(&walls), seed_calls, seed_wall));
+    }
+    println!("per control family (portcullis: median of {RUNS} targeted scans; seed approach: one sequential run):");
+    println!(
+        "  {:<11} {:<52} {:>9} {:>11} {:>8}   {:>10} {:>8}",
+        "family", "controls", "AWS reads", "+bookkeep.", "wall ms", "seed calls", "seed ms"
+    );
+    for (family, ids, reads, scan_calls, wall, seed_calls, seed_wall) in &rows {
+        println!(
+            "  {family:<11} {ids:<52} {reads:>9} {:>11} {:>8.0}   {seed_calls:>10} {:>8.0}",
+            scan_calls - reads,
+            ms(*wall),
+            ms(*seed_wall)
+        );
     }
     println!(
-        "  findings: KMS.4 {} failing of {} keys; IAM.3 {} over {} active keys; CloudTrail.1 pass; GuardDuty.1 pass",
-        kms4.failing_resources.len(),
-        KEYS,
-        iam3.status.as_str(),
-        USERS * 2
+        "full scan: portcullis {} AWS calls (reads and bookkeeping), {:.0} ms median; seed approach, every family in \
+         turn on the same data: {seed_calls_total} AWS calls, {:.0} ms",
+        calls[RUNS - 1],
+        ms(median(&walls_full)),
+        ms(seed_wall_total)
     );
+}
 
-    let (naive_calls, naive_wall, naive_failing) = seed_approach(&sdk).await;
-    println!("seed approach (sequential, per user and per key) on the same data:");
-    println!("  wall time {:.0} ms, AWS calls {naive_calls}, KMS.4 failing {naive_failing}", ms(naive_wall));
+/// Evidence, violations and the per-user read store: the calls a scan makes to record, not to read.
+fn is_bookkeeping(op: &str) -> bool {
+    op.starts_with("DynamoDB.") || op.starts_with("EventBridge.")
+}
+
+/// The data set's known findings.
+fn check_findings(report: &portcullis_tests::portcullis_domain::posture::ScanReport) {
+    let failing = |c: ControlId| {
+        let r = report.result(c).unwrap();
+        (r.status, r.failing_resources.len())
+    };
+    assert_eq!(failing(ControlId::Kms4), (Status::Fail, SIZE.keys / 10), "every 10th key does not rotate");
+    assert_eq!(failing(ControlId::Ec253), (Status::Fail, SIZE.security_groups / 10), "every 10th group is open");
+    assert_eq!(failing(ControlId::Ec26), (Status::Fail, SIZE.vpcs / 5), "every 5th new VPC has no flow log");
+    assert_eq!(failing(ControlId::Iam5), (Status::Fail, SIZE.users.div_ceil(30)), "console users without MFA");
+    assert_eq!(failing(ControlId::CloudTrail4), (Status::Fail, SIZE.extra_trails / 2), "trails without validation");
+    for c in [
+        ControlId::CloudTrail1,
+        ControlId::CloudTrail2,
+        ControlId::Config1,
+        ControlId::Ec22,
+        ControlId::Ec254,
+        ControlId::Ec27,
+        ControlId::GuardDuty1,
+        ControlId::Iam3,
+        ControlId::Iam4,
+        ControlId::Iam15,
+        ControlId::Iam16,
+        ControlId::Iam22,
+        ControlId::Kms3,
+        ControlId::S31,
+    ] {
+        assert_eq!(failing(c).0, Status::Pass, "{c}: {:?}", report.result(c));
+    }
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// The seed's scan: sequential, `ListAccessKeys` per user, `DescribeKey` and rotation per key.
-async fn seed_approach(sdk: &aws_config::SdkConfig) -> (u64, Duration, usize) {
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn min(v: &[Duration]) -> Duration {
+    v.iter().copied().min().unwrap_or_default()
+}
+
+fn max(v: &[Duration]) -> Duration {
+    v.iter().copied().max().unwrap_or_default()
+}
+
+/// The seed's way of reading one family: sequential, per resource. Returns the calls and the wall
+/// time.
+async fn seed_approach(sdk: &SdkConfig, family: &str) -> (u64, Duration) {
     let counter = ApiCallCounter::new();
-    let iam =
-        aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(sdk).interceptor(counter.clone()).build());
-    let kms =
-        aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(sdk).interceptor(counter.clone()).build());
-    let ct = aws_sdk_cloudtrail::Client::from_conf(
-        aws_sdk_cloudtrail::config::Builder::from(sdk).interceptor(counter.clone()).build(),
-    );
-    let gd = aws_sdk_guardduty::Client::from_conf(
-        aws_sdk_guardduty::config::Builder::from(sdk).interceptor(counter.clone()).build(),
-    );
+    macro_rules! client {
+        ($krate:ident) => {
+            $krate::Client::from_conf($krate::config::Builder::from(sdk).interceptor(counter.clone()).build())
+        };
+    }
     let started = Instant::now();
-    for t in ct.describe_trails().send().await.unwrap().trail_list.unwrap_or_default() {
-        ct.get_trail_status().name(t.trail_arn.unwrap()).send().await.unwrap();
-    }
-    for d in gd.list_detectors().send().await.unwrap().detector_ids.unwrap_or_default() {
-        gd.get_detector().detector_id(d).send().await.unwrap();
-    }
-    let mut marker = None;
-    loop {
-        let page = iam.list_users().set_marker(marker.clone()).send().await.unwrap();
-        for u in page.users {
-            iam.list_access_keys().user_name(u.user_name).send().await.unwrap();
+    match family {
+        "CloudTrail" => {
+            let ct = client!(aws_sdk_cloudtrail);
+            for t in ct.describe_trails().send().await.unwrap().trail_list.unwrap_or_default() {
+                let arn = t.trail_arn.unwrap();
+                ct.get_trail_status().name(&arn).send().await.unwrap();
+                ct.get_event_selectors().trail_name(&arn).send().await.unwrap();
+            }
         }
-        match page.marker {
-            Some(m) if page.is_truncated => marker = Some(m),
-            _ => break,
+        "Config" => {
+            let config = client!(aws_sdk_config);
+            for r in config.describe_configuration_recorders().send().await.unwrap().configuration_recorders() {
+                config
+                    .describe_configuration_recorder_status()
+                    .configuration_recorder_names(r.name().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
         }
-    }
-    let mut failing = 0;
-    for k in kms.list_keys().limit(1000).send().await.unwrap().keys.unwrap_or_default() {
-        let id = k.key_id.unwrap();
-        let meta = kms.describe_key().key_id(&id).send().await.unwrap().key_metadata.unwrap();
-        let rotation = kms.get_key_rotation_status().key_id(&id).send().await.map(|r| r.key_rotation_enabled);
-        if meta.key_manager.map(|m| m.as_str() == "CUSTOMER").unwrap_or(false) && matches!(rotation, Ok(false)) {
-            failing += 1;
+        "EC2" => {
+            use aws_sdk_ec2::types::Filter;
+            let ec2 = client!(aws_sdk_ec2);
+            ec2.get_ebs_encryption_by_default().send().await.unwrap();
+            for v in ec2.describe_vpcs().send().await.unwrap().vpcs() {
+                let id = v.vpc_id().unwrap();
+                ec2.describe_security_groups()
+                    .filters(Filter::builder().name("vpc-id").values(id).build())
+                    .send()
+                    .await
+                    .unwrap();
+                ec2.describe_flow_logs()
+                    .filter(Filter::builder().name("resource-id").values(id).build())
+                    .send()
+                    .await
+                    .unwrap();
+            }
         }
+        "GuardDuty" => {
+            let gd = client!(aws_sdk_guardduty);
+            for d in gd.list_detectors().send().await.unwrap().detector_ids.unwrap_or_default() {
+                gd.get_detector().detector_id(d).send().await.unwrap();
+            }
+        }
+        "IAM" => {
+            let iam = client!(aws_sdk_iam);
+            iam.get_account_summary().send().await.unwrap();
+            iam.get_account_password_policy().send().await.unwrap();
+            let mut marker = None;
+            loop {
+                let page = iam.list_users().set_marker(marker.clone()).send().await.unwrap();
+                for u in page.users {
+                    let keys = iam.list_access_keys().user_name(&u.user_name).send().await.unwrap();
+                    for k in keys.access_key_metadata {
+                        iam.get_access_key_last_used().access_key_id(k.access_key_id.unwrap()).send().await.unwrap();
+                    }
+                    let _ = iam.get_login_profile().user_name(&u.user_name).send().await;
+                    iam.list_mfa_devices().user_name(&u.user_name).send().await.unwrap();
+                }
+                match page.marker {
+                    Some(m) if page.is_truncated => marker = Some(m),
+                    _ => break,
+                }
+            }
+        }
+        "KMS" => {
+            let kms = client!(aws_sdk_kms);
+            for k in kms.list_keys().limit(1000).send().await.unwrap().keys.unwrap_or_default() {
+                let id = k.key_id.unwrap();
+                kms.describe_key().key_id(&id).send().await.unwrap();
+                let _ = kms.get_key_rotation_status().key_id(&id).send().await;
+            }
+        }
+        "S3" => {
+            let s3control =
+                portcullis_tests::portcullis_posture::collect::Clients::new(sdk, "us-east-1", Some(&counter)).s3control;
+            s3control.get_public_access_block().account_id(ACCOUNT).send().await.unwrap();
+        }
+        other => unreachable!("no family {other}"),
     }
-    (counter.total(), started.elapsed(), failing)
+    let per_op: BTreeMap<String, u64> = counter.snapshot();
+    (per_op.values().sum(), started.elapsed())
 }

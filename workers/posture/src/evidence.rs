@@ -4,8 +4,11 @@
 //! Items (in the stack's table, keys from [`portcullis_domain::table`]):
 //! - evidence: `status`, `failing_count`, `failing_resources` (JSON, first 100), `reason`,
 //!   `error_code`, `checked_at` (RFC 3339), `checked_at_epoch`, `measured_at_ms` (when the measuring
-//!   scan started, epoch ms), `trigger`;
-//! - lease: `owner`, `lease_until` (epoch s), `expires_at` (TTL).
+//!   scan started, epoch ms), `trigger`; GuardDuty.1 also `findings_status` (`counted` with
+//!   `findings_high`/`findings_critical`, or `unknown` with `findings_error_code`/`findings_reason`);
+//! - lease: `owner`, `lease_until` (epoch s), `expires_at` (TTL);
+//! - IAM user read: `read` (the [`UserRead`] as JSON), `read_at_ms`, `expires_at` (TTL, once no
+//!   credential report can be older than the read).
 //!
 //! A violation is published *before* the evidence that records the new status is written, so a
 //! worker killed in between publishes it again (a duplicate, never a miss).
@@ -22,13 +25,15 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use chrono::{DateTime, SecondsFormat, Utc};
-use portcullis_domain::posture::{ControlId, ControlResult, ScanReport, Scope, Status};
-use portcullis_domain::table::{Key, TTL_ATTRIBUTE};
+use portcullis_domain::AccountId;
+use portcullis_domain::posture::controls::CREDENTIAL_REPORT_MAX_AGE;
+use portcullis_domain::posture::{ControlId, ControlResult, Findings, ScanReport, Scope, Status, UserRead};
+use portcullis_domain::table::{Key, KeyPrefix, TTL_ATTRIBUTE};
 use portcullis_runtime::aws::error_message;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::ports::{EvidenceError, PostureStore};
+use crate::ports::{EvidenceError, PostureStore, UserReadStore};
 
 /// Most failing resources kept per evidence item (the count is always exact).
 pub const MAX_STORED_RESOURCES: usize = 100;
@@ -183,6 +188,66 @@ impl PostureStore for EvidenceStore {
     }
 }
 
+#[async_trait]
+impl UserReadStore for EvidenceStore {
+    async fn user_reads(&self, account: &AccountId) -> Result<Vec<UserRead>, EvidenceError> {
+        let prefix = KeyPrefix::iam_user_reads(account);
+        let mut reads = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
+                .expression_attribute_values(":pk", s(prefix.pk.clone()))
+                .expression_attribute_values(":sk", s(prefix.sk_prefix.clone()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| EvidenceError { op: "dynamodb:Query", message: error_message(&e) })?;
+            for item in page.items.unwrap_or_default() {
+                let Some(text) = item.get("read").and_then(|v| v.as_s().ok()) else { continue };
+                match serde_json::from_str::<UserRead>(text) {
+                    Ok(read) => reads.push(read),
+                    // Written by another version: ignore it (the report, or the next event, decides).
+                    Err(e) => tracing::warn!(error = %e, "an IAM user read in the table cannot be parsed"),
+                }
+            }
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => start = Some(k),
+                None => return Ok(reads),
+            }
+        }
+    }
+
+    async fn put_user_read(&self, account: &AccountId, read: &UserRead) -> Result<(), EvidenceError> {
+        let key = Key::iam_user_read(account, &read.user);
+        let doc = serde_json::to_string(read)
+            .map_err(|e| EvidenceError { op: "dynamodb:PutItem", message: e.to_string() })?;
+        let expires = (read.read_at + CREDENTIAL_REPORT_MAX_AGE).timestamp().saturating_add(3600);
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(key.pk))
+            .item("sk", s(key.sk))
+            .item("read", s(doc))
+            .item("read_at_ms", AttributeValue::N(read.read_at.timestamp_millis().to_string()))
+            .item(TTL_ATTRIBUTE, AttributeValue::N(expires.to_string()))
+            // An older read arriving late (a slow rescan) never replaces a newer one.
+            .condition_expression("attribute_not_exists(pk) OR read_at_ms <= :at")
+            .expression_attribute_values(":at", AttributeValue::N(read.read_at.timestamp_millis().to_string()))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match e.as_service_error() {
+                Some(s) if s.is_conditional_check_failed_exception() => Ok(()),
+                _ => Err(EvidenceError { op: "dynamodb:PutItem", message: error_message(&e) }),
+            })
+    }
+}
+
 impl EvidenceStore {
     async fn previous_statuses(
         &self,
@@ -256,6 +321,21 @@ impl EvidenceStore {
             item.insert("checked_at_epoch".into(), AttributeValue::N(report.finished_at.timestamp().to_string()));
             item.insert("measured_at_ms".into(), AttributeValue::N(report.started_at.timestamp_millis().to_string()));
             item.insert("trigger".into(), s(report.trigger.clone()));
+            if r.control == ControlId::GuardDuty1 {
+                match &report.findings {
+                    Some(Findings::Counted(f)) => {
+                        item.insert("findings_status".into(), s("counted"));
+                        item.insert("findings_high".into(), AttributeValue::N(f.high.to_string()));
+                        item.insert("findings_critical".into(), AttributeValue::N(f.critical.to_string()));
+                    }
+                    Some(Findings::Unknown { error_code, reason }) => {
+                        item.insert("findings_status".into(), s("unknown"));
+                        item.insert("findings_error_code".into(), s(error_code.as_str()));
+                        item.insert("findings_reason".into(), s(reason.clone()));
+                    }
+                    None => {}
+                }
+            }
             let put = PutRequest::builder()
                 .set_item(Some(item))
                 .build()

@@ -8,11 +8,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::AccountId;
+use portcullis_domain::posture::controls::{
+    ConfigRecorderFacts, FlowLogFacts, PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VpcFacts,
+};
 use portcullis_domain::posture::{
-    AccessKeyFacts, ControlId, FindingCounts, KmsKeyFacts, ScanReport, Scope, TrailFacts, UnreadableTrail,
+    ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
+    UserRead,
 };
 
-use crate::ports::{CollectError, EvidenceError, FactReader, PostureStore};
+use crate::ports::{CollectError, EvidenceError, FactReader, PostureStore, UserReadStore};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -24,9 +28,19 @@ pub struct Facts {
     pub trails: Vec<TrailFacts>,
     pub detectors: Vec<(String, String)>,
     pub findings: FindingCounts,
-    pub keys: Vec<AccessKeyFacts>,
+    /// The users as they are now (what a per-user read sees).
+    pub users: Vec<IamUserFacts>,
+    /// The credential report AWS serves; `None`: one generated now from `users`.
+    pub report: Option<CredentialReport>,
     pub root: (i64, i64),
     pub kms: Vec<KmsKeyFacts>,
+    pub password_policy: Option<PasswordPolicyFacts>,
+    pub public_access_block: Option<PublicAccessBlockFacts>,
+    pub ebs_encryption_by_default: bool,
+    pub config_recorders: Vec<ConfigRecorderFacts>,
+    pub security_groups: Vec<SecurityGroupFacts>,
+    pub vpcs: Vec<VpcFacts>,
+    pub flow_logs: Vec<FlowLogFacts>,
 }
 
 /// A [`FactReader`] over fixed facts (change them with [`StaticReader::set`]).
@@ -71,7 +85,7 @@ impl FactReader for StaticReader {
     fn region(&self) -> &str {
         &self.region
     }
-    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<UnreadableTrail>), CollectError> {
+    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<Unreadable>), CollectError> {
         Ok((self.read().trails, Vec::new()))
     }
     async fn guardduty_detectors(&self) -> Result<Vec<(String, String)>, CollectError> {
@@ -80,17 +94,37 @@ impl FactReader for StaticReader {
     async fn guardduty_findings(&self, _detector_id: &str) -> Result<FindingCounts, CollectError> {
         Ok(self.read().findings)
     }
-    async fn access_keys_from_report(&self) -> Result<Vec<AccessKeyFacts>, CollectError> {
-        Ok(self.read().keys)
+    async fn credential_report(&self) -> Result<CredentialReport, CollectError> {
+        let facts = self.read();
+        Ok(facts.report.unwrap_or_else(|| CredentialReport { generated_at: Utc::now(), users: facts.users }))
     }
-    async fn access_keys_of(&self, user: &str) -> Result<Vec<AccessKeyFacts>, CollectError> {
-        Ok(self.read().keys.into_iter().filter(|k| k.user == user).collect())
+    async fn iam_user(&self, user: &str) -> Result<Option<IamUserFacts>, CollectError> {
+        Ok(self.read().users.into_iter().find(|u| u.user == user))
     }
     async fn root_summary(&self) -> Result<(i64, i64), CollectError> {
         Ok(self.read().root)
     }
-    async fn kms_keys(&self) -> Result<Vec<KmsKeyFacts>, CollectError> {
-        Ok(self.read().kms)
+    async fn password_policy(&self) -> Result<Option<PasswordPolicyFacts>, CollectError> {
+        Ok(self.read().password_policy)
+    }
+    async fn account_public_access_block(&self) -> Result<Option<PublicAccessBlockFacts>, CollectError> {
+        Ok(self.read().public_access_block)
+    }
+    async fn ebs_encryption_by_default(&self) -> Result<bool, CollectError> {
+        Ok(self.read().ebs_encryption_by_default)
+    }
+    async fn config_recorders(&self) -> Result<Vec<ConfigRecorderFacts>, CollectError> {
+        Ok(self.read().config_recorders)
+    }
+    async fn security_groups(&self) -> Result<Vec<SecurityGroupFacts>, CollectError> {
+        Ok(self.read().security_groups)
+    }
+    async fn vpcs_and_flow_logs(&self) -> Result<(Vec<VpcFacts>, Vec<FlowLogFacts>), CollectError> {
+        let facts = self.read();
+        Ok((facts.vpcs, facts.flow_logs))
+    }
+    async fn kms_keys(&self) -> Result<(Vec<KmsKeyFacts>, Vec<Unreadable>), CollectError> {
+        Ok((self.read().kms, Vec::new()))
     }
     async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError> {
         Ok(self.read().kms.into_iter().find(|k| k.key_id == key_id))
@@ -103,6 +137,7 @@ impl FactReader for StaticReader {
 pub struct MemoryPostureStore {
     reports: Mutex<Vec<ScanReport>>,
     leases: Mutex<HashMap<Scope, (String, DateTime<Utc>)>>,
+    user_reads: Mutex<HashMap<(AccountId, String), UserRead>>,
 }
 
 impl MemoryPostureStore {
@@ -133,5 +168,17 @@ impl PostureStore for MemoryPostureStore {
             leases.insert(scope.clone(), (owner.to_owned(), until));
         }
         Ok(free)
+    }
+}
+
+#[async_trait]
+impl UserReadStore for MemoryPostureStore {
+    async fn user_reads(&self, account: &AccountId) -> Result<Vec<UserRead>, EvidenceError> {
+        Ok(lock(&self.user_reads).iter().filter(|((a, _), _)| a == account).map(|(_, r)| r.clone()).collect())
+    }
+
+    async fn put_user_read(&self, account: &AccountId, read: &UserRead) -> Result<(), EvidenceError> {
+        lock(&self.user_reads).insert((account.clone(), read.user.clone()), read.clone());
+        Ok(())
     }
 }

@@ -6,8 +6,8 @@
 //! # Layout
 //!
 //! - [`ports`]: the [`ports::FactReader`] collector and the [`ports::PostureStore`].
-//! - [`collect`]: the AWS fact reader, with bounded concurrency.
-//! - [`scan`]: one scan of one account and region, full or targeted.
+//! - [`collect`]: the AWS fact reader, one module per service family, with bounded concurrency.
+//! - [`scan`]: one scan of one account and region, full or targeted: the readings its controls need.
 //! - [`metrics`]: the gauges and counters, read from the latest state.
 //! - [`evidence`]: evidence items, violation events and scan leases (DynamoDB, EventBridge).
 //! - [`fakes`] (tests, feature `test-util`): a fact reader and a store in memory.
@@ -35,7 +35,7 @@ use futures::future::{BoxFuture, Shared};
 use opentelemetry::metrics::Meter;
 use portcullis_domain::naming::StackNames;
 use portcullis_domain::posture::events::{Parsed, parse_event};
-use portcullis_domain::posture::{ScanReport, ScanTarget, Scope, Status};
+use portcullis_domain::posture::{Findings, ScanReport, ScanTarget, Scope, Status};
 use portcullis_domain::{AccountId, ErrorCode};
 use portcullis_runtime::aws::{ApiCallCounter, error_message};
 use portcullis_runtime::clock::{Clock, SystemClock};
@@ -170,10 +170,13 @@ impl Posture {
             names.event_bus(),
             settings.posture.publish_violations,
         );
+        let evidence = Arc::new(evidence);
         Ok(Self::from_parts(
-            Scanner::new(readers, settings.posture.access_key_max_age_days),
+            Scanner::new(readers, settings.posture.access_key_max_age_days)
+                .with_user_reads(evidence.clone())
+                .with_config_service_linked_role(settings.posture.config_require_service_linked_role),
             PostureMetrics::new(meter),
-            Arc::new(evidence),
+            evidence,
             Duration::from_secs(settings.posture.scan_interval_seconds),
             Duration::from_millis(settings.posture.debounce_ms),
             clock,
@@ -328,8 +331,9 @@ impl Handler for PostureEventHandler {
             Err(e) => return Outcome::rejected("event", ErrorCode::UnrecognisedEvent, e.0),
         };
         self.posture.metrics.event_received(&trigger.account_id, &trigger.region, &trigger.source, &trigger.event_name);
-        let global = matches!(trigger.target, ScanTarget::AccessKeysOf(_) | ScanTarget::Root);
-        let region = if global {
+        // Account-wide controls live in the home region, whichever region the event came from (IAM
+        // events arrive in us-east-1, S3 Control's where the call was made).
+        let region = if trigger.target.is_global() {
             match self.posture.scanner.home_region(&trigger.account_id) {
                 Some(home) => home.to_owned(),
                 None => trigger.region.clone(),
@@ -420,11 +424,21 @@ pub fn reports_table(reports: &[ScanReport]) -> String {
                 detail
             ));
         }
-        if let Some(f) = &r.findings {
-            out.push_str(&format!(
+        match &r.findings {
+            Some(Findings::Counted(f)) => out.push_str(&format!(
                 "{:<14} {:<11} {:<13} {:<8} {:>7}  active GuardDuty findings: {} high, {} critical\n",
                 r.scope.account_id, r.scope.region, "", "", "", f.high, f.critical
-            ));
+            )),
+            Some(Findings::Unknown { reason, .. }) => out.push_str(&format!(
+                "{:<14} {:<11} {:<13} {:<8} {:>7}  active GuardDuty findings unknown: {}\n",
+                r.scope.account_id,
+                r.scope.region,
+                "",
+                "",
+                "",
+                reason.chars().take(120).collect::<String>()
+            )),
+            None => {}
         }
     }
     out
@@ -444,8 +458,7 @@ mod tests {
                 arn: "arn:aws:cloudtrail:us-east-1:123456789012:trail/main".into(),
                 is_multi_region: true,
                 is_logging: true,
-                management_read: true,
-                management_write: true,
+                home_region: "us-east-1".into(),
                 ..TrailFacts::default()
             }],
             detectors: vec![("d-1".into(), "ENABLED".into())],
@@ -488,6 +501,88 @@ mod tests {
             .map(|r| (r.started_at - start).num_seconds())
             .collect();
         assert_eq!(scheduled, vec![0, 2, 4], "one scan per interval across both replicas");
+    }
+
+    /// A user read by one replica after an event wins over the older credential report that another
+    /// replica's scheduled scan reuses: the shared store carries it.
+    #[tokio::test]
+    async fn a_user_read_on_one_replica_is_honoured_by_another() {
+        use portcullis_domain::posture::{AccessKeyFacts, CredentialReport, IamUserFacts};
+        let account = AccountId::parse("123456789012").unwrap();
+        let now = chrono::Utc::now();
+        let bob = |active: bool| IamUserFacts {
+            access_keys: vec![AccessKeyFacts {
+                user: "bob".into(),
+                key: "AKIABOB".into(),
+                active,
+                created: now - chrono::Duration::days(100),
+                last_used: Some(now),
+            }],
+            ..IamUserFacts::named("bob")
+        };
+        // The report (an hour old) still shows bob's old key active; he has deactivated it since.
+        let facts = Facts {
+            users: vec![bob(false)],
+            report: Some(CredentialReport { generated_at: now - chrono::Duration::hours(1), users: vec![bob(true)] }),
+            ..healthy()
+        };
+        let store = Arc::new(MemoryPostureStore::default());
+        let replica = || {
+            let reader: Arc<dyn FactReader> = Arc::new(StaticReader::new(&account, "us-east-1", facts.clone()));
+            Scanner::new(vec![reader], 90).with_user_reads(store.clone())
+        };
+        let (a, b) = (replica(), replica());
+        let scope = Scope { account_id: account.clone(), region: "us-east-1".into() };
+        let status = |r: ScanReport| r.result(portcullis_domain::posture::ControlId::Iam3).unwrap().status;
+        assert_eq!(status(b.scan(&scope, &ScanTarget::Full, "scheduled").await.unwrap()), Status::Fail);
+        let event = ScanTarget::User("bob".into());
+        assert_eq!(status(a.scan(&scope, &event, "event:UpdateAccessKey").await.unwrap()), Status::Pass);
+        assert_eq!(status(b.scan(&scope, &ScanTarget::Full, "scheduled").await.unwrap()), Status::Pass);
+    }
+
+    /// Account-wide controls live in the home region: an S3 Block Public Access event from another
+    /// region rescans S3.1 there, and a regional event stays in its region.
+    #[tokio::test(start_paused = true)]
+    async fn account_wide_events_rescan_the_home_region() {
+        use portcullis_domain::posture::ControlId;
+        let account = AccountId::parse("123456789012").unwrap();
+        let store = Arc::new(MemoryPostureStore::default());
+        let readers: Vec<Arc<dyn FactReader>> = ["us-east-1", "eu-west-1"]
+            .into_iter()
+            .map(|r| Arc::new(StaticReader::new(&account, r, healthy())) as Arc<dyn FactReader>)
+            .collect();
+        let posture = Arc::new(Posture::from_parts(
+            Scanner::new(readers, 90),
+            PostureMetrics::new(&opentelemetry::global::meter("test")),
+            store.clone(),
+            Duration::from_secs(60),
+            Duration::from_millis(300),
+            Arc::new(SystemClock),
+        ));
+        let handler = PostureEventHandler::new(posture);
+        let event = |source: &str, event_source: &str, name: &str| ReceivedMessage {
+            message_id: name.into(),
+            receipt_handle: name.into(),
+            body: serde_json::json!({"detail-type": "AWS API Call via CloudTrail", "source": source,
+                "account": "123456789012", "region": "eu-west-1",
+                "detail": {"eventSource": event_source, "eventName": name}})
+            .to_string(),
+            receive_count: 1,
+            sender_id: None,
+            attributes: Default::default(),
+        };
+        let first = Attempt { number: 1, is_last: false };
+        let s3 = event("aws.s3", "s3.amazonaws.com", "DeleteAccountPublicAccessBlock");
+        let ebs = event("aws.ec2", "ec2.amazonaws.com", "DisableEbsEncryptionByDefault");
+        for m in [&s3, &ebs] {
+            assert_eq!(handler.handle(m, first).await.disposition, portcullis_runtime::consumer::Disposition::Done);
+        }
+        let reports = store.reports();
+        let seen: Vec<(&str, Vec<ControlId>)> = reports
+            .iter()
+            .map(|r| (r.scope.region.as_str(), r.results.iter().map(|(_, c)| c.control).collect()))
+            .collect();
+        assert_eq!(seen, vec![("us-east-1", vec![ControlId::S31]), ("eu-west-1", vec![ControlId::Ec27])]);
     }
 
     /// Events for the same scope and target within the debounce window share one scan.

@@ -2,9 +2,12 @@
 //!
 //! The gauges read a shared [`PostureState`] when metrics are collected, so a series exists exactly
 //! while its fact is known: an account or control that stops being measured disappears instead of
-//! repeating a stale value. Names follow `../shared/FACTS.md`: the seed dashboard's four gauges keep
-//! their names and meaning; everything else is `portcullis_posture_*`, in base units, with
-//! `cloud.account.id` and `cloud.region` on every data point. Failing resources are never labels.
+//! repeating a stale value. Names follow `../shared/FACTS.md`: everything is `portcullis_posture_*`,
+//! in base units, with `cloud.account.id` and `cloud.region` on every data point, except the seed
+//! dashboard's four `aws_*` gauges, which keep the original exporter's *names*. Only
+//! `aws_iam_access_key_max_age_days` keeps its meaning too; the other three follow the controls
+//! (CloudTrail.1, GuardDuty.1, KMS.4) and differ from the original, gauge by gauge, as
+//! `docs/posture.md` ("The seed gauges") sets out. Failing resources are never labels.
 //!
 //! Several replicas each export their own view, told apart by `service.instance.id`. A result is
 //! applied only when no later-started measurement of the same control is already held (a slow
@@ -21,7 +24,16 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 
 use portcullis_domain::AccountId;
-use portcullis_domain::posture::{ControlId, FindingCounts, ScanReport, Status};
+use portcullis_domain::posture::{ControlId, FindingCounts, Findings, ScanReport, Status};
+
+/// The seed dashboard's gauges, by their original names. Each has a row in docs/posture.md ("The
+/// seed gauges") saying what it measures next to the original exporter (a test checks).
+pub const SEED_GAUGES: [&str; 4] = [
+    "aws_cloudtrail_logging_enabled",
+    "aws_guardduty_high_findings",
+    "aws_iam_access_key_max_age_days",
+    "aws_kms_rotation_all_enabled",
+];
 
 /// The latest known state of one control in one account and region.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,10 +93,10 @@ impl PostureState {
         if applied.contains(&(report.scope.region.clone(), ControlId::GuardDuty1)) {
             // No count (GuardDuty off, or its statistics unreadable): no series, never an old count.
             match &report.findings {
-                Some(f) => {
+                Some(Findings::Counted(f)) => {
                     self.findings.insert(scope_key.clone(), *f);
                 }
-                None => {
+                Some(Findings::Unknown { .. }) | None => {
                     self.findings.remove(&scope_key);
                 }
             }
@@ -154,10 +166,11 @@ impl PostureMetrics {
             }};
         }
 
-        // The seed dashboard's gauges, original names and meaning.
+        // The seed dashboard's gauges: the original names; their meaning against the original
+        // exporter's is in docs/posture.md ("The seed gauges").
         gauge!(
-            "aws_cloudtrail_logging_enabled",
-            "1 when a multi-region trail logs management events (CloudTrail.1), else 0",
+            SEED_GAUGES[0],
+            "1 when CloudTrail.1 passes (a healthy multi-region trail logs every management event), else 0",
             "",
             |s, o| {
                 for ((account, region, control), snap) in s.live_controls(Utc::now()) {
@@ -168,8 +181,8 @@ impl PostureMetrics {
             }
         );
         gauge!(
-            "aws_guardduty_high_findings",
-            "Active GuardDuty findings of severity 7 or more; -1 when GuardDuty is not enabled",
+            SEED_GAUGES[1],
+            "Active (non-archived) GuardDuty findings of severity 7 or more; -1 when no detector is enabled",
             "",
             |s, o| {
                 for ((account, region, control), snap) in s.live_controls(Utc::now()) {
@@ -191,21 +204,16 @@ impl PostureMetrics {
                 }
             }
         );
-        gauge!(
-            "aws_iam_access_key_max_age_days",
-            "Age in days of the oldest active IAM access key (0 when none)",
-            "",
-            |s, o| {
-                for ((account, region), (days, _)) in &s.key_age {
-                    if !s.is_live(account, region, ControlId::Iam3, Utc::now()) {
-                        continue;
-                    }
-                    o.observe(*days, &scope_attrs(account, region));
+        gauge!(SEED_GAUGES[2], "Age in days of the oldest active IAM access key (0 when none)", "", |s, o| {
+            for ((account, region), (days, _)) in &s.key_age {
+                if !s.is_live(account, region, ControlId::Iam3, Utc::now()) {
+                    continue;
                 }
+                o.observe(*days, &scope_attrs(account, region));
             }
-        );
+        });
         gauge!(
-            "aws_kms_rotation_all_enabled",
+            SEED_GAUGES[3],
             "1 when every rotatable customer managed KMS key rotates (KMS.4), else 0",
             "",
             |s, o| {
@@ -319,14 +327,22 @@ impl PostureMetrics {
         if let Ok(mut s) = self.state.write() {
             s.apply(report);
         }
+        let scan_error = |region: &str, control: ControlId, code: Option<portcullis_domain::ErrorCode>| {
+            let mut attrs = scope_attrs(&report.scope.account_id, region);
+            attrs.push(KeyValue::new("control_id", control.as_str()));
+            let code = code.unwrap_or(portcullis_domain::ErrorCode::ReadFailed);
+            attrs.push(KeyValue::new("error_code", code.as_str()));
+            self.scan_errors.add(1, &attrs);
+        };
         for (region, r) in &report.results {
             if r.status == Status::Unknown {
-                let mut attrs = scope_attrs(&report.scope.account_id, region);
-                attrs.push(KeyValue::new("control_id", r.control.as_str()));
-                let code = r.error_code.unwrap_or(portcullis_domain::ErrorCode::ReadFailed);
-                attrs.push(KeyValue::new("error_code", code.as_str()));
-                self.scan_errors.add(1, &attrs);
+                scan_error(region, r.control, r.error_code);
             }
+        }
+        // GuardDuty is on but its findings could not be counted: the part of GuardDuty.1 that is
+        // unknown is counted like an unknown control.
+        if let Some(Findings::Unknown { error_code, .. }) = &report.findings {
+            scan_error(&report.scope.region, ControlId::GuardDuty1, Some(*error_code));
         }
         let seconds = (report.finished_at - report.started_at).num_milliseconds() as f64 / 1000.0;
         let mut attrs = scope_attrs(&report.scope.account_id, &report.scope.region);
@@ -380,6 +396,18 @@ mod tests {
         }
     }
 
+    /// Every seed gauge says, in the docs, what it measures against the original exporter.
+    #[test]
+    fn every_seed_gauge_is_compared_with_the_original_in_the_docs() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/posture.md")).unwrap();
+        let section = doc.split("### The seed gauges").nth(1).expect("a `The seed gauges` section");
+        for name in SEED_GAUGES {
+            let row = section.lines().find(|l| l.starts_with(&format!("| `{name}` |")));
+            let row = row.unwrap_or_else(|| panic!("docs/posture.md compares no row for {name}"));
+            assert_eq!(row.matches(" | ").count(), 3, "{name}: original, Portcullis, same meaning? ({row})");
+        }
+    }
+
     #[test]
     fn a_slow_scan_never_overwrites_a_newer_measurement() {
         let t0 = Utc::now();
@@ -413,7 +441,7 @@ mod tests {
         let t0 = Utc::now();
         let mut state = PostureState::default();
         let mut with_findings = report(t0, t0, ControlResult::pass(ControlId::GuardDuty1));
-        with_findings.findings = Some(FindingCounts { high: 3, critical: 1 });
+        with_findings.findings = Some(Findings::Counted(FindingCounts { high: 3, critical: 1 }));
         state.apply(&with_findings);
         assert_eq!(state.findings.len(), 1);
         let later = t0 + Duration::seconds(60);

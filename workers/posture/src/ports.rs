@@ -7,8 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use portcullis_domain::posture::controls::{
+    ConfigRecorderFacts, FlowLogFacts, PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VpcFacts,
+};
 use portcullis_domain::posture::{
-    AccessKeyFacts, ControlId, FindingCounts, KmsKeyFacts, ScanReport, Scope, TrailFacts, UnreadableTrail,
+    ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
+    UserRead,
 };
 use portcullis_domain::{AccountId, ErrorCode};
 
@@ -34,21 +38,33 @@ pub trait FactReader: Send + Sync + Debug + 'static {
     fn account_id(&self) -> &AccountId;
     fn region(&self) -> &str;
 
-    /// Every trail visible in the region with status and event selectors; trails whose status or
-    /// selectors could not be read are returned apart.
-    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<UnreadableTrail>), CollectError>;
+    /// Every trail visible in the region with status and event selectors (read in each trail's home
+    /// region); trails whose status or selectors could not be read are also listed as unreadable.
+    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<Unreadable>), CollectError>;
     /// GuardDuty detectors as (id, status).
     async fn guardduty_detectors(&self) -> Result<Vec<(String, String)>, CollectError>;
     /// Active findings of severity 7 and above, by band.
     async fn guardduty_findings(&self, detector_id: &str) -> Result<FindingCounts, CollectError>;
-    /// Every user's access keys, from the credential report.
-    async fn access_keys_from_report(&self) -> Result<Vec<AccessKeyFacts>, CollectError>;
-    /// One user's access keys.
-    async fn access_keys_of(&self, user: &str) -> Result<Vec<AccessKeyFacts>, CollectError>;
+    /// The IAM credential report, with when AWS generated it (it reuses one for up to 4 hours).
+    async fn credential_report(&self) -> Result<CredentialReport, CollectError>;
+    /// One user's credentials, read now (`None` when the user does not exist).
+    async fn iam_user(&self, user: &str) -> Result<Option<IamUserFacts>, CollectError>;
     /// (`AccountAccessKeysPresent`, `AccountMFAEnabled`).
     async fn root_summary(&self) -> Result<(i64, i64), CollectError>;
-    /// Every KMS key in the region, described.
-    async fn kms_keys(&self) -> Result<Vec<KmsKeyFacts>, CollectError>;
+    /// The account password policy (`None`: the account has none).
+    async fn password_policy(&self) -> Result<Option<PasswordPolicyFacts>, CollectError>;
+    /// The account's S3 Block Public Access setting (`None`: none is set).
+    async fn account_public_access_block(&self) -> Result<Option<PublicAccessBlockFacts>, CollectError>;
+    /// Whether EBS encryption by default is on in the region.
+    async fn ebs_encryption_by_default(&self) -> Result<bool, CollectError>;
+    /// The region's AWS Config recorders, with their status.
+    async fn config_recorders(&self) -> Result<Vec<ConfigRecorderFacts>, CollectError>;
+    /// Every security group of the region.
+    async fn security_groups(&self) -> Result<Vec<SecurityGroupFacts>, CollectError>;
+    /// Every VPC of the region and every flow log.
+    async fn vpcs_and_flow_logs(&self) -> Result<(Vec<VpcFacts>, Vec<FlowLogFacts>), CollectError>;
+    /// Every KMS key in the region, described; keys that could not be described are returned apart.
+    async fn kms_keys(&self) -> Result<(Vec<KmsKeyFacts>, Vec<Unreadable>), CollectError>;
     /// One KMS key (`None` when it no longer exists).
     async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError>;
 }
@@ -59,6 +75,16 @@ pub trait FactReader: Send + Sync + Debug + 'static {
 pub struct EvidenceError {
     pub op: &'static str,
     pub message: String,
+}
+
+/// Where per-user IAM reads are kept for every replica: a full scan on any replica that reuses an
+/// older credential report must not undo what a targeted rescan on another one read after it.
+#[async_trait]
+pub trait UserReadStore: Send + Sync + Debug + 'static {
+    /// Every kept read of the account's users.
+    async fn user_reads(&self, account: &AccountId) -> Result<Vec<UserRead>, EvidenceError>;
+    /// Keep `read` (replacing the user's earlier one).
+    async fn put_user_read(&self, account: &AccountId, read: &UserRead) -> Result<(), EvidenceError>;
 }
 
 /// Where scan results go, and who scans next.

@@ -1,25 +1,91 @@
 //! Scans: read the facts for one account and region (all controls, or just the ones an event
 //! touched), evaluate them, and report.
 //!
-//! IAM is global, so IAM.3, IAM.4 and IAM.9 are measured once per account, in its *home region* (the
-//! first configured region). The scanner keeps the last full IAM key list and KMS key list per scope
-//! so that an event about one user or one key costs one or two calls instead of a full sweep.
+//! Each control is measured from one [`Reading`] (one or a few API calls that serve several
+//! controls: one `DescribeSecurityGroups` for EC2.2, EC2.53 and EC2.54); a scan makes the readings
+//! its target needs, concurrently, and reports the controls it asked for.
+//!
+//! Account-wide controls (IAM, S3.1) are measured once per account, in its *home region* (the first
+//! configured region). The scanner keeps the last credential report and KMS key list per scope so
+//! that an event about one user or one key costs a few calls instead of a full sweep.
+//!
+//! AWS reuses a credential report for up to 4 hours. A user read on their own after an event is
+//! newer than that report, so the read is kept (in a [`UserReadStore`] shared by the replicas, and
+//! locally) and wins over the report's row for that user until a newer report arrives.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portcullis_domain::AccountId;
+use portcullis_domain::posture::controls::{
+    Anywhere, CREDENTIAL_REPORT_MAX_AGE, current_users, evaluate_account_public_access_block, evaluate_admin_ports,
+    evaluate_cloudtrail, evaluate_config, evaluate_console_mfa, evaluate_default_security_groups,
+    evaluate_ebs_default_encryption, evaluate_flow_logs, evaluate_guardduty, evaluate_kms,
+    evaluate_log_file_validation, evaluate_password_policy, evaluate_root, evaluate_trail_encryption,
+    evaluate_unused_credentials, evaluate_user_access_keys,
+};
 use portcullis_domain::posture::{
-    AccessKeyAge, AccessKeyFacts, ControlId, ControlResult, FindingCounts, KmsKeyFacts, ScanReport, ScanTarget, Scope,
-    controls::{evaluate_access_keys, evaluate_cloudtrail, evaluate_guardduty, evaluate_kms, evaluate_root},
+    AccessKeyAge, ControlId, ControlResult, CredentialReport, Findings, IamUserFacts, KmsKeyFacts, ScanReport,
+    ScanTarget, Scope, Unreadable, UserRead,
 };
 use portcullis_runtime::clock::{Clock, SystemClock};
 
-use crate::ports::{CollectError, FactReader};
+use crate::ports::{CollectError, FactReader, UserReadStore};
 
 fn unknown(control: ControlId, e: &CollectError) -> ControlResult {
     ControlResult::unknown(control, e.code, format!("could not read {}: {}", e.op, e.message))
+}
+
+/// One read of the facts some controls are evaluated from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// `DescribeTrails`, and each trail's status and selectors.
+    Trails,
+    /// Detectors and finding statistics.
+    GuardDuty,
+    /// The credential report, or one user.
+    IamUsers,
+    /// `GetAccountSummary`.
+    RootSummary,
+    PasswordPolicy,
+    AccountPublicAccessBlock,
+    EbsDefaultEncryption,
+    ConfigRecorders,
+    SecurityGroups,
+    VpcsAndFlowLogs,
+    /// Keys, or one key.
+    Kms,
+}
+
+impl Reading {
+    /// What `control` is measured from. Every control of the catalog has one (the compiler checks).
+    pub fn of(control: ControlId) -> Reading {
+        use ControlId::*;
+        match control {
+            CloudTrail1 | CloudTrail2 | CloudTrail4 => Reading::Trails,
+            Config1 => Reading::ConfigRecorders,
+            Ec22 | Ec253 | Ec254 => Reading::SecurityGroups,
+            Ec26 => Reading::VpcsAndFlowLogs,
+            Ec27 => Reading::EbsDefaultEncryption,
+            GuardDuty1 => Reading::GuardDuty,
+            Iam3 | Iam5 | Iam22 => Reading::IamUsers,
+            Iam4 | Iam9 => Reading::RootSummary,
+            Iam15 | Iam16 => Reading::PasswordPolicy,
+            Kms3 | Kms4 => Reading::Kms,
+            S31 => Reading::AccountPublicAccessBlock,
+        }
+    }
+
+    /// The controls this reading serves.
+    pub fn controls(self) -> Vec<ControlId> {
+        ControlId::ALL.iter().copied().filter(|c| Reading::of(*c) == self).collect()
+    }
+
+    /// Every control of this reading unknown, for one failed read.
+    fn unknown(self, e: &CollectError) -> Vec<ControlResult> {
+        self.controls().into_iter().map(|c| unknown(c, e)).collect()
+    }
 }
 
 /// Reads and evaluates. One per process; safe to share.
@@ -32,11 +98,19 @@ pub struct Scanner {
     /// The facts of the last full read, which a targeted rescan updates one user or key in, with
     /// when that full read was. Older than `cache_ttl` (another replica did the recent full scans),
     /// a targeted rescan reads everything again rather than merge into stale facts.
-    keys: Mutex<HashMap<AccountId, (Instant, Vec<AccessKeyFacts>)>>,
-    kms: Mutex<HashMap<Scope, (Instant, Vec<KmsKeyFacts>)>>,
+    reports: Mutex<HashMap<AccountId, (Instant, CredentialReport)>>,
+    /// Users read on their own by this replica, per account (also in `shared_reads` when set).
+    local_reads: Mutex<HashMap<AccountId, Vec<UserRead>>>,
+    shared_reads: Option<Arc<dyn UserReadStore>>,
+    kms: Mutex<HashMap<Scope, (Instant, KmsKeys)>>,
     cache_ttl: Duration,
     clock: Arc<dyn Clock>,
+    /// Config.1 requires the service-linked role (`posture.config_require_service_linked_role`).
+    config_requires_service_linked_role: bool,
 }
+
+/// The keys of a region that could be described, and those that could not.
+type KmsKeys = (Vec<KmsKeyFacts>, Vec<Unreadable>);
 
 /// Whether `cache` holds a full read for `key` younger than `ttl`.
 fn recent<K: std::hash::Hash + Eq, V>(cache: &Mutex<HashMap<K, (Instant, V)>>, key: &K, ttl: Duration) -> bool {
@@ -61,16 +135,31 @@ impl Scanner {
             home_regions,
             own_account,
             max_key_age_days,
-            keys: Mutex::default(),
+            reports: Mutex::default(),
+            local_reads: Mutex::default(),
+            shared_reads: None,
             kms: Mutex::default(),
             cache_ttl: DEFAULT_CACHE_TTL,
             clock: Arc::new(SystemClock),
+            config_requires_service_linked_role: true,
         }
+    }
+
+    /// Whether Config.1 requires the service-linked role (default true, as Security Hub does).
+    pub fn with_config_service_linked_role(mut self, required: bool) -> Self {
+        self.config_requires_service_linked_role = required;
+        self
     }
 
     /// Read the time (key ages, report times) from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Keep per-user reads in `store`, where every replica sees them.
+    pub fn with_user_reads(mut self, store: Arc<dyn UserReadStore>) -> Self {
+        self.shared_reads = Some(store);
         self
     }
 
@@ -101,7 +190,8 @@ impl Scanner {
         self.home_region(&scope.account_id) == Some(scope.region.as_str())
     }
 
-    /// Scan `scope` for `target`.
+    /// Scan `scope` for `target`: the readings its controls need, concurrently, and the results of
+    /// those controls (sorted by control).
     pub async fn scan(&self, scope: &Scope, target: &ScanTarget, trigger: &str) -> Option<ScanReport> {
         let reader: &dyn FactReader = self.readers.get(scope)?.as_ref();
         let started_at = self.clock.now();
@@ -115,80 +205,135 @@ impl Scanner {
             trigger: trigger.to_owned(),
         };
         let home = self.is_home(scope);
-        let region = scope.region.clone();
-        let (cloudtrail, guardduty, kms, keys, root) = tokio::join!(
+        let region = scope.region.as_str();
+        let wanted: BTreeSet<ControlId> = target.measures(home);
+        let needs = |r: Reading| wanted.iter().any(|c| Reading::of(*c) == r);
+        let account = scope.account_id.as_str();
+        let (trails, guardduty, users, root, policy, public_access, ebs, config, groups, flow_logs, kms) = tokio::join!(
             async {
-                matches!(target, ScanTarget::Full | ScanTarget::CloudTrail).then_some(())?;
+                needs(Reading::Trails).then_some(())?;
                 Some(match reader.trails().await {
-                    Ok((trails, unreadable)) => evaluate_cloudtrail(&trails, &unreadable),
-                    Err(e) => unknown(ControlId::CloudTrail1, &e),
+                    Ok((trails, unreadable)) => vec![
+                        evaluate_cloudtrail(&trails, &unreadable),
+                        evaluate_trail_encryption(region, &trails),
+                        evaluate_log_file_validation(region, &trails),
+                    ],
+                    Err(e) => Reading::Trails.unknown(&e),
                 })
             },
             async {
-                matches!(target, ScanTarget::Full | ScanTarget::GuardDuty).then_some(())?;
+                needs(Reading::GuardDuty).then_some(())?;
                 Some(self.guardduty(reader).await)
             },
             async {
-                match target {
-                    ScanTarget::Full => Some(self.kms_full(reader, scope).await),
-                    ScanTarget::KmsKey(id) => Some(self.kms_one(reader, scope, id).await),
-                    _ => None,
-                }
+                needs(Reading::IamUsers).then_some(())?;
+                Some(match target {
+                    ScanTarget::User(user) => self.users_with(reader, user).await,
+                    _ => self.users_full(reader).await,
+                })
             },
             async {
-                match target {
-                    ScanTarget::Full if home => Some(self.keys_full(reader).await),
-                    ScanTarget::AccessKeysOf(user) if home => Some(self.keys_of(reader, user).await),
-                    _ => None,
-                }
-            },
-            async {
-                matches!(target, ScanTarget::Full | ScanTarget::Root).then_some(())?;
-                home.then_some(())?;
+                needs(Reading::RootSummary).then_some(())?;
                 Some(match reader.root_summary().await {
                     Ok((keys, mfa)) => {
                         let (k, m) = evaluate_root(keys, mfa);
                         vec![k, m]
                     }
-                    Err(e) => vec![unknown(ControlId::Iam4, &e), unknown(ControlId::Iam9, &e)],
+                    Err(e) => Reading::RootSummary.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::PasswordPolicy).then_some(())?;
+                Some(match reader.password_policy().await {
+                    Ok(policy) => {
+                        let (length, reuse) = evaluate_password_policy(account, policy.as_ref());
+                        vec![length, reuse]
+                    }
+                    Err(e) => Reading::PasswordPolicy.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::AccountPublicAccessBlock).then_some(())?;
+                Some(match reader.account_public_access_block().await {
+                    Ok(block) => vec![evaluate_account_public_access_block(account, block.as_ref())],
+                    Err(e) => Reading::AccountPublicAccessBlock.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::EbsDefaultEncryption).then_some(())?;
+                Some(match reader.ebs_encryption_by_default().await {
+                    Ok(on) => vec![evaluate_ebs_default_encryption(region, on)],
+                    Err(e) => Reading::EbsDefaultEncryption.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::ConfigRecorders).then_some(())?;
+                Some(match reader.config_recorders().await {
+                    Ok(recorders) => {
+                        vec![evaluate_config(region, home, &recorders, self.config_requires_service_linked_role)]
+                    }
+                    Err(e) => Reading::ConfigRecorders.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::SecurityGroups).then_some(())?;
+                Some(match reader.security_groups().await {
+                    Ok(groups) => vec![
+                        evaluate_default_security_groups(&groups),
+                        evaluate_admin_ports(&groups, Anywhere::Ipv4),
+                        evaluate_admin_ports(&groups, Anywhere::Ipv6),
+                    ],
+                    Err(e) => Reading::SecurityGroups.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::VpcsAndFlowLogs).then_some(())?;
+                Some(match reader.vpcs_and_flow_logs().await {
+                    Ok((vpcs, flow_logs)) => vec![evaluate_flow_logs(&vpcs, &flow_logs)],
+                    Err(e) => Reading::VpcsAndFlowLogs.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::Kms).then_some(())?;
+                Some(match target {
+                    ScanTarget::KmsKey(id) => self.kms_one(reader, scope, id).await,
+                    _ => self.kms_full(reader, scope).await,
                 })
             },
         );
-        if let Some(r) = cloudtrail {
-            report.results.push((region.clone(), r));
-        }
         if let Some((r, findings)) = guardduty {
-            report.results.push((region.clone(), r));
+            report.results.push((region.to_owned(), r));
             report.findings = findings;
         }
-        if let Some(rs) = kms {
-            report.results.extend(rs.into_iter().map(|r| (region.clone(), r)));
+        if let Some((rs, age)) = users {
+            report.key_age = age.filter(|_| wanted.contains(&ControlId::Iam3)).map(|a| (region.to_owned(), a));
+            report.results.extend(rs.into_iter().map(|r| (region.to_owned(), r)));
         }
-        if let Some((r, age)) = keys {
-            report.results.push((region.clone(), r));
-            report.key_age = age.map(|a| (region.clone(), a));
+        for rs in [trails, root, policy, public_access, ebs, config, groups, flow_logs, kms].into_iter().flatten() {
+            report.results.extend(rs.into_iter().map(|r| (region.to_owned(), r)));
         }
-        if let Some(rs) = root {
-            report.results.extend(rs.into_iter().map(|r| (region.clone(), r)));
-        }
+        report.results.retain(|(_, r)| wanted.contains(&r.control));
         report.results.sort_by_key(|(_, r)| r.control);
         report.finished_at = self.clock.now();
         Some(report)
     }
 
-    async fn guardduty(&self, reader: &dyn FactReader) -> (ControlResult, Option<FindingCounts>) {
+    async fn guardduty(&self, reader: &dyn FactReader) -> (ControlResult, Option<Findings>) {
         match reader.guardduty_detectors().await {
             Ok(detectors) => {
                 let result = evaluate_guardduty(reader.region(), &detectors);
                 let enabled = detectors.iter().find(|(_, s)| s.eq_ignore_ascii_case("ENABLED"));
                 let findings = match enabled {
-                    Some((id, _)) => match reader.guardduty_findings(id).await {
-                        Ok(f) => Some(f),
+                    Some((id, _)) => Some(match reader.guardduty_findings(id).await {
+                        Ok(f) => Findings::Counted(f),
                         Err(e) => {
                             tracing::warn!(region = %reader.region(), error = %e, "GuardDuty findings statistics unavailable");
-                            None
+                            Findings::Unknown {
+                                error_code: e.code,
+                                reason: format!("could not read {}: {}", e.op, e.message),
+                            }
                         }
-                    },
+                    }),
                     None => None,
                 };
                 (result, findings)
@@ -199,14 +344,14 @@ impl Scanner {
 
     async fn kms_full(&self, reader: &dyn FactReader, scope: &Scope) -> Vec<ControlResult> {
         match reader.kms_keys().await {
-            Ok(keys) => {
-                let (rotation, deletion) = evaluate_kms(&keys);
+            Ok((keys, unreadable)) => {
+                let (rotation, deletion) = evaluate_kms(&keys, &unreadable);
                 if let Ok(mut cache) = self.kms.lock() {
-                    cache.insert(scope.clone(), (Instant::now(), keys));
+                    cache.insert(scope.clone(), (Instant::now(), (keys, unreadable)));
                 }
                 vec![deletion, rotation]
             }
-            Err(e) => vec![unknown(ControlId::Kms3, &e), unknown(ControlId::Kms4, &e)],
+            Err(e) => Reading::Kms.unknown(&e),
         }
     }
 
@@ -216,58 +361,101 @@ impl Scanner {
             // Nothing recent to update one key in: read them all (this key included).
             return self.kms_full(reader, scope).await;
         }
-        match reader.kms_key(key_id).await {
-            Ok(fact) => {
-                let keys = {
-                    let Ok(mut cache) = self.kms.lock() else { return Vec::new() };
-                    let (_, keys) = cache.entry(scope.clone()).or_insert_with(|| (Instant::now(), Vec::new()));
-                    keys.retain(|k| k.key_id != key_id && k.arn != key_id);
-                    keys.extend(fact);
-                    keys.clone()
-                };
-                let (rotation, deletion) = evaluate_kms(&keys);
-                vec![deletion, rotation]
+        let read = reader.kms_key(key_id).await;
+        let (keys, unreadable) = {
+            let Ok(mut cache) = self.kms.lock() else { return Vec::new() };
+            let (_, (keys, unreadable)) =
+                cache.entry(scope.clone()).or_insert_with(|| (Instant::now(), Default::default()));
+            keys.retain(|k| k.key_id != key_id && k.arn != key_id);
+            unreadable.retain(|u| u.resource != key_id);
+            match read {
+                Ok(fact) => keys.extend(fact),
+                Err(e) => unreadable.push(Unreadable {
+                    resource: key_id.to_owned(),
+                    error_code: e.code,
+                    reason: format!("{}: {}", e.op, e.message),
+                }),
             }
-            Err(e) => vec![unknown(ControlId::Kms3, &e), unknown(ControlId::Kms4, &e)],
-        }
+            (keys.clone(), unreadable.clone())
+        };
+        let (rotation, deletion) = evaluate_kms(&keys, &unreadable);
+        vec![deletion, rotation]
     }
 
-    async fn keys_full(&self, reader: &dyn FactReader) -> (ControlResult, Option<AccessKeyAge>) {
-        match reader.access_keys_from_report().await {
-            Ok(keys) => {
-                let age = evaluate_access_keys(&keys, self.clock.now(), self.max_key_age_days);
-                if let Ok(mut cache) = self.keys.lock() {
-                    cache.insert(reader.account_id().clone(), (Instant::now(), keys));
+    /// The per-user controls (IAM.3, IAM.5, IAM.22) over `users`, and the oldest active key.
+    fn evaluate_users(&self, users: &[IamUserFacts]) -> (Vec<ControlResult>, Option<AccessKeyAge>) {
+        let now = self.clock.now();
+        let age = evaluate_user_access_keys(users, now, self.max_key_age_days);
+        let results = vec![age.result.clone(), evaluate_console_mfa(users), evaluate_unused_credentials(users, now)];
+        (results, Some(age))
+    }
+
+    /// The per-user controls from the credential report, with the users read on their own since it
+    /// was generated.
+    async fn users_full(&self, reader: &dyn FactReader) -> (Vec<ControlResult>, Option<AccessKeyAge>) {
+        match reader.credential_report().await {
+            Ok(report) => {
+                let reads = self.user_reads(reader.account_id()).await;
+                let users = current_users(&report, &reads, self.clock.now());
+                if let Ok(mut cache) = self.reports.lock() {
+                    cache.insert(reader.account_id().clone(), (Instant::now(), report));
                 }
-                (age.result.clone(), Some(age))
+                self.evaluate_users(&users)
             }
-            Err(e) => (unknown(ControlId::Iam3, &e), None),
+            Err(e) => (Reading::IamUsers.unknown(&e), None),
         }
     }
 
-    async fn keys_of(&self, reader: &dyn FactReader, user: &str) -> (ControlResult, Option<AccessKeyAge>) {
-        let known = recent(&self.keys, reader.account_id(), self.cache_ttl);
-        if !known {
+    /// The per-user controls after an event about `user`: that user read now, everyone else from
+    /// the last credential report.
+    async fn users_with(&self, reader: &dyn FactReader, user: &str) -> (Vec<ControlResult>, Option<AccessKeyAge>) {
+        let account = reader.account_id();
+        if !recent(&self.reports, account, self.cache_ttl) {
             // Nothing recent to update one user in: read the credential report first (it can be
-            // hours old), then the user's own keys on top, below.
-            if let (unreadable, None) = self.keys_full(reader).await {
+            // hours old), then the user on top, below.
+            if let (unreadable, None) = self.users_full(reader).await {
                 return (unreadable, None);
             }
         }
-        match reader.access_keys_of(user).await {
-            Ok(fresh) => {
-                let keys = {
-                    let Ok(mut cache) = self.keys.lock() else { return self.keys_full(reader).await };
-                    let (_, keys) =
-                        cache.entry(reader.account_id().clone()).or_insert_with(|| (Instant::now(), Vec::new()));
-                    keys.retain(|k| k.user != user);
-                    keys.extend(fresh);
-                    keys.clone()
-                };
-                let age = evaluate_access_keys(&keys, self.clock.now(), self.max_key_age_days);
-                (age.result.clone(), Some(age))
-            }
-            Err(e) => (unknown(ControlId::Iam3, &e), None),
+        let read_at = self.clock.now();
+        let facts = match reader.iam_user(user).await {
+            Ok(facts) => facts,
+            Err(e) => return (Reading::IamUsers.unknown(&e), None),
+        };
+        self.keep_user_read(account, UserRead { user: user.to_owned(), read_at, facts }).await;
+        let Some(report) = self.reports.lock().ok().and_then(|c| c.get(account).map(|(_, r)| r.clone())) else {
+            return self.users_full(reader).await;
+        };
+        let reads = self.user_reads(account).await;
+        self.evaluate_users(&current_users(&report, &reads, self.clock.now()))
+    }
+
+    /// Keep a per-user read here and in the shared store (a failure there is logged: this replica
+    /// still honours the read).
+    async fn keep_user_read(&self, account: &AccountId, read: UserRead) {
+        let now = self.clock.now();
+        if let Ok(mut local) = self.local_reads.lock() {
+            let reads = local.entry(account.clone()).or_default();
+            reads.retain(|r| r.user != read.user && now - r.read_at <= CREDENTIAL_REPORT_MAX_AGE);
+            reads.push(read.clone());
         }
+        if let Some(store) = &self.shared_reads
+            && let Err(e) = store.put_user_read(account, &read).await
+        {
+            tracing::warn!(account = %account, error = %e, "could not share a per-user IAM read with other replicas");
+        }
+    }
+
+    /// This replica's per-user reads and the shared ones.
+    async fn user_reads(&self, account: &AccountId) -> Vec<UserRead> {
+        let mut reads = self.local_reads.lock().ok().and_then(|l| l.get(account).cloned()).unwrap_or_default();
+        if let Some(store) = &self.shared_reads {
+            match store.user_reads(account).await {
+                Ok(shared) => reads.extend(shared),
+                Err(e) => tracing::warn!(account = %account, error = %e,
+                    "could not read other replicas' per-user IAM reads; using this replica's"),
+            }
+        }
+        reads
     }
 }

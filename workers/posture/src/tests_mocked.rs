@@ -12,10 +12,10 @@ use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMete
 
 use std::sync::Arc;
 
-use portcullis_domain::posture::{ControlId, FindingCounts, ScanTarget, Scope, Status};
+use portcullis_domain::posture::{ControlId, FindingCounts, Findings, ScanTarget, Scope, Status};
 use portcullis_domain::{AccountId, ErrorCode};
 
-use super::collect::AwsReader;
+use super::collect::{AwsReader, Clients};
 use super::metrics::PostureMetrics;
 use super::ports::FactReader;
 use super::scan::Scanner;
@@ -32,13 +32,34 @@ fn account() -> AccountId {
 }
 
 fn reader(cloudtrail: Vec<Rule>, guardduty: Vec<Rule>, iam: Vec<Rule>, kms: Vec<Rule>) -> Arc<dyn FactReader> {
+    reader_with(Rules { cloudtrail, guardduty, iam, kms, ..Rules::default() })
+}
+
+/// Mock rules per service; a call no rule matches fails the test.
+#[derive(Default)]
+struct Rules {
+    cloudtrail: Vec<Rule>,
+    config: Vec<Rule>,
+    ec2: Vec<Rule>,
+    guardduty: Vec<Rule>,
+    iam: Vec<Rule>,
+    kms: Vec<Rule>,
+    s3control: Vec<Rule>,
+}
+
+fn reader_with(r: Rules) -> Arc<dyn FactReader> {
     Arc::new(AwsReader::from_clients(
         &account(),
         REGION,
-        mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, cloudtrail.iter()),
-        mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, guardduty.iter()),
-        mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam.iter()),
-        mock_client!(aws_sdk_kms, RuleMode::MatchAny, kms.iter()),
+        Clients {
+            cloudtrail: mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, r.cloudtrail.iter()),
+            config: mock_client!(aws_sdk_config, RuleMode::MatchAny, r.config.iter()),
+            ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, r.ec2.iter()),
+            guardduty: mock_client!(aws_sdk_guardduty, RuleMode::MatchAny, r.guardduty.iter()),
+            iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, r.iam.iter()),
+            kms: mock_client!(aws_sdk_kms, RuleMode::MatchAny, r.kms.iter()),
+            s3control: mock_client!(aws_sdk_s3control, RuleMode::MatchAny, r.s3control.iter()),
+        },
         4,
     ))
 }
@@ -120,9 +141,9 @@ async fn guardduty_findings_statistics_are_banded_and_exported() {
             }),
     );
     let scanner = Scanner::new(vec![reader(vec![], gd, vec![], vec![])], 90);
-    let report = scanner.scan(&scope(), &ScanTarget::GuardDuty, "test").await.unwrap();
+    let report = scanner.scan(&scope(), &ScanTarget::controls([ControlId::GuardDuty1]), "test").await.unwrap();
     assert_eq!(report.result(ControlId::GuardDuty1).unwrap().status, Status::Pass);
-    assert_eq!(report.findings, Some(FindingCounts { high: 4, critical: 2 }));
+    assert_eq!(report.findings, Some(Findings::Counted(FindingCounts { high: 4, critical: 2 })));
 
     let (provider, exporter, metrics) = probe();
     metrics.record(&report);
@@ -146,7 +167,7 @@ async fn a_suspended_detector_fails_and_reports_minus_one() {
             .then_output(|| GetDetectorOutput::builder().status(DetectorStatus::Disabled).build()),
     ];
     let scanner = Scanner::new(vec![reader(vec![], gd, vec![], vec![])], 90);
-    let report = scanner.scan(&scope(), &ScanTarget::GuardDuty, "test").await.unwrap();
+    let report = scanner.scan(&scope(), &ScanTarget::controls([ControlId::GuardDuty1]), "test").await.unwrap();
     let r = report.result(ControlId::GuardDuty1).unwrap();
     assert_eq!(r.status, Status::Fail);
     assert_eq!(r.failing_resources, vec!["d-1"]);
@@ -161,22 +182,7 @@ async fn a_suspended_detector_fails_and_reports_minus_one() {
 
 #[tokio::test]
 async fn access_denied_makes_every_control_unknown_with_a_reason() {
-    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsError;
-    use aws_sdk_guardduty::operation::list_detectors::ListDetectorsError;
-    use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportError;
-    use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
-    use aws_sdk_kms::operation::list_keys::ListKeysError;
-    let r = reader(
-        vec![mock!(aws_sdk_cloudtrail::Client::describe_trails).then_error(|| DescribeTrailsError::generic(denied()))],
-        vec![mock!(aws_sdk_guardduty::Client::list_detectors).then_error(|| ListDetectorsError::generic(denied()))],
-        vec![
-            mock!(aws_sdk_iam::Client::generate_credential_report)
-                .then_error(|| GenerateCredentialReportError::generic(denied())),
-            mock!(aws_sdk_iam::Client::get_account_summary).then_error(|| GetAccountSummaryError::generic(denied())),
-        ],
-        vec![mock!(aws_sdk_kms::Client::list_keys).then_error(|| ListKeysError::generic(denied()))],
-    );
-    let scanner = Scanner::new(vec![r], 90);
+    let scanner = Scanner::new(vec![reader_with(denied_everywhere())], 90);
     let report = scanner.scan(&scope(), &ScanTarget::Full, "test").await.unwrap();
     assert_eq!(report.results.len(), ControlId::ALL.len());
     for (_, r) in &report.results {
@@ -194,6 +200,57 @@ async fn access_denied_makes_every_control_unknown_with_a_reason() {
     assert!(gauge(&provider, &exporter, "portcullis_posture_scan_last_success_timestamp_seconds", &[]).is_empty());
 }
 
+/// Every read a full scan makes, denied.
+fn denied_everywhere() -> Rules {
+    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsError;
+    use aws_sdk_config::operation::describe_configuration_recorder_status::DescribeConfigurationRecorderStatusError;
+    use aws_sdk_config::operation::describe_configuration_recorders::DescribeConfigurationRecordersError;
+    use aws_sdk_ec2::operation::describe_flow_logs::DescribeFlowLogsError;
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsError;
+    use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError;
+    use aws_sdk_ec2::operation::get_ebs_encryption_by_default::GetEbsEncryptionByDefaultError;
+    use aws_sdk_guardduty::operation::list_detectors::ListDetectorsError;
+    use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportError;
+    use aws_sdk_iam::operation::get_account_password_policy::GetAccountPasswordPolicyError;
+    use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
+    use aws_sdk_kms::operation::list_keys::ListKeysError;
+    use aws_sdk_s3control::operation::get_public_access_block::GetPublicAccessBlockError;
+    Rules {
+        cloudtrail: vec![
+            mock!(aws_sdk_cloudtrail::Client::describe_trails).then_error(|| DescribeTrailsError::generic(denied())),
+        ],
+        config: vec![
+            mock!(aws_sdk_config::Client::describe_configuration_recorders)
+                .then_error(|| DescribeConfigurationRecordersError::generic(denied())),
+            mock!(aws_sdk_config::Client::describe_configuration_recorder_status)
+                .then_error(|| DescribeConfigurationRecorderStatusError::generic(denied())),
+        ],
+        ec2: vec![
+            mock!(aws_sdk_ec2::Client::describe_security_groups)
+                .then_error(|| DescribeSecurityGroupsError::generic(denied())),
+            mock!(aws_sdk_ec2::Client::describe_vpcs).then_error(|| DescribeVpcsError::generic(denied())),
+            mock!(aws_sdk_ec2::Client::describe_flow_logs).then_error(|| DescribeFlowLogsError::generic(denied())),
+            mock!(aws_sdk_ec2::Client::get_ebs_encryption_by_default)
+                .then_error(|| GetEbsEncryptionByDefaultError::generic(denied())),
+        ],
+        guardduty: vec![
+            mock!(aws_sdk_guardduty::Client::list_detectors).then_error(|| ListDetectorsError::generic(denied())),
+        ],
+        iam: vec![
+            mock!(aws_sdk_iam::Client::generate_credential_report)
+                .then_error(|| GenerateCredentialReportError::generic(denied())),
+            mock!(aws_sdk_iam::Client::get_account_summary).then_error(|| GetAccountSummaryError::generic(denied())),
+            mock!(aws_sdk_iam::Client::get_account_password_policy)
+                .then_error(|| GetAccountPasswordPolicyError::generic(denied())),
+        ],
+        kms: vec![mock!(aws_sdk_kms::Client::list_keys).then_error(|| ListKeysError::generic(denied()))],
+        s3control: vec![
+            mock!(aws_sdk_s3control::Client::get_public_access_block)
+                .then_error(|| GetPublicAccessBlockError::generic(denied())),
+        ],
+    }
+}
+
 #[tokio::test]
 async fn an_unsupported_api_is_unknown_not_pass() {
     let unsupported =
@@ -205,7 +262,7 @@ async fn an_unsupported_api_is_unknown_not_pass() {
         vec![],
     );
     let scanner = Scanner::new(vec![r], 90);
-    let report = scanner.scan(&scope(), &ScanTarget::CloudTrail, "test").await.unwrap();
+    let report = scanner.scan(&scope(), &ScanTarget::controls([ControlId::CloudTrail1]), "test").await.unwrap();
     let ct = report.result(ControlId::CloudTrail1).unwrap();
     assert_eq!(ct.status, Status::Unknown);
     assert_eq!(ct.error_code, Some(ErrorCode::Unsupported));
@@ -237,7 +294,330 @@ async fn a_root_access_key_fails_iam4() {
             .build()
     })];
     let scanner = Scanner::new(vec![reader(vec![], vec![], iam, vec![])], 90);
-    let report = scanner.scan(&scope(), &ScanTarget::Root, "test").await.unwrap();
+    let report =
+        scanner.scan(&scope(), &ScanTarget::controls([ControlId::Iam4, ControlId::Iam9]), "test").await.unwrap();
     assert_eq!(report.result(ControlId::Iam4).unwrap().status, Status::Fail);
     assert_eq!(report.result(ControlId::Iam9).unwrap().status, Status::Pass);
+}
+
+/// A credential report with one user, `bob`, whose first key was created `key_age_days` ago and is
+/// `active` or not; generated `generated_ago` before now.
+fn credential_report_rules(active: bool, key_age_days: i64, generated_ago: chrono::Duration) -> Vec<Rule> {
+    use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput;
+    use aws_sdk_iam::operation::get_credential_report::GetCredentialReportOutput;
+    use aws_sdk_iam::types::ReportStateType;
+    let now = chrono::Utc::now();
+    let created = (now - chrono::Duration::days(key_age_days)).to_rfc3339();
+    let csv = format!(
+        "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,\
+         access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,\
+         access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,\
+         cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n\
+         bob,arn:aws:iam::{ACCOUNT}:user/bob,{created},false,N/A,N/A,N/A,false,{active},{created},N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+    );
+    let generated = aws_smithy_types::DateTime::from_secs((now - generated_ago).timestamp());
+    vec![
+        mock!(aws_sdk_iam::Client::generate_credential_report)
+            .then_output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Complete).build()),
+        mock!(aws_sdk_iam::Client::get_credential_report).then_output(move || {
+            GetCredentialReportOutput::builder()
+                .content(aws_smithy_types::Blob::new(csv.clone()))
+                .generated_time(generated)
+                .build()
+        }),
+    ]
+}
+
+/// A reader whose IAM answers with `iam` (before the denials); every other read is denied.
+fn iam_only_reader(mut iam: Vec<Rule>) -> Arc<dyn FactReader> {
+    let mut rules = denied_everywhere();
+    iam.append(&mut rules.iam);
+    reader_with(Rules { iam, ..rules })
+}
+
+/// Bob read on his own: no password, no MFA device, one key created `key_age_days` ago, `active`
+/// or not, never used.
+fn bob_rules(active: bool, key_age_days: i64) -> Vec<Rule> {
+    use aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput;
+    use aws_sdk_iam::operation::get_login_profile::GetLoginProfileError;
+    use aws_sdk_iam::operation::get_user::GetUserOutput;
+    use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
+    use aws_sdk_iam::operation::list_mfa_devices::ListMfaDevicesOutput;
+    use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, User};
+    let created =
+        aws_smithy_types::DateTime::from_secs((chrono::Utc::now() - chrono::Duration::days(key_age_days)).timestamp());
+    vec![
+        mock!(aws_sdk_iam::Client::get_user).match_requests(|r| r.user_name() == Some("bob")).then_output(move || {
+            GetUserOutput::builder()
+                .user(
+                    User::builder()
+                        .user_name("bob")
+                        .user_id("AIDABOB")
+                        .path("/")
+                        .arn(format!("arn:aws:iam::{ACCOUNT}:user/bob"))
+                        .create_date(created)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        }),
+        mock!(aws_sdk_iam::Client::get_login_profile).then_error(|| {
+            GetLoginProfileError::NoSuchEntityException(
+                aws_sdk_iam::types::error::NoSuchEntityException::builder().message("no login profile").build(),
+            )
+        }),
+        mock!(aws_sdk_iam::Client::list_mfa_devices)
+            .then_output(|| ListMfaDevicesOutput::builder().set_mfa_devices(Some(vec![])).build().unwrap()),
+        mock!(aws_sdk_iam::Client::list_access_keys).match_requests(|r| r.user_name() == Some("bob")).then_output(
+            move || {
+                ListAccessKeysOutput::builder()
+                    .access_key_metadata(
+                        AccessKeyMetadata::builder()
+                            .user_name("bob")
+                            .access_key_id("AKIABOB")
+                            .status(if active { StatusType::Active } else { StatusType::Inactive })
+                            .create_date(created)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap()
+            },
+        ),
+        mock!(aws_sdk_iam::Client::get_access_key_last_used)
+            .then_output(|| GetAccessKeyLastUsedOutput::builder().user_name("bob").build()),
+    ]
+}
+
+/// AWS reuses a credential report for up to 4 hours. A key deactivated after the report was
+/// generated (read by the targeted rescan) must stay deactivated at the next full scan, and a key
+/// reactivated after it must stay failing: the fresher per-user facts win until a newer report.
+#[tokio::test]
+async fn per_user_facts_read_after_the_credential_report_win_over_it() {
+    for (in_report, read_later, expected) in [(true, false, Status::Pass), (false, true, Status::Fail)] {
+        let mut iam = credential_report_rules(in_report, 100, chrono::Duration::hours(1));
+        iam.extend(bob_rules(read_later, 100));
+        let scanner = Scanner::new(vec![iam_only_reader(iam)], 90);
+        let full = scanner.scan(&scope(), &ScanTarget::Full, "scheduled").await.unwrap();
+        let first = full.result(ControlId::Iam3).unwrap().status;
+        assert_eq!(first, if in_report { Status::Fail } else { Status::Pass }, "the report's view");
+        let user = scanner.scan(&scope(), &ScanTarget::User("bob".into()), "event:UpdateAccessKey").await.unwrap();
+        assert_eq!(user.result(ControlId::Iam3).unwrap().status, expected, "the user's own keys, read now");
+        let again = scanner.scan(&scope(), &ScanTarget::Full, "scheduled").await.unwrap();
+        assert_eq!(
+            again.result(ControlId::Iam3).unwrap().status,
+            expected,
+            "the next full scan reuses the hour-old report: bob's keys read after it still win"
+        );
+    }
+}
+
+/// `ListKeys` with `ids`; `DescribeKey` of `denied` fails with AccessDenied; every other key is a
+/// customer managed symmetric key in `state`, rotating when `rotating`.
+fn kms_rules(ids: &'static [&'static str], denied: &'static str, state: &'static str, rotating: bool) -> Vec<Rule> {
+    use aws_sdk_kms::operation::describe_key::{DescribeKeyError, DescribeKeyOutput};
+    use aws_sdk_kms::operation::get_key_rotation_status::GetKeyRotationStatusOutput;
+    use aws_sdk_kms::operation::list_keys::ListKeysOutput;
+    use aws_sdk_kms::types::{KeyListEntry, KeyManagerType, KeyMetadata, KeySpec, KeyState, OriginType};
+    vec![
+        mock!(aws_sdk_kms::Client::list_keys).then_output(move || {
+            let mut out = ListKeysOutput::builder();
+            for id in ids {
+                out = out.keys(KeyListEntry::builder().key_id(*id).build());
+            }
+            out.build()
+        }),
+        mock!(aws_sdk_kms::Client::describe_key)
+            .match_requests(move |r| r.key_id() == Some(denied))
+            .then_error(|| DescribeKeyError::generic(denied_meta())),
+        mock!(aws_sdk_kms::Client::describe_key).then_compute_output(move |r| {
+            let id = r.key_id().unwrap_or_default().to_owned();
+            DescribeKeyOutput::builder()
+                .key_metadata(
+                    KeyMetadata::builder()
+                        .key_id(&id)
+                        .arn(format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}"))
+                        .key_manager(KeyManagerType::Customer)
+                        .key_state(KeyState::from(state))
+                        .key_spec(KeySpec::SymmetricDefault)
+                        .origin(OriginType::AwsKms)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        }),
+        mock!(aws_sdk_kms::Client::get_key_rotation_status)
+            .then_output(move || GetKeyRotationStatusOutput::builder().key_rotation_enabled(rotating).build()),
+    ]
+}
+
+fn denied_meta() -> ErrorMetadata {
+    denied()
+}
+
+/// KMS.3 covers `PendingReplicaDeletion`: a multi-Region primary scheduled for deletion while its
+/// replicas remain (moto cannot produce that state).
+#[tokio::test]
+async fn a_primary_key_pending_replica_deletion_fails_kms3() {
+    let kms = kms_rules(&["mrk-1"], "none", "PendingReplicaDeletion", false);
+    let scanner = Scanner::new(vec![reader(vec![], vec![], vec![], kms)], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::KmsKey("mrk-1".into()), "test").await.unwrap();
+    let kms3 = report.result(ControlId::Kms3).unwrap();
+    assert_eq!(kms3.status, Status::Fail, "{kms3:?}");
+    assert_eq!(kms3.failing_resources, vec![format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/mrk-1")]);
+    // A key pending deletion cannot rotate: KMS.4 does not apply to it.
+    assert_eq!(report.result(ControlId::Kms4).unwrap().status, Status::Pass);
+}
+
+/// One key that cannot be described does not hide the failures of the keys that could be read;
+/// only when nothing readable fails is the control unknown.
+#[tokio::test]
+async fn an_unreadable_key_does_not_hide_known_failures() {
+    let kms = kms_rules(&["k-denied", "k-norot"], "k-denied", "Enabled", false);
+    let scanner = Scanner::new(vec![reader(vec![], vec![], vec![], kms)], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::KmsKey("k-norot".into()), "test").await.unwrap();
+    let kms4 = report.result(ControlId::Kms4).unwrap();
+    assert_eq!(kms4.status, Status::Fail, "{kms4:?}");
+    assert_eq!(kms4.failing_resources, vec![format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/k-norot")]);
+    assert!(kms4.reason.as_deref().unwrap().contains("k-denied"), "the reason names the unreadable key: {kms4:?}");
+    // Nothing readable is pending deletion, but the unreadable key might be: unknown, with why.
+    let kms3 = report.result(ControlId::Kms3).unwrap();
+    assert_eq!((kms3.status, kms3.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{kms3:?}");
+    assert!(kms3.reason.as_deref().unwrap().contains("k-denied"), "{kms3:?}");
+
+    let rotating = kms_rules(&["k-denied", "k-ok"], "k-denied", "Enabled", true);
+    let scanner = Scanner::new(vec![reader(vec![], vec![], vec![], rotating)], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::KmsKey("k-ok".into()), "test").await.unwrap();
+    let kms4 = report.result(ControlId::Kms4).unwrap();
+    assert_eq!((kms4.status, kms4.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{kms4:?}");
+}
+
+/// Sum of a u64 counter's data points carrying `with`.
+fn counter(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter, name: &str, with: &[(&str, &str)]) -> u64 {
+    exporter.reset();
+    provider.force_flush().unwrap();
+    let mut total = 0;
+    for rm in exporter.get_finished_metrics().unwrap() {
+        for sm in rm.scope_metrics() {
+            for m in sm.metrics().filter(|m| m.name() == name) {
+                if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
+                    for p in sum.data_points() {
+                        if with
+                            .iter()
+                            .all(|(k, v)| p.attributes().any(|kv| kv.key.as_str() == *k && kv.value.as_str() == *v))
+                        {
+                            total += p.value();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    total
+}
+
+/// GuardDuty is on but its findings statistics cannot be read: the detector still passes
+/// GuardDuty.1, the findings part is unknown with the reason, no count is exported, and the
+/// failure is counted as a scan error (an alert covers the absent findings series).
+#[tokio::test]
+async fn unreadable_findings_statistics_are_not_silent() {
+    use aws_sdk_guardduty::operation::get_findings_statistics::GetFindingsStatisticsError;
+    let mut gd = enabled_detector();
+    gd.push(
+        mock!(aws_sdk_guardduty::Client::get_findings_statistics)
+            .then_error(|| GetFindingsStatisticsError::generic(denied())),
+    );
+    let scanner = Scanner::new(vec![reader(vec![], gd, vec![], vec![])], 90);
+    let report = scanner.scan(&scope(), &ScanTarget::controls([ControlId::GuardDuty1]), "test").await.unwrap();
+    assert_eq!(report.result(ControlId::GuardDuty1).unwrap().status, Status::Pass);
+    match &report.findings {
+        Some(Findings::Unknown { error_code, reason }) => {
+            assert_eq!(*error_code, ErrorCode::AccessDenied);
+            assert!(
+                reason.contains("guardduty:GetFindingsStatistics") && reason.contains("not authorized"),
+                "{reason}"
+            );
+        }
+        other => panic!("findings should be unknown: {other:?}"),
+    }
+
+    let (provider, exporter, metrics) = probe();
+    metrics.record(&report);
+    let errors = [("control_id", "GuardDuty.1"), ("error_code", "access_denied"), ("cloud.region", REGION)];
+    assert_eq!(counter(&provider, &exporter, "portcullis_posture_scan_errors", &errors), 1);
+    // No count at all rather than a made-up one; GuardDuty itself is measured.
+    assert!(gauge(&provider, &exporter, "portcullis_posture_guardduty_findings", &[]).is_empty());
+    assert!(gauge(&provider, &exporter, "aws_guardduty_high_findings", &[]).is_empty());
+    assert_eq!(
+        gauge(&provider, &exporter, "portcullis_posture_control_status", &[("control_id", "GuardDuty.1")]),
+        vec![1]
+    );
+}
+
+/// What moto cannot produce: a flow log whose delivery failed (EC2.6 fails and says why) and a
+/// Config recorder whose last recording failed (Config.1 fails).
+#[tokio::test]
+async fn failed_flow_log_delivery_and_failed_recording_fail() {
+    use aws_sdk_config::operation::describe_configuration_recorder_status::DescribeConfigurationRecorderStatusOutput;
+    use aws_sdk_config::operation::describe_configuration_recorders::DescribeConfigurationRecordersOutput;
+    use aws_sdk_config::types::{ConfigurationRecorder, ConfigurationRecorderStatus, RecorderStatus, RecordingGroup};
+    use aws_sdk_ec2::operation::describe_flow_logs::DescribeFlowLogsOutput;
+    use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput;
+    use aws_sdk_ec2::types::{FlowLog, TrafficType, Vpc};
+    let ec2 = vec![
+        mock!(aws_sdk_ec2::Client::describe_vpcs)
+            .then_output(|| DescribeVpcsOutput::builder().vpcs(Vpc::builder().vpc_id("vpc-1").build()).build()),
+        mock!(aws_sdk_ec2::Client::describe_flow_logs).then_output(|| {
+            DescribeFlowLogsOutput::builder()
+                .flow_logs(
+                    FlowLog::builder()
+                        .flow_log_id("fl-1")
+                        .resource_id("vpc-1")
+                        .flow_log_status("ACTIVE")
+                        .traffic_type(TrafficType::All)
+                        .deliver_logs_status("FAILED")
+                        .deliver_logs_error_message("Access error")
+                        .build(),
+                )
+                .build()
+        }),
+    ];
+    let config = vec![
+        mock!(aws_sdk_config::Client::describe_configuration_recorders).then_output(|| {
+            DescribeConfigurationRecordersOutput::builder()
+                .configuration_recorders(
+                    ConfigurationRecorder::builder()
+                        .name("default")
+                        .role_arn(format!(
+                            "arn:aws:iam::{ACCOUNT}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
+                        ))
+                        .recording_group(
+                            RecordingGroup::builder().all_supported(true).include_global_resource_types(true).build(),
+                        )
+                        .build(),
+                )
+                .build()
+        }),
+        mock!(aws_sdk_config::Client::describe_configuration_recorder_status).then_output(|| {
+            DescribeConfigurationRecorderStatusOutput::builder()
+                .configuration_recorders_status(
+                    ConfigurationRecorderStatus::builder()
+                        .name("default")
+                        .recording(true)
+                        .last_status(RecorderStatus::Failure)
+                        .build(),
+                )
+                .build()
+        }),
+    ];
+    let scanner = Scanner::new(vec![reader_with(Rules { ec2, config, ..Rules::default() })], 90);
+    let target = ScanTarget::controls([ControlId::Ec26, ControlId::Config1]);
+    let report = scanner.scan(&scope(), &target, "test").await.unwrap();
+    let flow = report.result(ControlId::Ec26).unwrap();
+    assert_eq!(flow.status, Status::Fail, "{flow:?}");
+    assert_eq!(flow.failing_resources, vec![format!("arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-1")]);
+    assert!(flow.reason.as_deref().unwrap().contains("delivery failed: Access error"), "{flow:?}");
+    let config = report.result(ControlId::Config1).unwrap();
+    assert_eq!(config.status, Status::Fail, "{config:?}");
+    assert!(config.reason.as_deref().unwrap().contains("last recording failed"), "{config:?}");
+    assert_eq!(report.results.len(), 2, "only the controls asked for");
 }

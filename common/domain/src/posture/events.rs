@@ -1,12 +1,14 @@
 //! EventBridge change events → which control to rescan where. Pure: no I/O.
 //!
-//! The stack's rules put CloudTrail API-call events (CloudTrail, GuardDuty, KMS, IAM) and GuardDuty
-//! findings of severity 7 or more on the posture queue. Delivery is at-least-once and unordered, so an
-//! event only says *what to re-read*, never what the new state is.
+//! The stack's rules put CloudTrail API-call events and GuardDuty findings of severity 7 or more on
+//! the posture queue. Which controls an event rescans is the [catalog](super::catalog)'s say; this
+//! module finds the event's scope and narrows the rescan to the user or key it names. Delivery is
+//! at-least-once and unordered, so an event only says *what to re-read*, never what the new state is.
 
 use serde_json::Value;
 
 use super::ScanTarget;
+use super::catalog::{Rescan, controls_for_api_call, controls_for_findings, knows_event_source};
 use crate::ids::AccountId;
 
 /// What an event asks for.
@@ -63,37 +65,48 @@ pub fn parse_event(body: &str, default_account: Option<&AccountId>) -> Result<Pa
         if sample {
             return Ok(Parsed::Ignored { source, event_name, why: "sample finding" });
         }
-        return Ok(Parsed::Rescan(Trigger { account_id, region, source, event_name, target: ScanTarget::GuardDuty }));
+        let target = ScanTarget::Controls(controls_for_findings());
+        return Ok(Parsed::Rescan(Trigger { account_id, region, source, event_name, target }));
     }
     if detail_type != "AWS API Call via CloudTrail" {
         return Err(UnrecognisedEvent(format!("detail-type `{detail_type}` from `{source}` is not handled")));
     }
     let event_source = text("/detail/eventSource").unwrap_or_default();
     let event_name = text("/detail/eventName").ok_or_else(|| UnrecognisedEvent("no `detail.eventName`".into()))?;
-    let target = match event_source.as_str() {
-        "cloudtrail.amazonaws.com" => ScanTarget::CloudTrail,
-        "guardduty.amazonaws.com" => ScanTarget::GuardDuty,
-        "kms.amazonaws.com" => {
-            let key = text("/detail/requestParameters/keyId")
-                .or_else(|| text("/detail/responseElements/keyMetadata/keyId"))
-                .or_else(|| text("/detail/resources/0/ARN"));
-            match key {
-                Some(k) => ScanTarget::KmsKey(key_id_of(&k)),
-                None => ScanTarget::Full,
-            }
-        }
-        "iam.amazonaws.com" => {
-            // CreateAccessKey without userName acts on the caller itself; for the root user that is
-            // a root access key (IAM.4).
-            let user = text("/detail/requestParameters/userName").or_else(|| text("/detail/userIdentity/userName"));
-            let root = text("/detail/userIdentity/type").as_deref() == Some("Root");
-            match user {
-                Some(u) => ScanTarget::AccessKeysOf(u),
-                None if root => ScanTarget::Root,
+    if !knows_event_source(&event_source) {
+        return Err(UnrecognisedEvent(format!("eventSource `{event_source}` is not handled")));
+    }
+    let controls = controls_for_api_call(&event_source, &event_name);
+    if controls.is_empty() {
+        return Err(UnrecognisedEvent(format!("`{event_name}` from `{event_source}` rescans no control")));
+    }
+    let rescans = |r: Rescan| controls.iter().any(|c| c.spec().rescan == r);
+    let target = if rescans(Rescan::User) || rescans(Rescan::RootUser) {
+        // A call without `userName` acts on the caller itself; for the root user that is the root
+        // user's own credentials (IAM.4, IAM.9).
+        let named = text("/detail/requestParameters/userName");
+        let root = text("/detail/userIdentity/type").as_deref() == Some("Root");
+        let for_root: std::collections::BTreeSet<_> =
+            controls.iter().copied().filter(|c| c.spec().rescan == Rescan::RootUser).collect();
+        match (named, root) {
+            (None, true) if !for_root.is_empty() => ScanTarget::Controls(for_root),
+            (Some(user), _) if rescans(Rescan::User) => ScanTarget::User(user),
+            (None, false) if rescans(Rescan::User) => match text("/detail/userIdentity/userName") {
+                Some(user) => ScanTarget::User(user),
                 None => return Err(UnrecognisedEvent(format!("IAM event {event_name} names no user"))),
-            }
+            },
+            _ => return Err(UnrecognisedEvent(format!("IAM event {event_name} names no user"))),
         }
-        other => return Err(UnrecognisedEvent(format!("eventSource `{other}` is not handled"))),
+    } else if rescans(Rescan::Key) {
+        let key = text("/detail/requestParameters/keyId")
+            .or_else(|| text("/detail/responseElements/keyMetadata/keyId"))
+            .or_else(|| text("/detail/resources/0/ARN"));
+        match key {
+            Some(k) => ScanTarget::KmsKey(key_id_of(&k)),
+            None => ScanTarget::Controls(controls),
+        }
+    } else {
+        ScanTarget::Controls(controls)
     };
     Ok(Parsed::Rescan(Trigger { account_id, region, source, event_name, target }))
 }
@@ -127,13 +140,24 @@ mod tests {
 
     #[test]
     fn api_calls_map_to_targets() {
+        use crate::posture::ControlId::*;
         let t = rescan(&api_call("aws.cloudtrail", "cloudtrail.amazonaws.com", "StopLogging", json!({"name": "main"})));
         assert_eq!(
             (t.target, t.event_name.as_str(), t.region.as_str()),
-            (ScanTarget::CloudTrail, "StopLogging", "eu-west-1")
+            (ScanTarget::controls([CloudTrail1]), "StopLogging", "eu-west-1")
         );
+        let t = rescan(&api_call("aws.cloudtrail", "cloudtrail.amazonaws.com", "UpdateTrail", json!({"name": "main"})));
+        assert_eq!(t.target, ScanTarget::controls([CloudTrail1, CloudTrail2, CloudTrail4]));
         let t = rescan(&api_call("aws.guardduty", "guardduty.amazonaws.com", "DeleteDetector", json!({})));
-        assert_eq!(t.target, ScanTarget::GuardDuty);
+        assert_eq!(t.target, ScanTarget::controls([GuardDuty1]));
+        let t = rescan(&api_call("aws.ec2", "ec2.amazonaws.com", "CreateVpc", json!({"cidrBlock": "10.0.0.0/16"})));
+        assert_eq!(t.target, ScanTarget::controls([Ec22, Ec26]));
+        let t = rescan(&api_call("aws.iam", "iam.amazonaws.com", "UpdateAccountPasswordPolicy", json!({})));
+        assert_eq!(t.target, ScanTarget::controls([Iam15, Iam16]), "not the caller's own user");
+        let t = rescan(&api_call("aws.s3", "s3.amazonaws.com", "DeleteAccountPublicAccessBlock", json!({})));
+        assert!(t.target.is_global() && t.target == ScanTarget::controls([S31]));
+        let t = rescan(&api_call("aws.iam", "iam.amazonaws.com", "EnableMFADevice", json!({"userName": "carol"})));
+        assert_eq!(t.target, ScanTarget::User("carol".into()));
         let t = rescan(&api_call(
             "aws.kms",
             "kms.amazonaws.com",
@@ -142,15 +166,41 @@ mod tests {
         ));
         assert_eq!(t.target, ScanTarget::KmsKey("k-1".into()));
         let t = rescan(&api_call("aws.iam", "iam.amazonaws.com", "CreateAccessKey", json!({"userName": "bob"})));
-        assert_eq!(t.target, ScanTarget::AccessKeysOf("bob".into()));
+        assert_eq!(t.target, ScanTarget::User("bob".into()));
         let t = rescan(&api_call("aws.iam", "iam.amazonaws.com", "CreateAccessKey", Value::Null));
-        assert_eq!(t.target, ScanTarget::AccessKeysOf("caller".into()));
+        assert_eq!(t.target, ScanTarget::User("caller".into()));
         let mut by_root: Value =
             serde_json::from_str(&api_call("aws.iam", "iam.amazonaws.com", "CreateAccessKey", Value::Null)).unwrap();
         by_root["detail"]["userIdentity"] = json!({"type": "Root", "accountId": "123456789012"});
-        assert_eq!(rescan(&by_root.to_string()).target, ScanTarget::Root);
+        assert_eq!(rescan(&by_root.to_string()).target, ScanTarget::controls([Iam4]));
         by_root["detail"]["userIdentity"] = json!({"type": "AssumedRole"});
         assert!(parse_event(&by_root.to_string(), None).unwrap_err().0.contains("names no user"));
+    }
+
+    /// Every event the catalog lists is understood, and rescans every control that lists it.
+    #[test]
+    fn every_catalog_event_rescans_its_controls() {
+        use crate::posture::catalog::api_events;
+        for (event_source, name) in api_events() {
+            let service = event_source.split('.').next().unwrap();
+            let controls = controls_for_api_call(event_source, name);
+            let params = json!({"userName": "bob", "keyId": "k-1"});
+            let by_user = rescan(&api_call(&format!("aws.{service}"), event_source, name, params));
+            let mut by_root: Value =
+                serde_json::from_str(&api_call(&format!("aws.{service}"), event_source, name, Value::Null)).unwrap();
+            by_root["detail"]["userIdentity"] = json!({"type": "Root", "accountId": "123456789012"});
+            let by_root = parse_event(&by_root.to_string(), None);
+            for c in &controls {
+                let covered = if c.spec().rescan == Rescan::RootUser {
+                    by_root
+                        .as_ref()
+                        .is_ok_and(|p| matches!(p, Parsed::Rescan(t) if t.target.measures(true).contains(c)))
+                } else {
+                    by_user.target.measures(true).contains(c)
+                };
+                assert!(covered, "{event_source} {name} does not rescan {c}: {:?}", by_user.target);
+            }
+        }
     }
 
     #[test]
@@ -160,7 +210,7 @@ mod tests {
                    "region": "us-east-1", "detail": {"severity": 8.0, "service": {"additionalInfo": {"sample": sample}}}})
             .to_string()
         };
-        assert_eq!(rescan(&finding(false)).target, ScanTarget::GuardDuty);
+        assert_eq!(rescan(&finding(false)).target, ScanTarget::controls([crate::posture::ControlId::GuardDuty1]));
         assert!(matches!(parse_event(&finding(true), None).unwrap(), Parsed::Ignored { why: "sample finding", .. }));
     }
 
@@ -189,6 +239,8 @@ mod tests {
         assert!(parse_event("nope", None).unwrap_err().0.contains("not JSON"));
         assert!(parse_event("{}", None).unwrap_err().0.contains("source"));
         let other = api_call("aws.s3", "s3.amazonaws.com", "PutObject", json!({}));
-        assert!(parse_event(&other, None).unwrap_err().0.contains("s3.amazonaws.com"));
+        assert!(parse_event(&other, None).unwrap_err().0.contains("rescans no control"));
+        let unknown = api_call("aws.sqs", "sqs.amazonaws.com", "DeleteQueue", json!({}));
+        assert!(parse_event(&unknown, None).unwrap_err().0.contains("sqs.amazonaws.com"));
     }
 }

@@ -1,9 +1,18 @@
-//! Posture, the pure part: control definitions and their evaluation over plain facts, what a scan
-//! reports, and which change event asks to rescan what. No I/O: the posture worker reads the facts and
-//! stores the results.
+//! Posture, the pure part: the control catalog, each control's evaluation over plain facts, what a
+//! scan reports, and which change event asks to rescan what. No I/O: the posture worker reads the
+//! facts and stores the results.
+//!
+//! - [`catalog`]: every control's metadata and change events, and the stack's EventBridge rules.
+//! - [`controls`]: the evaluations, one module per service family.
+//! - [`events`]: EventBridge events → the scope and [`ScanTarget`] to rescan.
+//! - [`generated`]: what the catalog generates in the stack, the docs and the dashboard.
 
+pub mod catalog;
 pub mod controls;
 pub mod events;
+pub mod generated;
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,8 +20,8 @@ use serde::Serialize;
 use crate::ids::AccountId;
 
 pub use self::controls::{
-    AccessKeyAge, AccessKeyFacts, ControlId, ControlResult, FindingCounts, KmsKeyFacts, Status, TrailFacts,
-    UnreadableTrail,
+    AccessKeyAge, AccessKeyFacts, ControlId, ControlResult, CredentialReport, FindingCounts, Findings, IamUserFacts,
+    KmsKeyFacts, Status, TrailFacts, Unreadable, UserRead,
 };
 
 /// One account in one region.
@@ -31,29 +40,49 @@ impl std::fmt::Display for Scope {
 /// What to rescan.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ScanTarget {
-    /// Every control of the scope (IAM ones too when it is the home region).
+    /// Every control of the scope (account-wide ones too when it is the home region).
     Full,
-    /// CloudTrail.1.
-    CloudTrail,
-    /// GuardDuty.1 and its findings.
-    GuardDuty,
-    /// IAM.3 for one user (a full IAM.3 sweep when no earlier sweep is known).
-    AccessKeysOf(String),
-    /// KMS.3 and KMS.4 for one key (a full KMS sweep when no earlier sweep is known).
+    /// These controls, read in full.
+    Controls(BTreeSet<ControlId>),
+    /// The per-user IAM controls (IAM.3, IAM.5, IAM.22) with this user read afresh (a full read of
+    /// the credential report first when none is recent).
+    User(String),
+    /// KMS.3 and KMS.4 with this key read afresh (a full KMS sweep when none is recent).
     KmsKey(String),
-    /// IAM.4 and IAM.9.
-    Root,
 }
 
 impl ScanTarget {
+    /// Whole controls.
+    pub fn controls(ids: impl IntoIterator<Item = ControlId>) -> Self {
+        ScanTarget::Controls(ids.into_iter().collect())
+    }
+
+    /// The controls this target measures in a scope (`home`: the account's home region, where the
+    /// account-wide controls live).
+    pub fn measures(&self, home: bool) -> BTreeSet<ControlId> {
+        use self::catalog::Rescan;
+        let applies = |c: &ControlId| home || !c.is_global();
+        let with = |rescan: Rescan| ControlId::ALL.iter().copied().filter(|c| c.spec().rescan == rescan).collect();
+        let all: BTreeSet<ControlId> = match self {
+            ScanTarget::Full => ControlId::ALL.iter().copied().collect(),
+            ScanTarget::Controls(ids) => ids.clone(),
+            ScanTarget::User(_) => with(Rescan::User),
+            ScanTarget::KmsKey(_) => with(Rescan::Key),
+        };
+        all.into_iter().filter(applies).collect()
+    }
+
+    /// Whether every control it measures is account-wide (measured in the home region).
+    pub fn is_global(&self) -> bool {
+        let controls = self.measures(true);
+        !controls.is_empty() && controls.iter().all(|c| c.is_global())
+    }
+
+    /// A bounded label for metrics: `full`, or the service family (`IAM`, `EC2`, `CloudTrail`, ...).
     pub fn label(&self) -> &'static str {
         match self {
             ScanTarget::Full => "full",
-            ScanTarget::CloudTrail => "CloudTrail.1",
-            ScanTarget::GuardDuty => "GuardDuty.1",
-            ScanTarget::AccessKeysOf(_) => "IAM.3",
-            ScanTarget::KmsKey(_) => "KMS.4",
-            ScanTarget::Root => "IAM.4",
+            other => other.measures(true).first().map(|c| c.family()).unwrap_or("none"),
         }
     }
 }
@@ -64,8 +93,9 @@ pub struct ScanReport {
     pub scope: Scope,
     /// (region the result belongs to, result). Global controls carry the home region.
     pub results: Vec<(String, ControlResult)>,
-    /// Active findings, when GuardDuty is enabled and its statistics could be read.
-    pub findings: Option<FindingCounts>,
+    /// Active findings when GuardDuty is enabled (counted, or unknown with the reason); `None`
+    /// when GuardDuty was not measured or is not enabled.
+    pub findings: Option<Findings>,
     /// (home region, oldest key) when IAM.3 was measured.
     pub key_age: Option<(String, AccessKeyAge)>,
     pub started_at: DateTime<Utc>,

@@ -69,7 +69,7 @@ impl EvidenceReader for DynamoEvidenceReader {
         let mut keys: Vec<Item> = Vec::new();
         for account in accounts {
             for region in regions {
-                for control in ControlId::ALL {
+                for &control in ControlId::ALL {
                     let key = Key::evidence(account.as_str(), region, control);
                     keys.push(HashMap::from([
                         ("pk".to_owned(), AttributeValue::S(key.pk)),

@@ -1,0 +1,871 @@
+//! The control catalog: every control Portcullis measures, one entry each, and the EventBridge rules
+//! that deliver their change events.
+//!
+//! An entry holds the control's metadata (id, title, severity, the CIS AWS Foundations Benchmark
+//! v3.0.0 recommendations and the AWS Security Hub control it maps to, remediation), what it reads
+//! and what that costs, and the change events that rescan it. Everything else is generated from or
+//! checked against this table (`make catalog` regenerates, `cargo test` checks):
+//! - the rules on the default bus and the posture queue's policy in
+//!   `infra/cloudformation/portcullis.yaml`, and a test that parses the template back;
+//! - the control and change-event tables of `docs/posture.md`, with one section per control
+//!   (the anchor the alert rules' runbook links point at);
+//! - the control list of the Grafana dashboard, and the runbook links of the alert rules;
+//! - [`super::events::parse_event`], which finds the controls an event rescans here.
+//!
+//! Adding a control is one entry here, its evaluation (in [`super::controls`]) and its collector
+//! (in the posture worker). The id is AWS Security Hub's, the project's stable key.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a failure is: AWS Security Hub's severity of the control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "Low",
+            Severity::Medium => "Medium",
+            Severity::High => "High",
+            Severity::Critical => "Critical",
+        }
+    }
+}
+
+/// Where a control is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Once per account, in its home region (IAM and account-wide settings).
+    Account,
+    /// In every scanned region.
+    Region,
+}
+
+/// What a change event rescans of a control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rescan {
+    /// The whole control in the event's scope.
+    Scope,
+    /// The user the event names (the control is re-evaluated with that user read afresh).
+    User,
+    /// The KMS key the event names.
+    Key,
+    /// The whole control, but only for events the root user made without naming a user.
+    RootUser,
+}
+
+/// An event that rescans a control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeEvent {
+    /// `AWS API Call via CloudTrail` events of one `eventSource` with one of these `eventName`s.
+    Api { event_source: &'static str, names: &'static [&'static str] },
+    /// A `GuardDuty Finding` of severity 7 or more.
+    GuardDutyFinding,
+}
+
+/// One catalog entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlSpec {
+    pub id: ControlId,
+    /// One line, also the `title` of evidence and violation events.
+    pub title: &'static str,
+    /// A few words, for the dashboard.
+    pub label: &'static str,
+    /// Security Hub's severity.
+    pub severity: Severity,
+    /// CIS AWS Foundations Benchmark v3.0.0 recommendations (none: Security Hub only).
+    pub cis: &'static [&'static str],
+    pub coverage: Coverage,
+    pub rescan: Rescan,
+    /// When it passes, with its boundaries (Markdown).
+    pub passes_when: &'static str,
+    /// What to do when it fails (Markdown).
+    pub remediation: &'static str,
+    /// The API calls it reads (IAM action names).
+    pub reads: &'static [&'static str],
+    /// What those reads cost per scan.
+    pub cost: &'static str,
+    pub events: &'static [ChangeEvent],
+}
+
+macro_rules! catalog {
+    ($( $(#[$doc:meta])* $variant:ident = $id:literal { $($field:ident: $value:expr,)* } )*) => {
+        /// A control Portcullis measures: the AWS Security Hub control id.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum ControlId {
+            $( $(#[$doc])* #[serde(rename = $id)] $variant, )*
+        }
+
+        impl ControlId {
+            /// Every control, in catalog order.
+            pub const ALL: &'static [ControlId] = &[$(ControlId::$variant),*];
+
+            /// The Security Hub id, e.g. `CloudTrail.1`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ControlId::$variant => $id,)* }
+            }
+
+            /// The control's catalog entry.
+            pub fn spec(self) -> &'static ControlSpec {
+                match self {
+                    $(ControlId::$variant => {
+                        const SPEC: ControlSpec = ControlSpec { id: ControlId::$variant, $($field: $value,)* };
+                        &SPEC
+                    })*
+                }
+            }
+        }
+    };
+}
+
+const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
+const CONFIG: &str = "config.amazonaws.com";
+const EC2: &str = "ec2.amazonaws.com";
+const GUARDDUTY: &str = "guardduty.amazonaws.com";
+const IAM: &str = "iam.amazonaws.com";
+const KMS: &str = "kms.amazonaws.com";
+const S3: &str = "s3.amazonaws.com";
+
+const TRAIL_CONFIG_EVENTS: &[ChangeEvent] =
+    &[ChangeEvent::Api { event_source: CLOUDTRAIL, names: &["CreateTrail", "UpdateTrail", "DeleteTrail"] }];
+catalog! {
+    CloudTrail1 = "CloudTrail.1" {
+        title: "A multi-region trail logs read and write management events",
+        label: "Trail logging",
+        severity: Severity::High,
+        cis: &["3.1"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "At least one trail is multi-region, logging, without a delivery error \
+            (`LatestDeliveryError`), records read **and** write management events, and excludes no event \
+            source. Selectors are OR'ed: an event is logged when any selector matches it, so an exclusion in \
+            one selector does not remove what another records. The field conditions of one advanced \
+            selector are AND'ed; an advanced selector that filters on anything but `eventCategory`, \
+            `readOnly` and `eventSource` is not counted. No selector at all is CloudTrail's default (every \
+            management event). A multi-region trail seen from another region (a shadow trail) is read \
+            through its `HomeRegion`. A trail that cannot be read leaves the control unknown unless \
+            another trail is healthy.",
+        remediation: "Restore a multi-region trail: `aws cloudtrail start-logging --name <trail>`, \
+            `update-trail --is-multi-region-trail`, event selectors that record every read and write \
+            management event, and a bucket policy or KMS key that lets CloudTrail deliver. The `Posture \
+            Violation` event and CloudTrail event history say who changed it; treat an unexplained stop as \
+            an incident.",
+        reads: &["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"],
+        cost: "1 per region, plus 2 per trail, read in the trail's home region",
+        events: &[ChangeEvent::Api {
+            event_source: CLOUDTRAIL,
+            names: &["StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors", "CreateTrail", "StartLogging"],
+        }],
+    }
+    CloudTrail2 = "CloudTrail.2" {
+        title: "Trails are encrypted at rest with KMS",
+        label: "Trail encrypted",
+        severity: Severity::Medium,
+        cis: &["3.5"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Every trail whose home is the region has a KMS key (`KmsKeyId`; empty or absent \
+            fails). Shadow copies of multi-region trails are judged once, in their home region (a trail \
+            whose home region is not scanned is not judged here). No trail passes with no resource: \
+            CloudTrail.1 reports the absence.",
+        remediation: "`aws cloudtrail update-trail --name <trail> --kms-key-id <key>`, with a customer \
+            managed key whose policy lets CloudTrail encrypt and your readers decrypt.",
+        reads: &["cloudtrail:DescribeTrails"],
+        cost: "nothing beyond CloudTrail.1's `DescribeTrails`",
+        events: TRAIL_CONFIG_EVENTS,
+    }
+    CloudTrail4 = "CloudTrail.4" {
+        title: "Trails validate their log files",
+        label: "Log validation",
+        severity: Severity::Low,
+        cis: &["3.2"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Every trail whose home is the region has log file validation on \
+            (`LogFileValidationEnabled`). Shadow copies of multi-region trails are judged once, in their \
+            home region (a trail whose home region is not scanned is not judged here). No trail passes \
+            with no resource: CloudTrail.1 reports the absence.",
+        remediation: "`aws cloudtrail update-trail --name <trail> --enable-log-file-validation`; \
+            `aws cloudtrail validate-logs` then proves the delivered files were not changed.",
+        reads: &["cloudtrail:DescribeTrails"],
+        cost: "nothing beyond CloudTrail.1's `DescribeTrails`",
+        events: TRAIL_CONFIG_EVENTS,
+    }
+    Config1 = "Config.1" {
+        title: "AWS Config records all resources with the service-linked role",
+        label: "Config recording",
+        severity: Severity::Critical,
+        cis: &["3.3"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "The region has a configuration recorder that is recording (`recording` in \
+            `DescribeConfigurationRecorderStatus`), whose last status is not `Failure`, that records all \
+            supported resource types (`allSupported`), that also records global resource types \
+            (`includeGlobalResourceTypes`) in the home region only where AWS advises recording them, and, \
+            when `posture.config_require_service_linked_role` is true (the default, as in Security Hub), \
+            that uses the role `aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig`. No recorder \
+            fails.",
+        remediation: "Create the service-linked role (`aws iam create-service-linked-role \
+            --aws-service-name config.amazonaws.com`), `aws configservice put-configuration-recorder` with \
+            `allSupported` (and global resource types in the home region), a delivery channel, then \
+            `start-configuration-recorder`.",
+        reads: &["config:DescribeConfigurationRecorders", "config:DescribeConfigurationRecorderStatus"],
+        cost: "2 per region",
+        events: &[ChangeEvent::Api {
+            event_source: CONFIG,
+            names: &[
+                "PutConfigurationRecorder",
+                "DeleteConfigurationRecorder",
+                "StartConfigurationRecorder",
+                "StopConfigurationRecorder",
+                "PutDeliveryChannel",
+                "DeleteDeliveryChannel",
+            ],
+        }],
+    }
+    Ec22 = "EC2.2" {
+        title: "VPC default security groups allow no traffic",
+        label: "Default SG closed",
+        severity: Severity::High,
+        cis: &["5.4"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "The `default` security group of every VPC has no inbound and no outbound rule (a \
+            rule that references the group itself counts). A new VPC's default group comes with an \
+            outbound rule: it fails until that rule is revoked.",
+        remediation: "Revoke every rule of each VPC's default group (`aws ec2 \
+            revoke-security-group-ingress` and `revoke-security-group-egress`) and give resources groups \
+            made for them.",
+        reads: &["ec2:DescribeSecurityGroups"],
+        cost: "1 per region and 1,000 groups, shared with EC2.53 and EC2.54",
+        events: &[ChangeEvent::Api {
+            event_source: EC2,
+            names: &[
+                "AuthorizeSecurityGroupIngress",
+                "RevokeSecurityGroupIngress",
+                "AuthorizeSecurityGroupEgress",
+                "RevokeSecurityGroupEgress",
+                "ModifySecurityGroupRules",
+                "CreateVpc",
+                "DeleteVpc",
+            ],
+        }],
+    }
+    Ec26 = "EC2.6" {
+        title: "VPC flow logging is enabled in every VPC",
+        label: "VPC flow logs",
+        severity: Severity::Medium,
+        cis: &["3.7"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Every VPC has a flow log on the VPC itself (`ResourceId` is the VPC: subnet and \
+            network-interface flow logs do not count) with status `ACTIVE`, that records rejected traffic \
+            (`TrafficType` `REJECT` or `ALL`; `ACCEPT` alone fails) and whose delivery has not failed \
+            (`DeliverLogsStatus` `FAILED` fails, with the delivery error). A region without VPCs passes.",
+        remediation: "`aws ec2 create-flow-logs --resource-type VPC --resource-ids <vpc> --traffic-type \
+            REJECT --log-destination-type s3 --log-destination arn:aws:s3:::<bucket>` (or a CloudWatch \
+            Logs group); fix the destination's permissions when delivery fails.",
+        reads: &["ec2:DescribeVpcs", "ec2:DescribeFlowLogs"],
+        cost: "2 per region (1,000 VPCs or flow logs per page)",
+        events: &[ChangeEvent::Api {
+            event_source: EC2,
+            names: &["CreateFlowLogs", "DeleteFlowLogs", "CreateVpc", "DeleteVpc"],
+        }],
+    }
+    Ec27 = "EC2.7" {
+        title: "EBS default encryption is enabled",
+        label: "EBS encryption",
+        severity: Severity::Medium,
+        cis: &["2.2.1"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "`GetEbsEncryptionByDefault` is true in the region (a per-region setting, off by \
+            default).",
+        remediation: "`aws ec2 enable-ebs-encryption-by-default` in every region. Volumes created before \
+            stay unencrypted: copy their snapshots with encryption.",
+        reads: &["ec2:GetEbsEncryptionByDefault"],
+        cost: "1 per region",
+        events: &[ChangeEvent::Api {
+            event_source: EC2,
+            names: &["EnableEbsEncryptionByDefault", "DisableEbsEncryptionByDefault"],
+        }],
+    }
+    Ec253 = "EC2.53" {
+        title: "Security groups allow no ingress from 0.0.0.0/0 to remote administration ports",
+        label: "No 0.0.0.0/0 to 22/3389",
+        severity: Severity::High,
+        cis: &["5.2"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "No inbound rule of any security group has the IPv4 range exactly `0.0.0.0/0` with \
+            protocol all (`-1`), TCP or UDP (`6`, `17`) and a port range that contains 22 or 3389 \
+            (`FromPort` ≤ port ≤ `ToPort`; a rule without ports covers them all). Narrower ranges \
+            (`10.0.0.0/8`), other ports (443), ICMP, prefix lists and references to groups never count.",
+        remediation: "Revoke the rule (`aws ec2 revoke-security-group-ingress`) or narrow its source to \
+            known ranges; reach instances through SSM Session Manager instead of open SSH or RDP.",
+        reads: &["ec2:DescribeSecurityGroups"],
+        cost: "shared with EC2.2",
+        events: &[ChangeEvent::Api {
+            event_source: EC2,
+            names: &[
+                "AuthorizeSecurityGroupIngress",
+                "RevokeSecurityGroupIngress",
+                "ModifySecurityGroupRules",
+                "CreateSecurityGroup",
+                "DeleteSecurityGroup",
+            ],
+        }],
+    }
+    Ec254 = "EC2.54" {
+        title: "Security groups allow no ingress from ::/0 to remote administration ports",
+        label: "No ::/0 to 22/3389",
+        severity: Severity::High,
+        cis: &["5.3"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "As EC2.53, for the IPv6 range exactly `::/0`.",
+        remediation: "Revoke the rule (`aws ec2 revoke-security-group-ingress`) or narrow its source to \
+            known ranges; reach instances through SSM Session Manager instead of open SSH or RDP.",
+        reads: &["ec2:DescribeSecurityGroups"],
+        cost: "shared with EC2.2",
+        events: &[ChangeEvent::Api {
+            event_source: EC2,
+            names: &[
+                "AuthorizeSecurityGroupIngress",
+                "RevokeSecurityGroupIngress",
+                "ModifySecurityGroupRules",
+                "CreateSecurityGroup",
+                "DeleteSecurityGroup",
+            ],
+        }],
+    }
+    GuardDuty1 = "GuardDuty.1" {
+        title: "GuardDuty is enabled",
+        label: "GuardDuty on",
+        severity: Severity::High,
+        cis: &[],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "The region has a detector with status `ENABLED` (suspended or absent fails). Its \
+            active (non-archived) findings of severity 7 or more are counted by band (high 7.0–8.9, \
+            critical 9.0–10.0); when they cannot be read the control still passes and the findings part is \
+            unknown.",
+        remediation: "`aws guardduty create-detector --enable` (or `update-detector --enable`) in every \
+            region; look in CloudTrail for `DeleteDetector`, `UpdateDetector` or `Disassociate*` calls.",
+        reads: &["guardduty:ListDetectors", "guardduty:GetDetector", "guardduty:GetFindingsStatistics"],
+        cost: "1 per region, plus 1 per detector, plus 1 for the findings",
+        events: &[
+            ChangeEvent::Api {
+                event_source: GUARDDUTY,
+                names: &[
+                    "DeleteDetector",
+                    "UpdateDetector",
+                    "DisassociateFromMasterAccount",
+                    "DisassociateFromAdministratorAccount",
+                    "DisassociateMembers",
+                    "DeleteMembers",
+                    "StopMonitoringMembers",
+                ],
+            },
+            ChangeEvent::GuardDutyFinding,
+        ],
+    }
+    Iam3 = "IAM.3" {
+        title: "Active access keys are rotated every 90 days or less",
+        label: "Keys rotated",
+        severity: Severity::Medium,
+        cis: &["1.14"],
+        coverage: Coverage::Account,
+        rescan: Rescan::User,
+        passes_when: "No **active** access key is older than `posture.access_key_max_age_days` (default \
+            90): a key exactly 90 days (90 × 86,400 s) old passes, one second more fails. Inactive keys \
+            never fail. Read from the credential report, which AWS reuses for up to 4 hours; a user read on \
+            their own after an event wins over the report's row until a report generated after that read.",
+        remediation: "Create a new key, move its user to it, then deactivate and delete the old one \
+            (`aws iam create-access-key`, `update-access-key --status Inactive`, `delete-access-key`). \
+            Better: replace long-lived keys with roles and Portcullis grants.",
+        reads: &[
+            "iam:GenerateCredentialReport",
+            "iam:GetCredentialReport",
+            "iam:GetUser",
+            "iam:GetLoginProfile",
+            "iam:ListMFADevices",
+            "iam:ListAccessKeys",
+            "iam:GetAccessKeyLastUsed",
+        ],
+        cost: "2 per account (the credential report, shared with IAM.5 and IAM.22); after an event, 4 plus 1 \
+            per key of the user it names",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "CreateUser", "DeleteUser"],
+        }],
+    }
+    Iam4 = "IAM.4" {
+        title: "The root user has no access key",
+        label: "No root key",
+        severity: Severity::Critical,
+        cis: &["1.4"],
+        coverage: Coverage::Account,
+        rescan: Rescan::RootUser,
+        passes_when: "The root user has no access key (`AccountAccessKeysPresent` is 0).",
+        remediation: "Sign in as the root user and delete its access keys (Security credentials); use roles \
+            for automation.",
+        reads: &["iam:GetAccountSummary"],
+        cost: "1 per account, shared with IAM.9",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"],
+        }],
+    }
+    Iam5 = "IAM.5" {
+        title: "IAM users with a console password have MFA",
+        label: "Console MFA",
+        severity: Severity::Medium,
+        cis: &["1.10"],
+        coverage: Coverage::Account,
+        rescan: Rescan::User,
+        passes_when: "Every IAM user with a console password (`password_enabled`) has an MFA device \
+            (`mfa_active`). Users without a password pass; the root user is IAM.9's.",
+        remediation: "Have each listed user register an MFA device (`aws iam enable-mfa-device`), or remove \
+            the console password of users who do not sign in (`aws iam delete-login-profile`).",
+        reads: &["iam:GetCredentialReport", "iam:GetLoginProfile", "iam:ListMFADevices"],
+        cost: "nothing beyond IAM.3's credential report; after an event, the reads of IAM.3's",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &["CreateLoginProfile", "DeleteLoginProfile", "EnableMFADevice", "DeactivateMFADevice", "DeleteUser"],
+        }],
+    }
+    Iam9 = "IAM.9" {
+        title: "The root user has MFA",
+        label: "Root MFA",
+        severity: Severity::Critical,
+        cis: &["1.5"],
+        coverage: Coverage::Account,
+        rescan: Rescan::RootUser,
+        passes_when: "The root user has an MFA device (`AccountMFAEnabled` is 1).",
+        remediation: "Sign in as the root user and register an MFA device (a hardware key satisfies IAM.6 \
+            too).",
+        reads: &["iam:GetAccountSummary"],
+        cost: "shared with IAM.4",
+        events: &[ChangeEvent::Api { event_source: IAM, names: &["EnableMFADevice", "DeactivateMFADevice"] }],
+    }
+    Iam15 = "IAM.15" {
+        title: "The password policy requires at least 14 characters",
+        label: "Password length",
+        severity: Severity::Medium,
+        cis: &["1.8"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "The account password policy's `MinimumPasswordLength` is 14 or more (14 passes, 13 \
+            fails); no password policy (`NoSuchEntity`) fails.",
+        remediation: "`aws iam update-account-password-policy --minimum-password-length 14 \
+            --password-reuse-prevention 24`: the call replaces the whole policy, so repeat every setting \
+            you keep.",
+        reads: &["iam:GetAccountPasswordPolicy"],
+        cost: "1 per account, shared with IAM.16",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &["UpdateAccountPasswordPolicy", "DeleteAccountPasswordPolicy"],
+        }],
+    }
+    Iam16 = "IAM.16" {
+        title: "The password policy prevents reusing the last 24 passwords",
+        label: "Password reuse",
+        severity: Severity::Low,
+        cis: &["1.9"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "The account password policy's `PasswordReusePrevention` is 24 (24 passes, 23 fails); \
+            absent, or no password policy, fails.",
+        remediation: "`aws iam update-account-password-policy --password-reuse-prevention 24 \
+            --minimum-password-length 14`: the call replaces the whole policy, so repeat every setting you \
+            keep.",
+        reads: &["iam:GetAccountPasswordPolicy"],
+        cost: "shared with IAM.15",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &["UpdateAccountPasswordPolicy", "DeleteAccountPasswordPolicy"],
+        }],
+    }
+    Iam22 = "IAM.22" {
+        title: "IAM user credentials unused for 45 days are removed",
+        label: "Unused credentials",
+        severity: Severity::Medium,
+        cis: &["1.12"],
+        coverage: Coverage::Account,
+        rescan: Rescan::User,
+        passes_when: "No console password and no **active** access key of an IAM user has gone unused for 45 \
+            days or more: its last use (`password_last_used`, `access_key_N_last_used_date`), or when it was \
+            never used its creation (`password_last_changed`, `access_key_N_last_rotated`), is less than 45 \
+            × 86,400 s ago. Exactly 45 days fails; one second less passes. Inactive keys and users without \
+            a password are ignored; the root user is skipped. Time makes credentials fail, so the periodic \
+            scan matters most here; events rescan the user they name.",
+        remediation: "Deactivate or delete each listed key (`aws iam update-access-key --status Inactive`, \
+            `delete-access-key`) and remove unused console passwords (`aws iam delete-login-profile`).",
+        reads: &[
+            "iam:GetCredentialReport",
+            "iam:GetUser",
+            "iam:GetLoginProfile",
+            "iam:ListAccessKeys",
+            "iam:GetAccessKeyLastUsed",
+        ],
+        cost: "nothing beyond IAM.3's credential report; after an event, the reads of IAM.3's",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &[
+                "CreateLoginProfile",
+                "UpdateLoginProfile",
+                "DeleteLoginProfile",
+                "CreateAccessKey",
+                "UpdateAccessKey",
+                "DeleteAccessKey",
+                "DeleteUser",
+            ],
+        }],
+    }
+    Kms3 = "KMS.3" {
+        title: "No customer managed key is pending deletion",
+        label: "No key deletion",
+        severity: Severity::Critical,
+        cis: &[],
+        coverage: Coverage::Region,
+        rescan: Rescan::Key,
+        passes_when: "No customer managed key is pending deletion: `PendingDeletion`, or \
+            `PendingReplicaDeletion` (a multi-Region primary scheduled for deletion while its replicas \
+            remain). A key that cannot be described leaves the control unknown only when no readable key \
+            fails.",
+        remediation: "If the deletion is not intended: `aws kms cancel-key-deletion --key-id <id>`, then \
+            `enable-key` (a cancelled key comes back disabled). Cancel a multi-Region primary before its \
+            replicas are gone.",
+        reads: &["kms:ListKeys", "kms:DescribeKey"],
+        cost: "1 per region, plus 1 per key (shared with KMS.4)",
+        events: &[ChangeEvent::Api { event_source: KMS, names: &["ScheduleKeyDeletion", "CancelKeyDeletion"] }],
+    }
+    Kms4 = "KMS.4" {
+        title: "Customer managed symmetric keys rotate",
+        label: "Key rotation",
+        severity: Severity::Medium,
+        cis: &["3.6"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Key,
+        passes_when: "Every customer managed, enabled, `SYMMETRIC_DEFAULT`, `AWS_KMS`-origin key has \
+            automatic rotation on. Keys that cannot rotate (asymmetric, HMAC, imported, custom key store) \
+            are not failures. A key that cannot be described leaves the control unknown only when no \
+            readable key fails.",
+        remediation: "`aws kms enable-key-rotation --key-id <id>`; CloudTrail's `DisableKeyRotation` events \
+            say who turned it off.",
+        reads: &["kms:ListKeys", "kms:DescribeKey", "kms:GetKeyRotationStatus"],
+        cost: "1 per key that can rotate, beyond KMS.3's reads",
+        events: &[ChangeEvent::Api {
+            event_source: KMS,
+            names: &["DisableKeyRotation", "EnableKeyRotation", "DisableKey", "EnableKey", "CreateKey", "CancelKeyDeletion"],
+        }],
+    }
+    S31 = "S3.1" {
+        title: "S3 Block Public Access is on for the account",
+        label: "S3 account BPA",
+        severity: Severity::Medium,
+        cis: &["2.1.4"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "The account-level S3 Block Public Access setting has all four of `BlockPublicAcls`, \
+            `IgnorePublicAcls`, `BlockPublicPolicy` and `RestrictPublicBuckets` true; no setting \
+            (`NoSuchPublicAccessBlockConfiguration`) fails. It covers every bucket of the account in every \
+            region, so it is measured once, in the home region.",
+        remediation: "`aws s3control put-public-access-block --account-id <id> \
+            --public-access-block-configuration \
+            BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`, \
+            after checking that no bucket must stay public (serve such content through CloudFront).",
+        reads: &["s3:GetAccountPublicAccessBlock"],
+        cost: "1 per account",
+        events: &[ChangeEvent::Api {
+            event_source: S3,
+            names: &["PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"],
+        }],
+    }
+}
+
+impl ControlId {
+    pub fn title(self) -> &'static str {
+        self.spec().title
+    }
+
+    /// Measured once per account (in its home region), not per region.
+    pub fn is_global(self) -> bool {
+        self.spec().coverage == Coverage::Account
+    }
+
+    /// The service family: the id's prefix (`IAM`, `EC2`, `CloudTrail`, ...).
+    pub fn family(self) -> &'static str {
+        let id = self.as_str();
+        id.split_once('.').map(|(family, _)| family).unwrap_or(id)
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        ControlId::ALL.iter().copied().find(|c| c.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// Where the control's documentation is, from the repository root (alert runbook links).
+    pub fn runbook(self) -> String {
+        format!("docs/posture.md#{}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for ControlId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One EventBridge rule of the stack on the default bus, delivering change events to the posture
+/// queue. The event names of an API-call rule are every name the catalog's controls list for its
+/// `eventSource`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRule {
+    /// The CloudFormation logical id.
+    pub logical_id: &'static str,
+    /// The rule's name after `<prefix>-`.
+    pub name: &'static str,
+    /// What the rule catches (its description, before the controls it rescans).
+    pub about: &'static str,
+    /// The event's `source`.
+    pub source: &'static str,
+    pub kind: RuleKind,
+    /// Why it must live in a particular region, if it must.
+    pub note: Option<&'static str>,
+}
+
+/// What an [`EventRule`] matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// `AWS API Call via CloudTrail` from one `eventSource`.
+    Api { event_source: &'static str },
+    /// `GuardDuty Finding` with `detail.severity` ≥ 7 (a numeric match: never enumerate severities).
+    GuardDutyFindings,
+}
+
+/// The stack's posture rules, in template order.
+pub const EVENT_RULES: &[EventRule] = &[
+    EventRule {
+        logical_id: "CloudTrailTamperingRule",
+        name: "cloudtrail-tampering",
+        about: "Trail stopped, deleted or reconfigured",
+        source: "aws.cloudtrail",
+        kind: RuleKind::Api { event_source: CLOUDTRAIL },
+        note: None,
+    },
+    EventRule {
+        logical_id: "GuardDutyFindingRule",
+        name: "guardduty-findings",
+        about: "GuardDuty findings of high or critical severity; the worker drops sample findings",
+        source: "aws.guardduty",
+        kind: RuleKind::GuardDutyFindings,
+        note: None,
+    },
+    EventRule {
+        logical_id: "GuardDutyTamperingRule",
+        name: "guardduty-tampering",
+        about: "Detector deleted, suspended or members disconnected",
+        source: "aws.guardduty",
+        kind: RuleKind::Api { event_source: GUARDDUTY },
+        note: None,
+    },
+    EventRule {
+        logical_id: "KmsChangeRule",
+        name: "kms-changes",
+        about: "Key rotation, state and deletion changes",
+        source: "aws.kms",
+        kind: RuleKind::Api { event_source: KMS },
+        note: None,
+    },
+    EventRule {
+        logical_id: "IamChangeRule",
+        name: "iam-changes",
+        about: "Access keys, passwords, MFA devices, users and the password policy changed",
+        source: "aws.iam",
+        kind: RuleKind::Api { event_source: IAM },
+        note: Some(
+            "IAM is global: its CloudTrail events reach EventBridge in us-east-1 only. Deploy this stack (or at \
+             least this rule) in us-east-1 for targeted IAM rescans; the periodic scan covers every region.",
+        ),
+    },
+    EventRule {
+        logical_id: "Ec2ChangeRule",
+        name: "ec2-changes",
+        about: "Security group rules, VPCs, flow logs and EBS default encryption changed",
+        source: "aws.ec2",
+        kind: RuleKind::Api { event_source: EC2 },
+        note: None,
+    },
+    EventRule {
+        logical_id: "ConfigChangeRule",
+        name: "config-changes",
+        about: "Configuration recorders and delivery channels changed",
+        source: "aws.config",
+        kind: RuleKind::Api { event_source: CONFIG },
+        note: None,
+    },
+    EventRule {
+        logical_id: "S3AccountChangeRule",
+        name: "s3-account-changes",
+        about: "The account's S3 Block Public Access changed",
+        source: "aws.s3",
+        kind: RuleKind::Api { event_source: S3 },
+        note: None,
+    },
+];
+
+impl EventRule {
+    /// The event names of an API-call rule: every name listed for its event source, in catalog
+    /// order, each once.
+    pub fn event_names(&self) -> Vec<&'static str> {
+        let RuleKind::Api { event_source } = self.kind else { return Vec::new() };
+        let mut names: Vec<&'static str> = Vec::new();
+        for (source, name) in api_events() {
+            if source == event_source && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// The controls its events rescan, in catalog order.
+    pub fn controls(&self) -> Vec<ControlId> {
+        ControlId::ALL
+            .iter()
+            .copied()
+            .filter(|c| {
+                c.spec().events.iter().any(|e| match (e, self.kind) {
+                    (ChangeEvent::Api { event_source, .. }, RuleKind::Api { event_source: rule }) => {
+                        *event_source == rule
+                    }
+                    (ChangeEvent::GuardDutyFinding, RuleKind::GuardDutyFindings) => true,
+                    _ => false,
+                })
+            })
+            .collect()
+    }
+
+    /// The rule's description: what it catches and what it rescans.
+    pub fn description(&self) -> String {
+        let ids: Vec<&str> = self.controls().iter().map(|c| c.as_str()).collect();
+        format!("{} ({}).", self.about, ids.join(", "))
+    }
+}
+
+/// Every (eventSource, eventName) some control lists, in catalog order (with repeats).
+pub fn api_events() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ControlId::ALL.iter().flat_map(|c| {
+        c.spec().events.iter().flat_map(|e| match e {
+            ChangeEvent::Api { event_source, names } => names.iter().map(|n| (*event_source, *n)).collect::<Vec<_>>(),
+            ChangeEvent::GuardDutyFinding => Vec::new(),
+        })
+    })
+}
+
+/// The controls an API call rescans.
+pub fn controls_for_api_call(event_source: &str, event_name: &str) -> BTreeSet<ControlId> {
+    ControlId::ALL
+        .iter()
+        .copied()
+        .filter(|c| {
+            c.spec().events.iter().any(|e| {
+                matches!(e, ChangeEvent::Api { event_source: s, names } if *s == event_source && names.contains(&event_name))
+            })
+        })
+        .collect()
+}
+
+/// The controls a GuardDuty finding rescans.
+pub fn controls_for_findings() -> BTreeSet<ControlId> {
+    ControlId::ALL.iter().copied().filter(|c| c.spec().events.contains(&ChangeEvent::GuardDutyFinding)).collect()
+}
+
+/// Whether the catalog has any event from `event_source`.
+pub fn knows_event_source(event_source: &str) -> bool {
+    api_events().any(|(s, _)| s == event_source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_control_has_one_complete_entry() {
+        let mut ids = BTreeSet::new();
+        for c in ControlId::ALL {
+            let spec = c.spec();
+            assert_eq!(spec.id, *c);
+            assert!(ids.insert(c.as_str()), "{c} twice");
+            assert_eq!(ControlId::parse(c.as_str()), Some(*c));
+            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));
+            for (what, text) in [
+                ("title", spec.title),
+                ("label", spec.label),
+                ("passes_when", spec.passes_when),
+                ("remediation", spec.remediation),
+                ("cost", spec.cost),
+            ] {
+                assert!(!text.trim().is_empty(), "{c}: empty {what}");
+                assert!(!text.contains('|'), "{c}: {what} would break a Markdown table");
+            }
+            assert!(!spec.reads.is_empty(), "{c} reads nothing");
+            assert!(!spec.events.is_empty(), "{c}: no change event rescans it");
+            for cis in spec.cis {
+                assert!(cis.split('.').all(|n| n.parse::<u8>().is_ok()), "{c}: CIS `{cis}`");
+            }
+        }
+        // Catalog order is the order results are reported in.
+        let mut sorted = ControlId::ALL.to_vec();
+        sorted.sort();
+        assert_eq!(sorted, ControlId::ALL);
+        assert_eq!(ControlId::Ec253.family(), "EC2");
+        assert_eq!(ControlId::CloudTrail1.runbook(), "docs/posture.md#CloudTrail.1");
+    }
+
+    #[test]
+    fn every_listed_event_has_a_rule_and_every_rule_a_control() {
+        for (source, name) in api_events() {
+            let rule = EVENT_RULES.iter().find(|r| r.kind == RuleKind::Api { event_source: source });
+            let rule = rule.unwrap_or_else(|| panic!("no rule delivers {source} events ({name})"));
+            assert!(rule.event_names().contains(&name));
+            // AWS puts `aws.<service>` in `source` for CloudTrail events of `<service>.amazonaws.com`.
+            assert_eq!(Some(rule.source.trim_start_matches("aws.")), source.split('.').next(), "{}", rule.logical_id);
+        }
+        for rule in EVENT_RULES {
+            assert!(!rule.controls().is_empty(), "{} rescans nothing", rule.logical_id);
+        }
+        let mut logical_ids: Vec<&str> = EVENT_RULES.iter().map(|r| r.logical_id).collect();
+        logical_ids.dedup();
+        assert_eq!(logical_ids.len(), EVENT_RULES.len());
+        assert_eq!(controls_for_findings(), BTreeSet::from([ControlId::GuardDuty1]));
+    }
+
+    /// An event must resolve to one target: a user, a key, or whole controls, of one coverage.
+    #[test]
+    fn the_controls_of_one_event_rescan_alike() {
+        for (source, name) in api_events() {
+            let controls = controls_for_api_call(source, name);
+            let kinds: BTreeSet<&str> = controls
+                .iter()
+                .map(|c| match c.spec().rescan {
+                    Rescan::Scope => "scope",
+                    Rescan::User => "user",
+                    Rescan::Key => "key",
+                    Rescan::RootUser => "root",
+                })
+                .filter(|k| *k != "root")
+                .collect();
+            assert!(kinds.len() <= 1, "{source} {name} rescans {kinds:?}");
+            let coverages: BTreeSet<bool> = controls.iter().map(|c| c.is_global()).collect();
+            assert_eq!(coverages.len(), 1, "{source} {name} mixes account and regional controls");
+        }
+    }
+}

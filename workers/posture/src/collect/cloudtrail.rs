@@ -1,0 +1,176 @@
+//! CloudTrail: trails, their status and event selectors (CloudTrail.1, .2, .4).
+
+use futures::StreamExt;
+use portcullis_domain::posture::controls::{FieldCondition, TrailSelector};
+use portcullis_domain::posture::{TrailFacts, Unreadable};
+
+use super::{AwsReader, classify};
+use crate::ports::CollectError;
+
+impl AwsReader {
+    /// Every trail visible in the region (shadow copies of multi-region trails included, read
+    /// through their home region), with status and event selectors; trails whose status or
+    /// selectors could not be read are also listed as unreadable, so one unreadable trail (another
+    /// account's organization trail) does not hide the rest.
+    pub(super) async fn read_trails(&self) -> Result<(Vec<TrailFacts>, Vec<Unreadable>), CollectError> {
+        let list = {
+            let _p = self.permit().await;
+            self.clients
+                .cloudtrail
+                .describe_trails()
+                .include_shadow_trails(true)
+                .send()
+                .await
+                .map_err(|e| classify("cloudtrail:DescribeTrails", &e))?
+        };
+        let trails = list.trail_list.unwrap_or_default();
+        let facts = futures::stream::iter(trails)
+            .map(|t| async move {
+                let arn = t.trail_arn.clone().or(t.name.clone()).unwrap_or_default();
+                let home_region = t.home_region.clone().unwrap_or_default();
+                let cloudtrail = self.cloudtrail_in(&home_region);
+                let (status, selectors) = tokio::join!(
+                    async {
+                        let _p = self.permit().await;
+                        cloudtrail.get_trail_status().name(&arn).send().await
+                    },
+                    async {
+                        let _p = self.permit().await;
+                        cloudtrail.get_event_selectors().trail_name(&arn).send().await
+                    }
+                );
+                let mut facts = TrailFacts {
+                    arn: arn.clone(),
+                    home_region,
+                    is_multi_region: t.is_multi_region_trail.unwrap_or(false),
+                    log_file_validation: t.log_file_validation_enabled.unwrap_or(false),
+                    kms_key_id: t.kms_key_id.clone().filter(|k| !k.is_empty()),
+                    ..TrailFacts::default()
+                };
+                let unreadable = |e: CollectError| Unreadable {
+                    resource: arn.clone(),
+                    error_code: e.code,
+                    reason: format!("{}: {}", e.op, e.message),
+                };
+                let read = status.map_err(|e| unreadable(classify("cloudtrail:GetTrailStatus", &e))).and_then(|st| {
+                    Ok((st, selectors.map_err(|e| unreadable(classify("cloudtrail:GetEventSelectors", &e)))?))
+                });
+                match read {
+                    Ok((status, selectors)) => {
+                        facts.is_logging = status.is_logging.unwrap_or(false);
+                        facts.latest_delivery_error = status.latest_delivery_error.filter(|e| !e.is_empty());
+                        facts.selectors = trail_selectors(&selectors);
+                        (facts, None)
+                    }
+                    // Its configuration still counts (CloudTrail.2, CloudTrail.4); CloudTrail.1
+                    // knows it only as unreadable.
+                    Err(u) => (facts, Some(u)),
+                }
+            })
+            .buffer_unordered(self.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        let (mut readable, mut unreadable) = (Vec::new(), Vec::new());
+        for (trail, why) in facts {
+            readable.push(trail);
+            unreadable.extend(why);
+        }
+        readable.sort_by(|a, b| a.arn.cmp(&b.arn));
+        Ok((readable, unreadable))
+    }
+}
+
+/// A trail's event selectors as the domain sees them (which events they record is decided there).
+fn trail_selectors(
+    out: &aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput,
+) -> Vec<TrailSelector> {
+    use aws_sdk_cloudtrail::types::ReadWriteType;
+    let basic = out.event_selectors().iter().map(|s| {
+        let (read, write) = match s.read_write_type() {
+            Some(ReadWriteType::ReadOnly) => (true, false),
+            Some(ReadWriteType::WriteOnly) => (false, true),
+            // `All`, and the default when absent.
+            _ => (true, true),
+        };
+        TrailSelector::Basic {
+            read,
+            write,
+            // CloudTrail's default for a selector is to include management events.
+            include_management: s.include_management_events().unwrap_or(true),
+            excluded_sources: s.exclude_management_event_sources().to_vec(),
+        }
+    });
+    let advanced = out.advanced_event_selectors().iter().map(|s| TrailSelector::Advanced {
+        name: s.name().unwrap_or_default().to_owned(),
+        fields: s
+            .field_selectors()
+            .iter()
+            .map(|f| FieldCondition {
+                field: f.field().to_owned(),
+                equals: f.equals().to_vec(),
+                not_equals: f.not_equals().to_vec(),
+                starts_with: f.starts_with().to_vec(),
+                not_starts_with: f.not_starts_with().to_vec(),
+                ends_with: f.ends_with().to_vec(),
+                not_ends_with: f.not_ends_with().to_vec(),
+            })
+            .collect(),
+    });
+    basic.chain(advanced).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_reach_the_domain_as_cloudtrail_returns_them() {
+        use aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput;
+        use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector, EventSelector, ReadWriteType};
+        assert!(trail_selectors(&GetEventSelectorsOutput::builder().build()).is_empty());
+        let out = GetEventSelectorsOutput::builder()
+            .event_selectors(
+                EventSelector::builder()
+                    .read_write_type(ReadWriteType::WriteOnly)
+                    .include_management_events(true)
+                    .exclude_management_event_sources("kms.amazonaws.com")
+                    .build(),
+            )
+            .event_selectors(EventSelector::builder().build())
+            .advanced_event_selectors(
+                AdvancedEventSelector::builder()
+                    .name("no-kms")
+                    .field_selectors(
+                        AdvancedFieldSelector::builder().field("eventCategory").equals("Management").build().unwrap(),
+                    )
+                    .field_selectors(
+                        AdvancedFieldSelector::builder()
+                            .field("eventSource")
+                            .not_equals("kms.amazonaws.com")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let selectors = trail_selectors(&out);
+        assert_eq!(
+            selectors[0],
+            TrailSelector::Basic {
+                read: false,
+                write: true,
+                include_management: true,
+                excluded_sources: vec!["kms.amazonaws.com".into()]
+            }
+        );
+        assert_eq!(
+            selectors[1],
+            TrailSelector::Basic { read: true, write: true, include_management: true, excluded_sources: vec![] }
+        );
+        let TrailSelector::Advanced { name, fields } = &selectors[2] else { panic!("{selectors:?}") };
+        assert_eq!(name, "no-kms");
+        assert_eq!(fields[1].field, "eventSource");
+        assert_eq!(fields[1].not_equals, vec!["kms.amazonaws.com"]);
+    }
+}

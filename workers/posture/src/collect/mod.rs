@@ -1,0 +1,276 @@
+//! Reading posture facts from AWS: one [`AwsReader`] per account and region, one module per
+//! service family.
+//!
+//! Calls are few and concurrent (bounded by one semaphore per scan): IAM reads the credential
+//! report (two calls for every user and key) instead of listing keys per user; KMS reads
+//! `DescribeKey` for each key and `GetKeyRotationStatus` only for keys that can rotate; one
+//! `DescribeSecurityGroups` serves EC2.2, EC2.53 and EC2.54. Errors are classified into stable codes
+//! so a control becomes `unknown` with a reason, never a silent pass.
+//!
+//! Endpoints come only from the SDK configuration (`aws.endpoint_url`). S3 Control's endpoint rules
+//! put the account id in front of the host, which an emulator's address cannot take; with an
+//! endpoint configured, S3 Control calls go to that endpoint as it is.
+
+mod cloudtrail;
+mod config;
+mod ec2;
+mod guardduty;
+mod iam;
+mod kms;
+mod s3;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use portcullis_domain::AccountId;
+use portcullis_domain::posture::controls::{
+    ConfigRecorderFacts, FlowLogFacts, PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VpcFacts,
+};
+use portcullis_domain::posture::{CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, TrailFacts, Unreadable};
+use portcullis_runtime::aws::{ApiCallCounter, classify as classify_sdk};
+use tokio::sync::Semaphore;
+
+pub use self::iam::parse_credential_report;
+use crate::ports::{CollectError, FactReader};
+
+/// Classify an SDK error into the code a posture result carries.
+pub(crate) fn classify<E>(op: &'static str, e: &SdkError<E, HttpResponse>) -> CollectError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let failure = classify_sdk(e);
+    CollectError { op, code: failure.kind.measurement_code(), message: failure.message }
+}
+
+/// The SDK clients of one account and region.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
+    pub config: aws_sdk_config::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub guardduty: aws_sdk_guardduty::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub s3control: aws_sdk_s3control::Client,
+}
+
+impl Clients {
+    /// Clients for `region` from `sdk`, each call counted by `counter` when given.
+    pub fn new(sdk: &SdkConfig, region: &str, counter: Option<&ApiCallCounter>) -> Self {
+        let regional = sdk.to_builder().region(aws_config::Region::new(region.to_owned())).build();
+        macro_rules! client {
+            ($krate:ident) => {{
+                let mut b = $krate::config::Builder::from(&regional);
+                if let Some(c) = counter {
+                    b = b.interceptor(c.clone());
+                }
+                $krate::Client::from_conf(b.build())
+            }};
+        }
+        let mut s3control = aws_sdk_s3control::config::Builder::from(&regional);
+        if let Some(c) = counter {
+            s3control = s3control.interceptor(c.clone());
+        }
+        if let Some(endpoint) = sdk.endpoint_url() {
+            s3control = s3control.endpoint_resolver(s3::FixedEndpoint(endpoint.to_owned()));
+        }
+        Self {
+            cloudtrail: client!(aws_sdk_cloudtrail),
+            config: client!(aws_sdk_config),
+            ec2: client!(aws_sdk_ec2),
+            guardduty: client!(aws_sdk_guardduty),
+            iam: client!(aws_sdk_iam),
+            kms: client!(aws_sdk_kms),
+            s3control: aws_sdk_s3control::Client::from_conf(s3control.build()),
+        }
+    }
+}
+
+/// Reads posture facts in one account and region.
+#[derive(Debug, Clone)]
+pub struct AwsReader {
+    account_id: AccountId,
+    region: String,
+    clients: Clients,
+    /// CloudTrail clients for the home regions of shadow trails, made on demand from `base`.
+    home_cloudtrail: Arc<Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>>,
+    base: Option<(SdkConfig, Option<ApiCallCounter>)>,
+    limit: Arc<Semaphore>,
+    concurrency: usize,
+}
+
+impl AwsReader {
+    /// Clients for `region` from `sdk` (whose credentials reach `account_id`), with at most
+    /// `concurrency` calls in flight, each counted by `counter` when given.
+    pub fn new(
+        sdk: &SdkConfig,
+        account_id: &AccountId,
+        region: &str,
+        concurrency: usize,
+        counter: Option<ApiCallCounter>,
+    ) -> Self {
+        let mut reader =
+            Self::from_clients(account_id, region, Clients::new(sdk, region, counter.as_ref()), concurrency);
+        reader.base = Some((sdk.clone(), counter));
+        reader
+    }
+
+    /// A reader over given clients (tests use mocked ones).
+    pub fn from_clients(account_id: &AccountId, region: &str, clients: Clients, concurrency: usize) -> Self {
+        Self {
+            account_id: account_id.clone(),
+            region: region.to_owned(),
+            clients,
+            home_cloudtrail: Arc::default(),
+            base: None,
+            limit: Arc::new(Semaphore::new(concurrency.max(1))),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// Read shadow trails whose home is `region` through `client` (tests; otherwise made on demand).
+    pub fn with_cloudtrail_in(self, region: &str, client: aws_sdk_cloudtrail::Client) -> Self {
+        if let Ok(mut clients) = self.home_cloudtrail.lock() {
+            clients.insert(region.to_owned(), client);
+        }
+        self
+    }
+
+    /// The CloudTrail client for `region`: a shadow trail's status and selectors are read in its
+    /// home region (CloudTrail answers `GetEventSelectors` only there).
+    fn cloudtrail_in(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        if region.is_empty() || region == self.region {
+            return self.clients.cloudtrail.clone();
+        }
+        let Ok(mut clients) = self.home_cloudtrail.lock() else { return self.clients.cloudtrail.clone() };
+        if let Some(c) = clients.get(region) {
+            return c.clone();
+        }
+        let Some((sdk, counter)) = &self.base else { return self.clients.cloudtrail.clone() };
+        let client = Clients::new(sdk, region, counter.as_ref()).cloudtrail;
+        clients.insert(region.to_owned(), client.clone());
+        client
+    }
+
+    async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.limit.acquire().await.expect("the semaphore is never closed")
+    }
+}
+
+#[async_trait]
+impl FactReader for AwsReader {
+    fn account_id(&self) -> &AccountId {
+        &self.account_id
+    }
+    fn region(&self) -> &str {
+        &self.region
+    }
+    async fn trails(&self) -> Result<(Vec<TrailFacts>, Vec<Unreadable>), CollectError> {
+        self.read_trails().await
+    }
+    async fn guardduty_detectors(&self) -> Result<Vec<(String, String)>, CollectError> {
+        self.read_guardduty_detectors().await
+    }
+    async fn guardduty_findings(&self, detector_id: &str) -> Result<FindingCounts, CollectError> {
+        self.read_guardduty_findings(detector_id).await
+    }
+    async fn credential_report(&self) -> Result<CredentialReport, CollectError> {
+        self.read_credential_report().await
+    }
+    async fn iam_user(&self, user: &str) -> Result<Option<IamUserFacts>, CollectError> {
+        self.read_iam_user(user).await
+    }
+    async fn root_summary(&self) -> Result<(i64, i64), CollectError> {
+        self.read_root_summary().await
+    }
+    async fn password_policy(&self) -> Result<Option<PasswordPolicyFacts>, CollectError> {
+        self.read_password_policy().await
+    }
+    async fn account_public_access_block(&self) -> Result<Option<PublicAccessBlockFacts>, CollectError> {
+        self.read_account_public_access_block().await
+    }
+    async fn ebs_encryption_by_default(&self) -> Result<bool, CollectError> {
+        self.read_ebs_encryption_by_default().await
+    }
+    async fn config_recorders(&self) -> Result<Vec<ConfigRecorderFacts>, CollectError> {
+        self.read_config_recorders().await
+    }
+    async fn security_groups(&self) -> Result<Vec<SecurityGroupFacts>, CollectError> {
+        self.read_security_groups().await
+    }
+    async fn vpcs_and_flow_logs(&self) -> Result<(Vec<VpcFacts>, Vec<FlowLogFacts>), CollectError> {
+        self.read_vpcs_and_flow_logs().await
+    }
+    async fn kms_keys(&self) -> Result<(Vec<KmsKeyFacts>, Vec<Unreadable>), CollectError> {
+        self.read_kms_keys().await
+    }
+    async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError> {
+        self.read_kms_key(key_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::config_bag::ConfigBag;
+
+    /// Records the URI a request would go to, then stops it (nothing leaves the process).
+    #[derive(Debug, Clone, Default)]
+    struct Destination(Arc<Mutex<String>>);
+
+    impl Intercept for Destination {
+        fn name(&self) -> &'static str {
+            "Destination"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &BeforeTransmitInterceptorContextRef<'_>,
+            _runtime_components: &RuntimeComponents,
+            _cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            if let Ok(mut uri) = self.0.lock() {
+                *uri = context.request().uri().to_owned();
+            }
+            Err("stopped by the test".into())
+        }
+    }
+
+    /// S3 Control goes to the configured endpoint as it is (an emulator cannot take the account id
+    /// in front of its host); without one, to AWS's account endpoint, as the SDK's rules say.
+    #[tokio::test]
+    async fn s3_control_goes_to_the_configured_endpoint_only_when_one_is_configured() {
+        let credentials = aws_credential_types::Credentials::new("id", "secret", None, None, "test");
+        for (endpoint, expected) in [
+            (Some("http://127.0.0.1:4566"), "http://127.0.0.1:4566/v20180820/configuration/publicAccessBlock"),
+            (None, "https://123456789012.s3-control.eu-west-1.amazonaws.com/v20180820/configuration/publicAccessBlock"),
+        ] {
+            let mut sdk = SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                    credentials.clone(),
+                ));
+            if let Some(e) = endpoint {
+                sdk = sdk.endpoint_url(e);
+            }
+            let clients = Clients::new(&sdk.build(), "eu-west-1", None);
+            let destination = Destination::default();
+            let s3control = aws_sdk_s3control::Client::from_conf(
+                clients.s3control.config().to_builder().interceptor(destination.clone()).build(),
+            );
+            let sent = s3control.get_public_access_block().account_id("123456789012").send().await;
+            assert!(sent.is_err(), "the test interceptor stops every request");
+            assert_eq!(destination.0.lock().unwrap().as_str(), expected, "endpoint {endpoint:?}");
+        }
+    }
+}
