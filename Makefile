@@ -69,7 +69,7 @@ rules: venv
 	PYTHON=$(VENV)/bin/python bash infra/prometheus/check.sh
 
 schemas:
-	PORTCULLIS_BLESS_SCHEMAS=1 cargo test -p portcullis-domain --lib -- messages::tests::committed_schemas_match_the_types audit::tests::event_docs_and_schemas_match_the_types
+	PORTCULLIS_BLESS_SCHEMAS=1 cargo test -p portcullis-domain --lib -- messages::tests::committed_schemas_match_the_types audit::tests::event_docs_and_schemas_match_the_types metrics::tests::the_metrics_reference_matches_the_declarations
 
 catalog:
 	PORTCULLIS_BLESS_CATALOG=1 cargo test -p portcullis-domain --lib posture::generated

@@ -7,7 +7,7 @@
 # 2. promtool check rules: rule syntax and PromQL.
 # 3. promtool test rules: the alert unit tests.
 # 4. Python: the Grafana dashboard is valid JSON of the expected shape; every metric named in the
-#    dashboard and the rules is a Portcullis contract name; every alert has severity, summary,
+#    dashboard and the rules is declared in docs/metrics.md (generated from the code); every alert has severity, summary,
 #    description and runbook (a control's section of docs/posture.md, or README.md#alerts), and unit
 #    tests where it fires and where it does not.
 # 5. promtool check rules on the dashboard's queries (Grafana variables substituted), so a PromQL
@@ -22,14 +22,15 @@ RULES=infra/prometheus/rules/portcullis.rules.yml
 TESTS=infra/prometheus/rules/portcullis.rules.test.yml
 CONFIG=infra/prometheus/prometheus.yml
 DASHBOARD=infra/grafana/dashboards/portcullis-posture.json
+METRICS=docs/metrics.md
 
 fail() {
     echo "check.sh: ERROR: $*" >&2
     exit 1
 }
 
-[[ -f "$RULES" && -f "$TESTS" && -f "$CONFIG" && -f "$DASHBOARD" ]] ||
-    fail "run from the repository root (missing $RULES, $TESTS, $CONFIG or $DASHBOARD)"
+[[ -f "$RULES" && -f "$TESTS" && -f "$CONFIG" && -f "$DASHBOARD" && -f "$METRICS" ]] ||
+    fail "run from the repository root (missing $RULES, $TESTS, $CONFIG, $DASHBOARD or $METRICS)"
 
 PROMTOOL=${PROMTOOL:-promtool}
 command -v "$PROMTOOL" >/dev/null 2>&1 ||
@@ -52,46 +53,27 @@ trap 'rm -rf "$WORK"' EXIT
 DASHBOARD_RULES="$WORK/dashboard-queries.rules.yml"
 
 echo "== contract, dashboard and coverage checks"
-"$PYTHON" - "$RULES" "$TESTS" "$DASHBOARD" "$DASHBOARD_RULES" <<'PY'
+"$PYTHON" - "$RULES" "$TESTS" "$DASHBOARD" "$DASHBOARD_RULES" "$METRICS" <<'PY'
 import json
 import re
 import sys
 
 import yaml
 
-rules_path, tests_path, dashboard_path, dashboard_rules_path = sys.argv[1:5]
+rules_path, tests_path, dashboard_path, dashboard_rules_path, metrics_path = sys.argv[1:6]
 errors = []
 
-# The Prometheus names of the metrics Portcullis exports (after the collector's translation).
-GAUGES_AND_COUNTERS = {
-    "aws_cloudtrail_logging_enabled",
-    "aws_guardduty_high_findings",
-    "aws_iam_access_key_max_age_days",
-    "aws_kms_rotation_all_enabled",
-    "portcullis_posture_control_status",
-    "portcullis_posture_failing_resources",
-    "portcullis_posture_guardduty_findings",
-    "portcullis_posture_iam_oldest_access_key_created_timestamp_seconds",
-    "portcullis_posture_scan_last_success_timestamp_seconds",
-    "portcullis_posture_scan_errors_total",
-    "portcullis_posture_events_received_total",
-    "portcullis_posture_violations_published_total",
-    "portcullis_messages_received_total",
-    "portcullis_messages_processed_total",
-    "portcullis_messages_failed_total",
-    "portcullis_messages_dead_lettered_total",
-    "portcullis_queue_errors_total",
-    "portcullis_credentials_issued_total",
-    "portcullis_grants_created_total",
-    "portcullis_break_glass_unreviewed_grants",
-}
-HISTOGRAMS = {
-    "portcullis_posture_scan_duration_seconds",
-    "portcullis_handler_duration_seconds",
-    "portcullis_session_policy_chars",
-    "portcullis_packed_policy_size_percent",
-}
-CONTRACT = GAUGES_AND_COUNTERS | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
+# The Prometheus names of the metrics Portcullis exports, from docs/metrics.md (generated from
+# common/domain/src/metrics.rs, where every metric is declared once).
+CONTRACT = set()
+for line in open(metrics_path):
+    m = re.match(r"\| `([a-z_:][a-z0-9_:]*)` \| (counter|gauge|histogram) \|", line)
+    if m:
+        name, kind = m.groups()
+        CONTRACT |= {name + s for s in ("_bucket", "_sum", "_count")} if kind == "histogram" else {name}
+if not CONTRACT:
+    print(f"check.sh: ERROR: {metrics_path} lists no metric", file=sys.stderr)
+    sys.exit(1)
 
 KEYWORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
             "bool", "offset", "atan2", "inf", "nan", "le"}

@@ -334,6 +334,26 @@ impl MetricsProbe {
             })
             .collect()
     }
+
+    /// Every point recorded so far is a metric declared in `portcullis_domain::metrics`, with only
+    /// its declared labels (Prometheus spelling) and unit. Returns how many metrics were seen.
+    pub fn assert_declared(&self) -> usize {
+        let points = self.points();
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &points {
+            let declared = portcullis_domain::metrics::ALL
+                .iter()
+                .find(|m| m.name == p.name)
+                .unwrap_or_else(|| panic!("metric {} is exported but not declared in metrics.rs", p.name));
+            assert_eq!(p.unit, declared.unit, "{}: unit", p.name);
+            for key in p.attributes.keys() {
+                let label = key.replace('.', "_");
+                assert!(declared.labels.contains(&label.as_str()), "{}: label {label} is not declared", p.name);
+            }
+            seen.insert(p.name.clone());
+        }
+        seen.len()
+    }
 }
 
 /// One emulator with a freshly deployed stack under a random prefix, a development issuer, and the

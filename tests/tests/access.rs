@@ -602,6 +602,7 @@ async fn pipeline_metrics_are_recorded_by_kind_and_outcome() {
     assert_eq!(failed.len(), 1);
     let received: f64 = app.metrics.find("portcullis_messages_received", &[]).iter().map(|p| p.value).sum();
     assert_eq!(received, 6.0, "four templates, a grant, a get");
+    assert!(app.metrics.assert_declared() >= 5, "every metric exported is declared once");
     let durations = app.metrics.find("portcullis_handler_duration", &[("kind", "grant.request")]);
     assert_eq!(durations[0].unit, "s");
     assert_eq!(durations[0].kind, "histogram");

@@ -61,6 +61,7 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     assert_eq!(gd["findings_error_code"].as_s().unwrap(), "unsupported");
     assert!(gd["findings_reason"].as_s().unwrap().contains("GetFindingsStatistics"), "{gd:?}");
     assert_eq!(env.gauge("aws_guardduty_high_findings", None), None);
+    assert!(env.metrics.assert_declared() >= 8, "every metric exported is declared once");
 
     // Break everything the emulator lets us break.
     let ct = aws_sdk_cloudtrail::Client::new(&env.sdk);

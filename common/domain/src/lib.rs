@@ -34,6 +34,7 @@ pub mod iam_catalog;
 pub mod identity;
 pub mod ids;
 pub mod messages;
+pub mod metrics;
 pub mod naming;
 pub mod policy;
 pub mod posture;

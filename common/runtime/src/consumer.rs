@@ -21,11 +21,13 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::telemetry::instruments;
 use async_trait::async_trait;
 use futures::FutureExt;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 use portcullis_domain::ErrorCode;
+use portcullis_domain::metrics;
 use portcullis_domain::redact::redact_secrets;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -126,37 +128,16 @@ pub struct PipelineMetrics {
 impl PipelineMetrics {
     pub fn new(meter: &Meter) -> Self {
         Self {
-            received: meter
-                .u64_counter("portcullis_messages_received")
-                .with_description("Messages received from a queue")
-                .with_unit("{message}")
-                .build(),
-            processed: meter
-                .u64_counter("portcullis_messages_processed")
-                .with_description("Messages handled, by kind and outcome (ok, rejected, retry)")
-                .with_unit("{message}")
-                .build(),
-            failed: meter
-                .u64_counter("portcullis_messages_failed")
-                .with_description("Messages that failed, by kind and error code")
-                .with_unit("{message}")
-                .build(),
-            dead_lettered: meter
-                .u64_counter("portcullis_messages_dead_lettered")
-                .with_description("Messages moved to the dead-letter queue, by error code")
-                .with_unit("{message}")
-                .build(),
-            queue_errors: meter
-                .u64_counter("portcullis_queue_errors")
-                .with_description("Failed SQS calls, by operation")
-                .with_unit("{error}")
-                .build(),
-            duration: meter
-                .f64_histogram("portcullis_handler_duration")
-                .with_description("Time to handle one message")
-                .with_unit("s")
-                .with_boundaries(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
-                .build(),
+            received: instruments::counter(meter, &metrics::MESSAGES_RECEIVED),
+            processed: instruments::counter(meter, &metrics::MESSAGES_PROCESSED),
+            failed: instruments::counter(meter, &metrics::MESSAGES_FAILED),
+            dead_lettered: instruments::counter(meter, &metrics::MESSAGES_DEAD_LETTERED),
+            queue_errors: instruments::counter(meter, &metrics::QUEUE_ERRORS),
+            duration: instruments::histogram(
+                meter,
+                &metrics::HANDLER_DURATION,
+                vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            ),
         }
     }
 

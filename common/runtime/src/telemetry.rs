@@ -139,3 +139,56 @@ impl Telemetry {
         }
     }
 }
+
+/// Instruments built from their declarations in [`portcullis_domain::metrics`]: the name, description
+/// and unit come from there and nowhere else.
+pub mod instruments {
+    use opentelemetry::metrics::{AsyncInstrumentBuilder, Counter, Histogram, Meter, ObservableGauge};
+    use portcullis_domain::metrics::{Instrument, Metric};
+
+    fn check(m: &Metric, instrument: Instrument) {
+        debug_assert_eq!(m.instrument, instrument, "{} is declared a {}", m.name, m.instrument.as_str());
+    }
+
+    /// A `u64` counter.
+    pub fn counter(meter: &Meter, m: &Metric) -> Counter<u64> {
+        check(m, Instrument::Counter);
+        meter.u64_counter(m.name).with_description(m.description).with_unit(m.unit).build()
+    }
+
+    /// An `f64` histogram with explicit bucket boundaries.
+    pub fn histogram(meter: &Meter, m: &Metric, boundaries: Vec<f64>) -> Histogram<f64> {
+        check(m, Instrument::Histogram);
+        meter
+            .f64_histogram(m.name)
+            .with_description(m.description)
+            .with_unit(m.unit)
+            .with_boundaries(boundaries)
+            .build()
+    }
+
+    /// A `u64` histogram with explicit bucket boundaries.
+    pub fn u64_histogram(meter: &Meter, m: &Metric, boundaries: Vec<f64>) -> Histogram<u64> {
+        check(m, Instrument::Histogram);
+        meter
+            .u64_histogram(m.name)
+            .with_description(m.description)
+            .with_unit(m.unit)
+            .with_boundaries(boundaries)
+            .build()
+    }
+
+    /// An `i64` observable gauge, to be given its callback.
+    pub fn i64_gauge<'a>(meter: &'a Meter, m: &Metric) -> AsyncInstrumentBuilder<'a, ObservableGauge<i64>, i64> {
+        check(m, Instrument::Gauge);
+        let b = meter.i64_observable_gauge(m.name).with_description(m.description);
+        if m.unit.is_empty() { b } else { b.with_unit(m.unit) }
+    }
+
+    /// A `u64` observable gauge, to be given its callback.
+    pub fn u64_gauge<'a>(meter: &'a Meter, m: &Metric) -> AsyncInstrumentBuilder<'a, ObservableGauge<u64>, u64> {
+        check(m, Instrument::Gauge);
+        let b = meter.u64_observable_gauge(m.name).with_description(m.description);
+        if m.unit.is_empty() { b } else { b.with_unit(m.unit) }
+    }
+}

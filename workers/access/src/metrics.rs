@@ -6,6 +6,8 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 use portcullis_domain::AccountId;
 use portcullis_domain::grant::Grant;
+use portcullis_domain::metrics;
+use portcullis_runtime::telemetry::instruments;
 
 /// Access pipeline metrics.
 #[derive(Debug, Clone)]
@@ -23,12 +25,7 @@ impl AccessMetrics {
     pub fn new(meter: &Meter) -> Self {
         let reviews_owed: Arc<Mutex<Option<(u64, u64)>>> = Arc::default();
         let observed = reviews_owed.clone();
-        let reviews_owed_gauge = meter
-            .u64_observable_gauge("portcullis_break_glass_unreviewed_grants")
-            .with_description(
-                "Break-glass grants whose review is owed, by whether it is overdue (overdue=\"true\": past review_due)",
-            )
-            .with_unit("{grant}")
+        let reviews_owed_gauge = instruments::u64_gauge(meter, &metrics::BREAK_GLASS_UNREVIEWED)
             .with_callback(move |gauge| {
                 if let Some((all, overdue)) = *observed.lock().unwrap_or_else(|p| p.into_inner()) {
                     gauge.observe(all.saturating_sub(overdue), &[KeyValue::new("overdue", "false")]);
@@ -39,28 +36,18 @@ impl AccessMetrics {
         Self {
             reviews_owed,
             _reviews_owed_gauge: reviews_owed_gauge,
-            credentials_issued: meter
-                .u64_counter("portcullis_credentials_issued")
-                .with_description("Temporary credentials issued, by account")
-                .with_unit("{credential}")
-                .build(),
-            grants_created: meter
-                .u64_counter("portcullis_grants_created")
-                .with_description("Grants created, by account and template")
-                .with_unit("{grant}")
-                .build(),
-            policy_size: meter
-                .u64_histogram("portcullis_session_policy_chars")
-                .with_description("Characters in composed session policies (STS accepts 2,048)")
-                .with_unit("{char}")
-                .with_boundaries(vec![256.0, 512.0, 1024.0, 1536.0, 1792.0, 2048.0])
-                .build(),
-            packed_policy_size: meter
-                .u64_histogram("portcullis_packed_policy_size_percent")
-                .with_description("STS PackedPolicySize: percent of the packed session policy and tags limit used")
-                .with_unit("%")
-                .with_boundaries(vec![10.0, 25.0, 50.0, 75.0, 90.0, 100.0])
-                .build(),
+            credentials_issued: instruments::counter(meter, &metrics::CREDENTIALS_ISSUED),
+            grants_created: instruments::counter(meter, &metrics::GRANTS_CREATED),
+            policy_size: instruments::u64_histogram(
+                meter,
+                &metrics::SESSION_POLICY_CHARS,
+                vec![256.0, 512.0, 1024.0, 1536.0, 1792.0, 2048.0],
+            ),
+            packed_policy_size: instruments::u64_histogram(
+                meter,
+                &metrics::PACKED_POLICY_SIZE,
+                vec![10.0, 25.0, 50.0, 75.0, 90.0, 100.0],
+            ),
         }
     }
 }

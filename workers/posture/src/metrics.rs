@@ -24,15 +24,17 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 
 use portcullis_domain::AccountId;
+use portcullis_domain::metrics;
 use portcullis_domain::posture::{ControlId, FindingCounts, Findings, ScanReport, Status};
+use portcullis_runtime::telemetry::instruments;
 
 /// The seed dashboard's gauges, by their original names. Each has a row in docs/posture.md ("The
 /// seed gauges") saying what it measures next to the original exporter (a test checks).
 pub const SEED_GAUGES: [&str; 4] = [
-    "aws_cloudtrail_logging_enabled",
-    "aws_guardduty_high_findings",
-    "aws_iam_access_key_max_age_days",
-    "aws_kms_rotation_all_enabled",
+    metrics::SEED_CLOUDTRAIL_LOGGING.name,
+    metrics::SEED_GUARDDUTY_HIGH.name,
+    metrics::SEED_ACCESS_KEY_AGE.name,
+    metrics::SEED_KMS_ROTATION.name,
 ];
 
 /// The latest known state of one control in one account and region.
@@ -149,62 +151,49 @@ impl PostureMetrics {
         let state: Arc<RwLock<PostureState>> = Arc::default();
         let mut gauges = Vec::new();
         macro_rules! gauge {
-            ($name:expr, $desc:expr, $unit:expr, |$s:ident, $obs:ident| $body:block) => {{
+            ($metric:expr, |$s:ident, $obs:ident| $body:block) => {{
                 let st = state.clone();
-                let mut b = meter.i64_observable_gauge($name).with_description($desc);
-                if !$unit.is_empty() {
-                    b = b.with_unit($unit);
-                }
                 gauges.push(
-                    b.with_callback(move |$obs| {
-                        if let Ok($s) = st.read() {
-                            $body
-                        }
-                    })
-                    .build(),
+                    instruments::i64_gauge(meter, &$metric)
+                        .with_callback(move |$obs| {
+                            if let Ok($s) = st.read() {
+                                $body
+                            }
+                        })
+                        .build(),
                 );
             }};
         }
 
         // The seed dashboard's gauges: the original names; their meaning against the original
         // exporter's is in docs/posture.md ("The seed gauges").
-        gauge!(
-            SEED_GAUGES[0],
-            "1 when CloudTrail.1 passes (a healthy multi-region trail logs every management event), else 0",
-            "",
-            |s, o| {
-                for ((account, region, control), snap) in s.live_controls(Utc::now()) {
-                    if *control == ControlId::CloudTrail1 && snap.status != Status::Unknown {
-                        o.observe(i64::from(snap.status == Status::Pass), &scope_attrs(account, region));
-                    }
+        gauge!(metrics::SEED_CLOUDTRAIL_LOGGING, |s, o| {
+            for ((account, region, control), snap) in s.live_controls(Utc::now()) {
+                if *control == ControlId::CloudTrail1 && snap.status != Status::Unknown {
+                    o.observe(i64::from(snap.status == Status::Pass), &scope_attrs(account, region));
                 }
             }
-        );
-        gauge!(
-            SEED_GAUGES[1],
-            "Active (non-archived) GuardDuty findings of severity 7 or more; -1 when no detector is enabled",
-            "",
-            |s, o| {
-                for ((account, region, control), snap) in s.live_controls(Utc::now()) {
-                    if *control != ControlId::GuardDuty1 {
-                        continue;
-                    }
-                    match snap.status {
-                        Status::Fail => o.observe(-1, &scope_attrs(account, region)),
-                        Status::Pass => {
-                            if let Some(f) = s.findings.get(&(account.clone(), region.clone())) {
-                                o.observe(
-                                    i64::try_from(f.high_or_above()).unwrap_or(i64::MAX),
-                                    &scope_attrs(account, region),
-                                );
-                            }
+        });
+        gauge!(metrics::SEED_GUARDDUTY_HIGH, |s, o| {
+            for ((account, region, control), snap) in s.live_controls(Utc::now()) {
+                if *control != ControlId::GuardDuty1 {
+                    continue;
+                }
+                match snap.status {
+                    Status::Fail => o.observe(-1, &scope_attrs(account, region)),
+                    Status::Pass => {
+                        if let Some(f) = s.findings.get(&(account.clone(), region.clone())) {
+                            o.observe(
+                                i64::try_from(f.high_or_above()).unwrap_or(i64::MAX),
+                                &scope_attrs(account, region),
+                            );
                         }
-                        Status::Unknown => {}
                     }
+                    Status::Unknown => {}
                 }
             }
-        );
-        gauge!(SEED_GAUGES[2], "Age in days of the oldest active IAM access key (0 when none)", "", |s, o| {
+        });
+        gauge!(metrics::SEED_ACCESS_KEY_AGE, |s, o| {
             for ((account, region), (days, _)) in &s.key_age {
                 if !s.is_live(account, region, ControlId::Iam3, Utc::now()) {
                     continue;
@@ -212,112 +201,74 @@ impl PostureMetrics {
                 o.observe(*days, &scope_attrs(account, region));
             }
         });
-        gauge!(
-            SEED_GAUGES[3],
-            "1 when every rotatable customer managed KMS key rotates (KMS.4), else 0",
-            "",
-            |s, o| {
-                for ((account, region, control), snap) in s.live_controls(Utc::now()) {
-                    if *control == ControlId::Kms4 && snap.status != Status::Unknown {
-                        o.observe(i64::from(snap.status == Status::Pass), &scope_attrs(account, region));
-                    }
+        gauge!(metrics::SEED_KMS_ROTATION, |s, o| {
+            for ((account, region, control), snap) in s.live_controls(Utc::now()) {
+                if *control == ControlId::Kms4 && snap.status != Status::Unknown {
+                    o.observe(i64::from(snap.status == Status::Pass), &scope_attrs(account, region));
                 }
             }
-        );
+        });
 
         // Per-control metrics.
-        gauge!("portcullis_posture_control_status", "Control status: 1 pass, 0 fail, -1 unknown", "", |s, o| {
+        gauge!(metrics::CONTROL_STATUS, |s, o| {
             for ((account, region, control), snap) in s.live_controls(Utc::now()) {
                 let mut attrs = scope_attrs(account, region);
                 attrs.push(KeyValue::new("control_id", control.as_str()));
                 o.observe(snap.status.gauge(), &attrs);
             }
         });
-        gauge!(
-            "portcullis_posture_failing_resources",
-            "Resources failing the control (see the evidence table for which)",
-            "{resource}",
-            |s, o| {
-                for ((account, region, control), snap) in s.live_controls(Utc::now()) {
-                    if snap.status == Status::Unknown {
-                        continue;
-                    }
+        gauge!(metrics::FAILING_RESOURCES, |s, o| {
+            for ((account, region, control), snap) in s.live_controls(Utc::now()) {
+                if snap.status == Status::Unknown {
+                    continue;
+                }
+                let mut attrs = scope_attrs(account, region);
+                attrs.push(KeyValue::new("control_id", control.as_str()));
+                o.observe(i64::try_from(snap.failing).unwrap_or(i64::MAX), &attrs);
+            }
+        });
+        gauge!(metrics::GUARDDUTY_FINDINGS, |s, o| {
+            for ((account, region), f) in &s.findings {
+                if !s.is_live(account, region, ControlId::GuardDuty1, Utc::now()) {
+                    continue;
+                }
+                for (band, n) in [("high", f.high), ("critical", f.critical)] {
+                    let mut attrs = scope_attrs(account, region);
+                    attrs.push(KeyValue::new("severity", band));
+                    o.observe(i64::try_from(n).unwrap_or(i64::MAX), &attrs);
+                }
+            }
+        });
+        gauge!(metrics::OLDEST_ACCESS_KEY_CREATED, |s, o| {
+            for ((account, region), (_, oldest)) in &s.key_age {
+                if !s.is_live(account, region, ControlId::Iam3, Utc::now()) {
+                    continue;
+                }
+                if let Some(t) = oldest {
+                    o.observe(t.timestamp(), &scope_attrs(account, region));
+                }
+            }
+        });
+        gauge!(metrics::SCAN_LAST_SUCCESS, |s, o| {
+            for ((account, region, control), snap) in s.live_controls(Utc::now()) {
+                if let Some(t) = snap.last_success {
                     let mut attrs = scope_attrs(account, region);
                     attrs.push(KeyValue::new("control_id", control.as_str()));
-                    o.observe(i64::try_from(snap.failing).unwrap_or(i64::MAX), &attrs);
+                    o.observe(t.timestamp(), &attrs);
                 }
             }
-        );
-        gauge!(
-            "portcullis_posture_guardduty_findings",
-            "Active GuardDuty findings by severity band (high 7.0-8.9, critical 9.0-10)",
-            "{finding}",
-            |s, o| {
-                for ((account, region), f) in &s.findings {
-                    if !s.is_live(account, region, ControlId::GuardDuty1, Utc::now()) {
-                        continue;
-                    }
-                    for (band, n) in [("high", f.high), ("critical", f.critical)] {
-                        let mut attrs = scope_attrs(account, region);
-                        attrs.push(KeyValue::new("severity", band));
-                        o.observe(i64::try_from(n).unwrap_or(i64::MAX), &attrs);
-                    }
-                }
-            }
-        );
-        gauge!(
-            "portcullis_posture_iam_oldest_access_key_created_timestamp_seconds",
-            "Creation time of the oldest active IAM access key",
-            "s",
-            |s, o| {
-                for ((account, region), (_, oldest)) in &s.key_age {
-                    if !s.is_live(account, region, ControlId::Iam3, Utc::now()) {
-                        continue;
-                    }
-                    if let Some(t) = oldest {
-                        o.observe(t.timestamp(), &scope_attrs(account, region));
-                    }
-                }
-            }
-        );
-        gauge!(
-            "portcullis_posture_scan_last_success_timestamp_seconds",
-            "When the control was last measured (pass or fail)",
-            "s",
-            |s, o| {
-                for ((account, region, control), snap) in s.live_controls(Utc::now()) {
-                    if let Some(t) = snap.last_success {
-                        let mut attrs = scope_attrs(account, region);
-                        attrs.push(KeyValue::new("control_id", control.as_str()));
-                        o.observe(t.timestamp(), &attrs);
-                    }
-                }
-            }
-        );
+        });
 
         Self {
             state,
-            scan_errors: meter
-                .u64_counter("portcullis_posture_scan_errors")
-                .with_description("Controls that could not be measured, by control and error code")
-                .with_unit("{error}")
-                .build(),
-            events_received: meter
-                .u64_counter("portcullis_posture_events_received")
-                .with_description("Change events received from EventBridge, by event name")
-                .with_unit("{event}")
-                .build(),
-            violations: meter
-                .u64_counter("portcullis_posture_violations_published")
-                .with_description("Posture Violation events put on the Portcullis bus")
-                .with_unit("{event}")
-                .build(),
-            scan_duration: meter
-                .f64_histogram("portcullis_posture_scan_duration")
-                .with_description("Wall time of one scan of an account and region")
-                .with_unit("s")
-                .with_boundaries(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
-                .build(),
+            scan_errors: instruments::counter(meter, &metrics::SCAN_ERRORS),
+            events_received: instruments::counter(meter, &metrics::EVENTS_RECEIVED),
+            violations: instruments::counter(meter, &metrics::VIOLATIONS_PUBLISHED),
+            scan_duration: instruments::histogram(
+                meter,
+                &metrics::SCAN_DURATION,
+                vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
+            ),
             _gauges: Arc::new(gauges),
         }
     }
