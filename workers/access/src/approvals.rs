@@ -53,13 +53,21 @@ impl AccessHandler {
         Ok(counted)
     }
 
-    async fn decision_grant(&self, id: &GrantId) -> Result<Grant, Failure> {
-        self.ports.store.grant_by_id(id).await?.ok_or_else(|| {
+    /// The grant a decision is about. A grant nobody decides on (no approval rule, no break glass) is
+    /// not revealed to anyone but its owner, as `grant.revoke` does.
+    async fn decision_grant(&self, id: &GrantId, ctx: &Ctx<'_>) -> Result<Grant, Failure> {
+        let not_found = || {
             Failure::Refused(RequestError::new(
                 ErrorCode::GrantNotFound,
-                format!("there is no grant {id}; send grant.pending to see what waits for you"),
+                format!("there is no grant {id} for you to decide on; send grant.pending to see what waits for you"),
             ))
-        })
+        };
+        let grant = self.ports.store.grant_by_id(id).await?.ok_or_else(not_found)?;
+        let decided_on = grant.approval.is_some() || grant.break_glass.is_some();
+        if !decided_on && grant.user != ctx.who.user {
+            return Err(not_found());
+        }
+        Ok(grant)
     }
 
     /// Read the grant, `decide` on it, and write it with the request's record; again when another
@@ -72,7 +80,7 @@ impl AccessHandler {
             return Ok(reply);
         }
         for _ in 0..DECISION_TRIES {
-            let mut grant = self.decision_grant(id).await?;
+            let mut grant = self.decision_grant(id, ctx).await?;
             let decided = decide(&mut grant)?;
             let reply = ctx.answer.ok_text(&GrantDecisionResult { grant: grant.clone().observed(ctx.now) })?;
             let events = match decided {
@@ -170,7 +178,7 @@ impl AccessHandler {
         }
         let mut revocation: Option<(RevocationResult, Vec<PublishedEvent>)> = None;
         if r.verdict == Verdict::Unjustified {
-            let grant = self.decision_grant(&r.grant_id).await?;
+            let grant = self.decision_grant(&r.grant_id, ctx).await?;
             // Refused here (own grant, not a reviewer, nothing to review) before anything is revoked.
             grant.clone().review(ctx.who, r.verdict, note, ctx.now)?;
             if grant.is_live(ctx.now) {

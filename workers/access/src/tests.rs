@@ -1230,3 +1230,16 @@ async fn unreviewed_break_glass_grants_are_counted_until_reviewed() {
     let event = h.audit.events().into_iter().find(|e| e.detail_type == "Break Glass Reviewed").unwrap();
     assert!(event.detail.contains("\"overdue\":true"), "{}", event.detail);
 }
+
+#[tokio::test]
+async fn a_grant_nobody_decides_on_is_not_revealed_to_would_be_approvers() {
+    let h = harness();
+    h.put_bucket_read().await;
+    let id = h.ok(Kind::GrantRequest, grant_body("reports", 900), &alice()).await["grant"]["id"].clone();
+    let (code, _) = h.refused(Kind::GrantApprove, json!({"grant_id": id}), &approver("bob")).await;
+    assert_eq!(code, ErrorCode::GrantNotFound, "as grant.revoke: someone else's plain grant does not exist for bob");
+    let review = json!({"grant_id": id, "verdict": "justified", "note": "x"});
+    assert_eq!(h.refused(Kind::GrantReview, review, &approver("bob")).await.0, ErrorCode::GrantNotFound);
+    // Its owner learns why.
+    assert_eq!(h.refused(Kind::GrantApprove, json!({"grant_id": id}), &alice()).await.0, ErrorCode::GrantNotPending);
+}
