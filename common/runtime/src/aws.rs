@@ -154,6 +154,16 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
     loader.load().await
 }
 
+/// `sdk` with the credentials of `role_arn`, assumed (and refreshed) through STS as `session_name`:
+/// for reaching another account.
+pub async fn assumed_role_config(sdk: &SdkConfig, role_arn: &str, session_name: &str) -> SdkConfig {
+    let provider =
+        aws_config::sts::AssumeRoleProvider::builder(role_arn).session_name(session_name).configure(sdk).build().await;
+    sdk.to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+        .build()
+}
+
 /// Counts every HTTP attempt made by the clients it is attached to, per `Service.Operation`.
 #[derive(Debug, Clone, Default)]
 pub struct ApiCallCounter {

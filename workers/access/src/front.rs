@@ -121,6 +121,20 @@ pub enum Stop {
 }
 
 impl Front {
+    /// The front of `role`'s queue, with the rules of `config` and the sinks of `ports`.
+    pub fn new(role: QueueRole, config: &crate::handler::AccessConfig, ports: &crate::handler::Ports) -> Self {
+        Front {
+            role,
+            allowed_sender_ids: config.allowed_sender_ids.clone(),
+            max_message_bytes: config.max_message_bytes,
+            reply_policy: config.reply_policy.clone(),
+            producers: config.producers.clone(),
+            replies: ports.replies.clone(),
+            audit: ports.audit.clone(),
+            clock: ports.clock.clone(),
+        }
+    }
+
     pub fn stamp(&self, now: DateTime<Utc>) -> ReplyStamp {
         ReplyStamp { message_id: uuid::Uuid::new_v4().to_string(), sent_at: now }
     }

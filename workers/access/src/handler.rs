@@ -164,22 +164,8 @@ pub struct AccessHandler {
 
 impl AccessHandler {
     pub fn new(config: AccessConfig, ports: Ports, metrics: AccessMetrics) -> Self {
-        let revoker = Revoker::new(
-            ports.store.clone(),
-            ports.sessions.clone(),
-            config.accounts.clone(),
-            config.revocation_policy_max_chars,
-        );
-        let front = Front {
-            role: QueueRole::Access,
-            allowed_sender_ids: config.allowed_sender_ids.clone(),
-            max_message_bytes: config.max_message_bytes,
-            reply_policy: config.reply_policy.clone(),
-            producers: config.producers.clone(),
-            replies: ports.replies.clone(),
-            audit: ports.audit.clone(),
-            clock: ports.clock.clone(),
-        };
+        let revoker = Revoker::for_config(&config, &ports);
+        let front = Front::new(QueueRole::Access, &config, &ports);
         Self { config, ports, metrics, revoker, front, templates: Mutex::new(HashMap::new()), posture: None }
     }
 

@@ -50,6 +50,16 @@ impl Revoker {
         Self { store, sessions, accounts, budget_chars }
     }
 
+    /// The revoker of `config`'s accounts over `ports`.
+    pub fn for_config(config: &crate::handler::AccessConfig, ports: &crate::handler::Ports) -> Self {
+        Self::new(
+            ports.store.clone(),
+            ports.sessions.clone(),
+            config.accounts.clone(),
+            config.revocation_policy_max_chars,
+        )
+    }
+
     /// Every configured account.
     pub fn accounts(&self) -> Vec<AccountId> {
         self.accounts.keys().cloned().collect()

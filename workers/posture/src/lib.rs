@@ -37,7 +37,7 @@ use portcullis_domain::naming::StackNames;
 use portcullis_domain::posture::events::{Parsed, parse_event};
 use portcullis_domain::posture::{Findings, ScanReport, ScanTarget, Scope, Status};
 use portcullis_domain::{AccountId, ErrorCode};
-use portcullis_runtime::aws::{ApiCallCounter, error_message};
+use portcullis_runtime::aws::{ApiCallCounter, assumed_role_config, error_message};
 use portcullis_runtime::clock::{Clock, SystemClock};
 use portcullis_runtime::config::Settings;
 use portcullis_runtime::consumer::{Handler, Outcome};
@@ -137,15 +137,7 @@ impl Posture {
             readers.push(Arc::new(AwsReader::new(sdk, &own, region, concurrency, counter.clone())));
         }
         for account in settings.posture.accounts.iter().filter(|a| a.account_id != own) {
-            let provider = aws_config::sts::AssumeRoleProvider::builder(&account.role_arn)
-                .session_name("portcullis-posture")
-                .configure(sdk)
-                .build()
-                .await;
-            let assumed = sdk
-                .to_builder()
-                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
-                .build();
+            let assumed = assumed_role_config(sdk, &account.role_arn, "portcullis-posture").await;
             for region in &regions {
                 readers.push(Arc::new(AwsReader::new(
                     &assumed,

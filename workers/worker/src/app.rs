@@ -22,7 +22,7 @@ use portcullis_domain::messages::QueueRole;
 use portcullis_domain::naming::StackNames;
 use portcullis_domain::posture::{ScanReport, ScanTarget};
 use portcullis_posture::{Posture, PostureEventHandler};
-use portcullis_runtime::aws::ApiCallCounter;
+use portcullis_runtime::aws::{ApiCallCounter, assumed_role_config};
 use portcullis_runtime::clock::SystemClock;
 use portcullis_runtime::config::Settings;
 use portcullis_runtime::consumer::{ConsumerOptions, PipelineMetrics, run_consumer};
@@ -112,22 +112,8 @@ pub async fn run_directory(
         .ok_or_else(|| anyhow::anyhow!("the directory queue URL `{}` is not an SQS queue URL", queue.url()))?;
     let config = AccessConfig::from_settings(&settings, &directory_queue)?;
     let ports = access_ports(&settings, sdk, &names).await?;
-    let front = Front {
-        role: QueueRole::Directory,
-        allowed_sender_ids: config.allowed_sender_ids.clone(),
-        max_message_bytes: config.max_message_bytes,
-        reply_policy: config.reply_policy.clone(),
-        producers: config.producers.clone(),
-        replies: ports.replies.clone(),
-        audit: ports.audit.clone(),
-        clock: ports.clock.clone(),
-    };
-    let revoker = Revoker::new(
-        ports.store.clone(),
-        ports.sessions.clone(),
-        config.accounts.clone(),
-        config.revocation_policy_max_chars,
-    );
+    let front = Front::new(QueueRole::Directory, &config, &ports);
+    let revoker = Revoker::for_config(&config, &ports);
     let handler = Arc::new(DirectoryHandler::new(front, ports.store.clone(), revoker));
     run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
     Ok(())
@@ -142,16 +128,7 @@ pub async fn session_revoker(settings: &Settings, sdk: &SdkConfig) -> anyhow::Re
             .ok_or_else(|| anyhow::anyhow!("accounts.{account}.role_arn `{}` names no role", a.role_arn))?;
         let client = match &a.revoker_role_arn {
             Some(revoker_role) => {
-                let provider = aws_config::sts::AssumeRoleProvider::builder(revoker_role)
-                    .session_name("portcullis-revoker")
-                    .configure(sdk)
-                    .build()
-                    .await;
-                let assumed = sdk
-                    .to_builder()
-                    .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
-                    .build();
-                aws_sdk_iam::Client::new(&assumed)
+                aws_sdk_iam::Client::new(&assumed_role_config(sdk, revoker_role, "portcullis-revoker").await)
             }
             None => aws_sdk_iam::Client::new(sdk),
         };
