@@ -654,31 +654,43 @@ impl TestApp {
         self.dead_letters_of(&self.names.access_dlq(), n).await
     }
 
-    async fn dead_letters_of(&self, queue: &str, n: usize) -> Vec<(String, BTreeMap<String, String>)> {
-        let url = self.queue_url(queue).await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut seen: BTreeMap<String, (String, BTreeMap<String, String>)> = BTreeMap::new();
-        while seen.len() < n && Instant::now() < deadline {
-            let out = self
-                .sqs()
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .visibility_timeout(60)
-                .message_attribute_names("All")
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send()
-                .await
-                .unwrap();
-            for m in out.messages.unwrap_or_default() {
+    /// One receive of up to 10 messages from `url`, hidden for a minute: (message id, (body, string
+    /// attributes)).
+    async fn receive_letters(&self, url: &str) -> Vec<(String, (String, BTreeMap<String, String>))> {
+        let out = self
+            .sqs()
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(60)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        out.messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
                 let attrs = m
                     .message_attributes
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
                     .collect();
-                seen.insert(m.message_id.unwrap_or_default(), (m.body.unwrap_or_default(), attrs));
+                (m.message_id.unwrap_or_default(), (m.body.unwrap_or_default(), attrs))
+            })
+            .collect()
+    }
+
+    async fn dead_letters_of(&self, queue: &str, n: usize) -> Vec<(String, BTreeMap<String, String>)> {
+        let url = self.queue_url(queue).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen: BTreeMap<String, (String, BTreeMap<String, String>)> = BTreeMap::new();
+        while seen.len() < n && Instant::now() < deadline {
+            for (id, letter) in self.receive_letters(&url).await {
+                seen.insert(id, letter);
             }
         }
         assert!(seen.len() >= n, "expected {n} dead letters, found {}: {seen:?}", seen.len());
@@ -692,25 +704,8 @@ impl TestApp {
         let mut seen: BTreeMap<String, (String, BTreeMap<String, String>)> = BTreeMap::new();
         let mut last_new = Instant::now();
         while last_new.elapsed() < quiet {
-            let out = self
-                .sqs()
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .visibility_timeout(60)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .unwrap();
-            for m in out.messages.unwrap_or_default() {
-                let attrs = m
-                    .message_attributes
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
-                    .collect();
-                if seen.insert(m.message_id.unwrap_or_default(), (m.body.unwrap_or_default(), attrs)).is_none() {
+            for (id, letter) in self.receive_letters(&url).await {
+                if seen.insert(id, letter).is_none() {
                     last_new = Instant::now();
                 }
             }
@@ -892,27 +887,7 @@ impl Drop for PostureEnv {
 /// policies moto's CloudFormation created, a Python dict's repr (single quotes), which our policies'
 /// values (no apostrophes) let us read as JSON.
 pub fn policy_document(raw: &str) -> Value {
-    let decoded = if raw.starts_with('{') {
-        raw.to_owned()
-    } else {
-        let bytes = raw.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let hex = (bytes[i] == b'%').then(|| raw.get(i + 1..i + 3)).flatten();
-            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                Some(b) => {
-                    out.push(b);
-                    i += 3;
-                }
-                None => {
-                    out.push(bytes[i]);
-                    i += 1;
-                }
-            }
-        }
-        String::from_utf8(out).unwrap()
-    };
+    let decoded = portcullis_access::adapters::decode_policy(raw);
     serde_json::from_str(&decoded)
         .or_else(|_| serde_json::from_str(&decoded.replace('\'', "\"")))
         .unwrap_or_else(|e| panic!("not a policy document ({e}): {decoded:.300}"))

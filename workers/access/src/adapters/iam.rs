@@ -67,7 +67,7 @@ impl SessionRevoker for IamSessionRevoker {
 }
 
 /// IAM returns policy documents URL-encoded (RFC 3986); emulators may not.
-fn decode_policy(document: &str) -> String {
+pub fn decode_policy(document: &str) -> String {
     if document.starts_with('{') {
         return document.to_owned();
     }

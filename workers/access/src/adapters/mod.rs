@@ -12,7 +12,7 @@ mod sts;
 pub use self::dynamo::DynamoStore;
 pub use self::events::EventBridgeAudit;
 pub use self::evidence::DynamoEvidenceReader;
-pub use self::iam::{IamSessionRevoker, role_name};
+pub use self::iam::{IamSessionRevoker, decode_policy, role_name};
 pub use self::oidc::OidcVerifier;
 pub use self::sqs_reply::{ATTR_IN_REPLY_TO, SqsReplySink};
 pub use self::sts::StsBroker;
