@@ -242,6 +242,12 @@ impl Grant {
         self.approval.as_ref().is_none_or(|a| a.activated_at.is_some())
     }
 
+    /// When the grant waits on approvals (neither activated nor denied; it may have lapsed since), the
+    /// time it lapses: what the approvers' list is kept by.
+    pub fn awaiting_approval_until(&self) -> Option<DateTime<Utc>> {
+        self.approval.as_ref().filter(|a| a.activated_at.is_none() && a.denied.is_none()).map(|a| a.pending_until)
+    }
+
     /// Whether the grant is a break-glass grant nobody has reviewed yet.
     pub fn awaits_review(&self) -> bool {
         self.break_glass.as_ref().is_some_and(|b| b.review.is_none())

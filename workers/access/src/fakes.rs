@@ -226,7 +226,7 @@ impl AccessStore for MemoryStore {
         let mut grants: Vec<Grant> = lock(&self.state)
             .grants
             .values()
-            .filter(|g| g.approval.as_ref().is_some_and(|a| a.activated_at.is_none() && a.pending_until > now))
+            .filter(|g| g.awaiting_approval_until().is_some_and(|until| until > now))
             .cloned()
             .collect();
         grants.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));

@@ -368,12 +368,8 @@ impl AccessStore for DynamoStore {
             .build()
             .map_err(build_err(&key.sk))?;
         let mut items = vec![TransactWriteItem::builder().put(put).build(), self.grant_index_put(grant)?];
-        if let Some(approval) = grant.approval.as_ref().filter(|a| a.activated_at.is_none() && a.denied.is_none()) {
-            items.push(self.grant_list_put(
-                &Key::pending_approval(&grant.id),
-                grant,
-                approval.pending_until.timestamp(),
-            )?);
+        if let Some(until) = grant.awaiting_approval_until() {
+            items.push(self.grant_list_put(&Key::pending_approval(&grant.id), grant, until.timestamp())?);
         }
         if grant.awaits_review() {
             items.push(self.grant_list_put(&Key::review_owed(&grant.id), grant, keep)?);
@@ -402,8 +398,7 @@ impl AccessStore for DynamoStore {
             TransactWriteItem::builder().update(update.build().map_err(build_err(&key.sk))?).build(),
             self.grant_index_put(grant)?,
         ];
-        let pending = grant.approval.as_ref().is_some_and(|a| a.activated_at.is_none() && a.denied.is_none());
-        if !pending && grant.approval.is_some() {
+        if grant.approval.is_some() && grant.awaiting_approval_until().is_none() {
             items.push(self.delete_item(&Key::pending_approval(&grant.id))?);
         }
         if grant.break_glass.is_some() && !grant.awaits_review() {
