@@ -24,7 +24,6 @@ pub mod commands;
 pub mod config;
 pub mod console;
 pub mod credentials;
-pub mod dev_issuer;
 pub mod error;
 pub mod files;
 pub mod login;
@@ -32,3 +31,6 @@ pub mod operator;
 pub mod output;
 pub mod requester;
 pub mod stack;
+
+/// The development issuer now lives in the client crate.
+pub use portcullis_client::dev_issuer;

@@ -118,8 +118,20 @@ pub enum QueueRole {
     Directory,
 }
 
+/// A request body, tied to its kind and to the result its reply carries: what a typed client sends
+/// (`client.ask(body)`) and decodes. Implemented for every body by `message_kinds!` from the same
+/// line that declares the kind, so a kind cannot exist without its result type, and a body cannot be
+/// sent as another kind.
+pub trait KindRequest: Serialize + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static {
+    /// The kind this body is sent as.
+    const KIND: Kind;
+    /// The `result` of an `ok` reply to this kind.
+    type Result: Serialize + DeserializeOwned + std::fmt::Debug + Send + 'static;
+}
+
 /// Declares every message kind once: its wire name, its queue, its body and its result. The `Kind`
-/// and `Request` enums, parsing and the JSON Schemas all come from this list.
+/// and `Request` enums, the [`KindRequest`] impls, parsing and the JSON Schemas all come from this
+/// list.
 macro_rules! message_kinds {
     ($( $(#[$doc:meta])* $variant:ident = $wire:literal, $queue:ident, $body:ty => $result:ty; )*) => {
         /// Every message kind.
@@ -154,6 +166,13 @@ macro_rules! message_kinds {
                 Ok(match kind { $(Kind::$variant => Request::$variant(body_of(kind, body)?),)* })
             }
         }
+
+        $(
+            impl KindRequest for $body {
+                const KIND: Kind = Kind::$variant;
+                type Result = $result;
+            }
+        )*
 
         fn kind_schemas(out: &mut Vec<(String, Schema)>) {
             $(
