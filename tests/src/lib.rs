@@ -24,8 +24,8 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use portcullis_cli::client::AccessClient;
-use portcullis_cli::dev_issuer as dev;
+use portcullis_client::AccessClient;
+use portcullis_client::dev_issuer as dev;
 use portcullis_domain::MessageId;
 use portcullis_domain::messages::{Kind, Reply, ReplyOutcome};
 use portcullis_domain::naming::StackNames;
@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use portcullis_cli;
+pub use portcullis_client;
 pub use portcullis_domain;
 pub use portcullis_posture;
 pub use portcullis_runtime;

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use portcullis_domain::MessageId;
 use portcullis_domain::messages::Kind;
-use portcullis_tests::portcullis_cli::dev_issuer as dev;
+use portcullis_tests::portcullis_client::dev_issuer as dev;
 use portcullis_tests::*;
 use serde_json::{Value, json};
 

@@ -10,7 +10,7 @@ use chrono::Utc;
 use portcullis_domain::MessageId;
 use portcullis_domain::messages::Kind;
 use portcullis_domain::redact::contains_secret;
-use portcullis_tests::portcullis_cli::dev_issuer as dev;
+use portcullis_tests::portcullis_client::dev_issuer as dev;
 use portcullis_tests::*;
 use serde_json::{Value, json};
 

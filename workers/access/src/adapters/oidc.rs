@@ -319,7 +319,7 @@ mod tests {
     use super::*;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use portcullis_cli::dev_issuer::*;
+    use portcullis_client::dev_issuer::*;
     use serde_json::json;
     use std::path::Path;
 
