@@ -3,6 +3,7 @@
 //! then a `login` URL carrying the token (valid 15 minutes).
 
 use portcullis_domain::messages::ProcessCredentials;
+use serde::Deserialize;
 use serde_json::json;
 
 /// The public federation endpoint.
@@ -21,6 +22,19 @@ pub fn signin_token_url(federation: &str, credentials: &ProcessCredentials) -> S
         .append_pair("Session", &session)
         .finish();
     format!("{federation}?{query}")
+}
+
+/// The federation endpoint's answer to `getSigninToken`.
+#[derive(Deserialize)]
+pub struct SigninTokenResponse {
+    #[serde(rename = "SigninToken")]
+    pub signin_token: String,
+}
+
+impl std::fmt::Debug for SigninTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigninTokenResponse(<redacted>)")
+    }
 }
 
 /// The console login URL for a sign-in token.

@@ -12,6 +12,7 @@
 
 use std::fmt;
 
+use portcullis_client::{AwsError, AwsErrorKind};
 use portcullis_domain::ErrorCode;
 
 /// A command's failure.
@@ -118,19 +119,10 @@ pub fn hint_for(code: &str, details: Option<&serde_json::Value>) -> &'static str
     }
 }
 
-/// An AWS SDK error from `op` against `endpoint` as a CLI error: connection failures and timeouts
-/// are "unreachable" (exit 4) and name where the endpoint came from; a refusal by AWS is local (1).
-pub fn aws_error<E, R>(
-    what: &str,
-    op: &str,
-    endpoint: &(String, crate::config::Source),
-    e: &aws_sdk_sqs::error::SdkError<E, R>,
-) -> CliError
-where
-    E: std::error::Error + aws_sdk_sqs::error::ProvideErrorMetadata + 'static,
-    R: fmt::Debug,
-{
-    use aws_sdk_sqs::error::SdkError;
+/// A failed AWS call (`op`, e.g. `sqs:GetQueueUrl`) against `endpoint` as a CLI error: connection
+/// failures and timeouts are "unreachable" (exit 4) and name where the endpoint came from; a refusal
+/// by AWS is local (1).
+pub fn aws_error(what: &str, op: &str, endpoint: &(String, crate::config::Source), e: &AwsError) -> CliError {
     let fix = match &endpoint.1 {
         crate::config::Source::Flag(flag) => format!("check {flag}, and that the service runs there"),
         crate::config::Source::File(path) => format!(
@@ -139,32 +131,28 @@ where
         ),
         crate::config::Source::Default => "check your network, or set endpoint_url in the config".into(),
     };
-    match e {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => CliError::Unreachable {
+    match &e.kind {
+        AwsErrorKind::Unreachable => CliError::Unreachable {
             what: what.into(),
             endpoint: endpoint.0.clone(),
             source: endpoint.1.to_string(),
-            message: format!("{op}: {}", portcullis_runtime::aws::error_message(e)),
+            message: format!("{op}: {}", e.message),
             fix,
         },
-        SdkError::ServiceError(s) => {
-            let code = s.err().code().unwrap_or("error");
-            let message = s.err().message().unwrap_or_default();
-            CliError::local_hint(
-                format!("{op} at {} was refused: {code}: {message}", endpoint.0),
-                match code {
-                    "AccessDenied" | "AccessDeniedException" => {
-                        "your requester role may not do this; ask a Portcullis admin to check the stack's requester role"
-                    }
-                    "InvalidIdentityToken" | "ExpiredTokenException" | "ExpiredToken" => "run `portcullis login` again",
-                    "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => {
-                        "check stack_prefix/stack_account in your config; is the stack deployed?"
-                    }
-                    _ => "see the message above",
-                },
-            )
-        }
-        other => CliError::local(format!("{op} at {}: {}", endpoint.0, portcullis_runtime::aws::error_message(other))),
+        AwsErrorKind::Service { code, message } => CliError::local_hint(
+            format!("{op} at {} was refused: {code}: {message}", endpoint.0),
+            match code.as_str() {
+                "AccessDenied" | "AccessDeniedException" => {
+                    "your requester role may not do this; ask a Portcullis admin to check the stack's requester role"
+                }
+                "InvalidIdentityToken" | "ExpiredTokenException" | "ExpiredToken" => "run `portcullis login` again",
+                "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => {
+                    "check stack_prefix/stack_account in your config; is the stack deployed?"
+                }
+                _ => "see the message above",
+            },
+        ),
+        AwsErrorKind::Other => CliError::local(format!("{op} at {}: {}", endpoint.0, e.message)),
     }
 }
 

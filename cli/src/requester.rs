@@ -1,23 +1,16 @@
-//! Reaching the access queue with nothing but the ID token.
-//!
-//! The CLI assumes the stack's requester role with STS `AssumeRoleWithWebIdentity` (an unsigned
-//! call: no AWS credentials on the laptop), then sends requests on the access-requests queue and
-//! reads replies from the person's own reply queue, `<prefix>-reply-<sub>`, created on first use and
-//! kept. The role credentials, the queue URLs and the subject they belong to are cached in
-//! `<cache>/requester.json` (0600) until five minutes before the credentials expire, so an
-//! everyday command costs the request's own SQS calls and nothing more.
+//! The person's binding to the queues, cached: `portcullis_client::requester` assumes the
+//! requester role with the ID token and finds the access queue and the person's own reply queue;
+//! this keeps what that costs in `<cache>/requester.json` (0600) until five minutes before the
+//! role's credentials expire, so an everyday command costs the request's own SQS calls and nothing
+//! more.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
-use portcullis_domain::reply_policy::own_reply_queue_name;
-use portcullis_domain::session::sts_name_for;
+use portcullis_client::AccessClient;
+use portcullis_client::requester::{self as binding, ReplyQueueError, RoleCredentials};
 use serde::{Deserialize, Serialize};
 
-use crate::client::AccessClient;
 use crate::config::Effective;
 use crate::error::{CliError, aws_error};
 use crate::files;
@@ -44,6 +37,17 @@ impl std::fmt::Debug for RequesterCache {
     }
 }
 
+impl RequesterCache {
+    fn credentials(&self) -> RoleCredentials {
+        RoleCredentials {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: self.session_token.clone(),
+            expiration: self.expiration,
+        }
+    }
+}
+
 pub fn cache_path(cache: &Path) -> PathBuf {
     cache.join("requester.json")
 }
@@ -51,27 +55,7 @@ pub fn cache_path(cache: &Path) -> PathBuf {
 /// How long before expiry cached role credentials are replaced.
 const ROLE_MARGIN_SECONDS: i64 = 300;
 
-async fn sdk(eff: &Effective, credentials: Option<aws_sdk_sqs::config::Credentials>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(eff.region.0.clone()))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(25))
-                .build(),
-        );
-    if let Some((endpoint, _)) = &eff.endpoint_url {
-        loader = loader.endpoint_url(endpoint);
-    }
-    loader = match credentials {
-        Some(c) => loader.credentials_provider(c),
-        None => loader.no_credentials(),
-    };
-    loader.load().await
-}
-
-/// A connected requester: an access client on the person's own reply queue.
+/// A connected requester: a client on the person's own reply queue.
 #[derive(Debug)]
 pub struct Requester {
     pub client: AccessClient,
@@ -107,50 +91,27 @@ pub async fn connect(
             }
         }
     };
-    let credentials = aws_sdk_sqs::config::Credentials::new(
-        state.access_key_id.clone(),
-        state.secret_access_key.clone(),
-        Some(state.session_token.clone()),
-        None,
-        "portcullis-requester",
-    );
-    let sqs = aws_sdk_sqs::Client::new(&sdk(eff, Some(credentials)).await);
+    let sdk = binding::sdk_config(&eff.region.0, endpoint.as_deref(), Some(&state.credentials())).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let sqs_endpoint = eff.sqs_endpoint();
     let mut changed = false;
     let request_queue_url = match &state.request_queue_url {
         Some(url) => url.clone(),
         None => {
-            let url = sqs
-                .get_queue_url()
-                .queue_name(eff.names.access_queue())
-                .queue_owner_aws_account_id(eff.stack_account.as_str())
-                .send()
+            changed = true;
+            binding::request_queue_url(&sqs, &eff.names, &eff.stack_account)
                 .await
                 .map_err(|e| aws_error("the Portcullis access queue", "sqs:GetQueueUrl", &sqs_endpoint, &e))?
-                .queue_url
-                .ok_or_else(|| CliError::local("sqs:GetQueueUrl returned no URL"))?;
-            changed = true;
-            url
         }
     };
     let reply_queue_url = match &state.reply_queue_url {
         Some(url) => url.clone(),
         None => {
-            let name = own_reply_queue_name(&eff.names.reply_queue_prefix(), &session.subject)
-                .map_err(|e| CliError::local_hint(e.to_string(), "see docs/messages.md#reply-queues"))?;
-            // The same attributes every time: CreateQueue is then idempotent.
-            let url = sqs
-                .create_queue()
-                .queue_name(&name)
-                .attributes(QueueAttributeName::MessageRetentionPeriod, "3600")
-                .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
-                .send()
-                .await
-                .map_err(|e| aws_error("SQS (your reply queue)", "sqs:CreateQueue", &sqs_endpoint, &e))?
-                .queue_url
-                .ok_or_else(|| CliError::local("sqs:CreateQueue returned no URL"))?;
             changed = true;
-            url
+            binding::own_reply_queue(&sqs, &eff.names, &session.subject).await.map_err(|e| match e {
+                ReplyQueueError::Name(e) => CliError::local_hint(e.to_string(), "see docs/messages.md#reply-queues"),
+                ReplyQueueError::Aws(e) => aws_error("SQS (your reply queue)", "sqs:CreateQueue", &sqs_endpoint, &e),
+            })?
         }
     };
     if changed {
@@ -170,22 +131,14 @@ async fn assume(
     role_arn: &str,
     endpoint: Option<String>,
 ) -> Result<RequesterCache, CliError> {
-    let sts = aws_sdk_sts::Client::new(&sdk(eff, None).await);
+    let sdk = binding::sdk_config(&eff.region.0, endpoint.as_deref(), None).await;
     let sts_endpoint = match &eff.endpoint_url {
         Some((e, s)) => (e.clone(), s.clone()),
         None => (format!("https://sts.{}.amazonaws.com", eff.region.0), eff.region.1.clone()),
     };
-    let out = sts
-        .assume_role_with_web_identity()
-        .role_arn(role_arn)
-        .role_session_name(sts_name_for(&session.subject))
-        .web_identity_token(&session.id_token)
-        .duration_seconds(3600)
-        .send()
+    let c = binding::assume_requester_role(&sdk, role_arn, &session.subject, &session.id_token, 3600)
         .await
         .map_err(|e| aws_error("STS", "sts:AssumeRoleWithWebIdentity", &sts_endpoint, &e))?;
-    let c = out.credentials.ok_or_else(|| CliError::local("STS returned no credentials"))?;
-    let expiration = DateTime::<Utc>::from_timestamp(c.expiration.secs(), 0).unwrap_or_else(Utc::now);
     Ok(RequesterCache {
         issuer: session.issuer.clone(),
         subject: session.subject.clone(),
@@ -194,7 +147,7 @@ async fn assume(
         access_key_id: c.access_key_id,
         secret_access_key: c.secret_access_key,
         session_token: c.session_token,
-        expiration,
+        expiration: c.expiration,
         request_queue_url: None,
         reply_queue_url: None,
     })

@@ -1,0 +1,53 @@
+//! `portcullis configure-profile`: a `credential_process` profile in `~/.aws/config`, written
+//! idempotently (other profiles untouched).
+
+use clap::Args;
+use serde_json::json;
+
+use crate::aws_profile;
+use crate::context::{Ctx, local_io};
+use crate::error::CliError;
+
+#[derive(Debug, Args)]
+pub struct ConfigureProfileArgs {
+    /// Profile name.
+    pub name: String,
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Region for the profile (default: the stack's).
+    #[arg(long = "profile-region")]
+    pub profile_region: Option<String>,
+}
+
+pub(crate) fn run(ctx: &Ctx, args: &ConfigureProfileArgs) -> Result<u8, CliError> {
+    let name = &args.name;
+    let eff = ctx.effective()?;
+    let account = ctx.account(&eff, args.account.as_deref())?;
+    let exe = std::env::current_exe().map_err(|e| CliError::local(e.to_string()))?;
+    let path = aws_profile::aws_config_path();
+    let before = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut lines = vec![(
+        "credential_process".to_owned(),
+        aws_profile::credential_process(&exe.display().to_string(), account.as_str(), ctx.cli.config.as_deref()),
+    )];
+    lines.push(("region".to_owned(), args.profile_region.as_deref().unwrap_or(&eff.region.0).to_owned()));
+    if let Some((endpoint, _)) = &eff.endpoint_url {
+        lines.push(("endpoint_url".to_owned(), endpoint.clone()));
+    }
+    let after = aws_profile::upsert_profile(&before, name, &lines);
+    let changed = after != before;
+    if changed {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(local_io(dir))?;
+        }
+        std::fs::write(&path, &after).map_err(local_io(&path))?;
+    }
+    ctx.print(&json!({ "profile": name, "file": path, "changed": changed }), || {
+        format!(
+            "{} profile {name} in {}\ntry: aws --profile {name} sts get-caller-identity\n",
+            if changed { "wrote" } else { "unchanged:" },
+            path.display()
+        )
+    });
+    Ok(0)
+}

@@ -1,0 +1,102 @@
+//! `portcullis login`: authorization code + PKCE on a loopback redirect, or the device flow.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::config::cache_dir;
+use crate::context::{Ctx, local_io};
+use crate::error::CliError;
+use crate::render::{human_seconds, session};
+use crate::{files, login, requester};
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Use the device authorization flow (RFC 8628): no browser on this machine.
+    #[arg(long)]
+    pub device: bool,
+    /// Print the URL instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// How long to wait for you to finish logging in.
+    #[arg(long, value_parser = super::parse_duration, default_value = "5m")]
+    pub wait: u64,
+}
+
+pub(crate) async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<u8, CliError> {
+    let eff = ctx.effective()?;
+    let provider = ctx.provider(&eff)?;
+    let wait = Duration::from_secs(args.wait);
+    let result = if args.device {
+        provider
+            .login_device(
+                |uri, code, complete| {
+                    eprintln!("To log in, open {uri}");
+                    eprintln!("and enter the code {code}");
+                    if let Some(c) = complete {
+                        eprintln!("(or open {c} directly)");
+                    }
+                    eprintln!("Waiting for you to confirm...");
+                },
+                wait,
+            )
+            .await
+    } else {
+        provider
+            .login_browser(
+                |url| {
+                    let opened = !args.no_browser && login::open_browser(url);
+                    if opened {
+                        eprintln!("Opened your browser to log in. If nothing happened, open:\n{url}");
+                    } else {
+                        eprintln!("Open this URL in a browser to log in:\n{url}");
+                    }
+                    eprintln!("Waiting for you to finish logging in...");
+                },
+                wait,
+            )
+            .await
+    };
+    let session = result.map_err(|e| match e {
+        login::LoginError::Unreachable { url, message } => CliError::Unreachable {
+            what: "the identity provider".into(),
+            endpoint: url,
+            source: format!("issuer in {}", eff.path.display()),
+            message,
+            fix: "check issuer in the configuration (`portcullis init`), and your network".into(),
+        },
+        login::LoginError::TimedOut(d) => CliError::Timeout {
+            message: format!("the login was not completed within {}", human_seconds(d.as_secs())),
+            hint: "run `portcullis login` again (--wait gives more time)".into(),
+        },
+        login::LoginError::Refused(m) | login::LoginError::BadToken(m) => {
+            CliError::Refused { code: "login_refused".into(), message: m, details: None }
+        }
+        login::LoginError::Other(m) => CliError::local(m),
+    })?;
+    // A subject SQS cannot name has no reply queue: say so now, not at the first request.
+    portcullis_domain::reply_policy::own_reply_queue_name(&eff.names.reply_queue_prefix(), &session.subject)
+        .map_err(|e| CliError::local_hint(e.to_string(), "see docs/messages.md#reply-queues"))?;
+    let cache = cache_dir();
+    if let Some(old) = login::stored_session(&cache)
+        && (old.subject != session.subject || old.issuer != session.issuer)
+    {
+        forget_caches(&cache);
+    }
+    login::store_session(&cache, &session).map_err(local_io(&login::session_path(&cache)))?;
+    ctx.print(&session::session_json(&session, ctx.now), || session::logged_in(&session));
+    Ok(0)
+}
+
+/// Remove everything cached for the person: the requester binding, credentials, known grants.
+pub(crate) fn forget_caches(cache: &std::path::Path) {
+    let _ = files::remove(&requester::cache_path(cache));
+    let _ = std::fs::remove_dir_all(cache.join("credentials"));
+    if let Ok(entries) = std::fs::read_dir(cache) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("grants-") {
+                let _ = files::remove(&e.path());
+            }
+        }
+    }
+}

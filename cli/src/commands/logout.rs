@@ -1,0 +1,27 @@
+//! `portcullis logout`: forget the session and every cached credential, and revoke the refresh
+//! token.
+
+use serde_json::json;
+
+use crate::config::cache_dir;
+use crate::context::{Ctx, local_io};
+use crate::error::CliError;
+use crate::{files, login};
+
+pub(crate) async fn run(ctx: &Ctx) -> Result<u8, CliError> {
+    let cache = cache_dir();
+    let session = login::stored_session(&cache);
+    let mut revoked = false;
+    if let (Some(s), Ok(eff)) = (&session, ctx.effective())
+        && let Ok(p) = ctx.provider(&eff)
+    {
+        revoked = p.revoke(s).await;
+    }
+    files::remove(&login::session_path(&cache)).map_err(local_io(&login::session_path(&cache)))?;
+    super::login::forget_caches(&cache);
+    ctx.print(&json!({ "logged_out": session.is_some(), "refresh_token_revoked": revoked }), || match &session {
+        Some(s) => format!("logged out {} (session and cached credentials removed)\n", s.subject),
+        None => "not logged in; cached credentials removed\n".into(),
+    });
+    Ok(0)
+}

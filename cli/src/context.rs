@@ -1,0 +1,155 @@
+//! What every command shares: the configuration in force, the logged-in session, asking Portcullis
+//! (typed, through `portcullis_client`), and printing a result as JSON or as text.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use portcullis_client::{AskError, Auth, ClientError};
+use portcullis_domain::AccountId;
+use portcullis_domain::messages::KindRequest;
+use serde::Serialize;
+
+use crate::commands::Cli;
+use crate::config::{Effective, Overrides, cache_dir, config_path};
+use crate::error::CliError;
+use crate::login::{self, Provider, Session};
+use crate::output::{Format, Spinner};
+use crate::render::human_seconds;
+use crate::requester;
+
+/// One command's context.
+#[derive(Debug)]
+pub struct Ctx {
+    pub cli: Cli,
+    pub now: DateTime<Utc>,
+}
+
+/// `what: error` as a local error (exit 1).
+pub(crate) fn local_io(what: &std::path::Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+    move |e| CliError::local(format!("{}: {e}", what.display()))
+}
+
+impl Ctx {
+    pub fn new(cli: Cli) -> Self {
+        Ctx { cli, now: Utc::now() }
+    }
+
+    /// The configuration file with the flags applied.
+    pub(crate) fn effective(&self) -> Result<Effective, CliError> {
+        let overrides = Overrides { endpoint_url: self.cli.endpoint_url.clone(), region: self.cli.region.clone() };
+        Ok(Effective::resolve(config_path(self.cli.config.as_deref()), &overrides)?)
+    }
+
+    pub(crate) fn provider(&self, eff: &Effective) -> Result<Provider, CliError> {
+        Provider::new(&eff.file.issuer, &eff.file.client_id, &eff.file.scopes)
+            .map_err(|e| CliError::local(e.to_string()))
+    }
+
+    /// `value` as pretty JSON with `--output json`, else the text `human` renders.
+    pub(crate) fn print<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
+        match self.cli.output {
+            // Through a JSON value, so that the keys print as they always have.
+            Format::Json => println!(
+                "{}",
+                serde_json::to_value(value).and_then(|v| serde_json::to_string_pretty(&v)).unwrap_or_default()
+            ),
+            Format::Table => print!("{}", human()),
+        }
+    }
+
+    /// The logged-in session (refreshed when near expiry), or the `--token` given.
+    pub(crate) async fn session(&self, eff: &Effective) -> Result<Session, CliError> {
+        if let Some(token) = &self.cli.token {
+            return login::session_from_raw_token(token).ok_or_else(|| {
+                CliError::usage("--token / PORTCULLIS_TOKEN is not a JWT with `sub` and `exp`", "pass an ID token")
+            });
+        }
+        let provider = self.provider(eff)?;
+        match login::current_session(&provider, &cache_dir(), eff.token_refresh_seconds(), self.now).await {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err(CliError::local_hint(
+                format!("not logged in to {}", eff.file.issuer),
+                "run `portcullis login` (or `portcullis login --device` without a browser)",
+            )),
+            Err(login::LoginError::Unreachable { url, message }) => Err(CliError::Unreachable {
+                what: "the identity provider".into(),
+                endpoint: url,
+                source: format!("issuer in {}", eff.path.display()),
+                message,
+                fix: "check issuer in the configuration, and your network".into(),
+            }),
+            Err(e) => Err(CliError::local_hint(
+                format!("your session could not be refreshed: {e}"),
+                "run `portcullis login` again",
+            )),
+        }
+    }
+
+    /// Ask as the logged-in person: the typed result, with the session and configuration used.
+    pub(crate) async fn ask_me<B: KindRequest>(&self, body: &B) -> Result<(B::Result, Session, Effective), CliError> {
+        let eff = self.effective()?;
+        let session = self.session(&eff).await?;
+        let result = self.ask(&eff, &session, body).await?;
+        Ok((result, session, eff))
+    }
+
+    /// Send `body` as `session`'s person and wait for its typed result.
+    pub(crate) async fn ask<B: KindRequest>(
+        &self,
+        eff: &Effective,
+        session: &Session,
+        body: &B,
+    ) -> Result<B::Result, CliError> {
+        let requester = requester::connect(eff, session, &cache_dir(), self.now).await?;
+        let client = requester.client.with_reply_timeout(Duration::from_secs(self.cli.timeout));
+        let spinner = Spinner::start(&format!("waiting for Portcullis ({})", B::KIND.as_str()));
+        let result = client.ask(&Auth::IdToken(session.id_token.clone()), body).await;
+        spinner.stop().await;
+        result.map_err(|e| ask_error(e, eff))
+    }
+
+    /// `--account`, else the configured default account.
+    pub(crate) fn account(&self, eff: &Effective, flag: Option<&str>) -> Result<AccountId, CliError> {
+        let text = match (flag, &eff.file.default_account) {
+            (Some(a), _) => a.to_owned(),
+            (None, Some(a)) => return Ok(a.clone()),
+            (None, None) => {
+                return Err(CliError::usage(
+                    "no --account given and no default_account configured",
+                    "pass --account 123456789012 (or `portcullis init --default-account ...`)",
+                ));
+            }
+        };
+        AccountId::parse(&text)
+            .map_err(|e| CliError::usage(format!("--account {text}: {e}"), "use the 12-digit account id"))
+    }
+}
+
+/// A refusal is the server's code and sentence (exit 3); no answer in time or no SQS is exit 4; a
+/// reply that does not read as the contract says, or anything else, is local (exit 1).
+fn ask_error(e: AskError, eff: &Effective) -> CliError {
+    match e {
+        AskError::Refused(r) => {
+            CliError::Refused { code: r.code.as_str().to_owned(), message: r.message, details: r.details }
+        }
+        AskError::Client(ClientError::Timeout { message_id, timeout }) => CliError::Timeout {
+            message: format!("no answer from Portcullis to {message_id} within {}", human_seconds(timeout.as_secs())),
+            hint: "is the access worker running? (`make run` starts one); try again with a longer --timeout".into(),
+        },
+        AskError::Client(ClientError::Aws(e)) if e.is_unreachable() => {
+            let (endpoint, source) = eff.sqs_endpoint();
+            CliError::Unreachable {
+                what: "SQS".into(),
+                endpoint,
+                source: source.to_string(),
+                message: format!("{}: {}", e.op, e.message),
+                fix: "check endpoint_url/region in the configuration, and that the service runs there".into(),
+            }
+        }
+        AskError::Client(e @ ClientError::Decode { .. }) => CliError::local_hint(
+            e.to_string(),
+            "upgrade portcullis, or ask a Portcullis admin which version the workers run",
+        ),
+        AskError::Client(other) => CliError::local(other.to_string()),
+    }
+}

@@ -1,0 +1,34 @@
+//! Who is logged in (`portcullis whoami`, and after `portcullis login`).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{table, until};
+use crate::login::Session;
+
+/// The session as `--output json` shows it.
+pub(crate) fn session_json(s: &Session, now: DateTime<Utc>) -> Value {
+    json!({
+        "user": s.subject, "team": s.team, "groups": s.groups, "issuer": s.issuer,
+        "expires_at": s.expires_at, "expires_in_seconds": (s.expires_at - now).num_seconds().max(0),
+        "refreshable": s.refresh_token.is_some(), "flow": s.flow,
+    })
+}
+
+/// `portcullis whoami`: one `key  value` line per fact.
+pub(crate) fn whoami(session: &Session, now: DateTime<Utc>) -> String {
+    let rows = vec![
+        vec!["user".into(), session.subject.clone()],
+        vec!["team".into(), session.team.clone().unwrap_or_else(|| "-".into())],
+        vec!["groups".into(), if session.groups.is_empty() { "-".into() } else { session.groups.join(", ") }],
+        vec!["issuer".into(), session.issuer.clone()],
+        vec!["expires".into(), format!("{} (in {})", session.expires_at.to_rfc3339(), until(session.expires_at, now))],
+        vec!["refreshable".into(), if session.refresh_token.is_some() { "yes".into() } else { "no".into() }],
+    ];
+    table(&["", ""], &rows).lines().skip(1).map(|l| format!("{l}\n")).collect()
+}
+
+/// After a login.
+pub(crate) fn logged_in(session: &Session) -> String {
+    format!("logged in as {} ({}), until {}\n", session.subject, session.flow, session.expires_at.to_rfc3339())
+}
