@@ -49,7 +49,7 @@ pub(crate) fn decode<R: DeserializeOwned>(kind: Kind, mut reply: Value) -> Resul
                 return Err(bad(format!("it answers a `{answered}` request")));
             }
             let result = object.remove("result").ok_or_else(|| bad("an ok reply without `result`".into()))?;
-            serde_json::from_value(result).map_err(|e| bad(format!("its result: {e}")))
+            serde_json::from_value(result).map_err(|e| bad(format!("its result: {}", describe(kind, &e))))
         }
         Some("error") => {
             let error = object.get("error").and_then(Value::as_object);
@@ -64,6 +64,15 @@ pub(crate) fn decode<R: DeserializeOwned>(kind: Kind, mut reply: Value) -> Resul
             }
         }
         other => Err(bad(format!("its status is {other:?}, not ok or error"))),
+    }
+}
+
+/// What is wrong with a result. serde's message may quote a value; a credentials result's values
+/// are secrets, so for it only the place is said.
+fn describe(kind: Kind, e: &serde_json::Error) -> String {
+    match kind {
+        Kind::CredentialsRequest => format!("{:?} error at line {}, column {}", e.classify(), e.line(), e.column()),
+        _ => e.to_string(),
     }
 }
 
@@ -107,6 +116,18 @@ mod tests {
         let err = decode::<GrantListResult>(Kind::GrantList, added).unwrap_err();
         assert!(err.to_string().contains("unknown field `next_page`"), "{err}");
         assert!(err.to_string().contains("docs/messages.md"), "{err}");
+    }
+
+    #[test]
+    fn a_credentials_result_that_does_not_read_is_not_quoted() {
+        let result = json!({"credentials": {"Version": "very-secret-value"}, "expires_at": "2026-11-22T13:00:00Z"});
+        let err = decode::<portcullis_domain::messages::CredentialsResult>(
+            Kind::CredentialsRequest,
+            ok("credentials.request", result),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("could not be read") && !err.contains("very-secret"), "{err}");
     }
 
     #[test]

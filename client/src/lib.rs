@@ -48,3 +48,25 @@ pub mod dev_issuer;
 pub use client::{AccessClient, Auth, DEFAULT_REPLY_TIMEOUT, RequestQueues, STALE_REPLY, new_message_id};
 pub use error::{AskError, AwsError, AwsErrorKind, ClientError, Refusal, RefusalCode};
 pub use producer::PRODUCER_REPLY_RETENTION_SECONDS;
+
+#[cfg(test)]
+mod tests {
+    /// What the CLI and a chat bot link stays small: SQS and STS, and no Portcullis crate but the
+    /// pure domain (a worker crate would bring DynamoDB, IAM, KMS and EventBridge along).
+    #[test]
+    fn links_sqs_and_sts_and_the_domain_only() {
+        let manifest = include_str!("../Cargo.toml");
+        let section = manifest.split("\n[dependencies]\n").nth(1).unwrap_or_default();
+        let section = section.split("\n[").next().unwrap_or_default();
+        let names: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.split(['=', '.']).next().map(str::trim))
+            .filter(|n| !n.is_empty() && !n.starts_with('#'))
+            .collect();
+        let aws: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("aws-sdk-")).collect();
+        assert_eq!(aws, ["aws-sdk-sqs", "aws-sdk-sts"]);
+        let ours: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("portcullis-")).collect();
+        assert_eq!(ours, ["portcullis-domain"]);
+        assert!(names.contains(&"aws-config") && names.len() > 5, "the [dependencies] section was read: {names:?}");
+    }
+}

@@ -52,8 +52,15 @@ pub(crate) fn open_reply(
         .map_err(|e| ClientError::Sealed(format!("the reply has no usable sealed_credentials: {e}")))?;
     let opened = open_credentials(secret, message_id.as_str(), account, &sealed)
         .map_err(|e| ClientError::Sealed(e.to_string()))?;
-    let credentials: ProcessCredentials = serde_json::from_slice(&opened)
-        .map_err(|e| ClientError::Sealed(format!("the opened credentials are not the credential_process JSON: {e}")))?;
+    // Where, not what: serde's message may quote a value, and these values are secrets.
+    let credentials: ProcessCredentials = serde_json::from_slice(&opened).map_err(|e| {
+        ClientError::Sealed(format!(
+            "the opened credentials are not the credential_process JSON ({:?} error at line {}, column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
     let credentials =
         serde_json::to_value(&credentials).map_err(|e| ClientError::Sealed(format!("re-encoding them: {e}")))?;
     result.insert("credentials".into(), credentials);
@@ -147,6 +154,20 @@ mod tests {
         let mut tampered = sealed_reply(&body, "m-1", ACCOUNT);
         tampered["result"]["sealed_credentials"]["ciphertext"] = json!("AAAA");
         assert!(open_reply(&mut tampered, &secret, &mid("m-1"), ACCOUNT).is_err());
+    }
+
+    #[test]
+    fn opened_credentials_that_do_not_read_are_refused_without_quoting_them() {
+        let mut body = json!({"account": ACCOUNT});
+        let secret = prepare(Kind::CredentialsRequest, &mut body).unwrap();
+        let key = portcullis_domain::sealed::ReplyKey::parse(body["reply_key"].as_str().unwrap()).unwrap();
+        let odd = json!({"Version": "very-secret-value", "AccessKeyId": "A", "SecretAccessKey": "very-secret-value",
+                         "SessionToken": "t", "Expiration": "2026-11-22T13:00:00Z"});
+        let sealed = seal_credentials(&key, "m-1", ACCOUNT, &serde_json::to_vec(&odd).unwrap()).unwrap();
+        let mut reply = sealed_reply(&body, "m-1", ACCOUNT);
+        reply["result"]["sealed_credentials"] = serde_json::to_value(sealed).unwrap();
+        let err = open_reply(&mut reply, &secret, &mid("m-1"), ACCOUNT).unwrap_err().to_string();
+        assert!(err.contains("not the credential_process JSON") && !err.contains("very-secret"), "{err}");
     }
 
     #[test]
