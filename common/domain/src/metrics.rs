@@ -78,7 +78,7 @@ metrics! {
         "{message}", ["queue"], "every worker", "Messages received from a queue.";
     MESSAGES_PROCESSED = "portcullis_messages_processed" => "portcullis_messages_processed_total", Counter,
         "{message}", ["queue", "kind", "outcome"], "every worker",
-        "Messages handled, by kind and outcome (`ok`, `rejected`, `retry`).";
+        "Messages handled, by kind and outcome (`ok`, `rejected`, `retry`, `abandoned` when the visibility lease could not be kept).";
     MESSAGES_FAILED = "portcullis_messages_failed" => "portcullis_messages_failed_total", Counter,
         "{message}", ["queue", "kind", "code"], "every worker",
         "Messages that failed, by kind and error code (`retry` for a retried failure).";

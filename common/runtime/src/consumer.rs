@@ -3,8 +3,13 @@
 //! - A [`Handler`] turns one message into an [`Outcome`]: [`Disposition::Done`],
 //!   [`Disposition::Reject`] (permanent: bad input or forbidden, with an [`ErrorCode`]) or
 //!   [`Disposition::Retry`] (a dependency failed).
-//! - [`run_consumer`] long-polls in batches of up to 10 while at most `concurrency` messages are in
-//!   flight, keeps each in-flight message invisible with a heartbeat, deletes finished messages in
+//! - [`run_consumer`] long-polls in batches of 10 and keeps up to one batch received ahead of the
+//!   `concurrency` messages being handled, so a busy worker receives ten messages per call rather than
+//!   one per freed slot. Every received message is kept invisible with a heartbeat, from the moment it
+//!   is received until it is finished. The heartbeat has a deadline: when the lease can no longer be
+//!   extended (the visibility change fails or hangs) before it lapses, the work on that message is
+//!   stopped, before it replies or deletes anything, and the message is left to whoever receives it
+//!   next (outcome `abandoned`). The consumer deletes finished messages in
 //!   batches (checking every failed entry), sends rejected messages to the dead-letter queue with the
 //!   error code and reason as message attributes *before* deleting them, and leaves retryable
 //!   failures for redelivery after an exponential backoff. On shutdown it stops receiving, lets
@@ -156,7 +161,11 @@ pub async fn run_consumer<Q: Queue, H: Handler>(
 ) {
     let queue_name = queue.name().to_owned();
     info!(queue = %queue_name, concurrency = options.concurrency, "consumer started");
-    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    // Two bounds: `running` caps the handlers at work; `held` caps what is received and not yet
+    // finished at `concurrency` plus one batch, so a receive is only issued once a whole batch fits.
+    let concurrency = options.concurrency.max(1);
+    let running = Arc::new(Semaphore::new(concurrency));
+    let held = Arc::new(Semaphore::new(concurrency + MAX_BATCH));
     let (delete_tx, delete_rx) = mpsc::channel::<String>(1024);
     let deleter = tokio::spawn(run_deleter(queue.clone(), delete_rx, metrics.clone()));
     let in_flight: InFlight = Arc::default();
@@ -167,18 +176,13 @@ pub async fn run_consumer<Q: Queue, H: Handler>(
 
     loop {
         while tasks.try_join_next().is_some() {}
-        let first = tokio::select! {
+        let batch = tokio::select! {
             _ = shutdown.cancelled() => break,
-            permit = semaphore.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+            slots = held.clone().acquire_many_owned(MAX_BATCH as u32) => match slots { Ok(p) => p, Err(_) => break },
         };
-        let mut permits = vec![first];
-        while permits.len() < MAX_BATCH {
-            match semaphore.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
-        }
-        let receive = queue.receive(permits.len(), options.wait, options.visibility_timeout);
+        // The lease of what this call receives starts no later than now.
+        let leased_at = tokio::time::Instant::now();
+        let receive = queue.receive(MAX_BATCH, options.wait, options.visibility_timeout);
         tokio::pin!(receive);
         let received = tokio::select! {
             r = &mut receive => r,
@@ -212,6 +216,7 @@ pub async fn run_consumer<Q: Queue, H: Handler>(
                 }
             }
         };
+        let mut batch = batch;
         for message in messages {
             metrics.received.add(1, &[KeyValue::new("queue", queue_name.clone())]);
             let receipt = Arc::new(Mutex::new(message.receipt_handle.clone()));
@@ -231,7 +236,8 @@ pub async fn run_consumer<Q: Queue, H: Handler>(
                 debug!(message_id = %message.message_id, "duplicate delivery of an in-flight message: receipt handed over");
                 continue;
             }
-            let Some(permit) = permits.pop() else {
+            // One buffer slot goes with the message; the slots of a short batch are freed below.
+            let Some(slot) = batch.split(1) else {
                 break;
             };
             let ctx = MessageContext {
@@ -242,16 +248,20 @@ pub async fn run_consumer<Q: Queue, H: Handler>(
                 delete_tx: delete_tx.clone(),
                 in_flight: in_flight.clone(),
                 receipt,
+                leased_at,
             };
+            let running = running.clone();
+            let shutdown = shutdown.clone();
             let span = info_span!("message", queue = %queue_name, message_id = %message.message_id, attempt = message.receive_count);
             tasks.spawn(
                 async move {
-                    ctx.process(message).await;
-                    drop(permit);
+                    ctx.process(message, running, shutdown).await;
+                    drop(slot);
                 }
                 .instrument(span),
             );
         }
+        drop(batch);
     }
 
     info!(queue = %queue_name, in_flight = tasks.len(), "consumer stopping: finishing in-flight messages");
@@ -280,6 +290,8 @@ struct MessageContext<Q, H> {
     in_flight: InFlight,
     /// The newest receipt handle of the message (a duplicate delivery replaces it).
     receipt: Arc<Mutex<String>>,
+    /// When the receive that delivered the message was issued: its lease runs from no later than this.
+    leased_at: tokio::time::Instant,
 }
 
 /// Aborts the task when dropped, so a heartbeat never outlives its message's task.
@@ -292,20 +304,57 @@ impl Drop for AbortOnDrop {
 }
 
 impl<Q: Queue, H: Handler> MessageContext<Q, H> {
-    async fn process(self, message: ReceivedMessage) {
+    async fn process(self, message: ReceivedMessage, running: Arc<Semaphore>, shutdown: CancellationToken) {
         let attempt = Attempt {
             number: message.receive_count,
             is_last: self.queue.max_receive_count().is_some_and(|max| message.receive_count >= max),
         };
-        let heartbeat = self.spawn_heartbeat();
-        let started = Instant::now();
-        let outcome = match AssertUnwindSafe(self.handler.handle(&message, attempt)).catch_unwind().await {
-            Ok(outcome) => outcome,
-            Err(_) if attempt.is_last => {
-                Outcome::rejected("unknown", ErrorCode::InternalError, "the handler failed on every delivery")
+        // The lease is kept from receipt, including while the message waits for a handler slot.
+        let (heartbeat, lease_lost) = self.spawn_heartbeat();
+        let _slot = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                // Received ahead but not started: hand it back at once rather than hide it until the
+                // visibility timeout lapses.
+                drop(heartbeat);
+                let receipt = self.current_receipt(&message);
+                let _ = self.queue.change_visibility(&receipt, Duration::ZERO).await;
+                self.forget(&message);
+                return;
             }
-            Err(_) => Outcome::retry("unknown", "the handler panicked"),
+            _ = lease_lost.cancelled() => {
+                self.abandon(&message, "unknown");
+                return;
+            }
+            permit = running.acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
         };
+        let started = Instant::now();
+        let handled = AssertUnwindSafe(self.handler.handle(&message, attempt)).catch_unwind();
+        let outcome = tokio::select! {
+            biased;
+            _ = lease_lost.cancelled() => {
+                // Another replica may hold the message now: stop here, before this one replies,
+                // deletes or dead-letters anything (the dropped handler future ends at its next await).
+                self.abandon(&message, "unknown");
+                return;
+            }
+            result = handled => match result {
+                Ok(outcome) => outcome,
+                Err(_) if attempt.is_last => {
+                    Outcome::rejected("unknown", ErrorCode::InternalError, "the handler failed on every delivery")
+                }
+                Err(_) => Outcome::retry("unknown", "the handler panicked"),
+            },
+        };
+        // The handler may have finished just as the lease lapsed: its work is durable but the
+        // message is no longer ours to delete or answer for.
+        if lease_lost.is_cancelled() {
+            self.abandon(&message, &outcome.kind);
+            return;
+        }
         // The redrive policy would move a message that fails its last delivery verbatim and without a
         // code: keep it here instead, redacted and coded.
         let outcome = match outcome.disposition {
@@ -364,35 +413,93 @@ impl<Q: Queue, H: Handler> MessageContext<Q, H> {
                 }
             }
         }
-        if let Ok(mut set) = self.in_flight.lock() {
-            set.remove(&message.message_id);
-        }
+        self.forget(&message);
     }
 
     fn current_receipt(&self, message: &ReceivedMessage) -> String {
         self.receipt.lock().map(|r| r.clone()).unwrap_or_else(|_| message.receipt_handle.clone())
     }
 
-    fn spawn_heartbeat(&self) -> AbortOnDrop {
+    fn forget(&self, message: &ReceivedMessage) {
+        if let Ok(mut set) = self.in_flight.lock() {
+            set.remove(&message.message_id);
+        }
+    }
+
+    /// The lease lapsed (or is about to) without an extension: the message is left as it is.
+    fn abandon(&self, message: &ReceivedMessage, kind: &str) {
+        let labels = [
+            KeyValue::new("queue", self.queue.name().to_owned()),
+            KeyValue::new("kind", kind.to_owned()),
+            KeyValue::new("outcome", "abandoned"),
+        ];
+        self.metrics.processed.add(1, &labels);
+        warn!(
+            kind,
+            "visibility lease could not be extended in time: work on this message stopped; it will be redelivered"
+        );
+        self.forget(message);
+    }
+
+    /// Keeps the message invisible: extends its visibility every third of the timeout. The returned
+    /// token is cancelled when the lease could not be extended and is within [`lease_margin`] of
+    /// lapsing (each extension is bounded by that deadline, so a hung call counts as a failure).
+    fn spawn_heartbeat(&self) -> (AbortOnDrop, CancellationToken) {
         let queue = self.queue.clone();
         let metrics = self.metrics.clone();
         let receipt = self.receipt.clone();
         let visibility = self.options.visibility_timeout;
         let every = (visibility / 3).max(Duration::from_secs(1));
-        AbortOnDrop(tokio::spawn(async move {
+        let margin = lease_margin(visibility);
+        let lost = CancellationToken::new();
+        let signal = lost.clone();
+        let leased_at = self.leased_at;
+        let task = tokio::spawn(async move {
+            let mut lease_until = leased_at + visibility;
+            let mut next = leased_at + every;
             loop {
-                tokio::time::sleep(every).await;
+                let stop_at = lease_until.checked_sub(margin).unwrap_or(lease_until);
+                tokio::time::sleep_until(next.min(stop_at)).await;
+                if tokio::time::Instant::now() >= stop_at {
+                    signal.cancel();
+                    return;
+                }
                 let current = match receipt.lock() {
                     Ok(r) => r.clone(),
                     Err(_) => return,
                 };
-                if let Err(e) = queue.change_visibility(&current, visibility).await {
-                    metrics.queue_error(queue.name(), e.op);
-                    warn!(error = %e, "visibility heartbeat failed");
+                let asked = tokio::time::Instant::now();
+                match tokio::time::timeout_at(stop_at, queue.change_visibility(&current, visibility)).await {
+                    Ok(Ok(())) => {
+                        lease_until = asked + visibility;
+                        next = asked + every;
+                    }
+                    Ok(Err(e)) => {
+                        metrics.queue_error(queue.name(), e.op);
+                        warn!(error = %e, "visibility heartbeat failed; retrying before the lease lapses");
+                        next = tokio::time::Instant::now() + HEARTBEAT_RETRY.min(every);
+                    }
+                    Err(_) => {
+                        metrics.queue_error(queue.name(), "ChangeMessageVisibility");
+                        signal.cancel();
+                        return;
+                    }
                 }
             }
-        }))
+        });
+        (AbortOnDrop(task), lost)
     }
+}
+
+/// How long a failed heartbeat waits before trying again.
+const HEARTBEAT_RETRY: Duration = Duration::from_secs(1);
+
+/// How long before its lease lapses work on a message stops when the lease could not be extended:
+/// a tenth of the visibility timeout, at least half a second, so that the work has stopped before SQS
+/// may hand the message to another replica (the lease is counted from before the receive call, so
+/// the clock difference with SQS only makes it earlier).
+pub fn lease_margin(visibility: Duration) -> Duration {
+    (visibility / 10).max(Duration::from_millis(500)).min(visibility / 2)
 }
 
 async fn run_deleter<Q: Queue>(queue: Arc<Q>, mut rx: mpsc::Receiver<String>, metrics: PipelineMetrics) {
@@ -460,7 +567,7 @@ fn short(receipt: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::MemoryQueue;
+    use crate::queue::{MemoryQueue, VisibilityFault};
     use opentelemetry::metrics::MeterProvider;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -683,6 +790,109 @@ mod tests {
         let beats = queue.visibility_changes().len();
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert_eq!(queue.visibility_changes().len(), beats, "no heartbeat outlives its task");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_consumer_receives_in_tens() {
+        let queue = Arc::new(MemoryQueue::new("memory", Some(3)));
+        for _ in 0..100 {
+            queue.push("ok");
+        }
+        let handler = ScriptedHandler::new();
+        run_until(&queue, handler.clone(), |q| q.deleted().len() == 100).await;
+        let receives: Vec<usize> = queue.receives().into_iter().filter(|n| *n > 0).collect();
+        assert_eq!(receives, vec![10; 10], "ten receives of ten for 100 messages with 4 handlers");
+        assert!(handler.max_running.load(Ordering::SeqCst) <= 4, "concurrency still bounds the handlers");
+    }
+
+    /// A handler that waits `delay`, then records that it reached the point where it would act.
+    struct ActingHandler {
+        delay: Duration,
+        acted: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Handler for ActingHandler {
+        async fn handle(&self, _m: &ReceivedMessage, _attempt: Attempt) -> Outcome {
+            tokio::time::sleep(self.delay).await;
+            self.acted.fetch_add(1, Ordering::SeqCst);
+            Outcome::done("acting")
+        }
+    }
+
+    async fn run_with_visibility_fault(fault: VisibilityFault) -> (Arc<MemoryQueue>, Arc<ActingHandler>, Duration) {
+        let queue = Arc::new(MemoryQueue::new("memory", Some(3)));
+        queue.push("ok");
+        queue.set_visibility_fault(Some(fault));
+        let handler = Arc::new(ActingHandler { delay: Duration::from_secs(60), acted: AtomicUsize::new(0) });
+        let mut opts = options();
+        opts.visibility_timeout = Duration::from_secs(30);
+        let started = tokio::time::Instant::now();
+        let (shutdown, task) = spawn_consumer(&queue, handler.clone(), opts);
+        // The handler needs 60 s; the lease is 30 s and cannot be extended.
+        tokio::time::sleep(Duration::from_secs(90)).await;
+        shutdown.cancel();
+        task.await.unwrap();
+        (queue, handler, started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_heartbeat_stops_the_work_before_the_lease_lapses() {
+        let (queue, handler, _) = run_with_visibility_fault(VisibilityFault::Hang).await;
+        assert_eq!(handler.acted.load(Ordering::SeqCst), 0, "the work stopped before it could act");
+        assert!(queue.deleted().is_empty() && queue.dead_letters().is_empty(), "nothing deleted or kept");
+        // The message came back after its visibility lapsed (30 s) and was received again: the second
+        // delivery's work was stopped the same way, never acting.
+        assert!(queue.receives().iter().filter(|n| **n > 0).count() >= 2, "{:?}", queue.receives());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_heartbeat_is_retried_then_stops_the_work() {
+        let (queue, handler, _) = run_with_visibility_fault(VisibilityFault::Fail).await;
+        assert_eq!(handler.acted.load(Ordering::SeqCst), 0);
+        assert!(queue.deleted().is_empty() && queue.dead_letters().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_that_recovers_keeps_the_work_going() {
+        let queue = Arc::new(MemoryQueue::new("memory", Some(3)));
+        let id = queue.push("ok");
+        queue.set_visibility_fault(Some(VisibilityFault::Fail));
+        let handler = Arc::new(ActingHandler { delay: Duration::from_secs(60), acted: AtomicUsize::new(0) });
+        let (shutdown, task) = spawn_consumer(&queue, handler.clone(), options());
+        // The first beat (10 s) and its retries fail; SQS answers again before the lease's margin.
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        queue.set_visibility_fault(None);
+        wait_for(Duration::from_secs(120), "never deleted", || !queue.deleted().is_empty()).await;
+        shutdown.cancel();
+        task.await.unwrap();
+        assert_eq!(handler.acted.load(Ordering::SeqCst), 1);
+        assert_eq!(queue.deleted(), vec![format!("{id}-r1")], "handled once, on its first delivery");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn messages_received_ahead_are_handed_back_on_shutdown() {
+        let queue = Arc::new(MemoryQueue::new("memory", Some(3)));
+        for _ in 0..10 {
+            queue.push("ok");
+        }
+        let handler = Arc::new(SlowHandler { delay: Duration::from_secs(2), started: AtomicUsize::new(0) });
+        let (shutdown, task) = spawn_consumer(&queue, handler.clone(), options());
+        wait_started(&handler).await;
+        shutdown.cancel();
+        task.await.unwrap();
+        // Four were being handled and finished; the six waiting for a handler went back at once.
+        assert_eq!(handler.started.load(Ordering::SeqCst), 4);
+        assert_eq!(queue.deleted().len(), 4);
+        let released = queue.visibility_changes().into_iter().filter(|(_, d)| d.is_zero()).count();
+        assert_eq!(released, 6);
+    }
+
+    #[test]
+    fn the_lease_margin_leaves_room_before_the_visibility_lapses() {
+        assert_eq!(lease_margin(Duration::from_secs(30)), Duration::from_secs(3));
+        assert_eq!(lease_margin(Duration::from_secs(3)), Duration::from_millis(500));
+        assert_eq!(lease_margin(Duration::from_millis(600)), Duration::from_millis(300));
     }
 
     #[test]

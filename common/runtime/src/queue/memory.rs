@@ -33,7 +33,18 @@ struct State {
     redriven: Vec<ReceivedMessage>,
     visibility: Vec<(String, Duration)>,
     fail_deletes_once: HashSet<String>,
+    visibility_fault: Option<VisibilityFault>,
+    receives: Vec<usize>,
     next: u64,
+}
+
+/// How [`MemoryQueue::change_visibility`] misbehaves, when told to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisibilityFault {
+    /// Every call fails at once.
+    Fail,
+    /// Every call hangs (never answers).
+    Hang,
 }
 
 /// An in-memory queue that records what the consumer did with it.
@@ -83,6 +94,16 @@ impl MemoryQueue {
     /// Fail the next delete of `receipt` (as a `DeleteMessageBatch` failed entry).
     pub fn fail_delete_once(&self, receipt: &str) {
         self.state().fail_deletes_once.insert(receipt.to_owned());
+    }
+
+    /// Make every later visibility change fail or hang (`None`: behave again).
+    pub fn set_visibility_fault(&self, fault: Option<VisibilityFault>) {
+        self.state().visibility_fault = fault;
+    }
+
+    /// How many messages each receive call returned, in order.
+    pub fn receives(&self) -> Vec<usize> {
+        self.state().receives.clone()
     }
 
     /// Receipts deleted, in order.
@@ -157,6 +178,7 @@ impl Queue for MemoryQueue {
             for m in &batch {
                 state.in_flight.insert(m.receipt_handle.clone(), (m.clone(), now + visibility));
             }
+            state.receives.push(batch.len());
             batch
         };
         if batch.is_empty() {
@@ -166,6 +188,18 @@ impl Queue for MemoryQueue {
     }
 
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {
+        let fault = self.state().visibility_fault;
+        match fault {
+            Some(VisibilityFault::Hang) => std::future::pending::<()>().await,
+            Some(VisibilityFault::Fail) => {
+                return Err(QueueError {
+                    op: "ChangeMessageVisibility",
+                    queue: self.name.clone(),
+                    message: "injected failure".into(),
+                });
+            }
+            None => {}
+        }
         let mut state = self.state();
         state.visibility.push((receipt.to_owned(), timeout));
         if let Some((_, at)) = state.in_flight.get_mut(receipt) {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use portcullis_domain::ErrorCode;
 
 #[cfg(any(test, feature = "test-util"))]
-pub use self::memory::{DeadLetter, MemoryQueue};
+pub use self::memory::{DeadLetter, MemoryQueue, VisibilityFault};
 pub use self::sqs::SqsQueue;
 
 /// Message attribute carrying the error code on a dead-lettered message.
