@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use portcullis_runtime::config::Settings;
+use portcullis_runtime::queue::{DeadLetters, RedriveFilter};
 use portcullis_runtime::telemetry::Telemetry;
 use portcullis_worker::app::{self, Workers};
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,37 @@ enum Command {
     Directory,
     /// Every worker in one process.
     All,
+    /// A queue's dead letters: list them or move chosen ones back.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// List the dead letters of a queue (code, reason, origin, body with secrets redacted).
+    Inspect {
+        /// `access`, `directory`, `posture`, or a queue's full name.
+        queue: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Move dead letters back to the queue they came from.
+    #[command(group = clap::ArgGroup::new("which").required(true).multiple(true).args(["code", "id", "all"]))]
+    Redrive {
+        /// `access`, `directory`, `posture`, or a queue's full name.
+        queue: String,
+        /// Only those kept with this error code (`none`: moved by the redrive policy); repeatable.
+        #[arg(long)]
+        code: Vec<String>,
+        /// Only this message id (in the dead-letter queue or at the source); repeatable.
+        #[arg(long)]
+        id: Vec<String>,
+        /// Every dead letter.
+        #[arg(long, conflicts_with_all = ["code", "id"])]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +105,7 @@ fn main() -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
         let workers = match cli.command {
+            Command::Dlq { action } => return dead_letters(&settings, &sdk, action).await,
             Command::Access => Workers::Access,
             Command::Directory => Workers::Directory,
             Command::All => Workers::All,
@@ -101,6 +134,51 @@ fn main() -> anyhow::Result<()> {
     runtime.shutdown_timeout(Duration::from_secs(2));
     telemetry.shutdown(Duration::from_secs(5));
     result
+}
+
+/// `portcullis-worker dlq …`.
+async fn dead_letters(settings: &Settings, sdk: &aws_config::SdkConfig, action: DlqAction) -> anyhow::Result<()> {
+    let names = portcullis_domain::naming::StackNames::new(&settings.stack.prefix);
+    let queue_name = |q: &str| match q {
+        "access" => names.access_queue(),
+        "directory" => names.directory_queue(),
+        "posture" => names.posture_queue(),
+        other => other.to_owned(),
+    };
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    match action {
+        DlqAction::Inspect { queue, format } => {
+            let dead = DeadLetters::connect(sqs, &queue_name(&queue)).await?;
+            let letters = dead.inspect().await?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&letters)?),
+                Format::Table => {
+                    println!("{:<38} {:<24} {:<38} REASON", "MESSAGE ID", "CODE", "SOURCE MESSAGE ID");
+                    for l in &letters {
+                        println!(
+                            "{:<38} {:<24} {:<38} {}",
+                            l.message_id,
+                            l.code_or_none(),
+                            l.source_message_id.as_deref().unwrap_or("-"),
+                            l.reason.as_deref().unwrap_or("moved by the redrive policy after its last delivery")
+                        );
+                    }
+                    println!("{} dead letter(s)", letters.len());
+                }
+            }
+        }
+        DlqAction::Redrive { queue, code, id, all: _ } => {
+            let dead = DeadLetters::connect(sqs, &queue_name(&queue)).await?;
+            let report = dead.redrive(&RedriveFilter { codes: code, ids: id }).await?;
+            println!(
+                "moved {} dead letter(s) back to {}; {} stay",
+                report.moved.len(),
+                queue_name(&queue),
+                report.kept
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Cancel `token` on SIGINT or SIGTERM.

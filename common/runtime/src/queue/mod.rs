@@ -1,6 +1,7 @@
-//! The queue seam: what a consumer needs from a queue, an SQS implementation, and an in-memory one
-//! for tests (feature `test-util`).
+//! The queue seam: what a consumer needs from a queue, an SQS implementation, an in-memory one
+//! for tests (feature `test-util`), and the operator's dead-letter tools ([`DeadLetters`]).
 
+mod dlq;
 #[cfg(any(test, feature = "test-util"))]
 mod memory;
 mod sqs;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use portcullis_domain::ErrorCode;
 
+pub use self::dlq::{DeadLetterView, DeadLetters, NO_CODE, RedriveFilter, RedriveReport, SWEEP_HOLD};
 #[cfg(any(test, feature = "test-util"))]
 pub use self::memory::{DeadLetter, MemoryQueue, VisibilityFault};
 pub use self::sqs::SqsQueue;
