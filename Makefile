@@ -7,12 +7,12 @@ PYTHON ?= python3
 MOTO   := $(VENV)/bin/moto_server
 IDP    := tests/idp/node_modules/.package-lock.json
 
-.PHONY: help deps venv idp build install run test test-rust check-format lint rules schemas catalog bench bench-posture clean
+.PHONY: help deps venv idp build install run test test-rust check-format lint rules cfn-lint compose-check schemas catalog bench bench-posture clean
 
 help:
 	@echo "make run            emulator + OpenID provider + stack + workers + a CLI demo (Ctrl-C stops everything)"
 	@echo "make install        cargo install --path cli (puts portcullis on your PATH)"
-	@echo "make test           formatting, clippy, unit and integration tests, alert rules (promtool)"
+	@echo "make test           formatting, clippy, unit and integration tests, alert rules (promtool), cfn-lint, compose check"
 	@echo "make bench          criterion benchmarks of rendering and policy composition"
 	@echo "make bench-posture  posture scan benchmark against the emulator (calls and wall time)"
 	@echo "make schemas        regenerate docs/schemas from the Rust types"
@@ -54,7 +54,7 @@ install:
 run: venv idp build
 	scripts/run-demo.sh
 
-test: venv idp check-format lint test-rust rules
+test: venv idp check-format lint test-rust rules cfn-lint compose-check
 
 check-format:
 	cargo fmt --all -- --check
@@ -67,6 +67,15 @@ test-rust: venv idp
 
 rules: venv
 	PYTHON=$(VENV)/bin/python bash infra/prometheus/check.sh
+
+# Every CloudFormation template, linted (cfn-lint, pinned in requirements-dev.txt).
+cfn-lint: venv
+	$(VENV)/bin/cfn-lint infra/cloudformation/*.yaml
+
+# docker-compose.yml checked without Docker (this machine has none): YAML, pinned images, loopback ports,
+# healthchecks and the services each profile starts (scripts/check-compose.py).
+compose-check: venv
+	$(VENV)/bin/python scripts/check-compose.py docker-compose.yml
 
 schemas:
 	PORTCULLIS_BLESS_SCHEMAS=1 cargo test -p portcullis-domain --lib -- messages::tests::committed_schemas_match_the_types audit::tests::event_docs_and_schemas_match_the_types metrics::tests::the_metrics_reference_matches_the_declarations

@@ -1,15 +1,26 @@
-//! Deploying the CloudFormation stack (`infra/cloudformation/portcullis.yaml`) through the
+//! Deploying and deleting the CloudFormation stack (`infra/cloudformation/portcullis.yaml`) through the
 //! CloudFormation API: the same path for moto, LocalStack and AWS.
+//!
+//! Progress comes from the stack's events, reported as they appear; the wait is bounded by the caller's
+//! timeout, and a stack that rolls back is reported with the first resource that failed and CloudFormation's
+//! reason for it. The polling is ours rather than the SDK's waiters: those poll every 30 s (a deploy to an
+//! emulator finishes in one), report no events, and the model's `StackCreateComplete` waiter accepts
+//! `UPDATE_FAILED` as success.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use aws_sdk_cloudformation::types::{Capability, Parameter};
 
 use portcullis_runtime::aws::error_message;
 
 /// The template shipped with this build.
 pub const TEMPLATE: &str = include_str!("../../infra/cloudformation/portcullis.yaml");
+
+/// What `DeletionPolicy: Retain` keeps when the stack is deleted (`stack delete` says so).
+pub const RETAINED_ON_DELETE: &str = "the state table (grants, approvals, evidence), the bus archive and the queues \
+                                      with their dead-letter queues";
 
 /// A deployment failure.
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +29,77 @@ pub enum DeployError {
     Api { op: &'static str, message: String },
     #[error("stack {stack} ended in {status}: {reason}")]
     Failed { stack: String, status: String, reason: String },
-    #[error("stack {stack} still in progress after {timeout:?}")]
+    #[error("stack {stack} still in progress after {timeout:?} (CloudFormation goes on; see its events)")]
     Timeout { stack: String, timeout: Duration },
+}
+
+/// One stack event, as reported while waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackEvent {
+    pub id: String,
+    /// `2026-12-02T20:15:39Z`, as CloudFormation gives it.
+    pub timestamp: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+impl std::fmt::Display for StackEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:<40} {:<28} {}", self.timestamp, self.logical_id, self.resource_type, self.status)?;
+        if let Some(reason) = &self.reason {
+            write!(f, ": {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a stack operation stands, from the stack's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Running,
+    Done,
+    Failed,
+}
+
+/// What is being waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Deploy,
+    Delete,
+}
+
+/// Where `operation` stands when the stack's status is `status`. A rollback that completes is a failure of
+/// the deployment; `None` (no such stack) finishes a delete.
+pub fn progress(operation: Operation, status: Option<&str>) -> Progress {
+    match (operation, status) {
+        (Operation::Delete, None | Some("DELETE_COMPLETE")) => Progress::Done,
+        (Operation::Deploy, Some("CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE")) => Progress::Done,
+        // UPDATE_COMPLETE_CLEANUP_IN_PROGRESS: the update is done; CloudFormation is removing what it replaced.
+        (Operation::Deploy, Some("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")) => Progress::Done,
+        (_, Some(s)) if s.ends_with("_IN_PROGRESS") => Progress::Running,
+        _ => Progress::Failed,
+    }
+}
+
+/// The first resource that failed among `events` (oldest first) and why: what an operator needs from a
+/// rollback. Cancellations caused by that first failure are skipped.
+pub fn failure_reason(events: &[StackEvent]) -> Option<String> {
+    events
+        .iter()
+        .filter(|e| e.status.ends_with("_FAILED"))
+        .find(|e| !e.reason.as_deref().is_some_and(|r| r.contains("Resource creation cancelled")))
+        .or_else(|| events.iter().find(|e| e.status.ends_with("_FAILED")))
+        .map(|e| {
+            format!(
+                "{} ({}) {}: {}",
+                e.logical_id,
+                e.resource_type,
+                e.status,
+                e.reason.as_deref().unwrap_or("no reason given")
+            )
+        })
 }
 
 /// The IAM principal ARN of the caller, for the broker role's trust policy: an assumed-role session
@@ -58,7 +138,7 @@ pub fn principal_from_caller(arn: &str) -> Option<String> {
     }
 }
 
-/// Create the stack, or update it when it exists, and wait until it is complete.
+/// Create the stack, or update it when it exists, and wait until it is complete (quietly).
 pub async fn deploy(
     cfn: &Client,
     stack_name: &str,
@@ -66,8 +146,22 @@ pub async fn deploy(
     parameters: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<String, DeployError> {
+    deploy_with_progress(cfn, stack_name, template_body, parameters, timeout, &mut |_| {}).await
+}
+
+/// [`deploy`], calling `on_event` with each stack event of this deployment as it appears.
+pub async fn deploy_with_progress(
+    cfn: &Client,
+    stack_name: &str,
+    template_body: &str,
+    parameters: &[(&str, &str)],
+    timeout: Duration,
+    on_event: &mut (dyn FnMut(&StackEvent) + Send),
+) -> Result<String, DeployError> {
     let params: Vec<Parameter> =
         parameters.iter().map(|(k, v)| Parameter::builder().parameter_key(*k).parameter_value(*v).build()).collect();
+    // Events from earlier operations are not this deployment's.
+    let mut seen = event_ids(cfn, stack_name).await;
     let created = cfn
         .create_stack()
         .stack_name(stack_name)
@@ -97,37 +191,118 @@ pub async fn deploy(
             return Err(DeployError::Api { op: "UpdateStack", message });
         }
     }
-    wait(cfn, stack_name, timeout).await
+    wait(cfn, stack_name, Operation::Deploy, timeout, &mut seen, on_event).await
 }
 
-async fn wait(cfn: &Client, stack_name: &str, timeout: Duration) -> Result<String, DeployError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let out = cfn
-            .describe_stacks()
-            .stack_name(stack_name)
-            .send()
-            .await
-            .map_err(|e| DeployError::Api { op: "DescribeStacks", message: error_message(&e) })?;
-        let stack = out.stacks.unwrap_or_default().into_iter().next();
-        let status = stack.as_ref().and_then(|s| s.stack_status.clone());
-        match status {
-            Some(StackStatus::CreateComplete) | Some(StackStatus::UpdateComplete) => {
-                return Ok(status.map(|s| s.as_str().to_owned()).unwrap_or_default());
+/// Delete the stack and wait until it is gone. What `DeletionPolicy: Retain` protects stays
+/// ([`RETAINED_ON_DELETE`]). Deleting a stack that does not exist succeeds.
+pub async fn delete(
+    cfn: &Client,
+    stack_name: &str,
+    timeout: Duration,
+    on_event: &mut (dyn FnMut(&StackEvent) + Send),
+) -> Result<String, DeployError> {
+    let mut seen = event_ids(cfn, stack_name).await;
+    cfn.delete_stack()
+        .stack_name(stack_name)
+        .send()
+        .await
+        .map_err(|e| DeployError::Api { op: "DeleteStack", message: error_message(&e) })?;
+    wait(cfn, stack_name, Operation::Delete, timeout, &mut seen, on_event).await
+}
+
+/// The stack's status; `None` when there is no such stack (deleted stacks are not found by name).
+async fn stack_status(cfn: &Client, stack_name: &str) -> Result<Option<(String, Option<String>)>, DeployError> {
+    match cfn.describe_stacks().stack_name(stack_name).send().await {
+        Ok(out) => Ok(out
+            .stacks
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .and_then(|s| s.stack_status.map(|st| (st.as_str().to_owned(), s.stack_status_reason)))),
+        Err(e) => {
+            let message = error_message(&e);
+            if message.contains("does not exist") {
+                return Ok(None);
             }
-            Some(s) if !s.as_str().ends_with("IN_PROGRESS") => {
-                return Err(DeployError::Failed {
-                    stack: stack_name.to_owned(),
-                    status: s.as_str().to_owned(),
-                    reason: stack.and_then(|s| s.stack_status_reason).unwrap_or_default(),
-                });
-            }
-            _ => {}
+            Err(DeployError::Api { op: "DescribeStacks", message })
         }
-        if Instant::now() > deadline {
+    }
+}
+
+/// The ids of the stack's events so far (none when it does not exist yet).
+async fn event_ids(cfn: &Client, stack_name: &str) -> HashSet<String> {
+    stack_events(cfn, stack_name).await.unwrap_or_default().into_iter().map(|e| e.id).collect()
+}
+
+/// The stack's latest events (one page), oldest first.
+async fn stack_events(cfn: &Client, stack_name: &str) -> Result<Vec<StackEvent>, DeployError> {
+    let out = cfn
+        .describe_stack_events()
+        .stack_name(stack_name)
+        .send()
+        .await
+        .map_err(|e| DeployError::Api { op: "DescribeStackEvents", message: error_message(&e) })?;
+    let mut events: Vec<StackEvent> = out
+        .stack_events
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| StackEvent {
+            id: e.event_id.unwrap_or_default(),
+            timestamp: e
+                .timestamp
+                .and_then(|t| t.fmt(aws_sdk_cloudformation::primitives::DateTimeFormat::DateTime).ok())
+                .unwrap_or_default(),
+            logical_id: e.logical_resource_id.unwrap_or_default(),
+            resource_type: e.resource_type.unwrap_or_default(),
+            status: e.resource_status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            reason: e.resource_status_reason.filter(|r| !r.is_empty()),
+        })
+        .collect();
+    events.reverse();
+    Ok(events)
+}
+
+/// Report new events and poll the stack until `operation` finishes, fails or `timeout` passes. Polls
+/// every second at first, backing off to every 10 s for long deployments.
+async fn wait(
+    cfn: &Client,
+    stack_name: &str,
+    operation: Operation,
+    timeout: Duration,
+    seen: &mut HashSet<String>,
+    on_event: &mut (dyn FnMut(&StackEvent) + Send),
+) -> Result<String, DeployError> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_secs(1);
+    let mut this_operation: Vec<StackEvent> = Vec::new();
+    loop {
+        let status = stack_status(cfn, stack_name).await?;
+        // Events are best effort (a deleted stack has none to list); the status decides.
+        for e in stack_events(cfn, stack_name).await.unwrap_or_default() {
+            if seen.insert(e.id.clone()) {
+                on_event(&e);
+                this_operation.push(e);
+            }
+        }
+        let name = status.as_ref().map(|(s, _)| s.as_str());
+        match progress(operation, name) {
+            Progress::Done => return Ok(name.unwrap_or("DELETE_COMPLETE").to_owned()),
+            Progress::Failed => {
+                let (status, stack_reason) = status.unwrap_or_default();
+                let reason = failure_reason(&this_operation)
+                    .or(stack_reason)
+                    .unwrap_or_else(|| "CloudFormation gave no reason; see the stack's events".into());
+                return Err(DeployError::Failed { stack: stack_name.to_owned(), status, reason });
+            }
+            Progress::Running => {}
+        }
+        let now = Instant::now();
+        if now >= deadline {
             return Err(DeployError::Timeout { stack: stack_name.to_owned(), timeout });
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_secs(10));
     }
 }
 
@@ -149,5 +324,47 @@ mod tests {
         );
         assert_eq!(principal_from_caller("arn:aws:iam::123456789012:root"), None);
         assert_eq!(principal_from_caller("nonsense"), None);
+    }
+
+    #[test]
+    fn a_rollback_is_a_failed_deployment_and_a_missing_stack_a_finished_delete() {
+        use Operation::*;
+        assert_eq!(progress(Deploy, Some("CREATE_COMPLETE")), Progress::Done);
+        assert_eq!(progress(Deploy, Some("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")), Progress::Done);
+        assert_eq!(progress(Deploy, Some("CREATE_IN_PROGRESS")), Progress::Running);
+        assert_eq!(progress(Deploy, Some("ROLLBACK_IN_PROGRESS")), Progress::Running);
+        assert_eq!(progress(Deploy, Some("ROLLBACK_COMPLETE")), Progress::Failed);
+        assert_eq!(progress(Deploy, Some("UPDATE_ROLLBACK_COMPLETE")), Progress::Failed);
+        assert_eq!(progress(Deploy, Some("CREATE_FAILED")), Progress::Failed);
+        assert_eq!(progress(Deploy, None), Progress::Failed);
+        assert_eq!(progress(Delete, None), Progress::Done);
+        assert_eq!(progress(Delete, Some("DELETE_COMPLETE")), Progress::Done);
+        assert_eq!(progress(Delete, Some("DELETE_IN_PROGRESS")), Progress::Running);
+        assert_eq!(progress(Delete, Some("DELETE_FAILED")), Progress::Failed);
+    }
+
+    #[test]
+    fn the_first_failed_resource_is_the_reason_not_the_cancellations_it_caused() {
+        let event = |id: &str, status: &str, reason: Option<&str>| StackEvent {
+            id: id.into(),
+            timestamp: "2026-12-02T20:00:00Z".into(),
+            logical_id: id.into(),
+            resource_type: "AWS::IAM::Role".into(),
+            status: status.into(),
+            reason: reason.map(str::to_owned),
+        };
+        let events = [
+            event("Stack", "CREATE_IN_PROGRESS", Some("User Initiated")),
+            event("StateTable", "CREATE_FAILED", Some("Resource creation cancelled")),
+            event("AccessWorkerRole", "CREATE_FAILED", Some("Access denied for iam:CreateRole")),
+            event("Stack", "ROLLBACK_COMPLETE", None),
+        ];
+        assert_eq!(
+            failure_reason(&events).as_deref(),
+            Some("AccessWorkerRole (AWS::IAM::Role) CREATE_FAILED: Access denied for iam:CreateRole")
+        );
+        assert_eq!(failure_reason(&events[..1]), None);
+        let line = events[2].to_string();
+        assert!(line.contains("AccessWorkerRole") && line.ends_with("Access denied for iam:CreateRole"), "{line}");
     }
 }

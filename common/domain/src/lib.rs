@@ -13,7 +13,8 @@
 //! - [`identity`]: the verified requester.
 //! - [`template`]: statement templates: validation, compilation and rendering.
 //! - [`guardrails`]: actions no template may allow; [`glob`]: the iterative matchers they use.
-//! - [`iam_catalog`]: every IAM action, from a maintained public dataset, for wildcard expansion.
+//! - [`iam_catalog`]: every IAM action, from a maintained public dataset, for wildcard expansion;
+//!   [`iam_policy`]: the policy grammar (Allow/Deny, Action/NotAction) to judge what a policy allows.
 //! - [`grant`]: the grant record; [`policy`]: live grants composed into one STS session policy;
 //!   [`session`]: session names and lengths.
 //! - [`reply_policy`]: where replies may go; [`redact`]: secrets out of anything kept or logged.
@@ -31,6 +32,7 @@ pub mod glob;
 pub mod grant;
 pub mod guardrails;
 pub mod iam_catalog;
+pub mod iam_policy;
 pub mod identity;
 pub mod ids;
 pub mod messages;
