@@ -24,6 +24,26 @@ pub fn signin_token_url(federation: &str, credentials: &ProcessCredentials) -> S
     format!("{federation}?{query}")
 }
 
+/// `url` as an error may show it: scheme, host, port and path only. The `getSigninToken` URL carries
+/// the session (secret key and session token) in its query, and a configured endpoint may carry
+/// user info: neither is ever printed.
+pub fn endpoint_for_display(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        // Not a URL: whatever comes before a query or fragment, and never user info.
+        Err(_) => {
+            let cut = url.split(['?', '#']).next().unwrap_or_default();
+            cut.rsplit_once('@').map_or(cut, |(_, host)| host).to_owned()
+        }
+    }
+}
+
 /// The federation endpoint's answer to `getSigninToken`.
 #[derive(Deserialize)]
 pub struct SigninTokenResponse {
@@ -52,6 +72,21 @@ pub fn login_url(federation: &str, signin_token: &str, destination: &str) -> Str
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn endpoints_are_shown_without_query_fragment_or_user_info() {
+        let c = ProcessCredentials {
+            version: 1,
+            access_key_id: "ASIAX".into(),
+            secret_access_key: "se/cret+".into(),
+            session_token: "tok=".into(),
+            expiration: chrono::Utc::now(),
+        };
+        let shown = endpoint_for_display(&signin_token_url("https://u:p@fed.example:8443/federation#x", &c));
+        assert_eq!(shown, "https://fed.example:8443/federation");
+        assert_eq!(endpoint_for_display("not a url?Session=secret"), "not a url");
+        assert_eq!(endpoint_for_display("user:pw@host/path?x=1"), "host/path");
+    }
 
     #[test]
     fn urls_carry_the_session_and_the_token() {

@@ -101,6 +101,7 @@ fn directory_change() -> DirectoryChangeResult {
         applied: true,
         revoked_grants: vec![grant_id()],
         session_accounts: vec![account()],
+        scheduled_for: None,
     }
 }
 

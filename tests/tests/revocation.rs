@@ -118,7 +118,7 @@ async fn offboarding_revokes_everything_kills_sessions_and_refuses_what_follows(
         .collect();
     assert!(issued_at.iter().all(|t| *t <= cutoff), "every session issued is covered: {issued_at:?} vs {cutoff}");
     if let portcullis_domain::messages::ReplyOutcome::Error { error } = &racing_reply.outcome {
-        assert!(["token_stale", "no_grants"].contains(&error.code.as_str()), "{}", error.code);
+        assert!(["token_stale", "no_grants", "access_revoked"].contains(&error.code.as_str()), "{}", error.code);
     }
     // After the event, nothing is issued, whatever the token.
     let after = app.request(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice).await;
@@ -223,8 +223,9 @@ async fn producers_send_only_what_they_may() {
     assert_eq!(dead[0].1["portcullis.error_code"], "producer_forbidden");
 }
 
-/// After a full run of grants, credentials, refusals, revocations and directory events: no secret
-/// key, session token or ID token in any log line, audit event or dead-lettered message.
+/// After a full run of grants, credentials, refusals (secrets pasted into reasons among them),
+/// revocations and directory events: no secret key, session token or ID token in any log line, audit
+/// event, dead-lettered message, reply or table item.
 #[tokio::test]
 async fn no_secret_in_any_log_event_or_dead_letter() {
     let app = spawn_app_with_directory("", &trusted_everything()).await;
@@ -235,19 +236,33 @@ async fn no_secret_in_any_log_event_or_dead_letter() {
     let creds = app.request(Kind::CredentialsRequest, json!({"account": ACCOUNT}), &alice).await;
     let secret = ok(&creds)["credentials"]["SecretAccessKey"].as_str().unwrap().to_owned();
     let session = ok(&creds)["credentials"]["SessionToken"].as_str().unwrap().to_owned();
-    // Refusals of every kind, one carrying the token in a body field.
-    app.request(Kind::GrantRequest, grant("*"), &alice).await;
-    app.request(Kind::GrantList, json!({"note": alice}), &alice).await;
+    // Refusals of every kind, some carrying the token or the issued secrets in a free-text field.
+    let mut replies = Vec::new();
+    replies.push(app.request(Kind::GrantRequest, grant("*"), &alice).await);
+    replies.push(app.request(Kind::GrantList, json!({"note": alice}), &alice).await);
+    for leaked in [&alice, &secret, &session] {
+        let mut body = grant("one");
+        body["reason"] = json!(format!("incident 42, see {leaked}"));
+        let reply = app.request(Kind::GrantRequest, body, &alice).await;
+        assert_eq!(error_code(&reply), "secret_in_request");
+        replies.push(reply);
+        let revoke = json!({"grant_id": "g-0123456789abcdef0123456789abcdef", "reason": leaked});
+        replies.push(app.request(Kind::GrantRevoke, revoke, &alice).await);
+    }
     app.client.send_raw(&format!("not json {alice}")).await.unwrap();
-    app.request(Kind::GrantRevokeAll, json!({"user": "alice", "reason": "r"}), &alice).await;
+    replies.push(app.request(Kind::GrantRevokeAll, json!({"user": "alice", "reason": "r"}), &alice).await);
     app.directory(Kind::UserOffboarded, json!({"user": "alice", "effective_at": Utc::now()})).await;
-    app.request(Kind::GrantList, json!({}), &alice).await;
+    replies.push(app.request(Kind::GrantList, json!({}), &alice).await);
 
     let mut kept: Vec<String> =
         app.all_dead_letters(Duration::from_secs(3)).await.into_iter().map(|(b, a)| format!("{b} {a:?}")).collect();
     assert!(kept.len() >= 5, "{kept:?}");
     kept.extend(app.receive_all_json(&bus, Duration::from_secs(3)).await.iter().map(Value::to_string));
     kept.push(captured_logs());
+    kept.extend(replies.iter().map(|r| serde_json::to_string(r).unwrap()));
+    // Everything stored in the table.
+    let items = app.dynamodb().scan().table_name(app.names.table()).send().await.unwrap();
+    kept.extend(items.items().iter().map(|item| format!("{item:?}")));
     for text in &kept {
         for s in [&secret, &session, &alice] {
             assert!(!text.contains(s.as_str()), "a secret leaked: {text:.400}");

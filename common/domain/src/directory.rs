@@ -38,6 +38,49 @@ pub struct DirectoryRecord {
     pub offboarded: Option<Offboarding>,
 }
 
+/// How far ahead a directory change may be dated: 31 days. Further is refused with
+/// `effective_at_too_far` (an HR system that dates a change a year ahead more likely has a wrong
+/// clock or field than a plan, and a scheduled change is a standing order nobody sees).
+pub const MAX_SCHEDULE_AHEAD_SECONDS: i64 = 31 * 86_400;
+
+/// When a change dated `effective_at` applies, seen at `now`: `Ok(None)` now (it is due),
+/// `Ok(Some(due))` scheduled for `due`, or refused when dated further ahead than
+/// [`MAX_SCHEDULE_AHEAD_SECONDS`].
+pub fn schedule_for(effective_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, RequestError> {
+    if effective_at <= now {
+        return Ok(None);
+    }
+    if (effective_at - now).num_seconds() > MAX_SCHEDULE_AHEAD_SECONDS {
+        return Err(RequestError::new(
+            ErrorCode::EffectiveAtTooFar,
+            format!(
+                "effective_at {} is more than {} days ahead; send the change closer to its date",
+                effective_at.to_rfc3339(),
+                MAX_SCHEDULE_AHEAD_SECONDS / 86_400
+            ),
+        ));
+    }
+    Ok(Some(effective_at))
+}
+
+/// A directory event kept until its `effective_at`: the event as it came (kind and body), and who
+/// sent it, so that applying it later is exactly applying it then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledChange {
+    /// When it applies (its `effective_at`).
+    pub due: DateTime<Utc>,
+    pub user: String,
+    /// The event's kind (`user.groups_changed`, ...).
+    pub kind: String,
+    /// The event's body, as sent.
+    pub body: serde_json::Value,
+    /// The event's `message_id` (audit event ids derive from it, so a repeat is recognised).
+    pub message_id: crate::ids::MessageId,
+    /// The trusted producer that sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer: Option<String>,
+}
+
 /// One change from the HR system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DirectoryChange {
@@ -193,6 +236,17 @@ mod tests {
         assert!(off.apply(&DirectoryChange::Offboarded { effective_at: t(7) }, t(12)));
         assert!(!off.apply(&DirectoryChange::Offboarded { effective_at: t(9) }, t(13)));
         assert_eq!(off.offboarded.unwrap().applied_at, t(12), "the first application sets the cutoff");
+    }
+
+    #[test]
+    fn future_changes_are_scheduled_within_a_bound() {
+        assert_eq!(schedule_for(t(5), t(5)).unwrap(), None, "due now");
+        assert_eq!(schedule_for(t(4), t(5)).unwrap(), None, "past");
+        assert_eq!(schedule_for(t(6), t(5)).unwrap(), Some(t(6)));
+        let bound = t(5) + Duration::seconds(MAX_SCHEDULE_AHEAD_SECONDS);
+        assert_eq!(schedule_for(bound, t(5)).unwrap(), Some(bound));
+        let err = schedule_for(bound + Duration::seconds(1), t(5)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::EffectiveAtTooFar);
     }
 
     #[test]

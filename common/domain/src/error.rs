@@ -121,6 +121,15 @@ error_codes! {
     ReplyUndeliverable = "reply_undeliverable", Request;
     /// A record Portcullis stored cannot be read back; retrying cannot help.
     StoredDataInvalid = "stored_data_invalid", Request;
+    /// Access was revoked (the grant revoked, the user offboarded, or the user's sessions in the
+    /// account revoked until a time still to come) while the credentials were being issued: the
+    /// credentials were thrown away unsent.
+    AccessRevoked = "access_revoked", Request;
+    /// A free-text field (a reason, a note) holds something shaped like a secret: an ID token (JWT),
+    /// an AWS access key id, secret access key or session token. Nothing was stored or published.
+    SecretInRequest = "secret_in_request", Request;
+    /// A directory change is dated more than 31 days ahead (`directory::MAX_SCHEDULE_AHEAD_SECONDS`).
+    EffectiveAtTooFar = "effective_at_too_far", Request;
 
     /// The worker failed on the message at every delivery (a bug): it is kept for inspection.
     InternalError = "internal_error", Runtime;

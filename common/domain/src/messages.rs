@@ -404,6 +404,9 @@ pub struct DirectoryChangeResult {
     pub revoked_grants: Vec<GrantId>,
     /// Accounts whose live sessions of the user were killed.
     pub session_accounts: Vec<AccountId>,
+    /// Set when the change is dated ahead: it is kept and applied then (nothing was applied now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 /// `posture.status`: the latest evidence of every control, for members of

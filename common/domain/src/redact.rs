@@ -1,9 +1,19 @@
 //! Secrets out of everything Portcullis keeps or logs about a message.
 //!
 //! An ID token is a bearer credential: whoever reads a dead-letter queue, a log line or an audit event
-//! must not be able to act as the requester with it. [`redact_secrets`] removes every JWT-shaped
-//! string wherever it sits (a field of any name, nested, inside another string, in a body that is not
-//! even JSON) and the value of every field named like a secret.
+//! must not be able to act as the requester with it; so are an AWS secret access key and session
+//! token. [`redact_secrets`] removes every JWT-shaped string, every run shaped like an AWS secret
+//! access key (40 characters of base64 mixing upper and lower case) or session token
+//! (100 or more such characters) wherever it sits (a field of any name, nested, inside another string,
+//! in a body that is not even JSON) and the value of every field named like a secret. It is the one
+//! redaction function: dead letters, refusal replies, audit events and the free text the workers log
+//! go through it.
+//!
+//! Free text is checked at admission too ([`secret_in_body`]): a request whose reason or note holds
+//! a secret (or an AWS access key id, which is not a secret but names one) is refused with
+//! `secret_in_request` rather than redacted, so the requester learns that they pasted a secret (and
+//! must rotate it), and what is stored is exactly what they sent: an audit trail whose reasons were
+//! silently rewritten would say less than it seems to.
 
 /// What replaces a secret.
 pub const REDACTED: &str = "[redacted]";
@@ -16,7 +26,7 @@ const SECRET_FIELDS: [&str; 5] =
 /// replaced by `[redacted]`, and, when `text` is JSON, the values of secret-named fields too. Linear
 /// in the length of `text`; no recursion (nested JSON is handled by a loop over an explicit stack).
 pub fn redact_secrets(text: &str) -> String {
-    let jwt_free = redact_jwts(text);
+    let jwt_free = redact_aws_secrets(&redact_jwts(text));
     match serde_json::from_str::<serde_json::Value>(&jwt_free) {
         Ok(mut v) if v.is_object() || v.is_array() => {
             if redact_secret_fields(&mut v) {
@@ -32,6 +42,120 @@ pub fn redact_secrets(text: &str) -> String {
 /// Whether `text` holds anything [`redact_secrets`] would remove.
 pub fn contains_secret(text: &str) -> bool {
     redact_secrets(text) != text
+}
+
+/// What kind of secret `text` holds, if any (the first found): JWT-shaped strings, AWS access key
+/// ids (`AKIA`/`ASIA` and 16 upper-case letters or digits), AWS secret access keys and session tokens.
+pub fn secret_in_text(text: &str) -> Option<&'static str> {
+    if redact_jwts(text) != text {
+        return Some("an ID token (JWT)");
+    }
+    if let Some(what) = aws_secret_runs(text).first().map(|(_, _, what)| *what) {
+        return Some(what);
+    }
+    if has_access_key_id(text) {
+        return Some("an AWS access key id");
+    }
+    None
+}
+
+/// The first string of a request `body` (any field, nested) that holds a secret: its path and what
+/// it holds. `reply_key` (a public key) is not free text and is not looked at.
+pub fn secret_in_body(body: &serde_json::Value) -> Option<(String, &'static str)> {
+    let mut stack = vec![("body".to_owned(), body)];
+    while let Some((path, node)) = stack.pop() {
+        match node {
+            serde_json::Value::String(text) => {
+                if let Some(what) = secret_in_text(text) {
+                    return Some((path, what));
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "reply_key") {
+                    stack.push((format!("{path}.{key}"), value));
+                }
+            }
+            serde_json::Value::Array(items) => {
+                stack.extend(items.iter().enumerate().map(|(i, v)| (format!("{path}[{i}]"), v)));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Standard base64 without padding: what AWS secret access keys and session tokens are made of.
+fn is_b64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'+' || b == b'/'
+}
+
+/// Maximal base64 runs shaped like an AWS secret (40 characters: a secret access key; 100 or more: a
+/// session token) that mix upper and lower case (so hex digests and lower-case words are left
+/// alone): (start, end, what).
+fn aws_secret_runs(text: &str) -> Vec<(usize, usize, &'static str)> {
+    let bytes = text.as_bytes();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_b64(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_b64(bytes[i]) {
+            i += 1;
+        }
+        let run = &bytes[start..i];
+        let mixed = run.iter().any(u8::is_ascii_uppercase) && run.iter().any(u8::is_ascii_lowercase);
+        let what = match run.len() {
+            40 => Some("an AWS secret access key"),
+            n if n >= 100 => Some("an AWS session token"),
+            _ => None,
+        };
+        if let Some(what) = what.filter(|_| mixed) {
+            runs.push((start, i, what));
+        }
+    }
+    runs
+}
+
+fn redact_aws_secrets(text: &str) -> String {
+    let runs = aws_secret_runs(text);
+    if runs.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (start, end, _) in runs {
+        out.push_str(&text[copied..start]);
+        out.push_str(REDACTED);
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Whether `text` holds an AWS access key id: `AKIA` or `ASIA` and 16 upper-case letters or digits,
+/// not part of a longer such run.
+fn has_access_key_id(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !word(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && word(bytes[i]) {
+            i += 1;
+        }
+        let run = &bytes[start..i];
+        if run.len() == 20 && (run.starts_with(b"AKIA") || run.starts_with(b"ASIA")) {
+            return true;
+        }
+    }
+    false
 }
 
 fn is_b64url(b: u8) -> bool {
@@ -149,6 +273,43 @@ mod tests {
         assert!(!contains_secret(r#"{"kind":"grant.list"}"#));
     }
 
+    const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+    #[test]
+    fn aws_secrets_go_and_what_merely_resembles_them_stays() {
+        let token = format!("IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD{}", "aB3".repeat(40));
+        for text in [
+            format!("reason: {SECRET_KEY}"),
+            format!("secret={SECRET_KEY} rest"),
+            format!("token {token} trailing"),
+            format!(r#"{{"note":"{token}"}}"#),
+        ] {
+            let kept = redact_secrets(&text);
+            assert!(!kept.contains(SECRET_KEY) && !kept.contains(&token), "{kept}");
+            assert!(kept.contains(REDACTED), "{kept}");
+            assert!(secret_in_text(&text).is_some(), "{text}");
+        }
+        // A SHA-1 in hex, a word, an ARN, a base64url public key: not secrets.
+        for text in [
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            "incident 42: the payments database is down",
+            "arn:aws:s3:::payments-reports/2026/11/*",
+            "5Y0bqO3wXJv9mK2lT8rN1cA7dE4fG6hI0jK-L_mNoPq",
+        ] {
+            assert_eq!(redact_secrets(text), text);
+            assert_eq!(secret_in_text(text), None, "{text}");
+        }
+        // Access key ids are refused in free text (they name a secret), but not redacted: the
+        // `Credentials Issued` event names the session's key id on purpose.
+        assert_eq!(secret_in_text("key AKIAIOSFODNN7EXAMPLE leaked"), Some("an AWS access key id"));
+        assert_eq!(redact_secrets("ASIAIOSFODNN7EXAMPLE"), "ASIAIOSFODNN7EXAMPLE");
+        assert_eq!(secret_in_text("AKIAIOSFODNN7EXAMPLEX"), None, "a longer run is something else");
+        let body = serde_json::json!({"reason": "ok", "params": {"x": ["fine", format!("Bearer {JWT}")]},
+                                      "reply_key": "not looked at"});
+        assert_eq!(secret_in_body(&body), Some(("body.params.x[1]".to_owned(), "an ID token (JWT)")));
+        assert_eq!(secret_in_body(&serde_json::json!({"reason": "incident 42"})), None);
+    }
+
     /// serde_json stops at 128 levels of nesting, so even a debug build stays well inside a quarter
     /// of the 2 MiB a tokio worker thread has.
     #[test]
@@ -159,8 +320,11 @@ mod tests {
                 let deep = format!("{}\"{JWT}\"{}", "[".repeat(100_000), "]".repeat(100_000));
                 let kept = redact_secrets(&deep);
                 assert!(!kept.contains("c2lnbmF0dXJl"));
+                // Not a JWT, but one 300,000-character base64 run: gone as a session token would be.
                 let huge = "eyJ".repeat(100_000);
-                assert_eq!(redact_secrets(&huge), huge);
+                assert_eq!(redact_secrets(&huge), REDACTED);
+                let dotted = "eyJ.".repeat(100_000);
+                assert_eq!(redact_secrets(&dotted), dotted);
             })
             .unwrap()
             .join()

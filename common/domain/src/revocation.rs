@@ -48,11 +48,35 @@ pub struct RevocationPolicy {
     pub merged: bool,
 }
 
-/// The cutoff for a revocation at `t`: the next whole second (a policy's dates have whole seconds, and
-/// a session issued in the same second as the revocation, before it, must be covered).
+/// How far ahead of a revoking worker's clock STS's clock may be, and still every session issued
+/// before the revocation was seen is denied: 5 minutes.
+///
+/// A revocation's cutoff is compared with `aws:TokenIssueTime`, which STS stamps with *its* clock,
+/// while the revocation time comes from the worker's. SigV4 refuses a request whose signing time is
+/// more than 5 minutes off AWS's clock (`RequestTimeTooSkewed`, `SignatureDoesNotMatch`), so a worker
+/// that can call STS, IAM and DynamoDB at all is within 5 minutes of AWS: this allowance covers any
+/// skew a working worker can have. The cost: the revoked user's sessions issued in the 5 minutes
+/// after the revocation are denied too, so the credentials path refuses to issue them
+/// (`access_revoked`, "ask again after ...") instead of sending credentials that would not work.
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::seconds(300);
+
+/// The cutoff for a revocation at `t` (the revoking worker's clock): `t` plus
+/// [`CLOCK_SKEW_ALLOWANCE`], rounded up to the next whole second (a policy's dates have whole seconds).
+pub fn revocation_cutoff(t: DateTime<Utc>) -> DateTime<Utc> {
+    cutoff_for(t.checked_add_signed(CLOCK_SKEW_ALLOWANCE).unwrap_or(t))
+}
+
+/// `t` rounded up to the next whole second (a policy's dates have whole seconds, and a session
+/// issued in the same second as `t`, before it, must be covered).
 pub fn cutoff_for(t: DateTime<Utc>) -> DateTime<Utc> {
     let whole = DateTime::<Utc>::from_timestamp(t.timestamp(), 0).unwrap_or(t);
     if whole == t { whole } else { whole + Duration::seconds(1) }
+}
+
+/// The latest cutoff revoking `source_identity`'s sessions, if any: a session of theirs issued
+/// (by STS's clock) before it is denied.
+pub fn revoked_until(revocations: &[SessionRevocation], source_identity: &str) -> Option<DateTime<Utc>> {
+    revocations.iter().filter(|r| r.source_identity == source_identity).map(|r| r.cutoff).max()
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -170,6 +194,18 @@ mod tests {
         let at = t(10) + Duration::milliseconds(40);
         assert_eq!(cutoff_for(at), t(11));
         assert_eq!(cutoff_for(t(10)), t(10));
+    }
+
+    /// A session STS issued up to 5 minutes "after" the revocation by the worker's clock (STS's clock
+    /// ahead) is still denied.
+    #[test]
+    fn revocation_cutoffs_allow_for_clock_skew() {
+        let at = t(10) + Duration::milliseconds(40);
+        assert_eq!(revocation_cutoff(at), t(311));
+        let issued_by_sts = at + Duration::seconds(299);
+        assert!(issued_by_sts < revocation_cutoff(at));
+        assert_eq!(revoked_until(&[r("alice", 5), r("bob", 50), r("alice", 20)], "alice"), Some(t(20)));
+        assert_eq!(revoked_until(&[r("bob", 50)], "alice"), None);
     }
 
     #[test]

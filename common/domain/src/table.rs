@@ -18,6 +18,7 @@
 //! | pending approval | `APPROVALS` | `<grant id>` | access: `user`, `account`, `expires_at` (= pending until) |
 //! | break-glass review owed | `REVIEWS` | `<grant id>` | access: `user`, `account`, `review_due`; deleted by the review |
 //! | IAM user read | `IAMREAD#<account>` | `USER#<user>` | posture: `read` (JSON), `read_at_ms`, `expires_at` |
+//! | scheduled directory change | `SCHEDULED` | `<due, RFC 3339>#<message id>#<user>` | directory: `doc` (the event), `expires_at`; deleted once applied |
 //!
 //! Message ids, account ids, regions and control ids cannot contain `#`, so a key splits back into its
 //! parts unambiguously even when a user name does.
@@ -45,6 +46,8 @@ pub struct KeyPrefix {
 const TEMPLATES: &str = "TEMPLATES";
 const APPROVALS: &str = "APPROVALS";
 const REVIEWS: &str = "REVIEWS";
+/// The partition of scheduled directory changes (few: one per future-dated HR event).
+pub const SCHEDULED: &str = "SCHEDULED";
 
 impl Key {
     /// A template's index entry (latest version, deleted flag, list summary).
@@ -106,6 +109,11 @@ impl Key {
     /// The generation counter of an account's revocation policy.
     pub fn revocation_generation(account: &AccountId) -> Key {
         Key { pk: revocations_pk(account), sk: "GENERATION".into() }
+    }
+
+    /// A directory change kept until it is due.
+    pub fn scheduled_change(due: &str, message_id: &MessageId, user: &str) -> Key {
+        Key { pk: SCHEDULED.into(), sk: format!("{due}#{message_id}#{user}") }
     }
 
     /// One IAM user's credentials as last read on their own (after a change event), kept so that a

@@ -512,6 +512,17 @@ impl Settings {
                     format!("`{}` must be a role ARN in account {account}", a.role_arn),
                 ));
             }
+            if let Some(revoker) = &a.revoker_role_arn
+                && (!revoker.starts_with("arn:") || !revoker.contains(&format!(":{account}:role/")))
+            {
+                return Err(invalid(
+                    &format!("accounts.{account}.revoker_role_arn"),
+                    format!(
+                        "`{revoker}` must be a role ARN in account {account}: sessions in {account} are revoked on \
+                         its own broker role, with its own credentials"
+                    ),
+                ));
+            }
             if !(3600..=43200).contains(&a.max_session_duration_seconds) {
                 return Err(invalid(
                     &format!("accounts.{account}.max_session_duration_seconds"),
@@ -638,6 +649,12 @@ mod tests {
         "#;
         let err = Settings::from_toml(doc).unwrap_err().to_string();
         assert!(err.contains("accounts.123456789012.role_arn"), "{err}");
+        let other_accounts_revoker = doc.replace(
+            "999999999999:role/x\"",
+            "123456789012:role/x\"\nrevoker_role_arn = \"arn:aws:iam::999999999999:role/r\"",
+        );
+        let err = Settings::from_toml(&other_accounts_revoker).unwrap_err().to_string();
+        assert!(err.contains("accounts.123456789012.revoker_role_arn"), "{err}");
     }
 
     #[test]

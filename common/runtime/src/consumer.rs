@@ -388,7 +388,7 @@ impl<Q: Queue, H: Handler> MessageContext<Q, H> {
                 self.metrics
                     .failed
                     .add(1, &[labels[0].clone(), labels[1].clone(), KeyValue::new("code", code.as_str())]);
-                info!(kind = %outcome.kind, code = %code, reason = %reason, "message rejected");
+                info!(kind = %outcome.kind, code = %code, reason = %redact_secrets(reason), "message rejected");
                 let kept = ReceivedMessage { body: redact_secrets(&message.body), ..message.clone() };
                 match self.queue.dead_letter(&kept, *code, &redact_secrets(reason)).await {
                     Ok(()) => {
@@ -406,7 +406,7 @@ impl<Q: Queue, H: Handler> MessageContext<Q, H> {
             Disposition::Retry { reason, after } => {
                 self.metrics.failed.add(1, &[labels[0].clone(), labels[1].clone(), KeyValue::new("code", "retry")]);
                 let delay = after.unwrap_or_else(|| self.options.backoff(attempt.number));
-                warn!(kind = %outcome.kind, reason = %reason, retry_in = ?delay, "message will be retried");
+                warn!(kind = %outcome.kind, reason = %redact_secrets(reason), retry_in = ?delay, "message will be retried");
                 if let Err(e) = self.queue.change_visibility(&receipt, delay).await {
                     self.metrics.queue_error(&queue_name, e.op);
                     warn!(error = %e, "could not set the retry delay; the visibility timeout applies");

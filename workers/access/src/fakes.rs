@@ -3,17 +3,18 @@
 //! crate's own, and others' with the `test-util` feature.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use portcullis_domain::directory::DirectoryRecord;
+use portcullis_domain::directory::{DirectoryRecord, ScheduledChange};
 use portcullis_domain::grant::{Grant, Revocation};
 use portcullis_domain::identity::Identity;
 use portcullis_domain::messages::{ProcessCredentials, TemplateSummary};
 use portcullis_domain::revocation::SessionRevocation;
 use portcullis_domain::template::StoredTemplate;
 use portcullis_domain::{AccountId, GrantId, MessageId, QueueUrl, TemplateName};
+use portcullis_runtime::clock::Clock;
 
 use crate::ports::{
     AccessStore, AssumeRequest, AuditError, AuditSink, BrokerError, CredentialBroker, IdentityError, IdentityVerifier,
@@ -35,6 +36,7 @@ struct StoreState {
     grants: BTreeMap<(String, AccountId, GrantId), Grant>,
     directory: HashMap<String, (DirectoryRecord, u64)>,
     revocations: HashMap<AccountId, (u64, Vec<SessionRevocation>)>,
+    scheduled: BTreeMap<(DateTime<Utc>, MessageId, String), ScheduledChange>,
 }
 
 /// [`AccessStore`] in memory.
@@ -293,15 +295,67 @@ impl AccessStore for MemoryStore {
         self.injected()?;
         Ok(lock(&self.state).revocations.get(account).cloned().unwrap_or_default())
     }
+
+    async fn put_scheduled_change(&self, change: &ScheduledChange) -> Result<(), StoreError> {
+        self.injected_write()?;
+        lock(&self.state).scheduled.insert(scheduled_key(change), change.clone());
+        Ok(())
+    }
+
+    async fn due_scheduled_changes(&self, now: DateTime<Utc>) -> Result<Vec<ScheduledChange>, StoreError> {
+        self.injected()?;
+        Ok(lock(&self.state).scheduled.values().filter(|c| c.due <= now).cloned().collect())
+    }
+
+    async fn delete_scheduled_change(&self, change: &ScheduledChange) -> Result<(), StoreError> {
+        self.injected_write()?;
+        lock(&self.state).scheduled.remove(&scheduled_key(change));
+        Ok(())
+    }
+}
+
+fn scheduled_key(change: &ScheduledChange) -> (DateTime<Utc>, MessageId, String) {
+    (change.due, change.message_id.clone(), change.user.clone())
+}
+
+impl MemoryStore {
+    /// Every scheduled directory change.
+    pub fn scheduled_changes(&self) -> Vec<ScheduledChange> {
+        lock(&self.state).scheduled.values().cloned().collect()
+    }
 }
 
 // ---------------------------------------------------------------------------------------- broker
 
 /// [`CredentialBroker`] that issues made-up credentials (or fails as told) and remembers requests.
+/// With [`FakeBroker::hold_next`], the next call blocks until the test releases it (STS answering
+/// slowly), so a test can put a revocation exactly there.
 #[derive(Debug, Default)]
 pub struct FakeBroker {
     requests: Mutex<Vec<AssumeRequest>>,
     fail_next: Mutex<Vec<BrokerError>>,
+    held: Mutex<Option<Arc<BrokerGate>>>,
+    clock: Mutex<Option<Arc<dyn Clock>>>,
+}
+
+/// A held STS call: [`BrokerGate::entered`] returns once the call is waiting (the request was
+/// checked and sent), [`BrokerGate::release`] lets it answer.
+#[derive(Debug, Default)]
+pub struct BrokerGate {
+    entered: tokio::sync::Notify,
+    released: tokio::sync::Notify,
+}
+
+impl BrokerGate {
+    /// Wait until the held call is in STS.
+    pub async fn entered(&self) {
+        self.entered.notified().await;
+    }
+
+    /// Let the held call answer.
+    pub fn release(&self) {
+        self.released.notify_one();
+    }
 }
 
 impl FakeBroker {
@@ -312,12 +366,30 @@ impl FakeBroker {
     pub fn fail_next(&self, errors: impl IntoIterator<Item = BrokerError>) {
         lock(&self.fail_next).extend(errors);
     }
+
+    /// Hold the next call until the returned gate is released.
+    pub fn hold_next(&self) -> Arc<BrokerGate> {
+        let gate = Arc::new(BrokerGate::default());
+        *lock(&self.held) = Some(gate.clone());
+        gate
+    }
+
+    /// Stamp sessions with `clock` (STS's clock, which may differ from the worker's): a session's
+    /// expiration is then issue time + duration, as STS's is. Without it, sessions expire in 2100.
+    pub fn set_clock(&self, clock: Arc<dyn Clock>) {
+        *lock(&self.clock) = Some(clock);
+    }
 }
 
 #[async_trait]
 impl CredentialBroker for FakeBroker {
     async fn assume(&self, request: &AssumeRequest) -> Result<IssuedCredentials, BrokerError> {
         lock(&self.requests).push(request.clone());
+        let held = lock(&self.held).take();
+        if let Some(gate) = held {
+            gate.entered.notify_one();
+            gate.released.notified().await;
+        }
         {
             let mut next = lock(&self.fail_next);
             if !next.is_empty() {
@@ -325,13 +397,20 @@ impl CredentialBroker for FakeBroker {
             }
         }
         let n = lock(&self.requests).len();
+        let sts_clock = lock(&self.clock).clone();
+        let expiration = match sts_clock {
+            Some(clock) => {
+                clock.now() + chrono::Duration::seconds(i64::try_from(request.duration_seconds).unwrap_or(0))
+            }
+            None => DateTime::<Utc>::from_timestamp(4_102_444_800, 0).unwrap_or_default(),
+        };
         Ok(IssuedCredentials {
             credentials: ProcessCredentials {
                 version: 1,
                 access_key_id: format!("ASIAFAKE{n:08}"),
                 secret_access_key: format!("secret-{n}"),
                 session_token: format!("session-{n}"),
-                expiration: DateTime::<Utc>::from_timestamp(4_102_444_800, 0).unwrap_or_default(),
+                expiration,
             },
             packed_policy_size: Some(7),
         })

@@ -9,7 +9,7 @@ use portcullis_domain::audit::{self, Actor, AuditEvent};
 use portcullis_domain::identity::Identity;
 use portcullis_domain::messages::{Envelope, Kind, QueueRole, Reply, ReplyStamp};
 use portcullis_domain::producers::{Producer, Producers};
-use portcullis_domain::redact::redact_secrets;
+use portcullis_domain::redact::{redact_secrets, secret_in_body};
 use portcullis_domain::reply_policy::ReplyPolicy;
 use portcullis_domain::{ErrorCode, MessageId, QueueUrl, RequestError};
 use portcullis_runtime::clock::Clock;
@@ -90,7 +90,10 @@ impl Answer {
         serde_json::to_string(&reply).map_err(encoding_failure)
     }
 
-    pub fn error_text(&self, error: RequestError) -> Result<String, Failure> {
+    /// The exact text of an error reply: its message through [`redact_secrets`] (a refusal never
+    /// quotes a secret back).
+    pub fn error_text(&self, mut error: RequestError) -> Result<String, Failure> {
+        error.message = redact_secrets(&error.message);
         let reply = Reply::error(self.stamp.clone(), self.in_reply_to.clone(), self.kind, error);
         serde_json::to_string(&reply).map_err(encoding_failure)
     }
@@ -213,6 +216,18 @@ impl Front {
             Ok(p) => p.cloned(),
             Err(err) => return Err(Stop::Refuse(Box::new((answer, err)))),
         };
+        // Free text is free to hold anything but a secret: refused before anything stores, logs or
+        // publishes it (the value is never quoted back).
+        if let Some((path, what)) = secret_in_body(&envelope.body) {
+            let err = RequestError::new(
+                ErrorCode::SecretInRequest,
+                format!(
+                    "`{path}` holds what looks like {what}; nothing was done. Remove it (and if it is a real \
+                     secret, treat it as leaked and rotate it)"
+                ),
+            );
+            return Err(Stop::Refuse(Box::new((answer, err))));
+        }
         Ok(Admitted { envelope, kind, answer, producer, sender_id: message.sender_id.clone() })
     }
 

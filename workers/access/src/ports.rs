@@ -10,7 +10,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::audit::AuditEvent;
-use portcullis_domain::directory::DirectoryRecord;
+use portcullis_domain::directory::{DirectoryRecord, ScheduledChange};
 use portcullis_domain::grant::{Grant, Revocation};
 use portcullis_domain::identity::Identity;
 use portcullis_domain::messages::{ProcessCredentials, TemplateSummary};
@@ -65,8 +65,11 @@ pub struct PublishedEvent {
 }
 
 impl PublishedEvent {
+    /// `event` as published (and recorded for replays): its detail through
+    /// [`portcullis_domain::redact::redact_secrets`], the one redaction every event goes through.
     pub fn from_event(event: &AuditEvent) -> Result<Self, serde_json::Error> {
-        Ok(Self { detail_type: event.detail_type().to_owned(), detail: event.detail()? })
+        let detail = portcullis_domain::redact::redact_secrets(&event.detail()?);
+        Ok(Self { detail_type: event.detail_type().to_owned(), detail })
     }
 }
 
@@ -181,6 +184,15 @@ pub trait AccessStore: Send + Sync + Debug + 'static {
 
     /// The account's session revocations and their generation.
     async fn session_revocations(&self, account: &AccountId) -> Result<(u64, Vec<SessionRevocation>), StoreError>;
+
+    /// Keep a future-dated directory change until it is due (a repeat keeps one).
+    async fn put_scheduled_change(&self, change: &ScheduledChange) -> Result<(), StoreError>;
+
+    /// The scheduled directory changes due at `now`, earliest first.
+    async fn due_scheduled_changes(&self, now: DateTime<Utc>) -> Result<Vec<ScheduledChange>, StoreError>;
+
+    /// Forget a scheduled change once it is applied.
+    async fn delete_scheduled_change(&self, change: &ScheduledChange) -> Result<(), StoreError>;
 }
 
 // ---------------------------------------------------------------------------------------- sessions

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use portcullis_domain::AccountId;
 use portcullis_domain::grant::{Grant, Revocation};
-use portcullis_domain::revocation::{SessionRevocation, cutoff_for, generation_of, render};
+use portcullis_domain::revocation::{SessionRevocation, generation_of, render, revocation_cutoff};
 use portcullis_domain::session::sts_name_for;
 use tracing::{info, warn};
 
@@ -71,7 +71,7 @@ impl Revoker {
         for grant in grants {
             if self.store.revoke_grant(grant, revocation).await? {
                 info!(grant = %grant.id, user = %grant.user, account = %grant.account, by = %revocation.by,
-                      reason = %revocation.reason, "grant revoked");
+                      reason = %portcullis_domain::redact::redact_secrets(&revocation.reason), "grant revoked");
                 let mut g = grant.clone();
                 g.revoked = Some(revocation.clone());
                 revoked.push(g);
@@ -80,8 +80,10 @@ impl Revoker {
         Ok(revoked)
     }
 
-    /// Kill `user`'s sessions issued before `at` (rounded up to the next whole second) in `accounts`
-    /// (as of `now`); returns the cutoff used.
+    /// Kill `user`'s sessions issued before `at` in `accounts` (as of `now`); returns the cutoff used:
+    /// `at` plus the clock-skew allowance, rounded up to the next whole second
+    /// ([`revocation_cutoff`]), so a session STS stamps with a clock ahead of ours, issued while this
+    /// revocation happens, is denied too.
     pub async fn kill_sessions(
         &self,
         user: &str,
@@ -89,7 +91,7 @@ impl Revoker {
         at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, RevokeError> {
-        let cutoff = cutoff_for(at);
+        let cutoff = revocation_cutoff(at);
         let source_identity = sts_name_for(user);
         for account in accounts {
             let Some(brokered) = self.accounts.get(account) else { continue };

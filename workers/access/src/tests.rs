@@ -495,6 +495,41 @@ async fn a_reused_message_id_with_another_body_is_refused_and_does_nothing() {
     assert!(owners.contains(&"mallory".to_owned()));
 }
 
+/// A `message_id` names one request of its requester whatever the kind: credentials asked with the
+/// id of a grant request are not issued, a change with the id of a credentials request or a read
+/// does nothing, and a repeat of the same credentials request is served afresh.
+#[tokio::test]
+async fn a_message_id_reused_across_kinds_is_refused_and_does_nothing() {
+    let h = harness();
+    h.put_bucket_read().await;
+    let (outcome, _) = h.request_as("m-1", Kind::GrantRequest, grant_body("reports", 600), &alice(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    let (outcome, reply) = h.request_as("m-1", Kind::CredentialsRequest, creds(ACCOUNT), &alice(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::MessageIdReused);
+    assert_eq!(error(&reply.unwrap()).0, ErrorCode::MessageIdReused);
+    assert!(h.broker.requests().is_empty(), "STS was not asked");
+
+    let body = creds(ACCOUNT);
+    let (outcome, _) = h.request_as("m-2", Kind::CredentialsRequest, body.clone(), &alice(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    let (outcome, _) = h.request_as("m-2", Kind::CredentialsRequest, body, &alice(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done, "a redelivery is served again");
+    let (outcome, _) = h.request_as("m-2", Kind::CredentialsRequest, creds(ACCOUNT), &alice(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::MessageIdReused, "another body");
+    let (outcome, _) = h.request_as("m-2", Kind::GrantRequest, grant_body("other", 600), &alice(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::MessageIdReused);
+    assert_eq!(h.store.grants().len(), 1, "no second grant");
+    assert_eq!(h.broker.requests().len(), 2);
+
+    let (outcome, _) = h.request_as("m-3", Kind::GrantList, json!({}), &alice(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    let (outcome, _) = h.request_as("m-3", Kind::GrantRequest, grant_body("third", 600), &alice(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::MessageIdReused);
+    let (outcome, _) = h.request_as("m-3", Kind::CredentialsRequest, creds(ACCOUNT), &alice(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::MessageIdReused);
+    assert_eq!((h.store.grants().len(), h.broker.requests().len()), (1, 2));
+}
+
 #[tokio::test]
 async fn a_redelivered_grant_request_finds_its_grant_after_the_template_is_gone() {
     let h = harness();
@@ -761,8 +796,12 @@ async fn the_owner_or_an_admin_revokes_a_grant_and_its_sessions_die() {
     let result = h.ok(Kind::GrantRevoke, json!({"grant_id": g1, "reason": "done"}), &alice()).await;
     assert_eq!(result["grants"], json!([g1]));
     assert_eq!(result["accounts"], json!([ACCOUNT]));
-    assert_eq!(result["sessions_issued_before"], "2026-11-22T12:01:00Z");
-    assert_eq!(denies(&h), vec![(vec!["alice".to_owned()], "2026-11-22T12:01:00Z".to_owned())]);
+    // Sessions issued before the revocation plus the clock-skew allowance are denied.
+    assert_eq!(result["sessions_issued_before"], "2026-11-22T12:06:00Z");
+    assert_eq!(denies(&h), vec![(vec!["alice".to_owned()], "2026-11-22T12:06:00Z".to_owned())]);
+    // Until then a new session would be denied: none is issued.
+    assert_eq!(h.refused(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await.0, ErrorCode::AccessRevoked);
+    h.clock.advance(chrono::Duration::seconds(300));
     // The revoked grant is never composed again; the other still is.
     h.ok(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await;
     let policy = h.broker.requests().last().unwrap().policy.clone();
@@ -783,6 +822,151 @@ async fn the_owner_or_an_admin_revokes_a_grant_and_its_sessions_die() {
     for t in ["Grant Created", "Grant Revoked", "Sessions Revoked", "Credentials Issued", "Request Refused"] {
         assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------- secrets
+
+/// A secret in any free text (a reason, a note, a parameter) is refused at admission with
+/// `secret_in_request`: nothing is stored or published, and neither the reply, the refusal's event
+/// nor the dead-letter reason quotes it.
+#[tokio::test]
+async fn secrets_in_free_text_are_refused_before_anything_keeps_them() {
+    let h = harness();
+    h.put_bucket_read().await;
+    let g = h.ok(Kind::GrantRequest, grant_body("one", 3600), &alice()).await["grant"]["id"].clone();
+    let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNlY3JldA";
+    let secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let session = format!("IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD{}", "xY7".repeat(40));
+    let key_id = "ASIAIOSFODNN7EXAMPLE";
+    let before = (h.store.grants().len(), h.audit.events().len());
+    for secret in [jwt, secret_key, session.as_str(), key_id] {
+        let cases = [
+            (Kind::GrantRequest, with(grant_body("two", 600), "reason", json!(format!("see {secret}")))),
+            (Kind::GrantRevoke, json!({"grant_id": g, "reason": secret})),
+            (Kind::GrantReview, json!({"grant_id": g, "verdict": "justified", "note": format!("ok {secret}.")})),
+            (Kind::GrantRequest, with(grant_body("two", 600), "params", json!({"bucketName": secret}))),
+        ];
+        for (kind, body) in cases {
+            let (outcome, reply) = h.request(kind, body, &alice()).await;
+            let reply = reply.expect("answered");
+            assert_eq!(error(&reply).0, ErrorCode::SecretInRequest, "{kind:?}");
+            let Disposition::Reject { code, reason } = &outcome.disposition else { panic!("{outcome:?}") };
+            assert_eq!(*code, ErrorCode::SecretInRequest);
+            let text = serde_json::to_string(&reply).unwrap();
+            assert!(!text.contains(secret) && !reason.contains(secret), "{text}");
+        }
+    }
+    assert_eq!(h.store.grants().len(), before.0, "nothing stored");
+    let events = h.audit.events();
+    assert!(events[before.1..].iter().all(|e| e.detail_type == "Request Refused"));
+    for e in &events {
+        for secret in [jwt, secret_key, session.as_str(), key_id] {
+            assert!(!e.detail.contains(secret), "{}", e.detail);
+        }
+    }
+    assert!(denies(&h).is_empty(), "nothing revoked");
+}
+
+// ---------------------------------------------------------------------------------------- races
+
+/// Start a sealed `credentials.request` by alice whose STS call is held; returns the task (its
+/// outcome and reply) once the call is in STS.
+async fn credentials_held_in_sts(
+    h: &Harness,
+) -> (Arc<crate::fakes::BrokerGate>, tokio::task::JoinHandle<Outcome>, usize) {
+    use portcullis_runtime::consumer::Handler;
+    let gate = h.broker.hold_next();
+    let body = h.envelope("m-held", Kind::CredentialsRequest.as_str(), creds(ACCOUNT), Some(&alice()));
+    let message = h.message(&body);
+    let before = h.replies.sent().len();
+    let handler = h.handler.clone();
+    let task = tokio::spawn(async move { handler.handle(&message, FIRST).await });
+    gate.entered().await;
+    (gate, task, before)
+}
+
+/// No credentials of the held call went anywhere: not in a reply, not in an audit event.
+fn assert_nothing_sent(h: &Harness) {
+    for reply in h.replies.sent() {
+        assert!(!reply.text.contains("sealed_credentials") && !reply.text.contains("ASIAFAKE"), "{}", reply.text);
+    }
+    assert!(!h.audit.detail_types().iter().any(|t| t == "Credentials Issued"));
+}
+
+/// A revocation (of the grant, of all grants, an offboarding) lands while STS is answering: the
+/// credentials are refused with `access_revoked` and thrown away unsent.
+#[tokio::test]
+async fn a_revocation_landing_while_sts_answers_wins() {
+    use portcullis_domain::directory::{DirectoryChange, DirectoryRecord};
+    for case in ["grant.revoke", "grant.revoke_all", "user.offboarded"] {
+        let h = harness();
+        h.put_bucket_read().await;
+        let g = h.ok(Kind::GrantRequest, grant_body("one", 3600), &alice()).await["grant"]["id"].clone();
+        let (gate, task, before) = credentials_held_in_sts(&h).await;
+        match case {
+            "grant.revoke" => {
+                h.ok(Kind::GrantRevoke, json!({"grant_id": g, "reason": "done"}), &alice()).await;
+            }
+            "grant.revoke_all" => {
+                h.ok(Kind::GrantRevokeAll, json!({"user": "alice", "reason": "laptop stolen"}), &admin()).await;
+            }
+            _ => {
+                let mut record = DirectoryRecord::new("alice");
+                record.apply(&DirectoryChange::Offboarded { effective_at: h.clock.now() }, h.clock.now());
+                h.store.put_directory_record(&record, None).await.unwrap();
+            }
+        }
+        let revocation_replies = h.replies.sent().len() - before;
+        gate.release();
+        let outcome = task.await.unwrap();
+        assert_eq!(rejected_code(&outcome), ErrorCode::AccessRevoked, "{case}: {outcome:?}");
+        let sent = h.replies.sent();
+        let reply: Reply = serde_json::from_str(&sent[before + revocation_replies].text).unwrap();
+        let (code, message) = error(&reply);
+        assert_eq!(code, ErrorCode::AccessRevoked, "{case}");
+        assert!(message.contains("not sent"), "{message}");
+        assert_eq!(h.broker.requests().len(), 1, "{case}: STS was asked once");
+        assert_nothing_sent(&h);
+    }
+}
+
+/// A revocation lands after the re-check, while the reply is on its way: the credentials went out,
+/// and the session STS issued is denied by the revocation policy, even with STS's clock ahead of the
+/// worker's by almost the whole allowance.
+#[tokio::test]
+async fn a_revocation_after_the_reply_covers_the_session_just_issued() {
+    let h = harness();
+    h.put_bucket_read().await;
+    let g = h.ok(Kind::GrantRequest, grant_body("one", 3600), &alice()).await["grant"]["id"].clone();
+    let sts_clock = ManualClock::new(h.clock.now() + chrono::Duration::seconds(299));
+    h.broker.set_clock(Arc::new(sts_clock.clone()));
+    let (result, credentials) = h.credentials(&alice()).await;
+    let expiration: chrono::DateTime<Utc> = credentials["Expiration"].as_str().unwrap().parse().unwrap();
+    let issued_at = expiration - chrono::Duration::seconds(h.broker.requests()[0].duration_seconds as i64);
+    assert_eq!(result["expires_at"], credentials["Expiration"]);
+    // The revocation comes at the same instant by the worker's clock.
+    let revoked = h.ok(Kind::GrantRevoke, json!({"grant_id": g, "reason": "done"}), &alice()).await;
+    let cutoff: chrono::DateTime<Utc> = revoked["sessions_issued_before"].as_str().unwrap().parse().unwrap();
+    assert!(issued_at < cutoff, "the session issued at {issued_at} (STS clock) is denied by the cutoff {cutoff}");
+    assert_eq!(denies(&h), vec![(vec!["alice".to_owned()], cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]);
+}
+
+/// While the cutoff is still ahead, a new session would be denied at once: credentials are refused
+/// (saying until when), without asking STS; after it, a new grant works again.
+#[tokio::test]
+async fn sessions_revoked_until_a_time_to_come_are_not_issued_until_then() {
+    let h = harness();
+    h.put_bucket_read().await;
+    let g = h.ok(Kind::GrantRequest, grant_body("one", 3600), &alice()).await["grant"]["id"].clone();
+    h.ok(Kind::GrantRevoke, json!({"grant_id": g, "reason": "done"}), &alice()).await;
+    h.ok(Kind::GrantRequest, grant_body("two", 3600), &alice()).await;
+    let (code, message) = h.refused(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await;
+    assert_eq!(code, ErrorCode::AccessRevoked);
+    assert!(message.contains("2026-11-22T12:05:00+00:00"), "{message}");
+    assert!(h.broker.requests().is_empty());
+    h.clock.advance(chrono::Duration::seconds(300));
+    h.credentials(&alice()).await;
+    assert_eq!(h.broker.requests().len(), 1);
 }
 
 #[tokio::test]
@@ -1188,7 +1372,7 @@ async fn break_glass_is_active_at_once_announced_and_reviewed_by_someone_else() 
     let reviewed = h.ok(Kind::GrantReview, review, &approver("bob")).await["grant"].clone();
     assert_eq!(reviewed["status"], "revoked");
     assert_eq!(reviewed["break_glass"]["review"]["verdict"], "unjustified");
-    assert_eq!(denies(&h), vec![(vec!["alice".to_owned()], "2026-11-22T12:05:00Z".to_owned())]);
+    assert_eq!(denies(&h), vec![(vec!["alice".to_owned()], "2026-11-22T12:10:00Z".to_owned())], "5 + 5 minutes");
     let types = h.audit.detail_types();
     for t in ["Break Glass Reviewed", "Grant Revoked", "Sessions Revoked"] {
         assert!(types.iter().any(|x| x == t), "{t} in {types:?}");

@@ -2,7 +2,7 @@
 //! changes: built first and recorded with the change, so a redelivery is answered byte for byte) or
 //! a [`Failure`].
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::audit::{self, AuditEvent};
 use portcullis_domain::grant::{BreakGlass, Grant, GrantApproval, GrantStatus, Revocation};
 use portcullis_domain::messages::{
@@ -11,11 +11,13 @@ use portcullis_domain::messages::{
     TemplateListResult, TemplatePut, TemplatePutResult,
 };
 use portcullis_domain::policy::compose_session_policy;
+use portcullis_domain::redact::redact_secrets;
+use portcullis_domain::revocation::revoked_until;
 use portcullis_domain::sealed::{ReplyKey, SealError, seal_credentials};
 use portcullis_domain::session::{session_duration, sts_name_for};
 use portcullis_domain::template::{CompiledTemplate, MIN_TEMPLATE_TTL_SECONDS, RenderError, StoredTemplate};
-use portcullis_domain::{AccountId, ErrorCode, RequestError, TemplateName};
-use tracing::info;
+use portcullis_domain::{AccountId, ErrorCode, GrantId, RequestError, TemplateName};
+use tracing::{info, warn};
 use zeroize::Zeroizing;
 
 use crate::front::Failure;
@@ -28,6 +30,7 @@ const MAX_REASON_CHARS: usize = 512;
 impl AccessHandler {
     /// Step 3: the use case of `request`.
     pub(crate) async fn apply(&self, request: Request, ctx: &Ctx<'_>) -> Result<String, Failure> {
+        self.claim_message_id(&request, ctx).await?;
         match request {
             Request::TemplatePut(r) => self.template_put(r, ctx).await,
             Request::TemplateGet(r) => self.template_get(r, ctx).await,
@@ -56,6 +59,33 @@ impl AccessHandler {
 
     // ------------------------------------------------------------------ idempotency
 
+    /// `message_id` is unique per requester across kinds. A change records its reply with the change
+    /// and replays it (its use case checks); every other kind (reads, `credentials.request`) records
+    /// its id here, without a reply, before acting: a reuse with another kind or body is refused
+    /// with `message_id_reused` either way, and a repeat of the same request acts again (reads
+    /// answer with the current state; credentials are issued afresh, never stored to be replayed).
+    async fn claim_message_id(&self, request: &Request, ctx: &Ctx<'_>) -> Result<(), Failure> {
+        let records_itself = matches!(
+            request,
+            Request::TemplatePut(_)
+                | Request::TemplateDelete(_)
+                | Request::GrantRequest(_)
+                | Request::GrantRevoke(_)
+                | Request::GrantRevokeAll(_)
+                | Request::GrantApprove(_)
+                | Request::GrantDeny(_)
+                | Request::GrantReview(_)
+        );
+        if records_itself {
+            return Ok(());
+        }
+        match self.ports.store.put_request_record(&self.new_record(ctx, "")?).await? {
+            Recorded::Applied(()) => Ok(()),
+            Recorded::Replayed(record) if record.digest == ctx.digest => Ok(()),
+            Recorded::Replayed(_) => Err(message_id_reused(ctx)),
+        }
+    }
+
     /// The recorded reply when this request was handled before.
     pub(crate) async fn recorded_reply(&self, ctx: &Ctx<'_>) -> Result<Option<String>, Failure> {
         match self.ports.store.request_record(&ctx.key).await? {
@@ -68,15 +98,7 @@ impl AccessHandler {
     /// publishing its audit events again (a crash may have come between the change and them).
     pub(crate) async fn replay(&self, record: RequestRecord, ctx: &Ctx<'_>) -> Result<String, Failure> {
         if record.digest != ctx.digest {
-            return Err(RequestError::new(
-                ErrorCode::MessageIdReused,
-                format!(
-                    "message_id {} was used before for a different request; nothing was done. Use a fresh \
-                     message_id for every request",
-                    ctx.key.message_id
-                ),
-            )
-            .into());
+            return Err(message_id_reused(ctx));
         }
         info!(user = %ctx.who.user, message_id = %ctx.key.message_id, "redelivered request: replaying the recorded reply");
         self.publish(&record.events).await?;
@@ -329,7 +351,7 @@ impl AccessHandler {
                 self.metrics.grant_created(&grant);
                 info!(grant = %grant.id, user = %grant.user, template = %grant.template, account = %grant.account,
                       status = grant.status.as_str(), break_glass = grant.break_glass.is_some(),
-                      expires_at = %grant.expires_at, reason = %grant.reason, via = ?grant.via, "grant created");
+                      expires_at = %grant.expires_at, reason = %redact_secrets(&grant.reason), via = ?grant.via, "grant created");
                 self.publish(&events).await?;
                 Ok(reply)
             }
@@ -533,11 +555,71 @@ impl AccessHandler {
         Ok(Some(key))
     }
 
+    /// Refused with `access_revoked` when `name`'s sessions in `account` are revoked until after
+    /// `issued_at` (a session issued then would be denied anyway).
+    async fn check_sessions_not_revoked(
+        &self,
+        account: &AccountId,
+        name: &str,
+        issued_at: DateTime<Utc>,
+    ) -> Result<(), Failure> {
+        let (_, revocations) = self.ports.store.session_revocations(account).await?;
+        match revoked_until(&revocations, name) {
+            Some(cutoff) if cutoff > issued_at => Err(RequestError::new(
+                ErrorCode::AccessRevoked,
+                format!(
+                    "your sessions in account {account} were revoked, and sessions issued before {} are denied; \
+                     ask again after that time (with a live grant)",
+                    cutoff.to_rfc3339()
+                ),
+            )
+            .into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// After STS answered and before anything is sent: whether the requester is still entitled to
+    /// the credentials, read again (every store read is strongly consistent). Refused with
+    /// `access_revoked` when the user was offboarded (or their token went stale), when one of
+    /// `grant_ids` is no longer live, or when their sessions in the account are revoked until after
+    /// the session's issue time (`issued_at`, by STS's clock: expiration − duration).
+    ///
+    /// Why this closes the race: a revocation stored before this read is seen here; one stored after
+    /// it was stamped (by its worker's clock) after this read, so after STS issued the session, and
+    /// its cutoff (that time + [`portcullis_domain::revocation::CLOCK_SKEW_ALLOWANCE`]) covers the
+    /// session's issue time whenever STS's clock is at most that far ahead of the worker's.
+    async fn check_still_entitled(
+        &self,
+        ctx: &Ctx<'_>,
+        account: &AccountId,
+        grant_ids: &[GrantId],
+        issued_at: DateTime<Utc>,
+    ) -> Result<(), Failure> {
+        let checked_at = self.ports.clock.now();
+        let revoked = |why: String| {
+            Failure::Refused(RequestError::new(
+                ErrorCode::AccessRevoked,
+                format!("{why} while the credentials were being issued; they were not sent. Ask for access again"),
+            ))
+        };
+        if let Some((record, _)) = self.ports.store.directory_record(&ctx.who.user).await?
+            && let Err(e) = record.check(ctx.who)
+        {
+            return Err(revoked(format!("the directory changed ({})", e.message)));
+        }
+        let live = self.ports.store.live_grants(&ctx.who.user, Some(account), checked_at).await?;
+        if let Some(gone) = grant_ids.iter().find(|id| !live.iter().any(|g| &g.id == *id)) {
+            return Err(revoked(format!("grant {gone} was revoked or ended")));
+        }
+        self.check_sessions_not_revoked(account, &sts_name_for(&ctx.who.user), issued_at).await
+    }
+
     async fn credentials(&self, r: CredentialsRequest, ctx: &Ctx<'_>) -> Result<String, Failure> {
         let account = self.account(&r.account)?;
         let reply_key = self.reply_key(&r)?;
         let grants = self.ports.store.live_grants(&ctx.who.user, Some(&r.account), ctx.now).await?;
         let policy = compose_session_policy(&grants, ctx.now)?;
+        self.check_sessions_not_revoked(&r.account, &sts_name_for(&ctx.who.user), ctx.now).await?;
         let duration = session_duration(
             r.duration,
             ctx.now,
@@ -557,6 +639,18 @@ impl AccessHandler {
             BrokerError::Refused(refusal) => Failure::Refused(refusal),
             BrokerError::Unavailable(why) => Failure::Retry(why),
         })?;
+        // STS's clock: the session was issued at expiration − duration.
+        let issued_at = issued
+            .credentials
+            .expiration
+            .checked_sub_signed(TimeDelta::seconds(i64::try_from(duration).unwrap_or(i64::MAX)))
+            .unwrap_or(ctx.now);
+        if let Err(refusal) = self.check_still_entitled(ctx, &r.account, &policy.grant_ids, issued_at).await {
+            // Dropped here, unsent and unlogged (not even the access key id).
+            drop(issued);
+            warn!(user = %ctx.who.user, account = %r.account, "credentials issued but not sent: access was revoked meanwhile");
+            return Err(refusal);
+        }
         self.metrics.credentials_issued(&r.account, policy.size(), issued.packed_policy_size);
         let event = AuditEvent::CredentialsIssued(audit::CredentialsIssued {
             event_id: ctx.event_id(&format!("credentials:{}", issued.credentials.access_key_id)),
@@ -611,4 +705,16 @@ pub(crate) fn published(event: &AuditEvent) -> Result<PublishedEvent, Failure> {
             format!("an audit event could not be encoded: {e}"),
         ))
     })
+}
+
+/// The refusal of a `message_id` used before by the same requester for another request.
+fn message_id_reused(ctx: &Ctx<'_>) -> Failure {
+    Failure::Refused(RequestError::new(
+        ErrorCode::MessageIdReused,
+        format!(
+            "message_id {} was used before for a different request; nothing was done. Use a fresh message_id for \
+             every request",
+            ctx.key.message_id
+        ),
+    ))
 }

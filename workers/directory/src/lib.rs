@@ -22,15 +22,15 @@ use portcullis_access::front::{Admitted, Failure, Front};
 use portcullis_access::ports::{AccessStore, PublishedEvent, StoreError};
 use portcullis_access::revoke::Revoker;
 use portcullis_domain::audit::{self, Actor, AuditEvent};
-use portcullis_domain::directory::{DirectoryChange, DirectoryRecord};
+use portcullis_domain::directory::{DirectoryChange, DirectoryRecord, ScheduledChange, schedule_for};
 use portcullis_domain::grant::{Grant, Revocation};
-use portcullis_domain::messages::{DirectoryChangeResult, Request};
+use portcullis_domain::messages::{DirectoryChangeResult, Kind, Request};
 use portcullis_domain::session::sts_name_for;
-use portcullis_domain::{AccountId, ErrorCode, RequestError};
+use portcullis_domain::{AccountId, ErrorCode, MessageId, RequestError};
 use portcullis_runtime::consumer::{Handler, Outcome};
 use portcullis_runtime::queue::{Attempt, ReceivedMessage};
 use serde_json::json;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Who directory changes are made by, in grants and audit events.
 pub const DIRECTORY_ACTOR: &str = "directory";
@@ -99,20 +99,84 @@ impl DirectoryHandler {
         Err(Failure::Retry(format!("the directory record of {} kept changing", event.user)))
     }
 
-    async fn apply(&self, admitted: &Admitted, now: DateTime<Utc>) -> Result<String, Failure> {
-        let request = Request::parse(admitted.kind, admitted.envelope.body.clone())?;
-        let event = Self::read(request)?;
+    /// The event of a directory `kind` with `body`, checked.
+    fn parse(kind: Kind, body: serde_json::Value) -> Result<Event, RequestError> {
+        let event = Self::read(Request::parse(kind, body)?)?;
         if event.user.is_empty() || event.user.len() > 256 || event.user.chars().any(char::is_control) {
-            return Err(RequestError::new(ErrorCode::BadRequest, "user must be 1 to 256 characters").into());
+            return Err(RequestError::new(ErrorCode::BadRequest, "user must be 1 to 256 characters"));
         }
+        Ok(event)
+    }
+
+    async fn apply(&self, admitted: &Admitted, now: DateTime<Utc>) -> Result<String, Failure> {
+        let event = Self::parse(admitted.kind, admitted.envelope.body.clone())?;
+        let producer = admitted.producer.as_ref().map(|p| p.name.clone());
+        let message_id = &admitted.envelope.message_id;
+        // A change dated ahead is kept until it is due (applied then by `apply_due`), never now.
+        if let Some(due) = schedule_for(event.change.effective_at(), now)? {
+            let scheduled = ScheduledChange {
+                due,
+                user: event.user.clone(),
+                kind: admitted.kind.as_str().to_owned(),
+                body: admitted.envelope.body.clone(),
+                message_id: message_id.clone(),
+                producer,
+            };
+            self.store.put_scheduled_change(&scheduled).await?;
+            info!(user = %event.user, change = admitted.kind.as_str(), due = %due, "directory change scheduled");
+            return admitted.answer.ok_text(&DirectoryChangeResult {
+                user: event.user,
+                applied: false,
+                revoked_grants: Vec::new(),
+                session_accounts: Vec::new(),
+                scheduled_for: Some(due),
+            });
+        }
+        let result = self.apply_event(event, admitted.kind, message_id, producer, now).await?;
+        admitted.answer.ok_text(&result)
+    }
+
+    /// Apply every scheduled change due now (each as if it had just arrived), and forget it once
+    /// applied; returns how many were applied. A failure leaves the rest for the next call.
+    pub async fn apply_due(&self) -> Result<usize, Failure> {
+        let now = self.front.clock.now();
+        let due = self.store.due_scheduled_changes(now).await?;
+        let mut applied = 0;
+        for scheduled in due {
+            let kind = Kind::parse(&scheduled.kind)?;
+            match Self::parse(kind, scheduled.body.clone()) {
+                Ok(event) => {
+                    let result =
+                        self.apply_event(event, kind, &scheduled.message_id, scheduled.producer.clone(), now).await?;
+                    info!(user = %result.user, change = kind.as_str(), due = %scheduled.due, applied = result.applied,
+                          revoked = result.revoked_grants.len(), "scheduled directory change applied");
+                    applied += 1;
+                }
+                // Checked when it was scheduled: only a change of the rules can make it unreadable.
+                Err(e) => {
+                    warn!(user = %scheduled.user, error = %e, "a scheduled directory change is unreadable; dropped")
+                }
+            }
+            self.store.delete_scheduled_change(&scheduled).await?;
+        }
+        Ok(applied)
+    }
+
+    /// Apply `event` (of `kind`, sent as `message_id` by `producer`) at `now`: the record, then what
+    /// follows from it, and the audit events.
+    async fn apply_event(
+        &self,
+        event: Event,
+        kind: Kind,
+        message_id: &MessageId,
+        producer: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<DirectoryChangeResult, Failure> {
         let record = self.record(&event, now).await?;
         let applied = record.reflects(&event.change);
-        let producer = admitted.producer.as_ref().map(|p| p.name.clone());
         let actor = Actor { user: DIRECTORY_ACTOR.into(), via: producer.clone() };
-        let id = |what: &str| {
-            audit::event_id(&[producer.as_deref().unwrap_or(""), admitted.envelope.message_id.as_str(), what])
-        };
-        let kind = admitted.kind.as_str();
+        let id = |what: &str| audit::event_id(&[producer.as_deref().unwrap_or(""), message_id.as_str(), what]);
+        let kind = kind.as_str();
         let reason = format!("{kind} effective {}", event.change.effective_at().to_rfc3339());
 
         // What follows from the record as it stands (whether this delivery changed it or an earlier one).
@@ -211,11 +275,12 @@ impl DirectoryHandler {
         self.front.publish(&published).await?;
         info!(user = %event.user, change = kind, applied, revoked = revoked.len(), accounts = ?session_accounts,
               via = ?producer, "directory change handled");
-        admitted.answer.ok_text(&DirectoryChangeResult {
+        Ok(DirectoryChangeResult {
             user: event.user,
             applied,
             revoked_grants: revoked.iter().map(|g| g.id.clone()).collect(),
             session_accounts,
+            scheduled_for: None,
         })
     }
 }

@@ -210,7 +210,8 @@ async fn offboarding_revokes_everything_and_kills_sessions_everywhere() {
     for account in [&a, &b] {
         assert_eq!(h.denied_users(account), vec!["alice"]);
         let doc: Value = serde_json::from_str(&h.sessions.policy(account).unwrap()).unwrap();
-        assert_eq!(doc["Statement"][1]["Condition"]["DateLessThan"]["aws:TokenIssueTime"], "2026-11-22T12:30:00Z");
+        // Applied at 12:30, plus the 5-minute clock-skew allowance.
+        assert_eq!(doc["Statement"][1]["Condition"]["DateLessThan"]["aws:TokenIssueTime"], "2026-11-22T12:35:00Z");
     }
     // A repeat (with a later effective time) changes nothing and keeps the first cutoff.
     h.clock.advance(Duration::minutes(5));
@@ -260,4 +261,69 @@ async fn only_a_producer_allowed_the_kind_may_send_it() {
     let h = harness(vec![Producer { kinds: vec!["*".into()], ..hr() }]);
     let (outcome, _) = h.send("x-4", Kind::GrantList, json!({}), HR).await;
     assert!(matches!(outcome.disposition, Disposition::Reject { code: ErrorCode::UnknownKind, .. }), "{outcome:?}");
+}
+
+/// A change dated ahead is kept, not applied: the record, the grants and the sessions stay as they
+/// are until it is due; then it applies (rights granted or removed, grants revoked, sessions killed
+/// at that moment), once, whichever replica gets there.
+#[tokio::test]
+async fn future_dated_changes_apply_when_due_and_not_before() {
+    let h = harness(vec![hr()]);
+    let [a, _] = accounts();
+    h.store.insert_grant(grant("alice", "payments", &a, 1));
+    // Admin rights a week ahead (now is t(30)).
+    let week = t(30) + Duration::days(7);
+    let groups = json!({"user": "alice", "groups": ["portcullis-admins"], "effective_at": week});
+    let result = h.ok("hr-groups", Kind::UserGroupsChanged, groups).await;
+    assert_eq!(result["applied"], false);
+    assert_eq!(result["scheduled_for"], json!(week));
+    // Offboarding in an hour.
+    let hour = t(90);
+    let off = h.ok("hr-off", Kind::UserOffboarded, json!({"user": "alice", "effective_at": hour})).await;
+    assert_eq!((off["applied"].clone(), off["scheduled_for"].clone()), (json!(false), json!(hour)));
+    assert!(h.store.directory_record("alice").await.unwrap().is_none(), "nothing applied yet");
+    assert_eq!(h.live("alice").len(), 1);
+    assert!(h.denied_users(&a).is_empty());
+    assert_eq!(h.store.scheduled_changes().len(), 2);
+    assert_eq!(h.handler.apply_due().await.unwrap(), 0, "nothing due");
+
+    // One second before the hour: still nothing.
+    h.clock.advance(Duration::minutes(60) - Duration::seconds(1));
+    assert_eq!(h.handler.apply_due().await.unwrap(), 0);
+    assert_eq!(h.live("alice").len(), 1);
+    // At the hour: offboarded, the grant revoked and sessions killed then.
+    h.clock.advance(Duration::seconds(1));
+    assert_eq!(h.handler.apply_due().await.unwrap(), 1);
+    let (record, _) = h.store.directory_record("alice").await.unwrap().unwrap();
+    let offboarding = record.offboarded.unwrap();
+    assert_eq!((offboarding.effective_at, offboarding.applied_at), (hour, hour));
+    assert!(record.groups.is_none(), "the groups change is not due yet");
+    assert!(h.live("alice").is_empty());
+    assert_eq!(h.denied_users(&a), vec!["alice"]);
+    assert!(h.audit.detail_types().contains(&"Sessions Revoked".to_owned()));
+    assert_eq!(h.handler.apply_due().await.unwrap(), 0, "applied once");
+
+    // A week on, the groups change applies too.
+    h.clock.advance(Duration::days(7));
+    assert_eq!(h.handler.apply_due().await.unwrap(), 1);
+    let (record, _) = h.store.directory_record("alice").await.unwrap().unwrap();
+    assert_eq!(record.groups.unwrap().value, vec!["portcullis-admins"]);
+    assert!(h.store.scheduled_changes().is_empty());
+}
+
+/// Dated further ahead than the bound: refused with its code, nothing kept.
+#[tokio::test]
+async fn a_change_dated_too_far_ahead_is_refused() {
+    let h = harness(vec![hr()]);
+    let far = t(30) + Duration::days(32);
+    let body = json!({"user": "alice", "groups": ["portcullis-admins"], "effective_at": far});
+    let (outcome, reply) = h.send("hr-far", Kind::UserGroupsChanged, body, HR).await;
+    let Disposition::Reject { code, .. } = outcome.disposition else { panic!("{outcome:?}") };
+    assert_eq!(code, ErrorCode::EffectiveAtTooFar);
+    match reply.unwrap().outcome {
+        ReplyOutcome::Error { error } => assert_eq!(error.code, ErrorCode::EffectiveAtTooFar),
+        ReplyOutcome::Ok { result } => panic!("{result}"),
+    }
+    assert!(h.store.scheduled_changes().is_empty());
+    assert!(h.store.directory_record("alice").await.unwrap().is_none());
 }

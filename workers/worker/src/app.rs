@@ -22,7 +22,7 @@ use portcullis_domain::messages::QueueRole;
 use portcullis_domain::naming::StackNames;
 use portcullis_domain::posture::{ScanReport, ScanTarget};
 use portcullis_posture::{Posture, PostureEventHandler};
-use portcullis_runtime::aws::{ApiCallCounter, assumed_role_config};
+use portcullis_runtime::aws::{ApiCallCounter, assumed_role_config, classify};
 use portcullis_runtime::clock::SystemClock;
 use portcullis_runtime::config::Settings;
 use portcullis_runtime::consumer::{ConsumerOptions, PipelineMetrics, run_consumer};
@@ -115,24 +115,66 @@ pub async fn run_directory(
     let front = Front::new(QueueRole::Directory, &config, &ports);
     let revoker = Revoker::for_config(&config, &ports);
     let handler = Arc::new(DirectoryHandler::new(front, ports.store.clone(), revoker));
+    let scheduler = tokio::spawn(apply_due_directory_changes(handler.clone(), shutdown.clone()));
     run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
+    let _ = scheduler.await;
     Ok(())
+}
+
+/// How often the directory worker applies the scheduled changes that became due: a change applies
+/// at most this long after its `effective_at`.
+pub const SCHEDULED_CHANGES_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Apply future-dated directory changes as they fall due, until shutdown (every replica does; each
+/// change is idempotent, so two replicas applying one change at once do it once).
+async fn apply_due_directory_changes(handler: Arc<DirectoryHandler>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(SCHEDULED_CHANGES_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = handler.apply_due().await {
+            tracing::warn!(error = ?e, "scheduled directory changes could not be applied; trying again");
+        }
+    }
 }
 
 /// IAM clients for the broker role of every configured account: the worker's own credentials, or the
 /// account's `revoker_role_arn` when one is configured.
+///
+/// A revocation in account X must read and write X's broker role, with X's credentials: IAM role
+/// names are per account, so credentials of another account would write *that* account's role of
+/// the same name (the stack's default), wiping its revocations and leaving X's sessions alive. So
+/// each account's credentials are checked with `sts:GetCallerIdentity` here, and an account they do
+/// not belong to is a configuration error: the worker does not start.
 pub async fn session_revoker(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<IamSessionRevoker> {
     let mut revoker = IamSessionRevoker::default();
     for (account, a) in &settings.accounts {
         let role = role_name(&a.role_arn)
             .ok_or_else(|| anyhow::anyhow!("accounts.{account}.role_arn `{}` names no role", a.role_arn))?;
-        let client = match &a.revoker_role_arn {
-            Some(revoker_role) => {
-                aws_sdk_iam::Client::new(&assumed_role_config(sdk, revoker_role, "portcullis-revoker").await)
-            }
-            None => aws_sdk_iam::Client::new(sdk),
+        let config = match &a.revoker_role_arn {
+            Some(revoker_role) => assumed_role_config(sdk, revoker_role, "portcullis-revoker").await,
+            None => sdk.clone(),
         };
-        revoker = revoker.with_account(account.clone(), client, role);
+        let caller = aws_sdk_sts::Client::new(&config).get_caller_identity().send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "accounts.{account}: cannot tell which account the credentials for its broker role belong to \
+                 (sts:GetCallerIdentity: {}); check accounts.{account}.revoker_role_arn and its trust policy",
+                classify(&e).message
+            )
+        })?;
+        let theirs = caller.account().unwrap_or("an unknown account");
+        if theirs != account.as_str() {
+            anyhow::bail!(
+                "accounts.{account}: the credentials for its broker role `{role}` belong to account {theirs}, so \
+                 revocations in {account} would be written to {theirs}'s role instead. Set \
+                 accounts.{account}.revoker_role_arn to a role in {account} the worker may assume, allowed \
+                 iam:GetRolePolicy and iam:PutRolePolicy on `{role}`"
+            );
+        }
+        revoker = revoker.with_account(account.clone(), aws_sdk_iam::Client::new(&config), role);
     }
     Ok(revoker)
 }

@@ -13,11 +13,11 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
-use portcullis_domain::directory::DirectoryRecord;
+use portcullis_domain::directory::{DirectoryRecord, ScheduledChange};
 use portcullis_domain::grant::{Grant, Revocation};
 use portcullis_domain::messages::TemplateSummary;
 use portcullis_domain::revocation::SessionRevocation;
-use portcullis_domain::table::{Key, KeyPrefix, TTL_ATTRIBUTE};
+use portcullis_domain::table::{Key, KeyPrefix, SCHEDULED, TTL_ATTRIBUTE};
 use portcullis_domain::template::StoredTemplate;
 use portcullis_domain::{AccountId, GrantId, TemplateName};
 use portcullis_runtime::aws::{FailureKind, classify};
@@ -571,4 +571,73 @@ impl AccessStore for DynamoStore {
         }
         Ok((generation, revocations))
     }
+
+    async fn put_scheduled_change(&self, change: &ScheduledChange) -> Result<(), StoreError> {
+        let key = scheduled_key(change);
+        // Kept a while past its due time (a worker may be down then); deleted once applied.
+        let keep_until = change.due.timestamp().saturating_add(SCHEDULED_KEEP_SECONDS);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&key.pk))
+            .item("sk", s(&key.sk))
+            .item("doc", s(encode(&key.sk, change)?))
+            .item(TTL_ATTRIBUTE, n(keep_until))
+            .send()
+            .await
+            .map_err(|e| store_error("PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn due_scheduled_changes(&self, now: DateTime<Utc>) -> Result<Vec<ScheduledChange>, StoreError> {
+        // Sort keys start with the due time (RFC 3339, whole seconds, `Z`), then `#`: everything
+        // due at or before `now` sorts before `<now>$`.
+        let bound = format!("{}$", now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND sk < :bound")
+            .expression_attribute_values(":pk", s(SCHEDULED))
+            .expression_attribute_values(":bound", s(bound))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let mut due = Vec::new();
+        for item in pages {
+            let item = item.map_err(|e| store_error("Query", &e))?;
+            let change: ScheduledChange = decode(&item, "doc")?;
+            if change.due <= now {
+                due.push(change);
+            }
+        }
+        Ok(due)
+    }
+
+    async fn delete_scheduled_change(&self, change: &ScheduledChange) -> Result<(), StoreError> {
+        let key = scheduled_key(change);
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(&key.pk))
+            .key("sk", s(&key.sk))
+            .send()
+            .await
+            .map_err(|e| store_error("DeleteItem", &e))?;
+        Ok(())
+    }
+}
+
+/// How long a scheduled change is kept past its due time if it is never applied: 30 days.
+const SCHEDULED_KEEP_SECONDS: i64 = 30 * 86_400;
+
+fn scheduled_key(change: &ScheduledChange) -> Key {
+    Key::scheduled_change(
+        &change.due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        &change.message_id,
+        &change.user,
+    )
 }
