@@ -65,7 +65,7 @@ pub async fn stack_deploy(
     let status = crate::stack::deploy(&cfn, &names.stack(), &body, &params, Duration::from_secs(600))
         .await
         .map_err(|e| deploy_error(e, &endpoint, &source))?;
-    println!("stack {}: {status}", names.stack());
+    crate::output::emit(&format!("stack {}: {status}\n", names.stack()));
     Ok(0)
 }
 
@@ -86,7 +86,7 @@ fn deploy_error(e: crate::stack::DeployError, endpoint: &str, source: &str) -> C
 /// `portcullis dev-issuer init`.
 pub fn dev_issuer_init(dir: &Path) -> Result<u8, CliError> {
     let jwks = dev::init(dir).map_err(|e| CliError::local(e.to_string()))?;
-    println!("{}", jwks.display());
+    crate::output::emit(&format!("{}\n", jwks.display()));
     Ok(0)
 }
 
@@ -113,6 +113,6 @@ pub fn dev_token(
         },
     )
     .map_err(|e| CliError::local(e.to_string()))?;
-    println!("{token}");
+    crate::output::emit(&format!("{token}\n"));
     Ok(0)
 }
