@@ -8,7 +8,12 @@ cd "$(dirname "$0")/.."
 PORT="${PORTCULLIS_EMULATOR_PORT:-4566}"
 IDP_PORT="${PORTCULLIS_IDP_PORT:-4445}"
 STATE=.portcullis
-BIN="$PWD/target/debug"
+# Where cargo put the binaries: its own answer, so CARGO_TARGET_DIR and build.target-dir are honoured.
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+BIN="$TARGET_DIR/debug"
+for b in portcullis portcullis-worker; do
+  [ -x "$BIN/$b" ] || { echo "no $BIN/$b: run \`cargo build --workspace --bins\` (make run does)" >&2; exit 1; }
+done
 ACCOUNT=123456789012
 PREFIX=portcullis-local
 mkdir -p "$STATE"
@@ -31,6 +36,15 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+# Arguments as a shell reads them back: quoted when they hold anything but plain characters, so
+# every command shown can be pasted.
+quote_args() {
+  local out=() a
+  for a in "$@"; do
+    if [[ "$a" =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then out+=("$a"); else out+=("'${a//\'/\'\\\'\'}'"); fi
+  done
+  printf '%s' "${out[*]}"
+}
 shown() { printf '\033[2m%s\033[0m\n' "$*"; }
 # `as NAME portcullis ARGS...`: run the CLI as a person on their own machine: their own config and
 # cache under .portcullis/home/NAME, their own ~/.aws/config, and no AWS credentials at all.
@@ -38,7 +52,7 @@ as() {
   local who="$1"; shift
   local home="$PWD/$STATE/home/$who"
   mkdir -p "$home"
-  shown "[$who]\$ portcullis ${*:2}"
+  shown "[$who]\$ portcullis $(quote_args "${@:2}")"
   env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_ENDPOINT_URL -u AWS_REGION \
     PORTCULLIS_CLI_CONFIG="$home/config.toml" PORTCULLIS_CLI_CACHE="$home/cache" \
     AWS_CONFIG_FILE="$home/aws-config" NO_SPINNER=1 "$@"
@@ -65,6 +79,7 @@ bold "1. AWS emulator (moto_server) on 127.0.0.1:${PORT}, OpenID provider (oidc-
 PIDS+=($!)
 cat >"$STATE/idp-users.json" <<'USERS'
 { "alice": { "team": "payments", "groups": ["engineers"] },
+  "bob": { "team": "payments", "groups": ["engineers"] },
   "secops": { "team": "security", "groups": ["portcullis-admins", "portcullis-approvers"] } }
 USERS
 node tests/idp/server.mjs --port "$IDP_PORT" --users "$STATE/idp-users.json" >"$STATE/idp.out" 2>"$STATE/idp.log" &
@@ -72,7 +87,7 @@ PIDS+=($!)
 for _ in $(seq 1 100); do port_busy "$PORT" && grep -q READY "$STATE/idp.out" && break; sleep 0.1; done
 grep -q READY "$STATE/idp.out" || { echo "the OpenID provider did not start; see $STATE/idp.log" >&2; exit 1; }
 
-bold "2. An operator deploys the stack (with an IAM OIDC provider for the issuer and the requester role)"
+bold "2. An operator deploys the stack (with an IAM OIDC provider for the issuer and the requester role) and seeds an account"
 shown "\$ portcullis stack deploy --parameter OidcIssuerUrl=$PORTCULLIS__IDENTITY__ISSUER"
 "$BIN/portcullis" stack deploy --parameter "OidcIssuerUrl=$PORTCULLIS__IDENTITY__ISSUER"
 .venv/bin/python scripts/demo_aws.py seed
@@ -144,7 +159,7 @@ GLASS=$(quietly_as alice "$BIN/portcullis" grants --output json | .venv/bin/pyth
 as secops "$BIN/portcullis" pending
 as secops "$BIN/portcullis" review "$GLASS" --verdict justified --note "SEV1 on record; CloudTrail shows only the restore"
 
-bold "10. Refusals: a pattern checked before sending (exit 2), a server refusal with its code (exit 3)"
+bold "10. Refusals: a pattern and a TTL checked before sending (exit 2), a server refusal with its code (exit 3)"
 as alice "$BIN/portcullis" request bucketRead --param 'bucketName=*' --ttl 1h --reason "all the buckets please" || echo "    (exit $?)"
 as alice "$BIN/portcullis" request bucketRead --param bucketName=analytics-reports --ttl 2d --reason "for the whole week" || echo "    (exit $?)"
 as alice "$BIN/portcullis" posture || echo "    (exit $?)"
@@ -171,8 +186,8 @@ as alice "$BIN/portcullis" grants || echo "    (exit $?)"
 bold "The workers and the OpenID provider keep running until Ctrl-C. In another terminal:"
 cat <<SNIPPET
     export PORTCULLIS_CLI_CONFIG=\$PWD/$STATE/you/config.toml PORTCULLIS_CLI_CACHE=\$PWD/$STATE/you/cache
-    portcullis ${INIT[*]}
-    portcullis login --no-browser     # open the URL; log in as alice (users: $STATE/idp-users.json)
+    portcullis $(quote_args "${INIT[@]}")
+    portcullis login --no-browser     # open the URL; log in as bob (alice has left; users: $STATE/idp-users.json)
     portcullis request bucketRead --param bucketName=reports --ttl 1h --reason "trying it out"
     portcullis configure-profile jit && aws --profile jit sts get-caller-identity
 SNIPPET

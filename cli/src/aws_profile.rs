@@ -71,9 +71,58 @@ pub fn credential_process(exe: &str, account: &str, config: Option<&std::path::P
     cmd
 }
 
+/// The command a profile runs: `portcullis` when the `portcullis` found on `path` (`$PATH`) is
+/// this very binary, else this binary's path. The second value is a warning for a binary in a
+/// cargo build directory (`.../target/debug/portcullis`), which `cargo clean` removes.
+pub fn stable_command(exe: &std::path::Path, path: Option<&std::ffi::OsStr>) -> (String, Option<String>) {
+    let real = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    let this = real(exe);
+    let on_path = path
+        .map(std::env::split_paths)
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join("portcullis"))
+        .find(|candidate| candidate.is_file());
+    if let Some(found) = on_path
+        && real(&found) == this
+    {
+        return ("portcullis".into(), None);
+    }
+    let text = exe.display().to_string();
+    let in_build_dir = exe.components().any(|c| c.as_os_str() == "target")
+        && exe.parent().and_then(|p| p.file_name()).is_some_and(|d| d == "debug" || d == "release");
+    let warning = in_build_dir.then(|| {
+        format!(
+            "the profile runs {text}, a build output that `cargo clean` removes; `make install` (or `cargo install \
+             --path cli`) puts portcullis on your PATH, then run configure-profile again"
+        )
+    });
+    (text, warning)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_portcullis_on_path_is_written_as_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let exe = bin.join("portcullis");
+        std::fs::write(&exe, "").unwrap();
+        let path = std::env::join_paths([dir.path().join("nowhere"), bin.clone()]).unwrap();
+        assert_eq!(stable_command(&exe, Some(&path)), ("portcullis".into(), None));
+        // Not on PATH, and in a cargo build directory: its path, with a warning.
+        let built = dir.path().join("target/debug");
+        std::fs::create_dir_all(&built).unwrap();
+        let other = built.join("portcullis");
+        std::fs::write(&other, "").unwrap();
+        let (command, warning) = stable_command(&other, Some(&path));
+        assert_eq!(command, other.display().to_string());
+        assert!(warning.unwrap().contains("make install"));
+        assert_eq!(stable_command(&exe, None), (exe.display().to_string(), None));
+    }
 
     fn lines(account: &str) -> Vec<(String, String)> {
         vec![

@@ -56,6 +56,22 @@ pub struct CliConfig {
     /// The ID token is refreshed this long before it expires (seconds; default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_refresh_seconds: Option<u64>,
+    /// Ask for `offline_access` (a refresh token) when the provider advertises it (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_access: Option<bool>,
+    /// The ID token claim that names a person (default: `preferred_username`, else `email`, else
+    /// `name`, else `sub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name_claim: Option<String>,
+    /// Endpoints used instead of discovery's (for providers whose discovery leaves one out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
 }
 
 fn default_client_id() -> String {
@@ -165,8 +181,42 @@ impl CliConfig {
         if self.region.trim().is_empty() {
             return Err("region is empty".into());
         }
+        for (key, value) in self.endpoint_overrides() {
+            if let Some(v) = value
+                && url::Url::parse(v).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true)
+            {
+                return Err(format!("{key} `{v}` must be an http(s) URL"));
+            }
+        }
+        if self.display_name_claim.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return Err("display_name_claim is empty (leave it out for the default)".into());
+        }
         self.stack()?;
         Ok(())
+    }
+
+    fn endpoint_overrides(&self) -> [(&'static str, Option<&String>); 4] {
+        [
+            ("authorization_endpoint", self.authorization_endpoint.as_ref()),
+            ("token_endpoint", self.token_endpoint.as_ref()),
+            ("device_authorization_endpoint", self.device_authorization_endpoint.as_ref()),
+            ("revocation_endpoint", self.revocation_endpoint.as_ref()),
+        ]
+    }
+
+    /// How to log in, from the file.
+    pub fn login_options(&self) -> crate::login::LoginOptions {
+        crate::login::LoginOptions {
+            scopes: self.scopes.clone(),
+            offline_access: self.offline_access.unwrap_or(true),
+            display_name_claim: self.display_name_claim.clone(),
+            endpoints: crate::login::EndpointOverrides {
+                authorization_endpoint: self.authorization_endpoint.clone(),
+                token_endpoint: self.token_endpoint.clone(),
+                device_authorization_endpoint: self.device_authorization_endpoint.clone(),
+                revocation_endpoint: self.revocation_endpoint.clone(),
+            },
+        }
     }
 
     /// (names, account) of the stack, from `queue_url` or `stack_prefix` + `stack_account`.
@@ -289,6 +339,28 @@ mod tests {
         let bad = CliConfig { queue_url: Some("https://sqs/210987654321/other".into()), ..by_url };
         assert!(bad.stack().unwrap_err().contains("access-requests"));
         assert!(CliConfig { stack_account: None, ..base() }.check().unwrap_err().contains("stack_account"));
+    }
+
+    #[test]
+    fn endpoint_overrides_and_login_options() {
+        let options = base().login_options();
+        assert!(options.offline_access && options.display_name_claim.is_none());
+        let set = CliConfig {
+            device_authorization_endpoint: Some("https://idp.example.com/device".into()),
+            offline_access: Some(false),
+            display_name_claim: Some("email".into()),
+            ..base()
+        };
+        set.check().unwrap();
+        let options = set.login_options();
+        assert_eq!(options.endpoints.device_authorization_endpoint.as_deref(), Some("https://idp.example.com/device"));
+        assert!(!options.offline_access);
+        let bad = CliConfig { token_endpoint: Some("idp/token".into()), ..base() };
+        assert!(bad.check().unwrap_err().contains("token_endpoint"), "{:?}", bad.check());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        set.save(&path).unwrap();
+        assert_eq!(CliConfig::load(&path).unwrap(), set);
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl Ctx {
     }
 
     pub(crate) fn provider(&self, eff: &Effective) -> Result<Provider, CliError> {
-        Provider::new(&eff.file.issuer, &eff.file.client_id, &eff.file.scopes)
+        Provider::new(&eff.file.issuer, &eff.file.client_id, eff.file.login_options())
             .map_err(|e| CliError::local(e.to_string()))
     }
 
@@ -49,11 +49,15 @@ impl Ctx {
     pub(crate) fn print<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         match self.cli.output {
             // Through a JSON value, so that the keys print as they always have.
-            Format::Json => println!(
-                "{}",
+            Format::Json => crate::output::emit(&format!(
+                "{}\n",
                 serde_json::to_value(value).and_then(|v| serde_json::to_string_pretty(&v)).unwrap_or_default()
-            ),
-            Format::Table => print!("{}", human()),
+            )),
+            // Tables fit the terminal; pipes and files get whole lines.
+            Format::Table => match crate::output::terminal_width() {
+                Some(width) => crate::output::emit(&crate::output::fit_width(&human(), width)),
+                None => crate::output::emit(&human()),
+            },
         }
     }
 
@@ -71,17 +75,7 @@ impl Ctx {
                 format!("not logged in to {}", eff.file.issuer),
                 "run `portcullis login` (or `portcullis login --device` without a browser)",
             )),
-            Err(login::LoginError::Unreachable { url, message }) => Err(CliError::Unreachable {
-                what: "the identity provider".into(),
-                endpoint: url,
-                source: format!("issuer in {}", eff.path.display()),
-                message,
-                fix: "check issuer in the configuration, and your network".into(),
-            }),
-            Err(e) => Err(CliError::local_hint(
-                format!("your session could not be refreshed: {e}"),
-                "run `portcullis login` again",
-            )),
+            Err(e) => Err(login_error(e, eff, self.now)),
         }
     }
 
@@ -122,6 +116,58 @@ impl Ctx {
         };
         AccountId::parse(&text)
             .map_err(|e| CliError::usage(format!("--account {text}: {e}"), "use the 12-digit account id"))
+    }
+}
+
+/// A login or refresh failure as the CLI shows it: the endpoint, the root cause, and the exit code
+/// of its class (unreachable or failing: 4; refused: 3; expired or local: 1).
+pub(crate) fn login_error(e: login::LoginError, eff: &Effective, now: DateTime<Utc>) -> CliError {
+    use login::LoginError as E;
+    let relogin = "run `portcullis login` again (`portcullis login --device` without a browser)";
+    match e {
+        E::Unreachable { url, message } => CliError::Unreachable {
+            what: "the identity provider".into(),
+            endpoint: url,
+            source: format!("issuer in {}", eff.path.display()),
+            message,
+            fix: "check issuer in the configuration (`portcullis init`), and your network".into(),
+        },
+        e @ E::Status { .. } => CliError::Unavailable {
+            message: e.to_string(),
+            hint: format!(
+                "the identity provider is failing; try again later, or check issuer in {}",
+                eff.path.display()
+            ),
+        },
+        E::TimedOut(d) => CliError::Timeout {
+            message: format!("the login was not completed within {}", human_seconds(d.as_secs())),
+            hint: "run `portcullis login` again (--wait gives more time)".into(),
+        },
+        e @ (E::Refused { .. } | E::RefreshRefused { .. } | E::BadToken(_)) => {
+            CliError::LoginRefused { message: e.to_string(), hint: relogin.into() }
+        }
+        e @ E::NoIdToken { .. } => CliError::LoginRefused {
+            message: e.to_string(),
+            hint: format!(
+                "the provider's client `{}` must be allowed the `openid` scope and return ID tokens for this grant; \
+                 ask its administrator",
+                eff.file.client_id
+            ),
+        },
+        E::Expired { issuer, expired_at } => CliError::local_hint(
+            format!(
+                "your session with {issuer} expired at {} ({} ago) and the provider issued no refresh token",
+                expired_at.to_rfc3339(),
+                human_seconds(u64::try_from((now - expired_at).num_seconds()).unwrap_or(0))
+            ),
+            relogin,
+        ),
+        e @ E::NoDeviceEndpoint { .. } => CliError::local_hint(
+            e.to_string(),
+            "if it serves one, set it: `portcullis init --device-authorization-endpoint <URL>`; else use \
+             `portcullis login` (browser)",
+        ),
+        E::Other(m) => CliError::local(m),
     }
 }
 

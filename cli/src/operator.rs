@@ -25,7 +25,7 @@ pub(crate) fn settings(path: Option<&Path>) -> Result<(Settings, String), CliErr
 /// `portcullis dev-issuer init`.
 pub fn dev_issuer_init(dir: &Path) -> Result<u8, CliError> {
     let jwks = dev::init(dir).map_err(|e| CliError::local(e.to_string()))?;
-    println!("{}", jwks.display());
+    crate::output::emit(&format!("{}\n", jwks.display()));
     Ok(0)
 }
 
@@ -52,6 +52,6 @@ pub fn dev_token(
         },
     )
     .map_err(|e| CliError::local(e.to_string()))?;
-    println!("{token}");
+    crate::output::emit(&format!("{token}\n"));
     Ok(0)
 }

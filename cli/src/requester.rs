@@ -109,7 +109,10 @@ pub async fn connect(
         None => {
             changed = true;
             binding::own_reply_queue(&sqs, &eff.names, &session.subject).await.map_err(|e| match e {
-                ReplyQueueError::Name(e) => CliError::local_hint(e.to_string(), "see docs/messages.md#reply-queues"),
+                ReplyQueueError::Name(e) => CliError::local_hint(
+                    e.to_string(),
+                    "ask your identity provider's administrator: a reply queue needs a `sub` SQS can name",
+                ),
                 ReplyQueueError::Aws(e) => aws_error("SQS (your reply queue)", "sqs:CreateQueue", &sqs_endpoint, &e),
             })?
         }

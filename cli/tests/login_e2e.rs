@@ -23,6 +23,7 @@ fn users() -> Value {
     json!({
         "alice": { "team": "payments", "groups": ["engineers"] },
         "bob": { "team": "payments", "groups": ["engineers"] },
+        "carol": { "team": "payments", "groups": ["engineers"] },
         "secops": { "team": "security", "groups": ["portcullis-admins", "portcullis-approvers"] }
     })
 }
@@ -201,11 +202,26 @@ regions = ["us-east-1"]
         cmd.env("BROWSER", format!("node {} auth %s {who}", drive_script().display()));
         let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
         assert!(out.status.success(), "login as {who}: {}", text(&out.stderr));
-        assert!(text(&out.stdout).contains(&format!("logged in as {who} (browser)")), "{}", text(&out.stdout));
+        assert!(text(&out.stdout).contains(&format!("logged in as {who} (browser")), "{}", text(&out.stdout));
+    }
+
+    /// `portcullis login` with a scripted browser that denies consent; the output.
+    async fn login_browser_denied(&self, who: &str) -> Output {
+        let mut cmd = self.cmd(who, &["login"]);
+        cmd.env("BROWSER", format!("node {} auth %s {who} --deny", drive_script().display()));
+        tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
     }
 
     /// `portcullis login --device`, with `who` confirming the code on "another device" (drive.mjs).
     async fn login_device(&self, who: &str) {
+        let (out, seen) = self.login_device_output(who).await;
+        assert!(out.status.success(), "login --device: {seen}{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains(&format!("logged in as {who} (device")), "{}", text(&out.stdout));
+    }
+
+    /// `portcullis login --device` as `who`, confirmed by drive.mjs: the output and what it said
+    /// before the confirmation.
+    async fn login_device_output(&self, who: &str) -> (Output, String) {
         let mut cmd = self.cmd(who, &["login", "--device"]);
         let who = who.to_owned();
         tokio::task::spawn_blocking(move || {
@@ -223,12 +239,29 @@ regions = ["us-east-1"]
             let approved =
                 Command::new("node").arg(drive_script()).args(["device", &url.unwrap(), &who]).output().unwrap();
             assert!(text(&approved.stdout).contains("approved"), "{}", text(&approved.stderr));
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "login --device: {seen}");
-            assert!(text(&out.stdout).contains(&format!("logged in as {who} (device)")), "{}", text(&out.stdout));
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+            let mut out = child.wait_with_output().unwrap();
+            out.stderr = rest.into_bytes();
+            (out, seen)
         })
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    /// Append `lines` to `who`'s configuration file.
+    fn configure(&self, who: &str, lines: &str) {
+        let config = self.home(who).join("config.toml");
+        let before = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{before}{lines}\n")).unwrap();
+    }
+
+    /// Rewrite `who`'s stored session.
+    fn edit_session(&self, who: &str, edit: impl FnOnce(&mut Value)) {
+        let path = self.home(who).join("cache/session.json");
+        let mut session: Value = json_out(&std::fs::read_to_string(&path).unwrap());
+        edit(&mut session);
+        std::fs::write(&path, session.to_string()).unwrap();
     }
 
     /// How many times the worker issued credentials.
@@ -557,79 +590,210 @@ async fn another_persons_reply_queue_is_refused_and_concurrent_clis_share_one_qu
     );
 }
 
+/// The README's exit-code table, row by row: each class is a scenario run here against the real
+/// IdP, moto and the worker, and its exit code must be the row's. A row without a scenario (or a
+/// scenario without a row) fails the test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refusals_timeouts_and_usage_errors_have_their_exit_codes() {
+async fn every_row_of_the_exit_code_table() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let table = readme.split("- **Exit codes**").nth(1).expect("the README's exit-code table");
+    let rows: std::collections::BTreeMap<String, i32> = table
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with('|'))
+        .take_while(|l| l.trim_start().starts_with('|'))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            Some((cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?.to_owned(), cells.get(2)?.parse().ok()?))
+        })
+        .collect();
+    assert!(rows.len() >= 10, "{rows:?}");
+    let mut checked: std::collections::BTreeMap<String, i32> = Default::default();
+    let mut check = |class: &str, out: &Output, says: &[&str]| {
+        let stderr = text(&out.stderr);
+        let expected = *rows.get(class).unwrap_or_else(|| panic!("no README row for `{class}`"));
+        assert_eq!(out.status.code(), Some(expected), "`{class}`: {stderr}");
+        for s in says {
+            assert!(stderr.contains(s), "`{class}` should say {s:?}: {stderr}");
+        }
+        // clap's own usage errors end with "For more information, try '--help'" instead.
+        if expected != 0 {
+            assert!(stderr.contains("hint: ") || stderr.contains("try '--help'"), "`{class}` gives a hint: {stderr}");
+            assert!(!stderr.contains(".md"), "`{class}`: hints name no repository file: {stderr}");
+        }
+        checked.insert(class.to_owned(), expected);
+    };
+
     let mut env = Env::start(&[]).await;
-    // Before init: a local error naming the fix.
-    let out = env.run("carol", &["grants"]).await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("portcullis init"), "{}", text(&out.stderr));
-    let out = env.run("carol", &["grants", "--bogus"]).await;
-    assert_eq!(out.status.code(), Some(2));
+    check("no_configuration", &env.run("carol", &["grants"]).await, &["portcullis init"]);
+    check("bad_flag", &env.run("carol", &["grants", "--bogus"]).await, &["--bogus", "--help"]);
 
     env.init("secops", &[]).await;
     env.login_browser("secops").await;
     env.ok("secops", &["templates", "put", &template_file("bucketRead")]).await;
     env.init("alice", &[]).await;
-    let out = env.run("alice", &["grants"]).await;
-    assert_eq!(out.status.code(), Some(1), "not logged in");
-    assert!(text(&out.stderr).contains("not logged in") && text(&out.stderr).contains("portcullis login"));
+    check("not_logged_in", &env.run("alice", &["grants"]).await, &["not logged in", "portcullis login"]);
     env.login_device("alice").await;
+    check("ok", &env.run("alice", &["whoami"]).await, &[]);
 
-    // The server's refusal: code, sentence and a hint, exit 3; as JSON with --output json.
-    let args = ["request", "bucketRead", "--param", "bucketName=reports", "--ttl", "2d", "--reason", "all week"];
-    let out = env.run("alice", &args).await;
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("error: refused (ttl_too_long): ttl 172800s")
-            && stderr.contains("hint: ask for a shorter --ttl"),
-        "{stderr}"
-    );
-    let mut json_args = args.to_vec();
-    json_args.extend(["--output", "json"]);
-    let out = env.run("alice", &json_args).await;
-    assert_eq!(out.status.code(), Some(3));
-    assert_eq!(json_out(&text(&out.stderr))["error"]["code"], "ttl_too_long");
-    // A parameter that fails its pattern is refused before anything is sent: exit 2.
+    // Bounds the CLI knows are checked before anything is sent.
+    let ask =
+        |ttl: &'static str| ["request", "bucketRead", "--param", "bucketName=reports", "--ttl", ttl, "--reason", "x"];
+    check("out_of_bounds", &env.run("alice", &ask("10s")).await, &["out of range", "nothing was sent"]);
+    let over = env.run("alice", &ask("1d")).await;
+    check("out_of_bounds", &over, &["ttl_too_long", "12h", "nothing was sent"]);
+    env.ok("alice", &ask("1h30m")).await;
     let out =
         env.run("alice", &["request", "bucketRead", "--param", "bucketName=*", "--ttl", "1h", "--reason", "x"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("param_invalid") && text(&out.stderr).contains("nothing was sent"),
-        "{}",
-        text(&out.stderr)
+    check("param_invalid", &out, &["param_invalid", "nothing was sent"]);
+
+    // Portcullis says no: its code and sentence, exit 3; as JSON with --output json.
+    check("refused", &env.run("alice", &["posture"]).await, &["refused (forbidden)", "ask a Portcullis admin"]);
+    let out = env.run("alice", &["posture", "--output", "json"]).await;
+    assert_eq!(json_out(&text(&out.stderr))["error"]["code"], "forbidden");
+    let out = env.run("alice", &["credentials", "--account", "000000000000"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+
+    // The identity provider says no: a login denied, a refresh token it no longer accepts.
+    env.init("bob", &[]).await;
+    let denied = env.login_browser_denied("bob").await;
+    check("login_refused", &denied, &["refused (login_refused)", "access_denied", &env.idp.issuer]);
+    let kept = std::fs::read_to_string(env.home("alice").join("cache/session.json")).unwrap();
+    env.ok("alice", &["logout"]).await; // revokes the refresh token at the IdP
+    std::fs::write(env.home("alice").join("cache/session.json"), kept).unwrap();
+    env.edit_session("alice", |s| {
+        s["expires_at"] = json!((chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339())
+    });
+    let out = env.run("alice", &["whoami"]).await;
+    check(
+        "login_refused",
+        &out,
+        &["refused the refresh token", &format!("{}/token", env.idp.issuer), "portcullis login"],
     );
-    let out = env.run("alice", &["credentials"]).await;
-    assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains("refused (no_grants)"), "{}", text(&out.stderr));
+    // An expired session with no refresh token says when it expired.
+    env.edit_session("alice", |s| {
+        s.as_object_mut().unwrap().remove("refresh_token");
+    });
+    check(
+        "session_expired",
+        &env.run("alice", &["whoami"]).await,
+        &["expired at", "no refresh token", "portcullis login"],
+    );
+    env.login_device("alice").await;
+
+    // An identity provider nobody answers at: exit 4, keeping the cause.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let nowhere = format!("http://127.0.0.1:{closed}");
+    env.init("dave", &[]).await;
+    env.ok("dave", &["init", "--issuer", &nowhere]).await;
+    let out = env.run("dave", &["login", "--no-browser", "--wait", "5"]).await;
+    check("unreachable", &out, &[&format!("{nowhere}/.well-known/openid-configuration"), "onnection refused"]);
+    // One that answers HTTP 500: the status and the URL (without its query), exit 4.
+    let failing = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let failing_url = format!("http://{}", failing.server_addr().to_ip().unwrap());
+    let served = std::thread::spawn(move || {
+        let request = failing.recv().unwrap();
+        request.respond(tiny_http::Response::from_string("upstream exploded").with_status_code(500)).unwrap();
+    });
+    env.ok("dave", &["init", "--issuer", &failing_url]).await;
+    let out = env.run("dave", &["login", "--no-browser", "--wait", "5"]).await;
+    served.join().unwrap();
+    check("idp_failing", &out, &["HTTP 500", &format!("{failing_url}/.well-known/openid-configuration")]);
+
+    // AWS nobody answers at: exit 4, naming the endpoint and where it came from.
+    std::fs::remove_file(env.home("alice").join("cache/requester.json")).ok();
+    let out = env.run("alice", &["grants", "--endpoint-url", &nowhere]).await;
+    check("unreachable", &out, &[&nowhere, "--endpoint-url flag"]);
 
     // No worker: a timeout, exit 4, within --timeout.
     env.stop_worker().await;
     let started = Instant::now();
-    let out = env.run("alice", &["grants", "--timeout", "2"]).await;
-    assert_eq!(out.status.code(), Some(4));
+    check("timeout", &env.run("alice", &["grants", "--timeout", "2"]).await, &["no answer from Portcullis"]);
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert!(
-        text(&out.stderr).contains("no answer from Portcullis") && text(&out.stderr).contains("hint:"),
-        "{}",
-        text(&out.stderr)
-    );
 
-    // An endpoint nobody listens on: exit 4, naming the endpoint and where it came from.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let nowhere = format!("http://127.0.0.1:{closed}");
-    std::fs::remove_file(env.home("alice").join("cache/requester.json")).unwrap();
-    let out = env.run("alice", &["grants", "--endpoint-url", &nowhere]).await;
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains(&nowhere) && stderr.contains("--endpoint-url flag"), "{stderr}");
+    assert_eq!(checked, rows, "every row of the README's table has a scenario here, and only those");
 
-    // Completions.
+    // Completions, and a closed pipe: no panic, exit 0.
     for shell in ["bash", "zsh", "fish"] {
         let out = env.ok("alice", &["completions", shell]).await;
         assert!(out.contains("portcullis") && out.contains("configure-profile"), "{shell}");
     }
+    let mut cmd = env.cmd("alice", &["completions", "bash"]);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take()); // `| head -0`: the reader is gone before anything is written
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+    let version = env.ok("alice", &["--version"]).await;
+    assert!(version.contains("message contract version 1"), "{version}");
+}
+
+/// The test IdP configured the hard way, as Okta, Auth0 or Entra ID behave: opaque `sub`s (the
+/// login name only in `preferred_username`), a device endpoint served but left out of discovery,
+/// and refresh tokens only with `offline_access`. People log in, are shown by name, and get
+/// credentials; the one who turns `offline_access` off is told when to log in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hard_way_idp_opaque_subjects_no_device_discovery_refresh_only_with_offline_access() {
+    let env = Env::start(&["--opaque-sub", "--no-device-discovery", "--strict-offline-access"]).await;
+    env.init("secops", &[]).await;
+    let out = env.run("secops", &["login", "--device"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("does not advertise a device_authorization_endpoint")
+            && text(&out.stderr).contains("device_authorization_endpoint"),
+        "{}",
+        text(&out.stderr)
+    );
+    let device = format!("{}/device/auth", env.idp.issuer);
+    env.ok("secops", &["init", "--device-authorization-endpoint", &device]).await;
+    env.login_device("secops").await;
+    env.ok("secops", &["templates", "put", &template_file("bucketRead")]).await;
+
+    // Alice: offline_access asked for (the provider advertises it), so a refresh token came.
+    env.init("alice", &[]).await;
+    env.login_browser("alice").await;
+    let me = json_out(&env.ok("alice", &["whoami", "--output", "json"]).await);
+    let sub = me["user"].as_str().unwrap().to_owned();
+    assert!(sub.starts_with('u') && sub != "alice", "an opaque subject: {me}");
+    assert_eq!((me["display_name"].as_str(), me["refreshable"].as_bool()), (Some("alice"), Some(true)), "{me}");
+    let whoami = env.ok("alice", &["whoami"]).await;
+    assert!(whoami.contains("alice") && whoami.contains(&sub), "{whoami}");
+    env.ok("alice", &["request", "bucketRead", "--param", "bucketName=reports", "--ttl", "1h", "--reason", "INC-1"])
+        .await;
+    let exec = env.ok("alice", &["exec", "--", "sh", "-c", "echo $AWS_ACCESS_KEY_ID"]).await;
+    assert!(exec.trim().starts_with("ASIA"), "{exec}");
+    // Her reply queue is named by the opaque subject (the key), not by her name.
+    let queues = env.sqs().list_queues().queue_name_prefix(format!("{}-reply-", env.prefix)).send().await.unwrap();
+    assert!(queues.queue_urls().iter().any(|u| u.ends_with(&format!("-reply-{sub}"))), "{queues:?}");
+
+    // Bob turns offline_access off: no refresh token, and he is told when to log in again.
+    env.init("bob", &[]).await;
+    env.configure("bob", "offline_access = false");
+    let mut cmd = env.cmd("bob", &["login"]);
+    cmd.env("BROWSER", format!("node {} auth %s bob", drive_script().display()));
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("you will need to log in again at"), "{}", text(&out.stderr));
+    let bob = json_out(&env.ok("bob", &["whoami", "--output", "json"]).await);
+    assert_eq!((bob["display_name"].as_str(), bob["refreshable"].as_bool()), (Some("bob"), Some(false)), "{bob}");
+
+    // A provider whose device grant returns no ID token gets a clear refusal naming the endpoint.
+    let bare = Idp::start(&users(), &["--omit-id-token", "device"]);
+    env.init("carol", &[]).await;
+    env.ok("carol", &["init", "--issuer", &bare.issuer]).await;
+    let (out, _) = env.login_device_output("carol").await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("refused (login_refused)")
+            && stderr.contains(&format!("{}/token", bare.issuer))
+            && stderr.contains("no ID token")
+            && stderr.contains("openid"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@
 // All diagnostics go to stderr.
 
 import { createServer } from 'node:http';
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -18,7 +18,9 @@ import Provider from 'oidc-provider';
 
 const USAGE = `usage: node server.mjs [--port N] [--client-id ID] [--users FILE]
                       [--id-token-ttl SECONDS] [--device-interval SECONDS]
-                      [--alg RS256|EdDSA] [--quiet]`;
+                      [--alg RS256|EdDSA] [--quiet]
+                      [--opaque-sub] [--no-device-discovery] [--strict-offline-access]
+                      [--omit-id-token device|all]`;
 
 function fail(msg) {
   process.stderr.write(`idp: ${msg}\n${USAGE}\n`);
@@ -36,6 +38,15 @@ try {
       'device-interval': { type: 'string', default: '1' },
       alg: { type: 'string', default: 'RS256' },
       quiet: { type: 'boolean', default: false },
+      // "The hard way", as common IdPs behave:
+      // opaque subjects (the login name only in preferred_username),
+      'opaque-sub': { type: 'boolean', default: false },
+      // a device endpoint that is served but left out of discovery,
+      'no-device-discovery': { type: 'boolean', default: false },
+      // refresh tokens only when offline_access was asked for (and granted),
+      'strict-offline-access': { type: 'boolean', default: false },
+      // token responses without an id_token (for the device grant, or every grant).
+      'omit-id-token': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -58,6 +69,8 @@ if (!Number.isInteger(deviceInterval) || deviceInterval < 0) fail(`bad --device-
 const clientId = args['client-id'];
 const alg = args.alg;
 if (!['RS256', 'EdDSA'].includes(alg)) fail(`bad --alg ${alg} (RS256 or EdDSA)`);
+const omitIdToken = args['omit-id-token'];
+if (omitIdToken !== undefined && !['device', 'all'].includes(omitIdToken)) fail(`bad --omit-id-token ${omitIdToken}`);
 
 // ---------------------------------------------------------------- users ----
 // { "<login>": { "team": "<string>", "groups": ["<string>", ...] }, ... }
@@ -85,6 +98,13 @@ function loadUsers(path) {
   return raw;
 }
 const users = loadUsers(args.users);
+
+// The subject of a login: the login itself, or (--opaque-sub) an opaque id derived from it, as
+// Okta, Entra ID and Auth0 give (`00u...`, GUIDs, `auth0|...`).
+const subOf = (login) => (args['opaque-sub']
+  ? `u${createHash('sha256').update(`portcullis-test-idp:${login}`).digest('hex').slice(0, 20)}`
+  : login);
+const loginOf = new Map(Object.keys(users).map((login) => [subOf(login), login]));
 
 function log(msg) {
   if (!args.quiet) process.stderr.write(`idp: ${msg}\n`);
@@ -133,7 +153,7 @@ const provider = new Provider(issuer, {
   // Custom claims, released under the custom scope `portcullis`.
   claims: {
     openid: ['sub'],
-    portcullis: ['team', 'groups'],
+    portcullis: ['team', 'groups', 'preferred_username'],
   },
   scopes: ['openid', 'offline_access', 'portcullis'],
   responseTypes: ['code'],
@@ -166,8 +186,12 @@ const provider = new Provider(issuer, {
     introspection: { enabled: false },
   },
   // Issue a refresh token whenever the client may use the refresh_token grant
-  // (no need to request offline_access; requesting it is also fine).
-  async issueRefreshToken(_ctx, client) {
+  // (no need to request offline_access; requesting it is also fine), or, with
+  // --strict-offline-access, only when offline_access was granted (Okta, Auth0, Entra ID).
+  async issueRefreshToken(_ctx, client, source) {
+    if (args['strict-offline-access']) {
+      return client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access');
+    }
     return client.grantTypeAllowed('refresh_token');
   },
   ttl: {
@@ -184,13 +208,15 @@ const provider = new Provider(issuer, {
     url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
   },
   async findAccount(_ctx, sub) {
-    if (!Object.hasOwn(users, sub)) return undefined;
-    const user = users[sub];
+    const login = loginOf.get(sub);
+    if (login === undefined) return undefined;
+    const user = users[login];
     return {
       accountId: sub,
       async claims() {
         return {
           sub,
+          preferred_username: login,
           ...(user.team !== undefined ? { team: user.team } : {}),
           groups: user.groups ?? [],
         };
@@ -213,6 +239,27 @@ if (deviceInterval > 0) {
     await next();
     if (ctx.oidc?.route === 'device_authorization' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       ctx.body.interval = deviceInterval;
+    }
+  });
+}
+
+// --no-device-discovery: the device endpoint is served but not advertised.
+if (args['no-device-discovery']) {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'discovery' && ctx.body && typeof ctx.body === 'object') {
+      delete ctx.body.device_authorization_endpoint;
+    }
+  });
+}
+
+// --omit-id-token: token responses without an id_token.
+if (omitIdToken) {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'token' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object'
+      && (omitIdToken === 'all' || ctx.oidc.params?.grant_type === 'urn:ietf:params:oauth:grant-type:device_code')) {
+      delete ctx.body.id_token;
     }
   });
 }
@@ -285,7 +332,7 @@ async function interaction(req, res, uid, action) {
       return loginPage(res, uid, 401, 'unknown user');
     }
     log(`login ${login} (client ${params.client_id})`);
-    return provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
+    return provider.interactionFinished(req, res, { login: { accountId: subOf(login) } }, { mergeWithLastSubmission: false });
   }
 
   if (action === 'confirm') {
@@ -337,7 +384,9 @@ handler = async (req, res) => {
 
 // ---------------------------------------------------------------- ready ----
 process.stdout.write(`READY ${issuer}\n`);
-log(`issuer ${issuer}, client ${clientId}, alg ${alg}, id_token ttl ${idTokenTtl}s, users ${Object.keys(users).join(',')}`);
+log(`issuer ${issuer}, client ${clientId}, alg ${alg}, id_token ttl ${idTokenTtl}s, users ${Object.keys(users).join(',')}`
+  + `${args['opaque-sub'] ? ', opaque sub' : ''}${args['no-device-discovery'] ? ', no device endpoint in discovery' : ''}`
+  + `${args['strict-offline-access'] ? ', refresh tokens only with offline_access' : ''}`);
 
 let stopping = false;
 function shutdown(sig) {

@@ -23,6 +23,9 @@ pub(crate) fn run(args: &CompletionsArgs) -> Result<u8, CliError> {
         Shell::Zsh => clap_complete::Shell::Zsh,
         Shell::Fish => clap_complete::Shell::Fish,
     };
-    clap_complete::generate(shell, &mut super::command(), "portcullis", &mut std::io::stdout());
+    // Into memory first: clap_complete panics on a failed write, and `| head` closes the pipe.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut super::command(), "portcullis", &mut script);
+    crate::output::emit(&String::from_utf8_lossy(&script));
     Ok(0)
 }

@@ -24,11 +24,15 @@ pub(crate) fn run(ctx: &Ctx, args: &ConfigureProfileArgs) -> Result<u8, CliError
     let eff = ctx.effective()?;
     let account = ctx.account(&eff, args.account.as_deref())?;
     let exe = std::env::current_exe().map_err(|e| CliError::local(e.to_string()))?;
+    let (command, warning) = aws_profile::stable_command(&exe, std::env::var_os("PATH").as_deref());
+    if let Some(w) = warning {
+        eprintln!("note: {w}");
+    }
     let path = aws_profile::aws_config_path();
     let before = std::fs::read_to_string(&path).unwrap_or_default();
     let mut lines = vec![(
         "credential_process".to_owned(),
-        aws_profile::credential_process(&exe.display().to_string(), account.as_str(), ctx.cli.config.as_deref()),
+        aws_profile::credential_process(&command, account.as_str(), ctx.cli.config.as_deref()),
     )];
     lines.push(("region".to_owned(), args.profile_region.as_deref().unwrap_or(&eff.region.0).to_owned()));
     if let Some((endpoint, _)) = &eff.endpoint_url {

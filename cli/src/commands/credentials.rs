@@ -5,7 +5,7 @@
 use clap::Args;
 use portcullis_domain::messages::{CredentialsRequest, ProcessCredentials};
 
-use super::parse_duration;
+use super::parse_session_duration;
 use crate::config::cache_dir;
 use crate::context::{Ctx, local_io};
 use crate::credentials::{self, CachedCredentials};
@@ -18,7 +18,7 @@ pub struct CredentialsArgs {
     #[arg(long)]
     pub account: Option<String>,
     /// Session length, e.g. 900, 30m, 1h (default: until your latest grant expires, capped).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_session_duration)]
     pub duration: Option<u64>,
     /// Ask for new credentials even if cached ones are still good.
     #[arg(long)]
@@ -27,7 +27,8 @@ pub struct CredentialsArgs {
 
 pub(crate) async fn run(ctx: &Ctx, args: &CredentialsArgs) -> Result<u8, CliError> {
     let creds = issue(ctx, args).await?;
-    println!("{}", serde_json::to_string_pretty(&creds).map_err(|e| CliError::local(e.to_string()))?);
+    let text = serde_json::to_string_pretty(&creds).map_err(|e| CliError::local(e.to_string()))?;
+    crate::output::emit(&format!("{text}\n"));
     Ok(0)
 }
 

@@ -40,6 +40,12 @@ pub struct InitArgs {
     /// AWS federation endpoint for `portcullis console`.
     #[arg(long)]
     pub federation_url: Option<String>,
+    /// The ID token claim that names people (default: preferred_username, else email, else name).
+    #[arg(long)]
+    pub display_name_claim: Option<String>,
+    /// The provider's device authorization endpoint, when its discovery document leaves it out.
+    #[arg(long)]
+    pub device_authorization_endpoint: Option<String>,
 }
 
 pub(crate) fn interactive() -> bool {
@@ -70,8 +76,9 @@ pub(crate) fn run(ctx: &Ctx, a: &InitArgs) -> Result<u8, CliError> {
     let old = previous.clone().unwrap_or_default();
     let issuer =
         pick(&a.issuer, previous.as_ref().map(|p| p.issuer.clone()), "Issuer URL (the `iss` of your ID tokens)");
-    let region =
-        pick(&a.stack_region, previous.as_ref().map(|p| p.region.clone()), "AWS region of the Portcullis stack");
+    // `--stack-region`, or the global `--region` (the stack's region everywhere else too).
+    let region_flag = a.stack_region.clone().or_else(|| ctx.cli.region.clone());
+    let region = pick(&region_flag, previous.as_ref().map(|p| p.region.clone()), "AWS region of the Portcullis stack");
     let (Some(issuer), Some(region)) = (issuer, region) else {
         return Err(CliError::usage(
             "init needs at least --issuer and --stack-region (or a terminal to ask on)",
@@ -119,12 +126,18 @@ pub(crate) fn run(ctx: &Ctx, a: &InitArgs) -> Result<u8, CliError> {
         federation_url: a.federation_url.clone().or(old.federation_url.clone()),
         credentials_refresh_seconds: old.credentials_refresh_seconds,
         token_refresh_seconds: old.token_refresh_seconds,
+        display_name_claim: a.display_name_claim.clone().or(old.display_name_claim.clone()),
+        device_authorization_endpoint: a
+            .device_authorization_endpoint
+            .clone()
+            .or(old.device_authorization_endpoint.clone()),
+        ..old.clone()
     };
     config.check().map_err(|m| CliError::usage(m, "portcullis init --help shows an example"))?;
     config.save(&path)?;
     match ctx.cli.output {
-        Format::Json => println!("{}", json!({ "config": path, "written": true })),
-        Format::Table => println!("wrote {}\nnext: portcullis login", path.display()),
+        Format::Json => crate::output::emit(&format!("{}\n", json!({ "config": path, "written": true }))),
+        Format::Table => crate::output::emit(&format!("wrote {}\nnext: portcullis login\n", path.display())),
     }
     Ok(0)
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use crate::config::cache_dir;
 use crate::context::{Ctx, local_io};
 use crate::error::CliError;
-use crate::render::{human_seconds, session};
+use crate::render::session;
 use crate::{files, login, requester};
 
 #[derive(Debug, Args)]
@@ -57,26 +57,16 @@ pub(crate) async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<u8, CliError> {
             )
             .await
     };
-    let session = result.map_err(|e| match e {
-        login::LoginError::Unreachable { url, message } => CliError::Unreachable {
-            what: "the identity provider".into(),
-            endpoint: url,
-            source: format!("issuer in {}", eff.path.display()),
-            message,
-            fix: "check issuer in the configuration (`portcullis init`), and your network".into(),
-        },
-        login::LoginError::TimedOut(d) => CliError::Timeout {
-            message: format!("the login was not completed within {}", human_seconds(d.as_secs())),
-            hint: "run `portcullis login` again (--wait gives more time)".into(),
-        },
-        login::LoginError::Refused(m) | login::LoginError::BadToken(m) => {
-            CliError::Refused { code: "login_refused".into(), message: m, details: None }
-        }
-        login::LoginError::Other(m) => CliError::local(m),
-    })?;
+    let session = result.map_err(|e| crate::context::login_error(e, &eff, ctx.now))?;
     // A subject SQS cannot name has no reply queue: say so now, not at the first request.
-    portcullis_domain::reply_policy::own_reply_queue_name(&eff.names.reply_queue_prefix(), &session.subject)
-        .map_err(|e| CliError::local_hint(e.to_string(), "see docs/messages.md#reply-queues"))?;
+    portcullis_domain::reply_policy::own_reply_queue_name(&eff.names.reply_queue_prefix(), &session.subject).map_err(
+        |e| {
+            CliError::local_hint(
+                e.to_string(),
+                "ask your identity provider's administrator: Portcullis needs a `sub` of letters, digits, '-' or '_'",
+            )
+        },
+    )?;
     let cache = cache_dir();
     if let Some(old) = login::stored_session(&cache)
         && (old.subject != session.subject || old.issuer != session.issuer)
@@ -85,6 +75,13 @@ pub(crate) async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<u8, CliError> {
     }
     login::store_session(&cache, &session).map_err(local_io(&login::session_path(&cache)))?;
     ctx.print(&session::session_json(&session, ctx.now), || session::logged_in(&session));
+    if session.refresh_token.is_none() {
+        eprintln!(
+            "note: {} issued no refresh token: you will need to log in again at {} (when the ID token expires)",
+            session.issuer,
+            session.expires_at.to_rfc3339()
+        );
+    }
     Ok(0)
 }
 

@@ -20,7 +20,7 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<u8, CliError> {
     files::remove(&login::session_path(&cache)).map_err(local_io(&login::session_path(&cache)))?;
     super::login::forget_caches(&cache);
     ctx.print(&json!({ "logged_out": session.is_some(), "refresh_token_revoked": revoked }), || match &session {
-        Some(s) => format!("logged out {} (session and cached credentials removed)\n", s.subject),
+        Some(s) => format!("logged out {} (session and cached credentials removed)\n", s.name()),
         None => "not logged in; cached credentials removed\n".into(),
     });
     Ok(0)

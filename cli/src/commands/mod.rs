@@ -57,11 +57,20 @@ pub use templates::{TemplatesAction, TemplatesArgs};
 const EXIT_CODES: &str = "Exit codes: 0 ok, 1 local error (no config, not logged in), 2 usage, \
 3 refused (the server's code and sentence on stderr), 4 timeout or unreachable.";
 
+/// `portcullis --version`: the CLI's version and the message contract (envelope version) it speaks.
+pub static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} (message contract version {})",
+        env!("CARGO_PKG_VERSION"),
+        portcullis_domain::messages::ENVELOPE_VERSION
+    )
+});
+
 /// `portcullis`: just-in-time AWS access from a terminal.
 #[derive(Debug, Parser)]
 #[command(
     name = "portcullis",
-    version,
+    version = VERSION.as_str(),
     about = "Just-in-time AWS access: log in with your identity provider, ask for access, get credentials",
     after_help = "Examples:\n  portcullis init --issuer https://idp.example.com/realms/acme --region eu-west-1 \\\n      --stack-prefix portcullis-prod --stack-account 123456789012\n  portcullis login\n  portcullis request bucketRead --param bucketName=reports --account 123456789012 --ttl 1h --reason INC-4711\n  portcullis configure-profile jit --account 123456789012 && aws --profile jit s3 ls s3://reports\n\nExit codes: 0 ok, 1 local error, 2 usage, 3 refused, 4 timeout or unreachable."
 )]
@@ -186,19 +195,75 @@ pub(crate) fn parse_param(s: &str) -> Result<(String, String), String> {
     s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("`{s}` is not name=value"))
 }
 
-/// Seconds from `900`, `30s`, `45m`, `2h` or `1d`.
+/// Seconds from a duration the humantime way: `900` (seconds), `30s`, `45m`, `2h`, `1d`, and
+/// sums of them such as `1h30m` or `1h 30min` (units: s, sec, m, min, h, hr, hour, d, day, w,
+/// week, with an optional plural `s`).
 pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a duration like 900, 45m or 2h"))?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("`{s}`: unit must be s, m, h or d")),
-    };
-    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too long"))
+    let text = s.trim();
+    let bad = || format!("`{text}` is not a duration like 900, 45m, 2h or 1h30m");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map_err(|_| format!("`{text}` is too long"));
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        rest = rest.trim_start();
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("`{text}` is too long"))?;
+        rest = rest[digits..].trim_start();
+        let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        let mult = match &rest[..unit_len] {
+            "s" | "sec" | "secs" | "second" | "seconds" => 1,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            "w" | "week" | "weeks" => 7 * 86_400,
+            "" => return Err(format!("`{text}`: every number needs a unit after the first (s, m, h, d or w)")),
+            unit => return Err(format!("`{text}`: unknown unit `{unit}` (s, m, h, d or w)")),
+        };
+        rest = &rest[unit_len..];
+        total =
+            n.checked_mul(mult).and_then(|v| total.checked_add(v)).ok_or_else(|| format!("`{text}` is too long"))?;
+    }
+    Ok(total)
+}
+
+/// A grant's `--ttl`: a duration within the bounds every template has (60 s to 7 days), checked
+/// here so that a value no template can accept is never sent. The template's own maximum is
+/// checked once the template is known (`portcullis request`).
+pub fn parse_ttl(s: &str) -> Result<u64, String> {
+    use portcullis_domain::template::{MAX_TEMPLATE_TTL_SECONDS, MIN_TEMPLATE_TTL_SECONDS};
+    let ttl = parse_duration(s)?;
+    if !(MIN_TEMPLATE_TTL_SECONDS..=MAX_TEMPLATE_TTL_SECONDS).contains(&ttl) {
+        return Err(format!(
+            "{} is out of range: a ttl is {} to {} (checked locally; nothing was sent)",
+            crate::render::human_seconds(ttl),
+            crate::render::human_seconds(MIN_TEMPLATE_TTL_SECONDS),
+            crate::render::human_seconds(MAX_TEMPLATE_TTL_SECONDS)
+        ));
+    }
+    Ok(ttl)
+}
+
+/// A credentials `--duration`: what STS allows for the broker's session (15 min to 12 h).
+pub fn parse_session_duration(s: &str) -> Result<u64, String> {
+    use portcullis_domain::session::{MAX_SESSION_SECONDS, MIN_SESSION_SECONDS};
+    let d = parse_duration(s)?;
+    if !(MIN_SESSION_SECONDS..=MAX_SESSION_SECONDS).contains(&d) {
+        return Err(format!(
+            "{} is out of range: a session is {} to {} (checked locally; nothing was sent)",
+            crate::render::human_seconds(d),
+            crate::render::human_seconds(MIN_SESSION_SECONDS),
+            crate::render::human_seconds(MAX_SESSION_SECONDS)
+        ));
+    }
+    Ok(d)
 }
 
 /// The clap command (for completions and tests).
@@ -208,6 +273,7 @@ pub fn command() -> clap::Command {
 
 /// Parse the process arguments and run; returns the exit code.
 pub fn main() -> std::process::ExitCode {
+    crate::output::quiet_on_broken_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -285,6 +351,115 @@ mod tests {
         assert!(parse_duration("2x").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("18446744073709551615d").unwrap_err().contains("too long"));
+        assert_eq!(parse_duration("1h30m").unwrap(), 5400);
+        assert_eq!(parse_duration("1h 30min").unwrap(), 5400);
+        assert_eq!(parse_duration("2 hours").unwrap(), 7200);
+        assert_eq!(parse_duration("1w").unwrap(), 604_800);
+        assert!(parse_duration("1h30").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn ttl_and_session_bounds_are_checked_before_sending() {
+        assert_eq!(parse_ttl("1h30m").unwrap(), 5400);
+        assert!(parse_ttl("10s").unwrap_err().contains("out of range"), "{:?}", parse_ttl("10s"));
+        assert!(parse_ttl("8d").unwrap_err().contains("out of range"));
+        assert_eq!(parse_session_duration("1h").unwrap(), 3600);
+        assert!(parse_session_duration("5m").is_err() && parse_session_duration("13h").is_err());
+    }
+
+    /// The `portcullis ...` commands in a help text's examples, as argument lists (continuation
+    /// lines joined; what follows `#`, `&&`, `|` or `>` is not part of the command).
+    fn examples(help: &str) -> Vec<Vec<String>> {
+        let joined = help.replace("\\\n", " ");
+        let mut out = Vec::new();
+        for line in joined.lines() {
+            let line = line.trim();
+            if !line.starts_with("portcullis ") {
+                continue;
+            }
+            let mut words = Vec::new();
+            let (mut word, mut quoted, mut any) = (String::new(), false, false);
+            for c in line.chars() {
+                match c {
+                    '"' => {
+                        quoted = !quoted;
+                        any = true;
+                    }
+                    c if c.is_whitespace() && !quoted => {
+                        if any || !word.is_empty() {
+                            words.push(std::mem::take(&mut word));
+                        }
+                        any = false;
+                    }
+                    c => word.push(c),
+                }
+            }
+            if any || !word.is_empty() {
+                words.push(word);
+            }
+            let end = words.iter().position(|w| ["#", "&&", "|", ">"].contains(&w.as_str())).unwrap_or(words.len());
+            words.truncate(end);
+            out.push(words);
+        }
+        out
+    }
+
+    fn all_help(cmd: &clap::Command, into: &mut Vec<(String, String)>) {
+        let name = cmd.get_name().to_owned();
+        if let Some(h) = cmd.get_after_help() {
+            into.push((name, h.to_string()));
+        }
+        for sub in cmd.get_subcommands() {
+            all_help(sub, into);
+        }
+    }
+
+    #[test]
+    fn every_help_example_parses_as_shown() {
+        let mut helps = Vec::new();
+        all_help(&command(), &mut helps);
+        let mut seen = 0;
+        for (name, help) in helps {
+            for words in examples(&help) {
+                seen += 1;
+                if let Err(e) = Cli::try_parse_from(&words) {
+                    panic!("an example in `{name} --help` does not parse: {words:?}\n{e}");
+                }
+            }
+        }
+        assert!(seen > 20, "only {seen} examples found");
+    }
+
+    /// `init --help`'s examples (and the top-level ones) write a configuration as shown.
+    #[tokio::test]
+    async fn the_init_examples_write_a_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut helps = Vec::new();
+        all_help(&command(), &mut helps);
+        let inits: Vec<Vec<String>> = helps
+            .iter()
+            .flat_map(|(_, h)| examples(h))
+            .filter(|w| w.get(1).map(String::as_str) == Some("init"))
+            .collect();
+        assert!(inits.len() >= 2, "{inits:?}");
+        for (i, mut words) in inits.into_iter().enumerate() {
+            let path = dir.path().join(format!("{i}.toml"));
+            words.extend(["--config".into(), path.display().to_string()]);
+            let cli = Cli::try_parse_from(&words).unwrap();
+            assert_eq!(run(cli).await.unwrap(), 0, "{words:?}");
+            let written = crate::config::CliConfig::load(&path).unwrap();
+            assert_eq!(written.region, "eu-west-1", "{words:?}");
+        }
+    }
+
+    #[test]
+    fn the_version_names_the_message_contract() {
+        let version = command().render_version();
+        assert!(
+            version.contains(&format!("message contract version {}", portcullis_domain::messages::ENVELOPE_VERSION)),
+            "{version}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use portcullis_domain::template::{CompiledTemplate, RenderError};
 
 use super::init::prompt;
 use super::templates::parse_template_name;
-use super::{parse_duration, parse_param};
+use super::{parse_param, parse_ttl};
 use crate::config::cache_dir;
 use crate::context::{Ctx, local_io};
 use crate::error::CliError;
@@ -30,8 +30,8 @@ pub struct RequestArgs {
     /// 12-digit account (default: default_account from the configuration).
     #[arg(long)]
     pub account: Option<String>,
-    /// How long, e.g. 3600, 45m, 4h.
-    #[arg(long, value_parser = parse_duration)]
+    /// How long, e.g. 3600, 45m, 4h, 1h30m (60s to 7d, and at most the template's maximum).
+    #[arg(long, value_parser = parse_ttl)]
     pub ttl: Option<u64>,
     /// Why you need it (recorded on the grant).
     #[arg(long)]
@@ -71,11 +71,22 @@ pub(crate) async fn run(ctx: &Ctx, args: &RequestArgs) -> Result<u8, CliError> {
     }
     let ttl = match args.ttl.or_else(|| {
         prompt(&format!("ttl (e.g. 1h; at most {})", human_seconds(stored.spec.max_ttl_seconds)))
-            .and_then(|t| parse_duration(&t).ok())
+            .and_then(|t| parse_ttl(&t).ok())
     }) {
         Some(t) => t,
         None => return Err(CliError::usage("--ttl is required", "e.g. --ttl 1h")),
     };
+    // The template's maximum, known now: a longer ttl is refused here, as the worker would.
+    if ttl > stored.spec.max_ttl_seconds {
+        return Err(CliError::usage(
+            format!(
+                "ttl_too_long: --ttl {} is above {template}'s maximum of {} (checked locally; nothing was sent)",
+                human_seconds(ttl),
+                human_seconds(stored.spec.max_ttl_seconds)
+            ),
+            format!("ask for --ttl {} or less", human_seconds(stored.spec.max_ttl_seconds)),
+        ));
+    }
     let reason = match args.reason.clone().or_else(|| prompt("reason (why you need it)")) {
         Some(r) => r,
         None => {

@@ -139,7 +139,7 @@ async fn deploy(
     let status = crate::stack::deploy_with_progress(&cfn, &names.stack(), &body, &params, timeout, &mut print_event)
         .await
         .map_err(|e| deploy_error(e, &endpoint, &source))?;
-    println!("stack {}: {status}", names.stack());
+    crate::output::emit(&format!("stack {}: {status}\n", names.stack()));
     Ok(0)
 }
 
@@ -157,7 +157,10 @@ async fn delete(worker_config: Option<&Path>, timeout: Duration, yes: bool) -> R
     let status = crate::stack::delete(&cfn, &names.stack(), timeout, &mut print_event)
         .await
         .map_err(|e| deploy_error(e, &endpoint, &source))?;
-    println!("stack {}: {status}; kept (DeletionPolicy: Retain): {RETAINED_ON_DELETE}", names.stack());
+    crate::output::emit(&format!(
+        "stack {}: {status}; kept (DeletionPolicy: Retain): {RETAINED_ON_DELETE}\n",
+        names.stack()
+    ));
     Ok(0)
 }
 

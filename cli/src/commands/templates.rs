@@ -58,7 +58,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &TemplatesArgs) -> Result<u8, CliError>
         }
         TemplatesAction::Put { file } => {
             let text = std::fs::read_to_string(file).map_err(local_io(file))?;
-            let hint = "see docs/messages.md#templateput-admins";
+            let hint = "start from one that works: `portcullis templates show <name> --output json`";
             let template: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| CliError::usage(format!("{} is not JSON: {e}", file.display()), hint))?;
             let template: TemplateSpec = serde_json::from_value(template).map_err(|e| {

@@ -9,7 +9,7 @@ use crate::login::Session;
 /// The session as `--output json` shows it.
 pub(crate) fn session_json(s: &Session, now: DateTime<Utc>) -> Value {
     json!({
-        "user": s.subject, "team": s.team, "groups": s.groups, "issuer": s.issuer,
+        "user": s.subject, "display_name": s.name(), "team": s.team, "groups": s.groups, "issuer": s.issuer,
         "expires_at": s.expires_at, "expires_in_seconds": (s.expires_at - now).num_seconds().max(0),
         "refreshable": s.refresh_token.is_some(), "flow": s.flow,
     })
@@ -18,7 +18,8 @@ pub(crate) fn session_json(s: &Session, now: DateTime<Utc>) -> Value {
 /// `portcullis whoami`: one `key  value` line per fact.
 pub(crate) fn whoami(session: &Session, now: DateTime<Utc>) -> String {
     let rows = vec![
-        vec!["user".into(), session.subject.clone()],
+        vec!["user".into(), session.name().to_owned()],
+        vec!["subject".into(), session.subject.clone()],
         vec!["team".into(), session.team.clone().unwrap_or_else(|| "-".into())],
         vec!["groups".into(), if session.groups.is_empty() { "-".into() } else { session.groups.join(", ") }],
         vec!["issuer".into(), session.issuer.clone()],
@@ -30,5 +31,9 @@ pub(crate) fn whoami(session: &Session, now: DateTime<Utc>) -> String {
 
 /// After a login.
 pub(crate) fn logged_in(session: &Session) -> String {
-    format!("logged in as {} ({}), until {}\n", session.subject, session.flow, session.expires_at.to_rfc3339())
+    let flow = match &session.display_name {
+        Some(name) if name != &session.subject => format!("{}, sub {}", session.flow, session.subject),
+        _ => session.flow.clone(),
+    };
+    format!("logged in as {} ({flow}), until {}\n", session.name(), session.expires_at.to_rfc3339())
 }

@@ -20,6 +20,8 @@ pub enum CodeArea {
     Measurement,
     /// Any queue's dead-letter queue, whatever the worker (`docs/messages.md`).
     Runtime,
+    /// Given by the `portcullis` CLI itself, never on the wire (`docs/messages.md`).
+    Cli,
 }
 
 macro_rules! error_codes {
@@ -131,6 +133,12 @@ error_codes! {
     /// A directory change is dated more than 31 days ahead (`directory::MAX_SCHEDULE_AHEAD_SECONDS`).
     EffectiveAtTooFar = "effective_at_too_far", Request;
 
+    /// The identity provider refused a login or a refresh token (denied, revoked, reused), or its
+    /// answer cannot be used (no ID token, a token that does not verify): the CLI exits 3. Never on
+    /// the wire, so not in the message schemas.
+    #[schemars(skip)]
+    LoginRefused = "login_refused", Cli;
+
     /// The worker failed on the message at every delivery (a bug): it is kept for inspection.
     InternalError = "internal_error", Runtime;
 
@@ -206,7 +214,7 @@ mod tests {
         for code in ErrorCode::ALL {
             let row = format!("| `{}` |", code.as_str());
             let (doc, name) = match code.area() {
-                CodeArea::Request | CodeArea::Runtime => (&messages, "docs/messages.md"),
+                CodeArea::Request | CodeArea::Runtime | CodeArea::Cli => (&messages, "docs/messages.md"),
                 CodeArea::Event | CodeArea::Measurement => (&posture, "docs/posture.md"),
             };
             assert!(doc.contains(&row), "{name} lacks a table row for {code}");
