@@ -158,6 +158,14 @@ pub fn hint_for(code: &str, details: Option<&serde_json::Value>) -> &'static str
              workers' and upgrade the older"
         }
         ErrorCode::StoredDataInvalid => "ask a Portcullis admin: a stored record does not read",
+        ErrorCode::AccessRevoked => {
+            "your access was revoked while the credentials were being issued: `portcullis grants --all` shows \
+             where your grants stand"
+        }
+        ErrorCode::SecretInRequest => {
+            "remove the token or key from the reason or note (never paste secrets into free text) and send it again"
+        }
+        ErrorCode::EffectiveAtTooFar => "date the directory change at most 31 days ahead",
         ErrorCode::UnrecognisedEvent
         | ErrorCode::ScopeUnknown
         | ErrorCode::RescanFailed

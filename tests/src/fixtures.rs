@@ -1,9 +1,10 @@
 //! Account fixtures for posture tests and the posture benchmark, created through the real APIs.
 //!
-//! [`healthy_account_in`] makes every control of the catalog pass in moto (except IAM.9: moto's
-//! root user has no MFA device and none can be added), which takes more than on AWS: moto's default
-//! security groups allow all outbound traffic (EC2.2), its default VPCs have no flow log (EC2.6),
-//! and EBS default encryption, AWS Config, S3 Block Public Access and the password policy start off.
+//! [`healthy_account_in`] makes every control of the catalog pass in moto (except IAM.9 and IAM.6:
+//! moto's root user has no MFA device and none can be added), which takes more than on AWS: moto's
+//! default security groups allow all outbound traffic (EC2.2), its default VPCs have no flow log
+//! (EC2.6), EBS default encryption, AWS Config, S3 Block Public Access and the password policy start
+//! off, and there is no support role (IAM.18).
 
 use aws_config::{Region, SdkConfig};
 use futures::StreamExt;
@@ -48,6 +49,7 @@ pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAcc
     iam.create_access_key().user_name("alice").send().await.unwrap();
     console_user(&home_sdk, "dana", true).await;
     block_public_access(&home_sdk, true).await;
+    support_role(&home_sdk, "aws-support").await;
 
     let mut detector = String::new();
     for region in regions {
@@ -62,6 +64,7 @@ pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAcc
             flow_log(&r, &vpc, &bucket).await;
         }
         close_default_security_groups(&r).await;
+        deny_admin_ports_in_network_acls(&r).await;
     }
     HealthyAccount { trail, detector, key, bucket }
 }
@@ -77,6 +80,44 @@ pub struct HealthyAccount {
 }
 
 /// `sdk` in `region`.
+/// Deny TCP 22 and 3389 from 0.0.0.0/0 in every network ACL of the region with entries numbered
+/// before moto's (and AWS's) default allow-all rule 100, which they shadow (EC2.21).
+pub async fn deny_admin_ports_in_network_acls(sdk: &SdkConfig) {
+    use aws_sdk_ec2::types::{PortRange, RuleAction};
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let acls = ec2.describe_network_acls().send().await.unwrap();
+    for acl in acls.network_acls() {
+        let id = acl.network_acl_id().unwrap();
+        for (rule_number, port) in [(10, 22), (11, 3389)] {
+            ec2.create_network_acl_entry()
+                .network_acl_id(id)
+                .rule_number(rule_number)
+                .protocol("6")
+                .rule_action(RuleAction::Deny)
+                .egress(false)
+                .cidr_block("0.0.0.0/0")
+                .port_range(PortRange::builder().from(port).to(port).build())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A role `name` with the AWS managed policy AWSSupportAccess (IAM.18).
+pub async fn support_role(sdk: &SdkConfig, name: &str) {
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}]});
+    iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.unwrap();
+    iam.attach_role_policy()
+        .role_name(name)
+        .policy_arn("arn:aws:iam::aws:policy/AWSSupportAccess")
+        .send()
+        .await
+        .unwrap();
+}
+
 pub fn regional(sdk: &SdkConfig, region: &str) -> SdkConfig {
     sdk.to_builder().region(Region::new(region.to_owned())).build()
 }

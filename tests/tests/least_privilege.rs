@@ -657,12 +657,12 @@ fn the_derivation_finds_the_calls_a_worker_makes() {
 
 #[test]
 fn a_new_sdk_call_without_its_permission_fails_the_check() {
-    // What adding a control that reads EC2 instances would look like, judged against the posture policy.
+    // What adding a control that reads EBS volumes would look like, judged against the posture policy.
     let sdks = Sdks::load();
     let source = r#"
         impl AwsReader {
-            async fn read_instances(&self) -> Result<(), E> {
-                let out = self.clients.ec2.describe_instances().max_results(5).send().await;
+            async fn read_volumes(&self) -> Result<(), E> {
+                let out = self.clients.ec2.describe_volumes().max_results(5).send().await;
                 Ok(())
             }
         }
@@ -674,10 +674,10 @@ fn a_new_sdk_call_without_its_permission_fails_the_check() {
         CallFinder { sdks: &sdks, only: None, function: Vec::new(), calls: Vec::new(), assumes_roles: Vec::new() };
     finder.visit_file(&file);
     let actions: Vec<String> = finder.calls.iter().flat_map(|c| call_actions(&sdks, c, &file, "new.rs")).collect();
-    assert_eq!(actions, ["ec2:DescribeInstances"], "test-only code is not read");
+    assert_eq!(actions, ["ec2:DescribeVolumes"], "test-only code is not read");
     assert_eq!(finder.calls[0].builder, ["max_results"]);
     let posture = policy_of(&holders()[2]);
-    assert!(!posture.allows("ec2:DescribeInstances"), "the check would let the new call through");
+    assert!(!posture.allows("ec2:DescribeVolumes"), "the check would let the new call through");
 }
 
 #[test]

@@ -47,10 +47,12 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
 
     let (reports, calls, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
     assert_eq!(reports.len(), 1);
-    // Every control passes in a healthy account, but IAM.9: moto's root user has no MFA device.
+    // Every control passes in a healthy account, but IAM.9 and IAM.6: moto's root user has no MFA
+    // device.
+    let root_mfa = [ControlId::Iam9, ControlId::Iam6];
     let expected: Vec<(String, Status)> = ControlId::ALL
         .iter()
-        .map(|c| (c.as_str().to_owned(), if *c == ControlId::Iam9 { Status::Fail } else { Status::Pass }))
+        .map(|c| (c.as_str().to_owned(), if root_mfa.contains(c) { Status::Fail } else { Status::Pass }))
         .collect();
     assert_eq!(statuses(&reports), expected, "{:#?}", reports[0].results);
     assert!(calls > 5, "the scan's calls were counted: {calls}");
@@ -93,6 +95,18 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
         .await
         .unwrap();
     fixtures::console_user(&env.sdk, "carol", false).await;
+    // A user with a policy of its own (IAM.2) and two active keys (CIS 1.13), CloudShell for a group
+    // (IAM.27), no support role any more (IAM.18), a full-admin customer policy attached (CIS 1.16).
+    iam.create_user().user_name("erin").send().await.unwrap();
+    for _ in 0..2 {
+        iam.create_access_key().user_name("erin").send().await.unwrap();
+    }
+    iam.attach_user_policy().user_name("erin").policy_arn(READ_ONLY).send().await.unwrap();
+    iam.create_group().group_name("shell").send().await.unwrap();
+    iam.attach_group_policy().group_name("shell").policy_arn(CLOUDSHELL).send().await.unwrap();
+    iam.detach_role_policy().role_name("aws-support").policy_arn(SUPPORT).send().await.unwrap();
+    let admin_policy = full_admin_policy(&env.sdk, "everything").await;
+    iam.attach_role_policy().role_name("aws-support").policy_arn(&admin_policy).send().await.unwrap();
     fixtures::block_public_access(&env.sdk, false).await;
     aws_sdk_config::Client::new(&env.sdk)
         .stop_configuration_recorder()
@@ -105,6 +119,9 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     // A new VPC: no flow log (EC2.6), and a default group that allows outbound traffic (EC2.2).
     let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
     let admin = open_admin_group(&env.sdk, &vpc).await;
+    // The new VPC's default network ACL allows everything in (EC2.21); an instance accepts IMDSv1
+    // (EC2.8).
+    let instance = run_instance(&env.sdk, "optional").await;
 
     // 91 days later (by the scanner's clock) the fixture's key is past IAM.3's 90 days and every
     // credential is unused for more than IAM.22's 45: the real collector's fail paths, without
@@ -136,20 +153,35 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     assert_eq!(by(ControlId::Ec254).failing_resources, vec![admin_arn]);
     assert!(by(ControlId::Ec253).reason.unwrap().contains("tcp 0-1024"));
     assert_eq!(by(ControlId::Ec27).failing_resources, vec!["ebs-encryption-by-default:us-east-1"]);
+    assert_eq!(
+        by(ControlId::Ec28).failing_resources,
+        vec![format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{instance}")]
+    );
+    assert_eq!(by(ControlId::Ec221).failing_resources.len(), 1, "the new VPC's ACL: {:?}", by(ControlId::Ec221));
+    assert!(by(ControlId::Ec221).reason.unwrap().contains("rule 100 lets 0.0.0.0/0 reach 22"));
     assert!(by(ControlId::Iam15).reason.unwrap().contains("is 13"));
     assert!(by(ControlId::Iam16).reason.unwrap().contains("last 23"));
     assert_eq!(by(ControlId::Iam5).failing_resources, vec!["carol"]);
     assert_eq!(
         by(ControlId::Iam22).failing_resources,
-        vec!["alice/access_key_1", "carol/password", "dana/password"],
+        vec!["alice/access_key_1", "carol/password", "dana/password", "erin/access_key_1", "erin/access_key_2"],
         "unused for 91 days"
     );
+    assert_eq!(by(ControlId::Iam2).failing_resources, vec!["erin"]);
+    assert_eq!(by(ControlId::Cis3_1_13).failing_resources, vec!["erin"]);
+    assert_eq!(by(ControlId::Iam27).failing_resources, vec![format!("arn:aws:iam::{ACCOUNT}:group/shell")]);
+    assert_eq!(by(ControlId::Iam18).failing_resources, vec![format!("support-role:{ACCOUNT}")]);
+    assert_eq!(by(ControlId::Cis3_1_16).failing_resources, vec![admin_policy.clone()]);
+    assert!(by(ControlId::Iam6).reason.unwrap().contains("no MFA device"));
     assert!(by(ControlId::S31).reason.unwrap().contains("RestrictPublicBuckets"));
     assert_eq!(by(ControlId::GuardDuty1).status, Status::Fail);
     assert_eq!(by(ControlId::Kms4).failing_resources.len(), 1, "only the symmetric key that stopped rotating");
     assert!(by(ControlId::Kms4).failing_resources[0].ends_with(&account.key));
     assert_eq!(by(ControlId::Kms3).failing_resources, vec![doomed.arn.clone().unwrap()]);
-    assert_eq!(by(ControlId::Iam3).failing_resources, vec!["alice/access_key_1"]);
+    assert_eq!(
+        by(ControlId::Iam3).failing_resources,
+        vec!["alice/access_key_1", "erin/access_key_1", "erin/access_key_2"]
+    );
     assert_eq!(by(ControlId::Iam4).status, Status::Pass);
 
     assert_eq!(env.gauge("aws_cloudtrail_logging_enabled", None), Some(0.0));
@@ -173,6 +205,38 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     let cloudtrail = controls.iter().find(|c| c["control_id"] == "CloudTrail.1").unwrap();
     assert_eq!(cloudtrail["status"], "fail");
     assert_eq!(cloudtrail["failing_resource_count"], 1);
+}
+
+/// An instance whose metadata options have `HttpTokens` `tokens`. Returns its id.
+async fn run_instance(sdk: &aws_config::SdkConfig, tokens: &str) -> String {
+    use aws_sdk_ec2::types::{HttpTokensState, InstanceMetadataOptionsRequest};
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let images = ec2.describe_images().send().await.unwrap();
+    let image = images.images().first().and_then(|i| i.image_id()).expect("moto has default images").to_owned();
+    let run = ec2
+        .run_instances()
+        .image_id(image)
+        .min_count(1)
+        .max_count(1)
+        .metadata_options(InstanceMetadataOptionsRequest::builder().http_tokens(HttpTokensState::from(tokens)).build())
+        .send()
+        .await
+        .unwrap();
+    run.instances()[0].instance_id().unwrap().to_owned()
+}
+
+const READ_ONLY: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+const CLOUDSHELL: &str = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess";
+const SUPPORT: &str = "arn:aws:iam::aws:policy/AWSSupportAccess";
+
+/// A customer managed policy `name` that allows every action on every resource. Returns its ARN.
+async fn full_admin_policy(sdk: &aws_config::SdkConfig, name: &str) -> String {
+    let document = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Narrow", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["*"], "Resource": "*"}]});
+    let created =
+        aws_sdk_iam::Client::new(sdk).create_policy().policy_name(name).policy_document(document.to_string()).send();
+    created.await.unwrap().policy.unwrap().arn.unwrap()
 }
 
 /// A security group in `vpc` that lets 0.0.0.0/0 reach TCP 0-1024 (EC2.53) and ::/0 everything
@@ -443,6 +507,48 @@ async fn a_multi_region_trail_counts_in_every_scanned_region() {
     }
 }
 
+/// CIS 3.5 and 3.2 judge every trail `DescribeTrails` lists in a region: a multi-region trail homed
+/// in eu-west-1 without KMS encryption or log file validation fails CloudTrail.2 and CloudTrail.4 in
+/// us-east-1 (the only region scanned), its configuration read through its home region, while
+/// CloudTrail.1 still passes on the healthy trail.
+#[tokio::test]
+async fn a_shadow_trail_homed_in_an_unscanned_region_is_judged_for_encryption_and_validation() {
+    let env = PostureEnv::start("").await;
+    healthy_account(&env.sdk).await;
+    let eu = fixtures::regional(&env.sdk, "eu-west-1");
+    fixtures::bucket_for(&eu, "eu-plain-logs").await;
+    let ct = aws_sdk_cloudtrail::Client::new(&eu);
+    let created =
+        ct.create_trail().name("eu-plain").s3_bucket_name("eu-plain-logs").is_multi_region_trail(true).send().await;
+    let arn = created.unwrap().trail_arn.unwrap();
+    ct.start_logging().name("eu-plain").send().await.unwrap();
+    assert!(arn.contains(":eu-west-1:"), "{arn}");
+
+    let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+    assert_eq!(reports.len(), 1, "us-east-1 only");
+    let by = |c: ControlId| reports[0].result(c).unwrap().clone();
+    for c in [ControlId::CloudTrail2, ControlId::CloudTrail4] {
+        let r = by(c);
+        assert_eq!((r.status, r.failing_resources.clone()), (Status::Fail, vec![arn.clone()]), "{c}: {r:?}");
+    }
+    assert_eq!(by(ControlId::CloudTrail1).status, Status::Pass, "the healthy trail is enough for CloudTrail.1");
+
+    // Fixed at home, it passes where it is seen.
+    let key = aws_sdk_kms::Client::new(&eu).create_key().send().await.unwrap().key_metadata.unwrap();
+    ct.update_trail()
+        .name("eu-plain")
+        .enable_log_file_validation(true)
+        .kms_key_id(key.arn.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+    for c in [ControlId::CloudTrail2, ControlId::CloudTrail4] {
+        let r = reports[0].result(c).unwrap();
+        assert_eq!(r.status, Status::Pass, "{c}: {r:?}");
+    }
+}
+
 /// CloudTrail logs an event when any selector matches it: an exclusion in one selector does not
 /// remove what another selector records, for basic and advanced selectors alike.
 #[tokio::test]
@@ -529,7 +635,8 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
     let ec2 = aws_sdk_ec2::Client::new(&env.sdk);
     let iam = aws_sdk_iam::Client::new(&env.sdk);
     let mut vpc = String::new();
-    let cases: [(&str, &str, &str, Value, &[&str]); 8] = [
+    let admin = full_admin_policy(&env.sdk, "everything").await;
+    let cases: [(&str, &str, &str, Value, &[&str]); 13] = [
         (
             "aws.iam",
             "iam.amazonaws.com",
@@ -538,9 +645,40 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
             &["IAM.15", "IAM.16"],
         ),
         ("aws.iam", "iam.amazonaws.com", "CreateLoginProfile", json!({"userName": "carol"}), &["IAM.5"]),
+        (
+            "aws.iam",
+            "iam.amazonaws.com",
+            "AttachUserPolicy",
+            json!({"userName": "carol", "policyArn": CLOUDSHELL}),
+            &["IAM.2", "IAM.27"],
+        ),
+        (
+            "aws.iam",
+            "iam.amazonaws.com",
+            "DetachRolePolicy",
+            json!({"roleName": "aws-support", "policyArn": SUPPORT}),
+            &["IAM.18"],
+        ),
+        (
+            "aws.iam",
+            "iam.amazonaws.com",
+            "AttachRolePolicy",
+            json!({"roleName": "aws-support", "policyArn": admin}),
+            &["CIS3-1.16"],
+        ),
+        ("aws.iam", "iam.amazonaws.com", "CreateAccessKey", json!({"userName": "alice"}), &["CIS3-1.13"]),
         ("aws.s3", "s3.amazonaws.com", "PutAccountPublicAccessBlock", json!({}), &["S3.1"]),
         ("aws.ec2", "ec2.amazonaws.com", "DisableEbsEncryptionByDefault", json!({}), &["EC2.7"]),
-        ("aws.ec2", "ec2.amazonaws.com", "CreateVpc", json!({"cidrBlock": "10.9.0.0/16"}), &["EC2.2", "EC2.6"]),
+        // A new VPC: its default group allows outbound traffic, it has no flow log, and its default
+        // network ACL lets everything in.
+        (
+            "aws.ec2",
+            "ec2.amazonaws.com",
+            "CreateVpc",
+            json!({"cidrBlock": "10.9.0.0/16"}),
+            &["EC2.2", "EC2.6", "EC2.21"],
+        ),
+        ("aws.ec2", "ec2.amazonaws.com", "RunInstances", json!({}), &["EC2.8"]),
         ("aws.ec2", "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", json!({}), &["EC2.53", "EC2.54"]),
         (
             "aws.config",
@@ -564,12 +702,27 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
                 iam.update_account_password_policy().minimum_password_length(13).send().await.unwrap();
             }
             "CreateLoginProfile" => fixtures::console_user(&env.sdk, "carol", false).await,
+            "AttachUserPolicy" => {
+                iam.attach_user_policy().user_name("carol").policy_arn(CLOUDSHELL).send().await.unwrap();
+            }
+            "DetachRolePolicy" => {
+                iam.detach_role_policy().role_name("aws-support").policy_arn(SUPPORT).send().await.unwrap();
+            }
+            "AttachRolePolicy" => {
+                iam.attach_role_policy().role_name("aws-support").policy_arn(&admin).send().await.unwrap();
+            }
+            "CreateAccessKey" => {
+                iam.create_access_key().user_name("alice").send().await.unwrap();
+            }
             "PutAccountPublicAccessBlock" => fixtures::block_public_access(&env.sdk, false).await,
             "DisableEbsEncryptionByDefault" => {
                 ec2.disable_ebs_encryption_by_default().send().await.unwrap();
             }
             "CreateVpc" => {
                 vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
+            }
+            "RunInstances" => {
+                run_instance(&env.sdk, "optional").await;
             }
             "AuthorizeSecurityGroupIngress" => {
                 open_admin_group(&env.sdk, &vpc).await;

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::controls::{
-    ConfigRecorderFacts, FlowLogFacts, PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VpcFacts,
+    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, NaclFacts, PasswordPolicyFacts,
+    PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
 };
 use portcullis_domain::posture::{
     ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
@@ -33,12 +34,16 @@ pub struct Facts {
     /// The credential report AWS serves; `None`: one generated now from `users`.
     pub report: Option<CredentialReport>,
     pub root: (i64, i64),
+    pub virtual_mfa_devices: Vec<VirtualMfaDevice>,
+    pub authorization: AuthorizationFacts,
     pub kms: Vec<KmsKeyFacts>,
     pub password_policy: Option<PasswordPolicyFacts>,
     pub public_access_block: Option<PublicAccessBlockFacts>,
     pub ebs_encryption_by_default: bool,
     pub config_recorders: Vec<ConfigRecorderFacts>,
     pub security_groups: Vec<SecurityGroupFacts>,
+    pub instances: Vec<InstanceFacts>,
+    pub network_acls: Vec<NaclFacts>,
     pub vpcs: Vec<VpcFacts>,
     pub flow_logs: Vec<FlowLogFacts>,
 }
@@ -104,6 +109,12 @@ impl FactReader for StaticReader {
     async fn root_summary(&self) -> Result<(i64, i64), CollectError> {
         Ok(self.read().root)
     }
+    async fn virtual_mfa_devices(&self) -> Result<Vec<VirtualMfaDevice>, CollectError> {
+        Ok(self.read().virtual_mfa_devices)
+    }
+    async fn authorization_details(&self) -> Result<AuthorizationFacts, CollectError> {
+        Ok(self.read().authorization)
+    }
     async fn password_policy(&self) -> Result<Option<PasswordPolicyFacts>, CollectError> {
         Ok(self.read().password_policy)
     }
@@ -115,6 +126,12 @@ impl FactReader for StaticReader {
     }
     async fn config_recorders(&self) -> Result<Vec<ConfigRecorderFacts>, CollectError> {
         Ok(self.read().config_recorders)
+    }
+    async fn instances(&self) -> Result<Vec<InstanceFacts>, CollectError> {
+        Ok(self.read().instances)
+    }
+    async fn network_acls(&self) -> Result<Vec<NaclFacts>, CollectError> {
+        Ok(self.read().network_acls)
     }
     async fn security_groups(&self) -> Result<Vec<SecurityGroupFacts>, CollectError> {
         Ok(self.read().security_groups)

@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::posture::controls::{
-    ConfigRecorderFacts, FlowLogFacts, PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VpcFacts,
+    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, NaclFacts, PasswordPolicyFacts,
+    PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
 };
 use portcullis_domain::posture::{
     ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
@@ -51,6 +52,11 @@ pub trait FactReader: Send + Sync + Debug + 'static {
     async fn iam_user(&self, user: &str) -> Result<Option<IamUserFacts>, CollectError>;
     /// (`AccountAccessKeysPresent`, `AccountMFAEnabled`).
     async fn root_summary(&self) -> Result<(i64, i64), CollectError>;
+    /// The account's assigned virtual MFA devices.
+    async fn virtual_mfa_devices(&self) -> Result<Vec<VirtualMfaDevice>, CollectError>;
+    /// Every user, group and role with the policies it holds, and every customer managed policy
+    /// with its default version (`GetAccountAuthorizationDetails`).
+    async fn authorization_details(&self) -> Result<AuthorizationFacts, CollectError>;
     /// The account password policy (`None`: the account has none).
     async fn password_policy(&self) -> Result<Option<PasswordPolicyFacts>, CollectError>;
     /// The account's S3 Block Public Access setting (`None`: none is set).
@@ -59,6 +65,10 @@ pub trait FactReader: Send + Sync + Debug + 'static {
     async fn ebs_encryption_by_default(&self) -> Result<bool, CollectError>;
     /// The region's AWS Config recorders, with their status.
     async fn config_recorders(&self) -> Result<Vec<ConfigRecorderFacts>, CollectError>;
+    /// Every EC2 instance of the region, with its metadata options.
+    async fn instances(&self) -> Result<Vec<InstanceFacts>, CollectError>;
+    /// Every network ACL of the region, with its entries.
+    async fn network_acls(&self) -> Result<Vec<NaclFacts>, CollectError>;
     /// Every security group of the region.
     async fn security_groups(&self) -> Result<Vec<SecurityGroupFacts>, CollectError>;
     /// Every VPC of the region and every flow log.

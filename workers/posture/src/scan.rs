@@ -20,10 +20,12 @@ use std::time::{Duration, Instant};
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::controls::{
     Anywhere, CREDENTIAL_REPORT_MAX_AGE, current_users, evaluate_account_public_access_block, evaluate_admin_ports,
-    evaluate_cloudtrail, evaluate_config, evaluate_console_mfa, evaluate_default_security_groups,
-    evaluate_ebs_default_encryption, evaluate_flow_logs, evaluate_guardduty, evaluate_kms,
-    evaluate_log_file_validation, evaluate_password_policy, evaluate_root, evaluate_trail_encryption,
-    evaluate_unused_credentials, evaluate_user_access_keys,
+    evaluate_cloudshell_access, evaluate_cloudtrail, evaluate_config, evaluate_console_mfa,
+    evaluate_default_security_groups, evaluate_ebs_default_encryption, evaluate_flow_logs,
+    evaluate_full_admin_policies, evaluate_guardduty, evaluate_imdsv2, evaluate_kms, evaluate_log_file_validation,
+    evaluate_nacl_admin_ports, evaluate_one_active_key, evaluate_password_policy, evaluate_root,
+    evaluate_root_hardware_mfa, evaluate_support_role, evaluate_trail_encryption, evaluate_unused_credentials,
+    evaluate_user_access_keys, evaluate_user_policies,
 };
 use portcullis_domain::posture::{
     AccessKeyAge, ControlId, ControlResult, CredentialReport, Findings, IamUserFacts, KmsKeyFacts, ScanReport,
@@ -46,13 +48,19 @@ pub enum Reading {
     GuardDuty,
     /// The credential report, or one user.
     IamUsers,
-    /// `GetAccountSummary`.
+    /// `GetAccountSummary` (and, for IAM.6, `ListVirtualMFADevices`).
     RootSummary,
+    /// `GetAccountAuthorizationDetails`: who holds which policy.
+    IamAuthorization,
     PasswordPolicy,
     AccountPublicAccessBlock,
     EbsDefaultEncryption,
     ConfigRecorders,
     SecurityGroups,
+    /// `DescribeInstances`.
+    Instances,
+    /// `DescribeNetworkAcls`.
+    NetworkAcls,
     VpcsAndFlowLogs,
     /// Keys, or one key.
     Kms,
@@ -68,9 +76,12 @@ impl Reading {
             Ec22 | Ec253 | Ec254 => Reading::SecurityGroups,
             Ec26 => Reading::VpcsAndFlowLogs,
             Ec27 => Reading::EbsDefaultEncryption,
+            Ec28 => Reading::Instances,
+            Ec221 => Reading::NetworkAcls,
             GuardDuty1 => Reading::GuardDuty,
-            Iam3 | Iam5 | Iam22 => Reading::IamUsers,
-            Iam4 | Iam9 => Reading::RootSummary,
+            Iam3 | Iam5 | Iam22 | Cis3_1_13 => Reading::IamUsers,
+            Iam4 | Iam6 | Iam9 => Reading::RootSummary,
+            Iam2 | Iam18 | Iam27 | Cis3_1_16 => Reading::IamAuthorization,
             Iam15 | Iam16 => Reading::PasswordPolicy,
             Kms3 | Kms4 => Reading::Kms,
             S31 => Reading::AccountPublicAccessBlock,
@@ -209,14 +220,29 @@ impl Scanner {
         let wanted: BTreeSet<ControlId> = target.measures(home);
         let needs = |r: Reading| wanted.iter().any(|c| Reading::of(*c) == r);
         let account = scope.account_id.as_str();
-        let (trails, guardduty, users, root, policy, public_access, ebs, config, groups, flow_logs, kms) = tokio::join!(
+        let (
+            trails,
+            guardduty,
+            users,
+            root,
+            authorization,
+            policy,
+            public_access,
+            ebs,
+            config,
+            groups,
+            instances,
+            acls,
+            flow_logs,
+            kms,
+        ) = tokio::join!(
             async {
                 needs(Reading::Trails).then_some(())?;
                 Some(match reader.trails().await {
                     Ok((trails, unreadable)) => vec![
                         evaluate_cloudtrail(&trails, &unreadable),
-                        evaluate_trail_encryption(region, &trails),
-                        evaluate_log_file_validation(region, &trails),
+                        evaluate_trail_encryption(&trails),
+                        evaluate_log_file_validation(&trails),
                     ],
                     Err(e) => Reading::Trails.unknown(&e),
                 })
@@ -234,12 +260,18 @@ impl Scanner {
             },
             async {
                 needs(Reading::RootSummary).then_some(())?;
-                Some(match reader.root_summary().await {
-                    Ok((keys, mfa)) => {
-                        let (k, m) = evaluate_root(keys, mfa);
-                        vec![k, m]
-                    }
-                    Err(e) => Reading::RootSummary.unknown(&e),
+                Some(self.root(reader, wanted.contains(&ControlId::Iam6)).await)
+            },
+            async {
+                needs(Reading::IamAuthorization).then_some(())?;
+                Some(match reader.authorization_details().await {
+                    Ok(facts) => vec![
+                        evaluate_user_policies(&facts),
+                        evaluate_support_role(account, &facts),
+                        evaluate_cloudshell_access(&facts),
+                        evaluate_full_admin_policies(&facts),
+                    ],
+                    Err(e) => Reading::IamAuthorization.unknown(&e),
                 })
             },
             async {
@@ -287,6 +319,20 @@ impl Scanner {
                 })
             },
             async {
+                needs(Reading::Instances).then_some(())?;
+                Some(match reader.instances().await {
+                    Ok(instances) => vec![evaluate_imdsv2(&instances)],
+                    Err(e) => Reading::Instances.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::NetworkAcls).then_some(())?;
+                Some(match reader.network_acls().await {
+                    Ok(acls) => vec![evaluate_nacl_admin_ports(&acls)],
+                    Err(e) => Reading::NetworkAcls.unknown(&e),
+                })
+            },
+            async {
                 needs(Reading::VpcsAndFlowLogs).then_some(())?;
                 Some(match reader.vpcs_and_flow_logs().await {
                     Ok((vpcs, flow_logs)) => vec![evaluate_flow_logs(&vpcs, &flow_logs)],
@@ -309,13 +355,36 @@ impl Scanner {
             report.key_age = age.filter(|_| wanted.contains(&ControlId::Iam3)).map(|a| (region.to_owned(), a));
             report.results.extend(rs.into_iter().map(|r| (region.to_owned(), r)));
         }
-        for rs in [trails, root, policy, public_access, ebs, config, groups, flow_logs, kms].into_iter().flatten() {
+        let readings =
+            [trails, root, authorization, policy, public_access, ebs, config, groups, instances, acls, flow_logs, kms];
+        for rs in readings.into_iter().flatten() {
             report.results.extend(rs.into_iter().map(|r| (region.to_owned(), r)));
         }
         report.results.retain(|(_, r)| wanted.contains(&r.control));
         report.results.sort_by_key(|(_, r)| r.control);
         report.finished_at = self.clock.now();
         Some(report)
+    }
+
+    /// IAM.4 and IAM.9 from the account summary; IAM.6 (when `hardware` is asked) from it and the
+    /// virtual MFA devices.
+    async fn root(&self, reader: &dyn FactReader, hardware: bool) -> Vec<ControlResult> {
+        let (summary, devices) = tokio::join!(reader.root_summary(), async {
+            if hardware { Some(reader.virtual_mfa_devices().await) } else { None }
+        });
+        let mut results = match &summary {
+            Ok((keys, mfa)) => {
+                let (k, m) = evaluate_root(*keys, *mfa);
+                vec![k, m]
+            }
+            Err(e) => vec![unknown(ControlId::Iam4, e), unknown(ControlId::Iam9, e)],
+        };
+        match (summary, devices) {
+            (_, None) => {}
+            (Err(e), Some(_)) | (Ok(_), Some(Err(e))) => results.push(unknown(ControlId::Iam6, &e)),
+            (Ok((_, mfa)), Some(Ok(devices))) => results.push(evaluate_root_hardware_mfa(mfa, &devices)),
+        }
+        results
     }
 
     async fn guardduty(&self, reader: &dyn FactReader) -> (ControlResult, Option<Findings>) {
@@ -382,11 +451,16 @@ impl Scanner {
         vec![deletion, rotation]
     }
 
-    /// The per-user controls (IAM.3, IAM.5, IAM.22) over `users`, and the oldest active key.
+    /// The per-user controls (IAM.3, IAM.5, IAM.22, CIS 1.13) over `users`, and the oldest active key.
     fn evaluate_users(&self, users: &[IamUserFacts]) -> (Vec<ControlResult>, Option<AccessKeyAge>) {
         let now = self.clock.now();
         let age = evaluate_user_access_keys(users, now, self.max_key_age_days);
-        let results = vec![age.result.clone(), evaluate_console_mfa(users), evaluate_unused_credentials(users, now)];
+        let results = vec![
+            age.result.clone(),
+            evaluate_console_mfa(users),
+            evaluate_unused_credentials(users, now),
+            evaluate_one_active_key(users),
+        ];
         (results, Some(age))
     }
 

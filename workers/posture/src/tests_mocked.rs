@@ -48,7 +48,11 @@ struct Rules {
 }
 
 fn reader_with(r: Rules) -> Arc<dyn FactReader> {
-    Arc::new(AwsReader::from_clients(
+    Arc::new(aws_reader(r))
+}
+
+fn aws_reader(r: Rules) -> AwsReader {
+    AwsReader::from_clients(
         &account(),
         REGION,
         Clients {
@@ -61,7 +65,72 @@ fn reader_with(r: Rules) -> Arc<dyn FactReader> {
             s3control: mock_client!(aws_sdk_s3control, RuleMode::MatchAny, r.s3control.iter()),
         },
         4,
-    ))
+    )
+}
+
+/// A multi-region trail homed in us-west-2 is listed here (eu-west-1) without KMS or validation;
+/// its configuration is read by `GetTrail` in us-west-2, and when that is denied CloudTrail.2 and
+/// CloudTrail.4 are unknown (never judged on the listing's defaults, never a silent pass).
+#[tokio::test]
+async fn a_shadow_trails_configuration_is_read_at_home_and_unknown_when_denied() {
+    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsOutput;
+    use aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput;
+    use aws_sdk_cloudtrail::operation::get_trail::{GetTrailError, GetTrailOutput};
+    use aws_sdk_cloudtrail::operation::get_trail_status::GetTrailStatusOutput;
+    use aws_sdk_cloudtrail::types::Trail;
+    const ARN: &str = "arn:aws:cloudtrail:us-west-2:123456789012:trail/west";
+    let listed =
+        || Trail::builder().name("west").trail_arn(ARN).home_region("us-west-2").is_multi_region_trail(true).build();
+    let here = || {
+        vec![
+            mock!(aws_sdk_cloudtrail::Client::describe_trails)
+                .then_output(move || DescribeTrailsOutput::builder().trail_list(listed()).build()),
+        ]
+    };
+    let at_home = |get_trail: Rule| {
+        let rules = [
+            mock!(aws_sdk_cloudtrail::Client::get_trail_status)
+                .match_requests(|r| r.name() == Some(ARN))
+                .then_output(|| GetTrailStatusOutput::builder().is_logging(true).build()),
+            mock!(aws_sdk_cloudtrail::Client::get_event_selectors)
+                .then_output(|| GetEventSelectorsOutput::builder().build()),
+            get_trail,
+        ];
+        mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, rules.iter())
+    };
+    let controls = ScanTarget::controls([ControlId::CloudTrail1, ControlId::CloudTrail2, ControlId::CloudTrail4]);
+
+    // Read at home: encrypted and validated there, whatever the listing says.
+    let configured =
+        mock!(aws_sdk_cloudtrail::Client::get_trail).match_requests(|r| r.name() == Some(ARN)).then_output(|| {
+            let trail = Trail::builder()
+                .name("west")
+                .trail_arn(ARN)
+                .home_region("us-west-2")
+                .is_multi_region_trail(true)
+                .log_file_validation_enabled(true)
+                .kms_key_id("arn:aws:kms:us-west-2:123456789012:key/k")
+                .build();
+            GetTrailOutput::builder().trail(trail).build()
+        });
+    let reader = aws_reader(Rules { cloudtrail: here(), ..Rules::default() })
+        .with_cloudtrail_in("us-west-2", at_home(configured));
+    let report = Scanner::new(vec![Arc::new(reader)], 90).scan(&scope(), &controls, "test").await.unwrap();
+    for (_, r) in &report.results {
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+    }
+
+    // Denied at home: unknown, with the reason.
+    let denied_get = mock!(aws_sdk_cloudtrail::Client::get_trail).then_error(|| GetTrailError::generic(denied()));
+    let reader = aws_reader(Rules { cloudtrail: here(), ..Rules::default() })
+        .with_cloudtrail_in("us-west-2", at_home(denied_get));
+    let report = Scanner::new(vec![Arc::new(reader)], 90).scan(&scope(), &controls, "test").await.unwrap();
+    assert_eq!(report.result(ControlId::CloudTrail1).unwrap().status, Status::Pass);
+    for c in [ControlId::CloudTrail2, ControlId::CloudTrail4] {
+        let r = report.result(c).unwrap();
+        assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{r:?}");
+        assert!(r.reason.as_deref().unwrap().contains("cloudtrail:GetTrail"), "{r:?}");
+    }
 }
 
 fn scope() -> Scope {
@@ -206,13 +275,17 @@ fn denied_everywhere() -> Rules {
     use aws_sdk_config::operation::describe_configuration_recorder_status::DescribeConfigurationRecorderStatusError;
     use aws_sdk_config::operation::describe_configuration_recorders::DescribeConfigurationRecordersError;
     use aws_sdk_ec2::operation::describe_flow_logs::DescribeFlowLogsError;
+    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesError;
+    use aws_sdk_ec2::operation::describe_network_acls::DescribeNetworkAclsError;
     use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsError;
     use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError;
     use aws_sdk_ec2::operation::get_ebs_encryption_by_default::GetEbsEncryptionByDefaultError;
     use aws_sdk_guardduty::operation::list_detectors::ListDetectorsError;
     use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportError;
+    use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsError;
     use aws_sdk_iam::operation::get_account_password_policy::GetAccountPasswordPolicyError;
     use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
+    use aws_sdk_iam::operation::list_virtual_mfa_devices::ListVirtualMFADevicesError;
     use aws_sdk_kms::operation::list_keys::ListKeysError;
     use aws_sdk_s3control::operation::get_public_access_block::GetPublicAccessBlockError;
     Rules {
@@ -229,6 +302,9 @@ fn denied_everywhere() -> Rules {
             mock!(aws_sdk_ec2::Client::describe_security_groups)
                 .then_error(|| DescribeSecurityGroupsError::generic(denied())),
             mock!(aws_sdk_ec2::Client::describe_vpcs).then_error(|| DescribeVpcsError::generic(denied())),
+            mock!(aws_sdk_ec2::Client::describe_instances).then_error(|| DescribeInstancesError::generic(denied())),
+            mock!(aws_sdk_ec2::Client::describe_network_acls)
+                .then_error(|| DescribeNetworkAclsError::generic(denied())),
             mock!(aws_sdk_ec2::Client::describe_flow_logs).then_error(|| DescribeFlowLogsError::generic(denied())),
             mock!(aws_sdk_ec2::Client::get_ebs_encryption_by_default)
                 .then_error(|| GetEbsEncryptionByDefaultError::generic(denied())),
@@ -242,6 +318,10 @@ fn denied_everywhere() -> Rules {
             mock!(aws_sdk_iam::Client::get_account_summary).then_error(|| GetAccountSummaryError::generic(denied())),
             mock!(aws_sdk_iam::Client::get_account_password_policy)
                 .then_error(|| GetAccountPasswordPolicyError::generic(denied())),
+            mock!(aws_sdk_iam::Client::get_account_authorization_details)
+                .then_error(|| GetAccountAuthorizationDetailsError::generic(denied())),
+            mock!(aws_sdk_iam::Client::list_virtual_mfa_devices)
+                .then_error(|| ListVirtualMFADevicesError::generic(denied())),
         ],
         kms: vec![mock!(aws_sdk_kms::Client::list_keys).then_error(|| ListKeysError::generic(denied()))],
         s3control: vec![
@@ -620,4 +700,146 @@ async fn failed_flow_log_delivery_and_failed_recording_fail() {
     assert_eq!(config.status, Status::Fail, "{config:?}");
     assert!(config.reason.as_deref().unwrap().contains("last recording failed"), "{config:?}");
     assert_eq!(report.results.len(), 2, "only the controls asked for");
+}
+
+/// `GetAccountAuthorizationDetails` is read page by page and its URL-encoded documents decoded:
+/// a user's own policy (IAM.2), the support role (IAM.18) and an attached full-admin policy (CIS
+/// 1.16) on the second page all count.
+#[tokio::test]
+async fn authorization_details_are_read_on_every_page() {
+    use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput;
+    use aws_sdk_iam::types::{AttachedPolicy, ManagedPolicyDetail, PolicyVersion, UserDetail};
+    const ADMIN: &str = "arn:aws:iam::123456789012:policy/admin";
+    use aws_sdk_iam::operation::list_entities_for_policy::ListEntitiesForPolicyOutput;
+    use aws_sdk_iam::types::PolicyRole;
+    let first = mock!(aws_sdk_iam::Client::get_account_authorization_details)
+        .match_requests(|r| r.marker().is_none() && r.filter().len() == 3)
+        .then_output(|| {
+            GetAccountAuthorizationDetailsOutput::builder()
+                .user_detail_list(
+                    UserDetail::builder()
+                        .user_name("bob")
+                        .arn("arn:aws:iam::123456789012:user/bob")
+                        .attached_managed_policies(
+                            AttachedPolicy::builder().policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess").build(),
+                        )
+                        .build(),
+                )
+                .is_truncated(true)
+                .marker("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_iam::Client::get_account_authorization_details)
+        .match_requests(|r| r.marker() == Some("page-2"))
+        .then_output(|| {
+            let document = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow\
+                            %22%2C%22Action%22%3A%22%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D";
+            GetAccountAuthorizationDetailsOutput::builder()
+                .policies(
+                    ManagedPolicyDetail::builder()
+                        .policy_name("admin")
+                        .arn(ADMIN)
+                        .attachment_count(1)
+                        .policy_version_list(
+                            PolicyVersion::builder()
+                                .version_id("v1")
+                                .is_default_version(false)
+                                .document("%7B%7D")
+                                .build(),
+                        )
+                        .policy_version_list(
+                            PolicyVersion::builder()
+                                .version_id("v2")
+                                .is_default_version(true)
+                                .document(document)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .is_truncated(false)
+                .build()
+        });
+    // Roles are read as holders of the two AWS managed policies: the support role, and CloudShell on
+    // nobody (the policy does not exist in this account: NoSuchEntity is none).
+    let support = mock!(aws_sdk_iam::Client::list_entities_for_policy)
+        .match_requests(|r| r.policy_arn() == Some("arn:aws:iam::aws:policy/AWSSupportAccess"))
+        .then_output(|| {
+            ListEntitiesForPolicyOutput::builder()
+                .policy_roles(PolicyRole::builder().role_name("support").build())
+                .build()
+        });
+    let cloudshell = mock!(aws_sdk_iam::Client::list_entities_for_policy)
+        .match_requests(|r| r.policy_arn() == Some("arn:aws:iam::aws:policy/AWSCloudShellFullAccess"))
+        .then_error(|| {
+            aws_sdk_iam::operation::list_entities_for_policy::ListEntitiesForPolicyError::NoSuchEntityException(
+                aws_sdk_iam::types::error::NoSuchEntityException::builder().message("no such policy").build(),
+            )
+        });
+    let r = reader_with(Rules { iam: vec![first, second, support, cloudshell], ..Rules::default() });
+    let scanner = Scanner::new(vec![r], 90);
+    let target = ScanTarget::controls([ControlId::Iam2, ControlId::Iam18, ControlId::Iam27, ControlId::Cis3_1_16]);
+    let report = scanner.scan(&scope(), &target, "test").await.unwrap();
+    let by = |c: ControlId| report.result(c).unwrap().clone();
+    assert_eq!((by(ControlId::Iam2).status, by(ControlId::Iam2).failing_resources), (Status::Fail, vec!["bob".into()]));
+    assert_eq!(by(ControlId::Iam18).status, Status::Pass, "{:?}", by(ControlId::Iam18));
+    assert_eq!(by(ControlId::Iam27).status, Status::Pass);
+    let admin = by(ControlId::Cis3_1_16);
+    assert_eq!((admin.status, admin.failing_resources), (Status::Fail, vec![ADMIN.to_owned()]));
+}
+
+/// IAM.6 passes only with root MFA that is not a virtual device (moto's root user has no MFA at all,
+/// so the emulator shows only the failure); a denied `ListVirtualMFADevices` leaves IAM.6 unknown
+/// and IAM.4 and IAM.9 measured.
+#[tokio::test]
+async fn root_mfa_must_be_a_hardware_device() {
+    use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryOutput;
+    use aws_sdk_iam::operation::list_virtual_mfa_devices::{ListVirtualMFADevicesError, ListVirtualMfaDevicesOutput};
+    use aws_sdk_iam::types::{SummaryKeyType, User, VirtualMfaDevice};
+    let summary = || {
+        mock!(aws_sdk_iam::Client::get_account_summary).then_output(|| {
+            GetAccountSummaryOutput::builder()
+                .summary_map(SummaryKeyType::AccountAccessKeysPresent, 0)
+                .summary_map(SummaryKeyType::AccountMfaEnabled, 1)
+                .build()
+        })
+    };
+    let device = |serial: &str, user: &str| {
+        let created = aws_smithy_types::DateTime::from_secs(0);
+        let user = User::builder()
+            .user_name(user)
+            .user_id("AID")
+            .path("/")
+            .arn(format!("arn:aws:iam::{ACCOUNT}:{user}"))
+            .create_date(created)
+            .build()
+            .unwrap();
+        VirtualMfaDevice::builder()
+            .serial_number(format!("arn:aws:iam::{ACCOUNT}:mfa/{serial}"))
+            .user(user)
+            .build()
+            .unwrap()
+    };
+    let controls = ScanTarget::controls([ControlId::Iam4, ControlId::Iam6, ControlId::Iam9]);
+    for (devices, expected) in [
+        (vec![device("alice", "user/alice")], Status::Pass),
+        (vec![device("alice", "user/alice"), device("root-account-mfa-device", "root")], Status::Fail),
+    ] {
+        let list = mock!(aws_sdk_iam::Client::list_virtual_mfa_devices)
+            .match_requests(|r| r.assignment_status().map(|s| s.as_str()) == Some("Assigned"))
+            .then_output(move || {
+                ListVirtualMfaDevicesOutput::builder().set_virtual_mfa_devices(Some(devices.clone())).build().unwrap()
+            });
+        let r = reader_with(Rules { iam: vec![summary(), list], ..Rules::default() });
+        let report = Scanner::new(vec![r], 90).scan(&scope(), &controls, "test").await.unwrap();
+        assert_eq!(report.result(ControlId::Iam6).unwrap().status, expected, "{:?}", report.results);
+        assert_eq!(report.result(ControlId::Iam9).unwrap().status, Status::Pass);
+    }
+    let denied_list = mock!(aws_sdk_iam::Client::list_virtual_mfa_devices)
+        .then_error(|| ListVirtualMFADevicesError::generic(denied()));
+    let r = reader_with(Rules { iam: vec![summary(), denied_list], ..Rules::default() });
+    let report = Scanner::new(vec![r], 90).scan(&scope(), &controls, "test").await.unwrap();
+    let iam6 = report.result(ControlId::Iam6).unwrap();
+    assert_eq!((iam6.status, iam6.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{iam6:?}");
+    assert_eq!(report.result(ControlId::Iam4).unwrap().status, Status::Pass);
+    assert_eq!(report.result(ControlId::Iam9).unwrap().status, Status::Pass);
 }

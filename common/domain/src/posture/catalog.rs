@@ -133,6 +133,10 @@ const IAM: &str = "iam.amazonaws.com";
 const KMS: &str = "kms.amazonaws.com";
 const S3: &str = "s3.amazonaws.com";
 
+/// The id prefix of controls that are CIS AWS Foundations v3.0 recommendations with no Security Hub
+/// control.
+const CIS_PREFIX: &str = "CIS3-";
+
 const TRAIL_CONFIG_EVENTS: &[ChangeEvent] =
     &[ChangeEvent::Api { event_source: CLOUDTRAIL, names: &["CreateTrail", "UpdateTrail", "DeleteTrail"] }];
 catalog! {
@@ -171,14 +175,16 @@ catalog! {
         cis: &["3.5"],
         coverage: Coverage::Region,
         rescan: Rescan::Scope,
-        passes_when: "Every trail whose home is the region has a KMS key (`KmsKeyId`; empty or absent \
-            fails). Shadow copies of multi-region trails are judged once, in their home region (a trail \
-            whose home region is not scanned is not judged here). No trail passes with no resource: \
-            CloudTrail.1 reports the absence.",
+        passes_when: "Every trail `DescribeTrails` lists in the region has a KMS key (`KmsKeyId`; empty \
+            or absent fails), as CIS 3.5 audits it: shadow copies of multi-region trails homed elsewhere \
+            are judged too, with their configuration read by `GetTrail` in their home region (so a trail \
+            homed in a region that is not scanned is still judged wherever it is seen). A trail whose \
+            configuration cannot be read leaves the control unknown unless a readable trail fails. No \
+            trail passes with no resource: CloudTrail.1 reports the absence.",
         remediation: "`aws cloudtrail update-trail --name <trail> --kms-key-id <key>`, with a customer \
             managed key whose policy lets CloudTrail encrypt and your readers decrypt.",
-        reads: &["cloudtrail:DescribeTrails"],
-        cost: "nothing beyond CloudTrail.1's `DescribeTrails`",
+        reads: &["cloudtrail:DescribeTrails", "cloudtrail:GetTrail"],
+        cost: "1 `GetTrail` per shadow trail (in its home region), beyond CloudTrail.1's reads",
         events: TRAIL_CONFIG_EVENTS,
     }
     CloudTrail4 = "CloudTrail.4" {
@@ -188,14 +194,15 @@ catalog! {
         cis: &["3.2"],
         coverage: Coverage::Region,
         rescan: Rescan::Scope,
-        passes_when: "Every trail whose home is the region has log file validation on \
-            (`LogFileValidationEnabled`). Shadow copies of multi-region trails are judged once, in their \
-            home region (a trail whose home region is not scanned is not judged here). No trail passes \
-            with no resource: CloudTrail.1 reports the absence.",
+        passes_when: "Every trail `DescribeTrails` lists in the region has log file validation on \
+            (`LogFileValidationEnabled`), as CIS 3.2 audits it: shadow copies of multi-region trails homed \
+            elsewhere are judged too, with their configuration read by `GetTrail` in their home region. A \
+            trail whose configuration cannot be read leaves the control unknown unless a readable trail \
+            fails. No trail passes with no resource: CloudTrail.1 reports the absence.",
         remediation: "`aws cloudtrail update-trail --name <trail> --enable-log-file-validation`; \
             `aws cloudtrail validate-logs` then proves the delivered files were not changed.",
-        reads: &["cloudtrail:DescribeTrails"],
-        cost: "nothing beyond CloudTrail.1's `DescribeTrails`",
+        reads: &["cloudtrail:DescribeTrails", "cloudtrail:GetTrail"],
+        cost: "1 `GetTrail` per shadow trail (in its home region), beyond CloudTrail.1's reads",
         events: TRAIL_CONFIG_EVENTS,
     }
     Config1 = "Config.1" {
@@ -297,6 +304,61 @@ catalog! {
             names: &["EnableEbsEncryptionByDefault", "DisableEbsEncryptionByDefault"],
         }],
     }
+    Ec28 = "EC2.8" {
+        title: "EC2 instances require IMDSv2",
+        label: "IMDSv2",
+        severity: Severity::High,
+        cis: &["5.6"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Every instance that is not `terminated` or `shutting-down` has \
+            `MetadataOptions.HttpTokens` `required` (session tokens: IMDSv2 only), or no metadata endpoint \
+            at all (`HttpEndpoint` `disabled`). Stopped instances count: they start again as they are. A \
+            region without instances passes.",
+        remediation: "`aws ec2 modify-instance-metadata-options --instance-id <id> --http-tokens required \
+            --http-endpoint enabled` (check first that the software on it uses IMDSv2: current SDKs do); \
+            set `HttpTokens` `required` in launch templates and as the account default \
+            (`modify-instance-metadata-defaults`).",
+        reads: &["ec2:DescribeInstances"],
+        cost: "1 per region and 1,000 instances",
+        events: &[ChangeEvent::Api {
+            event_source: EC2,
+            names: &["RunInstances", "ModifyInstanceMetadataOptions", "TerminateInstances"],
+        }],
+    }
+    Ec221 = "EC2.21" {
+        title: "Network ACLs allow no ingress from the internet to remote administration ports",
+        label: "NACL 22/3389 closed",
+        severity: Severity::Medium,
+        cis: &["5.1"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "No network ACL lets `0.0.0.0/0` or `::/0` reach TCP port 22 or 3389. Inbound entries \
+            are evaluated as AWS does, in rule-number order, the first matching entry deciding: an allow \
+            shadowed by a lower-numbered deny of the same source and port lets nothing in (it passes), a \
+            deny numbered after the allow is too late (it fails). An entry matches when its source is \
+            exactly `0.0.0.0/0` (or `::/0`) and its protocol is all (`-1`) or TCP (`6`) with a port \
+            range that holds the port (no range: every port); a narrower deny does not close the port to \
+            the rest of the internet. AWS's default ACL (rule 100 allows everything) fails.",
+        remediation: "Add inbound deny entries numbered before the allow-all entry for TCP 22 and 3389 from \
+            `0.0.0.0/0` and `::/0` (`aws ec2 create-network-acl-entry --ingress --rule-action deny \
+            --protocol 6 --port-range From=22,To=22 --cidr-block 0.0.0.0/0 --rule-number 10`), or replace \
+            the allow-all with the ranges you need.",
+        reads: &["ec2:DescribeNetworkAcls"],
+        cost: "1 per region and 1,000 network ACLs",
+        events: &[ChangeEvent::Api {
+            event_source: EC2,
+            names: &[
+                "CreateNetworkAclEntry",
+                "ReplaceNetworkAclEntry",
+                "DeleteNetworkAclEntry",
+                "CreateNetworkAcl",
+                "DeleteNetworkAcl",
+                "ReplaceNetworkAclAssociation",
+                "CreateVpc",
+            ],
+        }],
+    }
     Ec253 = "EC2.53" {
         title: "Security groups allow no ingress from 0.0.0.0/0 to remote administration ports",
         label: "No 0.0.0.0/0 to 22/3389",
@@ -377,6 +439,25 @@ catalog! {
             ChangeEvent::GuardDutyFinding,
         ],
     }
+    Iam2 = "IAM.2" {
+        title: "IAM users hold no policies of their own",
+        label: "No user policies",
+        severity: Severity::Low,
+        cis: &["1.15"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "No IAM user has a managed policy attached (`AttachedManagedPolicies`) or an inline \
+            policy (`UserPolicyList`): users get their permissions through groups (or, better, through \
+            roles). Policies on groups and roles never fail.",
+        remediation: "Put the user in a group that holds the policy (`aws iam add-user-to-group`), then \
+            `detach-user-policy` / `delete-user-policy` each listed user's own policies.",
+        reads: &["iam:GetAccountAuthorizationDetails"],
+        cost: "1 per account and 1,000 users, groups and policies, shared with CIS3-1.16",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &["AttachUserPolicy", "DetachUserPolicy", "PutUserPolicy", "DeleteUserPolicy"],
+        }],
+    }
     Iam3 = "IAM.3" {
         title: "Active access keys are rotated every 90 days or less",
         label: "Keys rotated",
@@ -442,6 +523,23 @@ catalog! {
             names: &["CreateLoginProfile", "DeleteLoginProfile", "EnableMFADevice", "DeactivateMFADevice", "DeleteUser"],
         }],
     }
+    Iam6 = "IAM.6" {
+        title: "The root user has hardware MFA",
+        label: "Root hardware MFA",
+        severity: Severity::Critical,
+        cis: &["1.6"],
+        coverage: Coverage::Account,
+        rescan: Rescan::RootUser,
+        passes_when: "The root user has MFA (`AccountMFAEnabled` is 1) and no assigned virtual MFA device \
+            (`ListVirtualMFADevices --assignment-status Assigned`) belongs to it (its user is the account's \
+            `:root`, or its serial is `:mfa/root-account-mfa-device`): its MFA is a hardware device (a FIDO \
+            key or a hardware TOTP token).",
+        remediation: "Sign in as the root user, register a hardware MFA device (Security credentials), \
+            then remove the virtual one (`aws iam deactivate-mfa-device`, `delete-virtual-mfa-device`).",
+        reads: &["iam:GetAccountSummary", "iam:ListVirtualMFADevices"],
+        cost: "1 per account beyond IAM.4's `GetAccountSummary` (1,000 devices per page)",
+        events: &[ChangeEvent::Api { event_source: IAM, names: &["EnableMFADevice", "DeactivateMFADevice"] }],
+    }
     Iam9 = "IAM.9" {
         title: "The root user has MFA",
         label: "Root MFA",
@@ -494,6 +592,27 @@ catalog! {
             names: &["UpdateAccountPasswordPolicy", "DeleteAccountPasswordPolicy"],
         }],
     }
+    Iam18 = "IAM.18" {
+        title: "A support role exists to manage incidents with AWS Support",
+        label: "Support role",
+        severity: Severity::Low,
+        cis: &["1.17"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "At least one IAM role has the AWS managed policy `AWSSupportAccess` attached (its \
+            ARN `arn:<partition>:iam::aws:policy/AWSSupportAccess`; a customer policy of that name does \
+            not count). As CIS 1.17 asks, a role: the policy on a user or group alone fails (Security Hub \
+            accepts any principal).",
+        remediation: "`aws iam create-role --role-name aws-support --assume-role-policy-document <trust \
+            for the people who open cases>`, then `aws iam attach-role-policy --role-name aws-support \
+            --policy-arn arn:aws:iam::aws:policy/AWSSupportAccess`.",
+        reads: &["iam:ListEntitiesForPolicy"],
+        cost: "1 per account (roles holding the policy)",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &["AttachRolePolicy", "DetachRolePolicy", "DeleteRole"],
+        }],
+    }
     Iam22 = "IAM.22" {
         title: "IAM user credentials unused for 45 days are removed",
         label: "Unused credentials",
@@ -527,6 +646,33 @@ catalog! {
                 "UpdateAccessKey",
                 "DeleteAccessKey",
                 "DeleteUser",
+            ],
+        }],
+    }
+    Iam27 = "IAM.27" {
+        title: "AWSCloudShellFullAccess is attached to nobody",
+        label: "No CloudShell full",
+        severity: Severity::Medium,
+        cis: &["1.22"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "No IAM user, group or role has the AWS managed policy `AWSCloudShellFullAccess` \
+            attached (it allows uploading and downloading files through CloudShell, a data-exfiltration \
+            path).",
+        remediation: "`aws iam list-entities-for-policy --policy-arn \
+            arn:aws:iam::aws:policy/AWSCloudShellFullAccess`, then detach it from each (`detach-user-policy`, \
+            `detach-group-policy`, `detach-role-policy`); grant a narrower CloudShell policy where needed.",
+        reads: &["iam:GetAccountAuthorizationDetails", "iam:ListEntitiesForPolicy"],
+        cost: "1 per account (roles holding the policy) beyond IAM.2's read of users and groups",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &[
+                "AttachUserPolicy",
+                "DetachUserPolicy",
+                "AttachGroupPolicy",
+                "DetachGroupPolicy",
+                "AttachRolePolicy",
+                "DetachRolePolicy",
             ],
         }],
     }
@@ -590,6 +736,61 @@ catalog! {
             names: &["PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"],
         }],
     }
+    Cis3_1_13 = "CIS3-1.13" {
+        title: "No IAM user has more than one active access key",
+        label: "One active key",
+        severity: Severity::Medium,
+        cis: &["1.13"],
+        coverage: Coverage::Account,
+        rescan: Rescan::User,
+        passes_when: "No IAM user has two **active** access keys (`access_key_1_active` and \
+            `access_key_2_active` both true in the credential report, or two `Active` keys in \
+            `ListAccessKeys` after an event). An inactive second key (mid-rotation, deactivated) passes. \
+            CIS only: Security Hub has no control for it.",
+        remediation: "Deactivate and delete the key the user no longer uses (`aws iam update-access-key \
+            --status Inactive`, then `delete-access-key`); rotate by creating the new key, moving to it, \
+            and deleting the old one the same day.",
+        reads: &["iam:GetCredentialReport", "iam:ListAccessKeys"],
+        cost: "nothing beyond IAM.3's credential report; after an event, the reads of IAM.3's",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &["CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "DeleteUser"],
+        }],
+    }
+    Cis3_1_16 = "CIS3-1.16" {
+        title: "No attached customer managed policy allows every action on every resource",
+        label: "No full-admin policy",
+        severity: Severity::High,
+        cis: &["1.16"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "No customer managed policy that is attached to a user, group or role \
+            (`AttachmentCount` above 0, or named by a principal) has, in its default version, a statement \
+            with `Effect` `Allow`, `Action` `*` (alone or in a list) and `Resource` `*` (alone or in a \
+            list), whatever its conditions. The document is URL-decoded and parsed as JSON, never \
+            string-matched; a document that does not parse leaves the control unknown unless another \
+            policy fails. Unattached policies, AWS managed policies and inline policies are not judged \
+            (as CIS 1.16 audits). CIS only: Security Hub's CIS v3.0 standard has no control for it.",
+        remediation: "Detach the policy from every principal (`aws iam list-entities-for-policy`, then \
+            `detach-user-policy`, `detach-group-policy`, `detach-role-policy`), or publish a narrower \
+            default version (`aws iam create-policy-version --set-as-default`). Administrators get access \
+            just in time through Portcullis instead.",
+        reads: &["iam:GetAccountAuthorizationDetails"],
+        cost: "1 per account and 1,000 users, groups and policies, shared with IAM.2",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &[
+                "CreatePolicyVersion",
+                "SetDefaultPolicyVersion",
+                "AttachUserPolicy",
+                "DetachUserPolicy",
+                "AttachGroupPolicy",
+                "DetachGroupPolicy",
+                "AttachRolePolicy",
+                "DetachRolePolicy",
+            ],
+        }],
+    }
 }
 
 impl ControlId {
@@ -602,10 +803,20 @@ impl ControlId {
         self.spec().coverage == Coverage::Account
     }
 
-    /// The service family: the id's prefix (`IAM`, `EC2`, `CloudTrail`, ...).
+    /// The service family: the id's prefix (`IAM`, `EC2`, `CloudTrail`, ...), or `CIS` for the
+    /// benchmark's own recommendations (`CIS3-1.16`).
     pub fn family(self) -> &'static str {
         let id = self.as_str();
+        if id.starts_with(CIS_PREFIX) {
+            return "CIS";
+        }
         id.split_once('.').map(|(family, _)| family).unwrap_or(id)
+    }
+
+    /// Whether AWS Security Hub has this control (the others are CIS recommendations with no
+    /// Security Hub control, named `CIS3-<recommendation>`).
+    pub fn in_security_hub(self) -> bool {
+        !self.as_str().starts_with(CIS_PREFIX)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -688,7 +899,8 @@ pub const EVENT_RULES: &[EventRule] = &[
     EventRule {
         logical_id: "IamChangeRule",
         name: "iam-changes",
-        about: "Access keys, passwords, MFA devices, users and the password policy changed",
+        about: "Access keys, passwords, MFA devices, users, policies and their attachments, and the password \
+            policy changed",
         source: "aws.iam",
         kind: RuleKind::Api { event_source: IAM },
         note: Some(
@@ -699,7 +911,8 @@ pub const EVENT_RULES: &[EventRule] = &[
     EventRule {
         logical_id: "Ec2ChangeRule",
         name: "ec2-changes",
-        about: "Security group rules, VPCs, flow logs and EBS default encryption changed",
+        about: "Security group rules, network ACLs, VPCs, flow logs, instance metadata options and EBS default \
+            encryption changed",
         source: "aws.ec2",
         kind: RuleKind::Api { event_source: EC2 },
         note: None,
@@ -820,6 +1033,11 @@ mod tests {
             assert!(!spec.events.is_empty(), "{c}: no change event rescans it");
             for cis in spec.cis {
                 assert!(cis.split('.').all(|n| n.parse::<u8>().is_ok()), "{c}: CIS `{cis}`");
+            }
+            // A CIS-only control is named after its one recommendation.
+            if !c.in_security_hub() {
+                assert_eq!(spec.cis, [c.as_str().trim_start_matches(CIS_PREFIX)], "{c}");
+                assert_eq!(c.family(), "CIS");
             }
         }
         // Catalog order is the order results are reported in.

@@ -151,7 +151,20 @@ mod tests {
         let t = rescan(&api_call("aws.guardduty", "guardduty.amazonaws.com", "DeleteDetector", json!({})));
         assert_eq!(t.target, ScanTarget::controls([GuardDuty1]));
         let t = rescan(&api_call("aws.ec2", "ec2.amazonaws.com", "CreateVpc", json!({"cidrBlock": "10.0.0.0/16"})));
-        assert_eq!(t.target, ScanTarget::controls([Ec22, Ec26]));
+        assert_eq!(t.target, ScanTarget::controls([Ec22, Ec221, Ec26]));
+        // Policy attachments: whole account-wide controls, not the user the call names.
+        let t = rescan(&api_call(
+            "aws.iam",
+            "iam.amazonaws.com",
+            "AttachUserPolicy",
+            json!({"userName": "carol", "policyArn": "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"}),
+        ));
+        assert_eq!(t.target, ScanTarget::controls([Cis3_1_16, Iam2, Iam27]));
+        assert!(t.target.is_global());
+        // A second key: the user, for CIS 1.13 with IAM.3's per-user controls.
+        let t = rescan(&api_call("aws.iam", "iam.amazonaws.com", "CreateAccessKey", json!({"userName": "carol"})));
+        assert_eq!(t.target, ScanTarget::User("carol".into()));
+        assert!(t.target.measures(true).contains(&Cis3_1_13));
         let t = rescan(&api_call("aws.iam", "iam.amazonaws.com", "UpdateAccountPasswordPolicy", json!({})));
         assert_eq!(t.target, ScanTarget::controls([Iam15, Iam16]), "not the caller's own user");
         let t = rescan(&api_call("aws.s3", "s3.amazonaws.com", "DeleteAccountPublicAccessBlock", json!({})));

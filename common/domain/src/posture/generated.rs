@@ -83,10 +83,16 @@ fn rule_for(control: ControlId) -> Vec<&'static EventRule> {
     EVENT_RULES.iter().filter(|r| r.controls().contains(&control)).collect()
 }
 
-fn security_hub_url(c: ControlId) -> String {
+/// The control's Security Hub link, or a note that it has none.
+fn security_hub(c: ControlId) -> String {
+    if !c.in_security_hub() {
+        return "none (a CIS recommendation Security Hub does not check)".to_owned();
+    }
     let (family, number) = c.as_str().split_once('.').unwrap_or((c.as_str(), ""));
     let family = family.to_ascii_lowercase();
-    format!("https://docs.aws.amazon.com/securityhub/latest/userguide/{family}-controls.html#{family}-{number}")
+    let url =
+        format!("https://docs.aws.amazon.com/securityhub/latest/userguide/{family}-controls.html#{family}-{number}");
+    format!("[{c}]({url})")
 }
 
 fn cis(c: ControlId) -> String {
@@ -141,7 +147,7 @@ pub fn docs_control_sections() -> String {
         let reads: Vec<String> = spec.reads.iter().map(|r| format!("`{r}`")).collect();
         out.push_str(&format!(
             "<a id=\"{id}\"></a>\n\n### {id} · {title}\n\n\
-             {sev} severity · CIS AWS Foundations v3.0: {cis} · Security Hub: [{id}]({url}) · measured {cov}\n\n\
+             {sev} severity · CIS AWS Foundations v3.0: {cis} · Security Hub: {hub} · measured {cov}\n\n\
              **Passes when:** {passes}\n\n\
              **Reads:** {reads} ({cost}).\n\n\
              **Rescanned by:** {events}.\n\n\
@@ -150,7 +156,7 @@ pub fn docs_control_sections() -> String {
             title = spec.title,
             sev = spec.severity.as_str(),
             cis = cis(*c),
-            url = security_hub_url(*c),
+            hub = security_hub(*c),
             cov = match spec.coverage {
                 Coverage::Account => "once per account, in its home region",
                 Coverage::Region => "in every scanned region",

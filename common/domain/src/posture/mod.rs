@@ -44,7 +44,7 @@ pub enum ScanTarget {
     Full,
     /// These controls, read in full.
     Controls(BTreeSet<ControlId>),
-    /// The per-user IAM controls (IAM.3, IAM.5, IAM.22) with this user read afresh (a full read of
+    /// The per-user IAM controls (IAM.3, IAM.5, IAM.22, CIS 1.13) with this user read afresh (a full read of
     /// the credential report first when none is recent).
     User(String),
     /// KMS.3 and KMS.4 with this key read afresh (a full KMS sweep when none is recent).

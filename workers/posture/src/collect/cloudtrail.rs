@@ -1,6 +1,8 @@
-//! CloudTrail: trails, their status and event selectors (CloudTrail.1, .2, .4).
+//! CloudTrail: trails, their configuration, status and event selectors (CloudTrail.1, .2, .4), each
+//! read in the trail's home region.
 
 use futures::StreamExt;
+use portcullis_domain::ErrorCode;
 use portcullis_domain::posture::controls::{FieldCondition, TrailSelector};
 use portcullis_domain::posture::{TrailFacts, Unreadable};
 
@@ -28,8 +30,9 @@ impl AwsReader {
             .map(|t| async move {
                 let arn = t.trail_arn.clone().or(t.name.clone()).unwrap_or_default();
                 let home_region = t.home_region.clone().unwrap_or_default();
+                let shadow = !home_region.is_empty() && home_region != self.region;
                 let cloudtrail = self.cloudtrail_in(&home_region);
-                let (status, selectors) = tokio::join!(
+                let (status, selectors, settings) = tokio::join!(
                     async {
                         let _p = self.permit().await;
                         cloudtrail.get_trail_status().name(&arn).send().await
@@ -37,6 +40,12 @@ impl AwsReader {
                     async {
                         let _p = self.permit().await;
                         cloudtrail.get_event_selectors().trail_name(&arn).send().await
+                    },
+                    async {
+                        // A shadow copy's configuration is read where the trail lives, as its status is.
+                        shadow.then_some(())?;
+                        let _p = self.permit().await;
+                        Some(cloudtrail.get_trail().name(&arn).send().await)
                     }
                 );
                 let mut facts = TrailFacts {
@@ -45,8 +54,36 @@ impl AwsReader {
                     is_multi_region: t.is_multi_region_trail.unwrap_or(false),
                     log_file_validation: t.log_file_validation_enabled.unwrap_or(false),
                     kms_key_id: t.kms_key_id.clone().filter(|k| !k.is_empty()),
+                    cloudwatch_logs_group_arn: t.cloud_watch_logs_log_group_arn.clone().filter(|a| !a.is_empty()),
                     ..TrailFacts::default()
                 };
+                match settings {
+                    None => {}
+                    Some(Ok(out)) => match out.trail {
+                        Some(home) => {
+                            facts.is_multi_region = home.is_multi_region_trail.unwrap_or(false);
+                            facts.log_file_validation = home.log_file_validation_enabled.unwrap_or(false);
+                            facts.kms_key_id = home.kms_key_id.filter(|k| !k.is_empty());
+                            facts.cloudwatch_logs_group_arn =
+                                home.cloud_watch_logs_log_group_arn.filter(|a| !a.is_empty());
+                        }
+                        None => {
+                            facts.settings_unreadable = Some(Unreadable {
+                                resource: arn.clone(),
+                                error_code: ErrorCode::ReadFailed,
+                                reason: "cloudtrail:GetTrail: the home region returned no trail".into(),
+                            })
+                        }
+                    },
+                    Some(Err(e)) => {
+                        let e = classify("cloudtrail:GetTrail", &e);
+                        facts.settings_unreadable = Some(Unreadable {
+                            resource: arn.clone(),
+                            error_code: e.code,
+                            reason: format!("{}: {}", e.op, e.message),
+                        });
+                    }
+                }
                 let unreadable = |e: CollectError| Unreadable {
                     resource: arn.clone(),
                     error_code: e.code,
@@ -62,8 +99,8 @@ impl AwsReader {
                         facts.selectors = trail_selectors(&selectors);
                         (facts, None)
                     }
-                    // Its configuration still counts (CloudTrail.2, CloudTrail.4); CloudTrail.1
-                    // knows it only as unreadable.
+                    // Its configuration still counts (CloudTrail.2, CloudTrail.4) when it was
+                    // read; CloudTrail.1 knows it only as unreadable.
                     Err(u) => (facts, Some(u)),
                 }
             })

@@ -1,7 +1,9 @@
 //! EC2: security groups (EC2.2, EC2.53, EC2.54), VPCs and flow logs (EC2.6), EBS default encryption
-//! (EC2.7).
+//! (EC2.7), instances' metadata options (EC2.8) and network ACLs (EC2.21).
 
-use portcullis_domain::posture::controls::{FlowLogFacts, PermissionFacts, SecurityGroupFacts, VpcFacts};
+use portcullis_domain::posture::controls::{
+    FlowLogFacts, InstanceFacts, NaclEntryFacts, NaclFacts, PermissionFacts, SecurityGroupFacts, VpcFacts,
+};
 
 use super::{AwsReader, classify};
 use crate::ports::CollectError;
@@ -34,6 +36,82 @@ impl AwsReader {
             .await
             .map_err(|e| classify("ec2:GetEbsEncryptionByDefault", &e))?;
         Ok(out.ebs_encryption_by_default.unwrap_or(false))
+    }
+
+    /// Every instance's metadata options (pages of up to 1,000).
+    pub(super) async fn read_instances(&self) -> Result<Vec<InstanceFacts>, CollectError> {
+        let mut instances = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = {
+                let _p = self.permit().await;
+                self.clients
+                    .ec2
+                    .describe_instances()
+                    .max_results(1000)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| classify("ec2:DescribeInstances", &e))?
+            };
+            for i in page.reservations().iter().flat_map(|r| r.instances()) {
+                let id = i.instance_id().unwrap_or_default().to_owned();
+                let options = i.metadata_options();
+                instances.push(InstanceFacts {
+                    arn: self.arn("instance", &id),
+                    state: i.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default(),
+                    http_tokens: options.and_then(|o| o.http_tokens()).map(|t| t.as_str().to_owned()),
+                    http_endpoint: options.and_then(|o| o.http_endpoint()).map(|e| e.as_str().to_owned()),
+                    instance_id: id,
+                });
+            }
+            match page.next_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(instances),
+            }
+        }
+    }
+
+    /// Every network ACL with its entries (pages of up to 1,000).
+    pub(super) async fn read_network_acls(&self) -> Result<Vec<NaclFacts>, CollectError> {
+        use aws_sdk_ec2::types::RuleAction;
+        let mut acls = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = {
+                let _p = self.permit().await;
+                self.clients
+                    .ec2
+                    .describe_network_acls()
+                    .max_results(1000)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| classify("ec2:DescribeNetworkAcls", &e))?
+            };
+            for acl in page.network_acls() {
+                let id = acl.network_acl_id().unwrap_or_default().to_owned();
+                let entries = acl
+                    .entries()
+                    .iter()
+                    .map(|e| NaclEntryFacts {
+                        rule_number: e.rule_number().unwrap_or(i32::MAX),
+                        egress: e.egress().unwrap_or(false),
+                        protocol: e.protocol().unwrap_or("-1").to_owned(),
+                        allow: e.rule_action() == Some(&RuleAction::Allow),
+                        ipv4_cidr: e.cidr_block().map(str::to_owned),
+                        ipv6_cidr: e.ipv6_cidr_block().map(str::to_owned),
+                        from_port: e.port_range().and_then(|p| p.from()),
+                        to_port: e.port_range().and_then(|p| p.to()),
+                    })
+                    .collect();
+                acls.push(NaclFacts { arn: self.arn("network-acl", &id), nacl_id: id, entries });
+            }
+            match page.next_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(acls),
+            }
+        }
     }
 
     /// Every security group (pages of up to 1,000), rules evaluated by the domain.

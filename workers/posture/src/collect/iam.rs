@@ -1,12 +1,16 @@
-//! IAM: the credential report, one user's credentials, the root user's summary and the password
-//! policy (IAM.3, IAM.4, IAM.5, IAM.9, IAM.15, IAM.16, IAM.22).
+//! IAM: the credential report, one user's credentials, the root user's summary and MFA devices, the
+//! password policy, and policy attachments (IAM.2, IAM.3, IAM.4, IAM.5, IAM.6, IAM.9, IAM.15,
+//! IAM.16, IAM.18, IAM.22, IAM.27, CIS 1.13, CIS 1.16).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use portcullis_domain::ErrorCode;
-use portcullis_domain::posture::controls::{PasswordFacts, PasswordPolicyFacts};
+use portcullis_domain::posture::controls::{
+    AuthorizationFacts, CLOUDSHELL_POLICY, ManagedPolicyFacts, PasswordFacts, PasswordPolicyFacts, PrincipalKind,
+    PrincipalPolicies, SUPPORT_POLICY, VirtualMfaDevice,
+};
 use portcullis_domain::posture::{AccessKeyFacts, CredentialReport, IamUserFacts};
 
 use super::{AwsReader, classify};
@@ -154,6 +158,146 @@ impl AwsReader {
             })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
             Err(e) => Err(classify("iam:GetAccountPasswordPolicy", &e)),
+        }
+    }
+
+    /// The assigned virtual MFA devices (`ListVirtualMFADevices`, every page).
+    pub(super) async fn read_virtual_mfa_devices(&self) -> Result<Vec<VirtualMfaDevice>, CollectError> {
+        use aws_sdk_iam::types::AssignmentStatusType;
+        let mut devices = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = {
+                let _p = self.permit().await;
+                self.clients
+                    .iam
+                    .list_virtual_mfa_devices()
+                    .assignment_status(AssignmentStatusType::Assigned)
+                    .set_marker(marker.take())
+                    .send()
+                    .await
+                    .map_err(|e| classify("iam:ListVirtualMFADevices", &e))?
+            };
+            devices.extend(out.virtual_mfa_devices().iter().map(|d| VirtualMfaDevice {
+                serial_number: d.serial_number().to_owned(),
+                user_arn: d.user().map(|u| u.arn().to_owned()),
+            }));
+            match out.marker() {
+                Some(m) if out.is_truncated() => marker = Some(m.to_owned()),
+                _ => return Ok(devices),
+            }
+        }
+    }
+
+    /// Every user and group with its attached and inline policies, and every customer managed
+    /// policy with its default version (`GetAccountAuthorizationDetails`, every page; AWS managed
+    /// policies are not listed: attachments name them by ARN); roles only as holders of the two AWS
+    /// managed policies IAM.18 and IAM.27 look for (`ListEntitiesForPolicy`): an account's roles can
+    /// be thousands, and no control here needs their other policies.
+    pub(super) async fn read_authorization_details(&self) -> Result<AuthorizationFacts, CollectError> {
+        let mut facts = self.read_users_groups_and_policies().await?;
+        for policy in [SUPPORT_POLICY, CLOUDSHELL_POLICY] {
+            let arn = format!("arn:aws:iam::aws:policy/{policy}");
+            for role in self.roles_holding(&arn).await? {
+                facts.principals.push(PrincipalPolicies {
+                    kind: PrincipalKind::Role,
+                    arn: format!("arn:aws:iam::{}:role/{role}", self.account_id),
+                    name: role,
+                    attached: vec![arn.clone()],
+                    inline: Vec::new(),
+                });
+            }
+        }
+        Ok(facts)
+    }
+
+    /// The roles `policy_arn` is attached to (none when the policy does not exist).
+    async fn roles_holding(&self, policy_arn: &str) -> Result<Vec<String>, CollectError> {
+        use aws_sdk_iam::types::EntityType;
+        let mut roles = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = {
+                let _p = self.permit().await;
+                self.clients
+                    .iam
+                    .list_entities_for_policy()
+                    .policy_arn(policy_arn)
+                    .entity_filter(EntityType::Role)
+                    .set_marker(marker.take())
+                    .send()
+                    .await
+            };
+            let out = match out {
+                Ok(out) => out,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(roles),
+                Err(e) => return Err(classify("iam:ListEntitiesForPolicy", &e)),
+            };
+            roles.extend(out.policy_roles().iter().filter_map(|r| r.role_name().map(str::to_owned)));
+            match out.marker() {
+                Some(m) if out.is_truncated() => marker = Some(m.to_owned()),
+                _ => return Ok(roles),
+            }
+        }
+    }
+
+    /// Users, groups and customer managed policies from `GetAccountAuthorizationDetails`.
+    async fn read_users_groups_and_policies(&self) -> Result<AuthorizationFacts, CollectError> {
+        use aws_sdk_iam::types::EntityType;
+        let mut facts = AuthorizationFacts::default();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = {
+                let _p = self.permit().await;
+                self.clients
+                    .iam
+                    .get_account_authorization_details()
+                    .filter(EntityType::User)
+                    .filter(EntityType::Group)
+                    .filter(EntityType::LocalManagedPolicy)
+                    .set_marker(marker.take())
+                    .send()
+                    .await
+                    .map_err(|e| classify("iam:GetAccountAuthorizationDetails", &e))?
+            };
+            let arns = |list: &[aws_sdk_iam::types::AttachedPolicy]| -> Vec<String> {
+                list.iter().filter_map(|a| a.policy_arn().map(str::to_owned)).collect()
+            };
+            let names = |list: &[aws_sdk_iam::types::PolicyDetail]| -> Vec<String> {
+                list.iter().map(|p| p.policy_name().unwrap_or_default().to_owned()).collect()
+            };
+            let principal = |kind, name: Option<&str>, arn: Option<&str>, attached, inline| PrincipalPolicies {
+                kind,
+                name: name.unwrap_or_default().to_owned(),
+                arn: arn.unwrap_or_default().to_owned(),
+                attached,
+                inline,
+            };
+            for u in out.user_detail_list() {
+                let (attached, inline) = (arns(u.attached_managed_policies()), names(u.user_policy_list()));
+                facts.principals.push(principal(PrincipalKind::User, u.user_name(), u.arn(), attached, inline));
+            }
+            for g in out.group_detail_list() {
+                let (attached, inline) = (arns(g.attached_managed_policies()), names(g.group_policy_list()));
+                facts.principals.push(principal(PrincipalKind::Group, g.group_name(), g.arn(), attached, inline));
+            }
+            for r in out.role_detail_list() {
+                let (attached, inline) = (arns(r.attached_managed_policies()), names(r.role_policy_list()));
+                facts.principals.push(principal(PrincipalKind::Role, r.role_name(), r.arn(), attached, inline));
+            }
+            for p in out.policies() {
+                let default = p.policy_version_list().iter().find(|v| v.is_default_version());
+                facts.policies.push(ManagedPolicyFacts {
+                    arn: p.arn().unwrap_or_default().to_owned(),
+                    name: p.policy_name().unwrap_or_default().to_owned(),
+                    attachment_count: i64::from(p.attachment_count().unwrap_or(0)),
+                    document: default.and_then(|v| v.document().map(str::to_owned)),
+                });
+            }
+            match out.marker() {
+                Some(m) if out.is_truncated() => marker = Some(m.to_owned()),
+                _ => return Ok(facts),
+            }
         }
     }
 

@@ -2,7 +2,8 @@
 //! service family.
 //!
 //! Calls are few and concurrent (bounded by one semaphore per scan): IAM reads the credential
-//! report (two calls for every user and key) instead of listing keys per user; KMS reads
+//! report (two calls for every user and key) instead of listing keys per user, and one paginated
+//! `GetAccountAuthorizationDetails` for every policy attachment instead of listing them per principal; KMS reads
 //! `DescribeKey` for each key and `GetKeyRotationStatus` only for keys that can rotate; one
 //! `DescribeSecurityGroups` serves EC2.2, EC2.53 and EC2.54. Errors are classified into stable codes
 //! so a control becomes `unknown` with a reason, never a silent pass.
@@ -29,7 +30,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::controls::{
-    ConfigRecorderFacts, FlowLogFacts, PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VpcFacts,
+    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, NaclFacts, PasswordPolicyFacts,
+    PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
 };
 use portcullis_domain::posture::{CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, TrailFacts, Unreadable};
 use portcullis_runtime::aws::{ApiCallCounter, classify as classify_sdk};
@@ -188,6 +190,12 @@ impl FactReader for AwsReader {
     async fn root_summary(&self) -> Result<(i64, i64), CollectError> {
         self.read_root_summary().await
     }
+    async fn virtual_mfa_devices(&self) -> Result<Vec<VirtualMfaDevice>, CollectError> {
+        self.read_virtual_mfa_devices().await
+    }
+    async fn authorization_details(&self) -> Result<AuthorizationFacts, CollectError> {
+        self.read_authorization_details().await
+    }
     async fn password_policy(&self) -> Result<Option<PasswordPolicyFacts>, CollectError> {
         self.read_password_policy().await
     }
@@ -199,6 +207,12 @@ impl FactReader for AwsReader {
     }
     async fn config_recorders(&self) -> Result<Vec<ConfigRecorderFacts>, CollectError> {
         self.read_config_recorders().await
+    }
+    async fn instances(&self) -> Result<Vec<InstanceFacts>, CollectError> {
+        self.read_instances().await
+    }
+    async fn network_acls(&self) -> Result<Vec<NaclFacts>, CollectError> {
+        self.read_network_acls().await
     }
     async fn security_groups(&self) -> Result<Vec<SecurityGroupFacts>, CollectError> {
         self.read_security_groups().await

@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 
 use super::{ControlId, ControlResult, Unreadable};
 
-/// What CloudTrail says about one trail. The configuration comes from `DescribeTrails`; the status
-/// and selectors from the home region (for a trail listed as unreadable they are left default).
+/// What CloudTrail says about one trail. The configuration comes from `DescribeTrails` for a trail
+/// at home and from `GetTrail` in its home region for a shadow copy; the status and selectors from
+/// the home region (for a trail listed as unreadable they are left default).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TrailFacts {
     pub arn: String,
@@ -24,6 +25,11 @@ pub struct TrailFacts {
     pub latest_delivery_error: Option<String>,
     /// The trail's event selectors; none at all is CloudTrail's default (every management event).
     pub selectors: Vec<TrailSelector>,
+    /// The CloudWatch Logs group it delivers to (`CloudWatchLogsLogGroupArn`), for the CIS 4.x chain.
+    pub cloudwatch_logs_group_arn: Option<String>,
+    /// Set when the configuration (KMS key, log file validation) could not be read in the trail's
+    /// home region: CloudTrail.2 and CloudTrail.4 do not judge it on defaults.
+    pub settings_unreadable: Option<Unreadable>,
 }
 
 /// One event selector of a trail, as CloudTrail returns it.
@@ -222,12 +228,8 @@ fn advanced_coverage(fields: &[FieldCondition]) -> Advanced {
 }
 
 impl TrailFacts {
-    /// The part of the trail read in `region` that is its own (not a shadow copy).
-    pub fn is_home(&self, region: &str) -> bool {
-        self.home_region.is_empty() || self.home_region == region
-    }
-
-    fn problems(&self) -> Vec<String> {
+    /// What keeps it from being a healthy CloudTrail.1 trail (empty: healthy).
+    pub(crate) fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         if !self.is_multi_region {
             p.push("not multi-region".to_owned());
@@ -276,25 +278,36 @@ pub fn evaluate_cloudtrail(trails: &[TrailFacts], unreadable: &[Unreadable]) -> 
     )
 }
 
-/// CloudTrail.2: every trail whose home is `region` encrypts its log files with KMS. Each trail is
-/// judged once, at home; no trail passes (CloudTrail.1 reports that).
-pub fn evaluate_trail_encryption(region: &str, trails: &[TrailFacts]) -> ControlResult {
-    let failing: Vec<String> = trails
-        .iter()
-        .filter(|t| t.is_home(region) && t.kms_key_id.as_deref().is_none_or(|k| k.trim().is_empty()))
-        .map(|t| t.arn.clone())
-        .collect();
+/// A control judged trail by trail over every trail listed in the region (shadow copies included,
+/// their configuration read through their home region, as CIS 3.2 and 3.5 audit the trails
+/// `DescribeTrails` lists). No trail passes (CloudTrail.1 reports that); a trail whose configuration
+/// could not be read leaves a pass open (unknown) and is named beside readable failures.
+fn per_trail(
+    control: ControlId,
+    trails: &[TrailFacts],
+    fails: impl Fn(&TrailFacts) -> bool,
+    what: &str,
+) -> ControlResult {
+    let mut seen = BTreeSet::new();
+    let trails: Vec<&TrailFacts> = trails.iter().filter(|t| seen.insert(t.arn.as_str())).collect();
+    let unreadable: Vec<Unreadable> = trails.iter().filter_map(|t| t.settings_unreadable.clone()).collect();
+    let failing: Vec<String> =
+        trails.iter().filter(|t| t.settings_unreadable.is_none() && fails(t)).map(|t| t.arn.clone()).collect();
     let n = failing.len();
-    super::verdict(ControlId::CloudTrail2, failing, &[], format!("{n} trail(s) are not encrypted with a KMS key"))
+    super::verdict(control, failing, &unreadable, format!("{n} trail(s) {what}"))
 }
 
-/// CloudTrail.4: every trail whose home is `region` validates its log files. Each trail is judged
-/// once, at home; no trail passes (CloudTrail.1 reports that).
-pub fn evaluate_log_file_validation(region: &str, trails: &[TrailFacts]) -> ControlResult {
-    let failing: Vec<String> =
-        trails.iter().filter(|t| t.is_home(region) && !t.log_file_validation).map(|t| t.arn.clone()).collect();
-    let n = failing.len();
-    super::verdict(ControlId::CloudTrail4, failing, &[], format!("{n} trail(s) do not validate their log files"))
+/// CloudTrail.2: every trail listed in the region (its own and shadow copies of multi-region trails
+/// homed elsewhere) encrypts its log files with KMS.
+pub fn evaluate_trail_encryption(trails: &[TrailFacts]) -> ControlResult {
+    let unencrypted = |t: &TrailFacts| t.kms_key_id.as_deref().is_none_or(|k| k.trim().is_empty());
+    per_trail(ControlId::CloudTrail2, trails, unencrypted, "are not encrypted with a KMS key")
+}
+
+/// CloudTrail.4: every trail listed in the region (its own and shadow copies of multi-region trails
+/// homed elsewhere) validates its log files.
+pub fn evaluate_log_file_validation(trails: &[TrailFacts]) -> ControlResult {
+    per_trail(ControlId::CloudTrail4, trails, |t| !t.log_file_validation, "do not validate their log files")
 }
 
 #[cfg(test)]
@@ -313,32 +326,52 @@ mod tests {
             is_logging: true,
             latest_delivery_error: None,
             selectors: vec![],
+            cloudwatch_logs_group_arn: None,
+            settings_unreadable: None,
         }
     }
 
     #[test]
-    fn trails_are_judged_for_encryption_and_validation_once_at_home() {
+    fn every_listed_trail_is_judged_for_encryption_and_validation_shadow_copies_too() {
+        // A multi-region trail homed in eu-west-1, listed (as a shadow) where it is scanned.
         let eu = TrailFacts {
             arn: "arn:aws:cloudtrail:eu-west-1:123456789012:trail/eu".into(),
             home_region: "eu-west-1".into(),
-            is_multi_region: false,
             ..trail()
         };
-        assert_eq!(evaluate_trail_encryption("us-east-1", &[]).status, Status::Pass, "no trail: CloudTrail.1's job");
-        for region in ["us-east-1", "eu-west-1"] {
-            assert_eq!(evaluate_trail_encryption(region, &[trail(), eu.clone()]).status, Status::Pass);
-            assert_eq!(evaluate_log_file_validation(region, &[trail(), eu.clone()]).status, Status::Pass);
-        }
-        let plain = TrailFacts { kms_key_id: Some(String::new()), log_file_validation: false, ..trail() };
+        assert_eq!(evaluate_trail_encryption(&[]).status, Status::Pass, "no trail: CloudTrail.1's job");
+        assert_eq!(evaluate_trail_encryption(&[trail(), eu.clone()]).status, Status::Pass);
+        assert_eq!(evaluate_log_file_validation(&[trail(), eu.clone()]).status, Status::Pass);
+        let plain_eu = TrailFacts { kms_key_id: Some(String::new()), log_file_validation: false, ..eu.clone() };
         let none = TrailFacts { kms_key_id: None, ..trail() };
-        // Judged at home (us-east-1), not again where it is a shadow (eu-west-1).
-        let r = evaluate_trail_encryption("us-east-1", &[plain.clone(), eu.clone()]);
-        assert_eq!((r.status, r.failing_resources.clone()), (Status::Fail, vec![plain.arn.clone()]));
-        assert_eq!(evaluate_trail_encryption("us-east-1", &[none]).status, Status::Fail);
-        assert_eq!(evaluate_trail_encryption("eu-west-1", &[plain.clone(), eu.clone()]).status, Status::Pass);
-        let r = evaluate_log_file_validation("us-east-1", std::slice::from_ref(&plain));
-        assert_eq!((r.status, r.failing_resources), (Status::Fail, vec![plain.arn.clone()]));
-        assert_eq!(evaluate_log_file_validation("eu-west-1", &[plain]).status, Status::Pass);
+        let r = evaluate_trail_encryption(&[trail(), plain_eu.clone()]);
+        assert_eq!((r.status, r.failing_resources.clone()), (Status::Fail, vec![plain_eu.arn.clone()]));
+        assert!(r.reason.as_deref().unwrap().contains("1 trail(s) are not encrypted"), "{r:?}");
+        assert_eq!(evaluate_trail_encryption(&[none]).status, Status::Fail);
+        let r = evaluate_log_file_validation(&[plain_eu.clone(), trail()]);
+        assert_eq!((r.status, r.failing_resources), (Status::Fail, vec![plain_eu.arn.clone()]));
+        // Listed twice (never by CloudTrail, but by a merge): judged once.
+        let r = evaluate_log_file_validation(&[plain_eu.clone(), plain_eu.clone()]);
+        assert_eq!(r.failing_resources, vec![plain_eu.arn.clone()]);
+
+        // Its configuration could not be read at home: not judged on defaults, never a pass.
+        let denied = Unreadable {
+            resource: plain_eu.arn.clone(),
+            error_code: ErrorCode::AccessDenied,
+            reason: "cloudtrail:GetTrail: AccessDenied".into(),
+        };
+        let unread = TrailFacts { settings_unreadable: Some(denied), ..plain_eu.clone() };
+        for r in [
+            evaluate_trail_encryption(&[trail(), unread.clone()]),
+            evaluate_log_file_validation(&[trail(), unread.clone()]),
+        ] {
+            assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{r:?}");
+            assert!(r.reason.as_deref().unwrap().contains("trail/eu"), "{r:?}");
+        }
+        // A readable failing trail still fails, naming the unreadable one.
+        let r = evaluate_trail_encryption(&[TrailFacts { kms_key_id: None, ..trail() }, unread]);
+        assert_eq!((r.status, r.failing_resources), (Status::Fail, vec![trail().arn]));
+        assert!(r.reason.as_deref().unwrap().contains("could not be read"));
     }
 
     #[test]

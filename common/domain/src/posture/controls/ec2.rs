@@ -1,5 +1,5 @@
-//! EC2 controls: security groups (EC2.2, EC2.53, EC2.54), VPC flow logs (EC2.6) and EBS default
-//! encryption (EC2.7).
+//! EC2 controls: security groups (EC2.2, EC2.53, EC2.54), VPC flow logs (EC2.6), EBS default
+//! encryption (EC2.7), instance metadata (EC2.8) and network ACLs (EC2.21).
 
 use super::{ControlId, ControlResult};
 
@@ -216,6 +216,217 @@ pub fn evaluate_ebs_default_encryption(region: &str, enabled: bool) -> ControlRe
         vec![format!("ebs-encryption-by-default:{region}")],
         format!("EBS encryption by default is off in {region}"),
     )
+}
+
+// ------------------------------------------------------------------ EC2.8
+
+/// One EC2 instance's metadata options.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InstanceFacts {
+    pub instance_id: String,
+    pub arn: String,
+    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`.
+    pub state: String,
+    /// `MetadataOptions.HttpTokens`: `required` (IMDSv2 only) or `optional`.
+    pub http_tokens: Option<String>,
+    /// `MetadataOptions.HttpEndpoint`: `enabled` or `disabled`.
+    pub http_endpoint: Option<String>,
+}
+
+/// EC2.8: every instance that is not terminated requires IMDSv2 (`HttpTokens` `required`), or has
+/// no metadata endpoint at all (`HttpEndpoint` `disabled`). A region without instances passes.
+pub fn evaluate_imdsv2(instances: &[InstanceFacts]) -> ControlResult {
+    let mut failing: Vec<String> = instances
+        .iter()
+        .filter(|i| !matches!(i.state.as_str(), "terminated" | "shutting-down"))
+        .filter(|i| i.http_endpoint.as_deref() != Some("disabled") && i.http_tokens.as_deref() != Some("required"))
+        .map(|i| i.arn.clone())
+        .collect();
+    failing.sort();
+    if failing.is_empty() {
+        return ControlResult::pass(ControlId::Ec28);
+    }
+    let n = failing.len();
+    ControlResult::fail(ControlId::Ec28, failing, format!("{n} instance(s) accept IMDSv1 (HttpTokens is not required)"))
+}
+
+// ------------------------------------------------------------------ EC2.21
+
+/// One entry of a network ACL.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NaclEntryFacts {
+    pub rule_number: i32,
+    pub egress: bool,
+    /// `-1` (all), or a protocol number (`6` TCP, `17` UDP).
+    pub protocol: String,
+    /// `allow` or `deny`.
+    pub allow: bool,
+    pub ipv4_cidr: Option<String>,
+    pub ipv6_cidr: Option<String>,
+    /// The port range (TCP and UDP); `None` with protocol `-1`: every port.
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+}
+
+impl NaclEntryFacts {
+    /// Whether the entry matches TCP traffic to `port` from the whole of `cidr`.
+    fn matches(&self, cidr: &str, port: i32) -> bool {
+        let source = if cidr.contains(':') { self.ipv6_cidr.as_deref() } else { self.ipv4_cidr.as_deref() };
+        if self.egress || source != Some(cidr) {
+            return false;
+        }
+        match self.protocol.to_ascii_lowercase().as_str() {
+            "-1" | "all" => true,
+            "6" | "tcp" => match (self.from_port, self.to_port) {
+                (Some(from), Some(to)) => from <= port && port <= to,
+                _ => true,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// One network ACL with its entries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NaclFacts {
+    pub nacl_id: String,
+    pub arn: String,
+    pub entries: Vec<NaclEntryFacts>,
+}
+
+/// EC2.21: no network ACL lets `0.0.0.0/0` or `::/0` reach TCP port 22 or 3389. Entries are
+/// evaluated as AWS does, in rule-number order, the first match deciding: an allow that a lower
+/// numbered deny of the same source and port shadows lets nothing in, and a deny after an allow is
+/// too late. Only entries whose source is exactly the whole internet decide (a narrower deny does not
+/// close the port to everyone else).
+pub fn evaluate_nacl_admin_ports(nacls: &[NaclFacts]) -> ControlResult {
+    let (mut failing, mut why) = (Vec::new(), Vec::new());
+    for acl in nacls {
+        let mut entries: Vec<&NaclEntryFacts> = acl.entries.iter().filter(|e| !e.egress).collect();
+        entries.sort_by_key(|e| e.rule_number);
+        let mut open = Vec::new();
+        for cidr in ["0.0.0.0/0", "::/0"] {
+            for port in ADMIN_PORTS {
+                if let Some(first) = entries.iter().find(|e| e.matches(cidr, port)).filter(|e| e.allow) {
+                    open.push(format!("rule {} lets {cidr} reach {port}", first.rule_number));
+                }
+            }
+        }
+        if !open.is_empty() {
+            failing.push(acl.arn.clone());
+            why.push(format!("{}: {}", acl.nacl_id, open.join(", ")));
+        }
+    }
+    if failing.is_empty() {
+        return ControlResult::pass(ControlId::Ec221);
+    }
+    failing.sort();
+    why.sort();
+    let n = failing.len();
+    ControlResult::fail(
+        ControlId::Ec221,
+        failing,
+        format!("{n} network ACL(s) let the internet reach port 22 or 3389 ({})", why.join("; ")),
+    )
+}
+
+#[cfg(test)]
+mod instance_and_nacl_tests {
+    use super::*;
+    use crate::posture::controls::Status;
+
+    #[test]
+    fn instances_require_imdsv2_unless_the_endpoint_is_off() {
+        let i = |id: &str, state: &str, tokens: Option<&str>, endpoint: Option<&str>| InstanceFacts {
+            instance_id: id.into(),
+            arn: format!("arn:aws:ec2:us-east-1:123456789012:instance/{id}"),
+            state: state.into(),
+            http_tokens: tokens.map(str::to_owned),
+            http_endpoint: endpoint.map(str::to_owned),
+        };
+        let ok = [
+            i("a", "running", Some("required"), Some("enabled")),
+            i("b", "stopped", Some("optional"), Some("disabled")),
+            i("c", "terminated", Some("optional"), Some("enabled")),
+        ];
+        assert_eq!(evaluate_imdsv2(&ok).status, Status::Pass);
+        assert_eq!(evaluate_imdsv2(&[]).status, Status::Pass);
+        let mut all = ok.to_vec();
+        all.push(i("d", "stopped", Some("optional"), Some("enabled")));
+        all.push(i("e", "running", None, None));
+        let r = evaluate_imdsv2(&all);
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(r.failing_resources.len(), 2);
+        assert!(r.failing_resources[0].ends_with("instance/d"));
+    }
+
+    fn entry(n: i32, allow: bool, protocol: &str, v4: Option<&str>, ports: Option<(i32, i32)>) -> NaclEntryFacts {
+        NaclEntryFacts {
+            rule_number: n,
+            egress: false,
+            protocol: protocol.into(),
+            allow,
+            ipv4_cidr: v4.map(str::to_owned),
+            ipv6_cidr: None,
+            from_port: ports.map(|p| p.0),
+            to_port: ports.map(|p| p.1),
+        }
+    }
+
+    fn acl(entries: Vec<NaclEntryFacts>) -> NaclFacts {
+        NaclFacts {
+            nacl_id: "acl-1".into(),
+            arn: "arn:aws:ec2:us-east-1:123456789012:network-acl/acl-1".into(),
+            entries,
+        }
+    }
+
+    #[test]
+    fn the_first_matching_entry_in_rule_order_decides() {
+        let any = Some("0.0.0.0/0");
+        let default_deny = entry(32767, false, "-1", any, None);
+        let allow_all = entry(100, true, "-1", any, None);
+        // AWS's default ACL: everything in.
+        let r = evaluate_nacl_admin_ports(&[acl(vec![allow_all.clone(), default_deny.clone()])]);
+        assert_eq!(r.status, Status::Fail);
+        assert!(r.reason.as_deref().unwrap().contains("rule 100 lets 0.0.0.0/0 reach 22"), "{r:?}");
+        // Lower-numbered denies of both ports shadow the allow (listed out of order on purpose).
+        let shadowed = vec![
+            allow_all.clone(),
+            entry(20, false, "6", any, Some((3389, 3389))),
+            entry(10, false, "6", any, Some((0, 1024))),
+            default_deny.clone(),
+        ];
+        assert_eq!(evaluate_nacl_admin_ports(&[acl(shadowed.clone())]).status, Status::Pass);
+        // Only 22 denied: 3389 is still open.
+        let r = evaluate_nacl_admin_ports(&[acl(vec![allow_all.clone(), entry(10, false, "6", any, Some((22, 22)))])]);
+        assert!(
+            r.reason.as_deref().unwrap().contains("reach 3389") && !r.reason.as_deref().unwrap().contains("reach 22")
+        );
+        // A deny after the allow is too late.
+        let late = vec![allow_all.clone(), entry(200, false, "6", any, Some((22, 3389)))];
+        assert_eq!(evaluate_nacl_admin_ports(&[acl(late)]).status, Status::Fail);
+        // A narrower deny does not close the port to the rest of the internet.
+        let narrow = vec![entry(10, false, "-1", Some("10.0.0.0/8"), None), allow_all.clone()];
+        assert_eq!(evaluate_nacl_admin_ports(&[acl(narrow)]).status, Status::Fail);
+        // An allow from a narrower range, of other ports, or UDP/ICMP only is not the internet to 22/3389.
+        let fine = vec![
+            entry(100, true, "6", Some("10.0.0.0/8"), Some((22, 22))),
+            entry(110, true, "6", any, Some((443, 443))),
+            entry(120, true, "17", any, Some((0, 65535))),
+            entry(130, true, "1", any, None),
+            default_deny,
+        ];
+        assert_eq!(evaluate_nacl_admin_ports(&[acl(fine)]).status, Status::Pass);
+        // Egress entries never count; IPv6 is judged on its own.
+        let egress = NaclEntryFacts { egress: true, ..allow_all.clone() };
+        assert_eq!(evaluate_nacl_admin_ports(&[acl(vec![egress])]).status, Status::Pass);
+        let v6 = NaclEntryFacts { ipv4_cidr: None, ipv6_cidr: Some("::/0".into()), rule_number: 101, ..allow_all };
+        let mut with_v6 = shadowed;
+        with_v6.push(v6);
+        let r = evaluate_nacl_admin_ports(&[acl(with_v6)]);
+        assert!(r.reason.as_deref().unwrap().contains("rule 101 lets ::/0 reach 22"), "{r:?}");
+    }
 }
 
 #[cfg(test)]

@@ -249,6 +249,59 @@ pub fn evaluate_root(access_keys_present: i64, mfa_enabled: i64) -> (ControlResu
     (keys, mfa)
 }
 
+// ------------------------------------------------------------------ CIS 1.13
+
+/// CIS 1.13: no IAM user has more than one **active** access key (inactive ones do not count).
+pub fn evaluate_one_active_key(users: &[IamUserFacts]) -> ControlResult {
+    let mut failing: Vec<String> = users
+        .iter()
+        .filter(|u| u.access_keys.iter().filter(|k| k.active).count() > 1)
+        .map(|u| u.user.clone())
+        .collect();
+    failing.sort();
+    if failing.is_empty() {
+        return ControlResult::pass(ControlId::Cis3_1_13);
+    }
+    let n = failing.len();
+    ControlResult::fail(ControlId::Cis3_1_13, failing, format!("{n} user(s) have more than one active access key"))
+}
+
+// ------------------------------------------------------------------ IAM.6
+
+/// An assigned virtual MFA device (`ListVirtualMFADevices`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualMfaDevice {
+    pub serial_number: String,
+    /// The ARN of the user it is assigned to (the root user's is `arn:<partition>:iam::<account>:root`).
+    pub user_arn: Option<String>,
+}
+
+impl VirtualMfaDevice {
+    /// Assigned to the root user: its user is the account root, or its serial is the root's
+    /// (`...:mfa/root-account-mfa-device`).
+    pub fn is_roots(&self) -> bool {
+        self.user_arn.as_deref().is_some_and(|a| a.ends_with(":root"))
+            || self.serial_number.ends_with(":mfa/root-account-mfa-device")
+    }
+}
+
+/// IAM.6: the root user has MFA (`AccountMFAEnabled` is 1) and it is not a virtual device (so it
+/// is a hardware device: a FIDO key or a hardware TOTP token).
+pub fn evaluate_root_hardware_mfa(mfa_enabled: i64, virtual_devices: &[VirtualMfaDevice]) -> ControlResult {
+    let root = || vec!["root".to_owned()];
+    if mfa_enabled <= 0 {
+        return ControlResult::fail(ControlId::Iam6, root(), "the root user has no MFA device");
+    }
+    match virtual_devices.iter().find(|d| d.is_roots()) {
+        Some(d) => ControlResult::fail(
+            ControlId::Iam6,
+            root(),
+            format!("the root user's MFA is a virtual device ({}), not a hardware one", d.serial_number),
+        ),
+        None => ControlResult::pass(ControlId::Iam6),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,5 +462,52 @@ mod tests {
         assert_eq!((keys.status, mfa.status), (Status::Pass, Status::Pass));
         let (keys, mfa) = evaluate_root(1, 0);
         assert_eq!((keys.status, mfa.status), (Status::Fail, Status::Fail));
+    }
+
+    #[test]
+    fn one_active_key_per_user() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let key = |user: &str, n: u8, active: bool| AccessKeyFacts {
+            user: user.into(),
+            key: format!("access_key_{n}"),
+            active,
+            created: now,
+            last_used: None,
+        };
+        let user =
+            |name: &str, keys: Vec<AccessKeyFacts>| IamUserFacts { access_keys: keys, ..IamUserFacts::named(name) };
+        let ok = [
+            user("none", vec![]),
+            user("one", vec![key("one", 1, true)]),
+            user("rotating", vec![key("rotating", 1, true), key("rotating", 2, false)]),
+        ];
+        assert_eq!(evaluate_one_active_key(&ok).status, Status::Pass);
+        let two = user("two", vec![key("two", 1, true), key("two", 2, true)]);
+        let mut all = ok.to_vec();
+        all.insert(0, two);
+        let r = evaluate_one_active_key(&all);
+        assert_eq!((r.status, r.failing_resources), (Status::Fail, vec!["two".to_owned()]));
+    }
+
+    #[test]
+    fn root_mfa_must_be_hardware() {
+        let virtual_root = VirtualMfaDevice {
+            serial_number: "arn:aws:iam::123456789012:mfa/root-account-mfa-device".into(),
+            user_arn: Some("arn:aws:iam::123456789012:root".into()),
+        };
+        let users = VirtualMfaDevice {
+            serial_number: "arn:aws:iam::123456789012:mfa/alice".into(),
+            user_arn: Some("arn:aws:iam::123456789012:user/alice".into()),
+        };
+        assert_eq!(evaluate_root_hardware_mfa(1, std::slice::from_ref(&users)).status, Status::Pass);
+        assert_eq!(evaluate_root_hardware_mfa(1, &[]).status, Status::Pass);
+        let r = evaluate_root_hardware_mfa(1, &[users.clone(), virtual_root.clone()]);
+        assert_eq!(r.status, Status::Fail);
+        assert!(r.reason.unwrap().contains("virtual"));
+        // Identified by its serial alone too (AWS omits the user of some listings).
+        let by_serial = VirtualMfaDevice { user_arn: None, ..virtual_root };
+        assert_eq!(evaluate_root_hardware_mfa(1, &[by_serial]).status, Status::Fail);
+        let r = evaluate_root_hardware_mfa(0, &[users]);
+        assert_eq!((r.status, r.reason.as_deref()), (Status::Fail, Some("the root user has no MFA device")));
     }
 }

@@ -1,11 +1,12 @@
 //! Control evaluation: plain facts in, a [`ControlResult`] out. Pure: no I/O.
 //!
 //! One module per service family ([`cloudtrail`], [`config`], [`ec2`], [`guardduty`], [`iam`],
-//! [`kms`], [`s3`]); this one holds what every control shares: the status, the result, and the rule
-//! for resources that could not be read. The controls themselves are listed in the
-//! [catalog](crate::posture::catalog).
+//! [`iam_policies`], [`kms`], [`s3`]); this one holds what every control shares:
+//! the status, the result, and the rule for resources that could not be read. The controls
+//! themselves are listed in the [catalog](crate::posture::catalog).
 //!
-//! Control ids are AWS Security Hub's, so results line up with what auditors already know. Every
+//! Control ids are AWS Security Hub's, so results line up with what auditors already know (a CIS
+//! recommendation Security Hub does not check is `CIS3-<number>`). Every
 //! result is pass, fail or unknown; unknown always carries the reason (access denied, an API the
 //! endpoint does not support, a throttled call), and is never reported as a pass.
 
@@ -19,6 +20,7 @@ pub mod config;
 pub mod ec2;
 pub mod guardduty;
 pub mod iam;
+pub mod iam_policies;
 pub mod kms;
 pub mod s3;
 
@@ -27,6 +29,7 @@ pub use self::config::*;
 pub use self::ec2::*;
 pub use self::guardduty::*;
 pub use self::iam::*;
+pub use self::iam_policies::*;
 pub use self::kms::*;
 pub use self::s3::*;
 
