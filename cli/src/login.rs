@@ -199,7 +199,8 @@ async fn send(
         .bytes()
         .await
         .map_err(|e| HttpError::Unreachable { url: url.clone(), message: error_chain(&e.without_url()) })?;
-    if !status.is_success() && !(status.is_client_error() && is_oauth_error(&body)) {
+    let oauth_answer = status.is_client_error() && is_oauth_error(&body);
+    if !(status.is_success() || oauth_answer) {
         let text = String::from_utf8_lossy(&body);
         let detail: String = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(120).collect();
         let reason = status.canonical_reason().unwrap_or_default();
