@@ -10,16 +10,23 @@ use portcullis_tests::{Moto, random_prefix, sdk_config};
 const JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNlY3JldA";
 
 async fn queue_pair(sqs: &aws_sdk_sqs::Client, prefix: &str) -> (String, String) {
-    let dlq = sqs.create_queue().queue_name(format!("{prefix}-dlq")).send().await.unwrap().queue_url.unwrap();
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-dlq"))
+        .send()
+        .await
+        .expect("queue created")
+        .queue_url
+        .expect("a queue URL");
     let arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq)
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
         .send()
         .await
-        .unwrap()
+        .expect("queue attributes")
         .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .expect("attributes")[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
         .clone();
     let source = sqs
         .create_queue()
@@ -30,9 +37,9 @@ async fn queue_pair(sqs: &aws_sdk_sqs::Client, prefix: &str) -> (String, String)
         )
         .send()
         .await
-        .unwrap()
+        .expect("queue created")
         .queue_url
-        .unwrap();
+        .expect("a queue URL");
     (source, dlq)
 }
 
@@ -57,7 +64,7 @@ async fn bodies_in(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
             .wait_time_seconds(1)
             .send()
             .await
-            .unwrap()
+            .expect("SQS answers")
             .messages
             .unwrap_or_default();
         if got.is_empty() {
