@@ -29,15 +29,16 @@ pub fn signin_token_url(federation: &str, credentials: &ProcessCredentials) -> S
 /// user info: neither is ever printed.
 pub fn endpoint_for_display(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) => {
+        // A URL with a host; `user:pw@host/path` parses too, as scheme `user` with no host.
+        Ok(mut parsed) if parsed.has_host() => {
             parsed.set_query(None);
             parsed.set_fragment(None);
             let _ = parsed.set_username("");
             let _ = parsed.set_password(None);
             parsed.to_string()
         }
-        // Not a URL: whatever comes before a query or fragment, and never user info.
-        Err(_) => {
+        // Not such a URL: whatever comes before a query or fragment, and never user info.
+        _ => {
             let cut = url.split(['?', '#']).next().unwrap_or_default();
             cut.rsplit_once('@').map_or(cut, |(_, host)| host).to_owned()
         }

@@ -888,6 +888,86 @@ async fn approvals_break_glass_and_revocation_from_the_terminal() {
     assert!(revoked.contains(&format!("revoked {id}")) && revoked.contains("no longer work"), "{revoked}");
     let all = env.ok("alice", &["grants", "--all"]).await;
     assert!(all.contains("revoked") && all.contains("active, break glass justified"), "{all}");
-    let fresh = json_out(&env.ok("alice", &["credentials"]).await);
-    assert_ne!(fresh["AccessKeyId"], creds["AccessKeyId"], "new credentials, not the cached ones");
+    // Not the cached credentials, and no new ones either: the revocation denies every session issued
+    // until five minutes from now (the clock-skew allowance of issue 15), so the worker says when to ask.
+    let after = env.run("alice", &["credentials"]).await;
+    assert_eq!(after.status.code(), Some(3), "{}", text(&after.stdout));
+    let stderr = text(&after.stderr);
+    assert!(stderr.contains("refused (access_revoked)") && stderr.contains("ask again after"), "{stderr}");
+    assert!(!text(&after.stdout).contains(creds["AccessKeyId"].as_str().unwrap()), "the cached ones are gone");
+}
+
+/// Issue 15: whatever way the credentials path fails, nothing it prints holds a secret it issued or
+/// keeps (the session's secret key and token, the ID and refresh tokens).
+#[tokio::test]
+async fn the_credentials_path_never_prints_a_secret_when_it_fails() {
+    let mut env = Env::start(&[]).await;
+    env.init("secops", &[]).await;
+    env.login_device("secops").await;
+    env.ok("secops", &["templates", "put", &template_file("bucketRead")]).await;
+    env.init("alice", &[]).await;
+    env.login_browser("alice").await;
+    let args = ["request", "bucketRead", "--param", "bucketName=analytics-reports", "--ttl", "1h", "--reason", "INC-1"];
+    env.ok("alice", &args).await;
+    let issued = json_out(&env.ok("alice", &["credentials", "--account", ACCOUNT]).await);
+    let session = json_out(&std::fs::read_to_string(env.home("alice").join("cache/session.json")).unwrap());
+    let mut secrets: Vec<String> = vec![
+        issued["SecretAccessKey"].as_str().unwrap().to_owned(),
+        issued["SessionToken"].as_str().unwrap().to_owned(),
+    ];
+    for field in ["id_token", "refresh_token"] {
+        if let Some(s) = session[field].as_str() {
+            secrets.push(s.to_owned());
+        }
+    }
+    assert!(secrets.len() >= 3, "the session holds an ID token: {:?}", session.as_object().map(|o| o.keys()));
+    let check = |what: &str, out: &Output| {
+        let printed = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        for s in &secrets {
+            // Secrets are long; any 24-character piece of one is enough to leak it.
+            let start = s.len().saturating_sub(24) / 2;
+            let piece = &s[start..(start + 24).min(s.len())];
+            assert!(!printed.contains(piece), "{what} printed a secret: {printed}");
+        }
+        printed
+    };
+
+    // A command that does not exist.
+    let out = env.run("alice", &["exec", "--", "/nonexistent/aws", "s3", "ls"]).await;
+    assert_ne!(out.status.code(), Some(0));
+    assert!(check("exec of a missing program", &out).contains("cannot run"));
+
+    // The cache cannot be written after fresh credentials came back.
+    let cache = env.home("alice").join("cache/credentials");
+    let cached = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+    std::fs::remove_file(&cached).unwrap();
+    std::fs::create_dir(&cached).unwrap();
+    std::fs::write(cached.join("blocker"), "x").unwrap();
+    let out = env.run("alice", &["credentials", "--refresh"]).await;
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    check("credentials with an unwritable cache", &out);
+    std::fs::remove_dir_all(&cached).unwrap();
+
+    // A bound checked locally, an unknown account, a session file that no longer reads (it still holds
+    // the tokens), and the worker gone (no reply).
+    let out = env.run("alice", &["credentials", "--duration", "10"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    check("credentials with a duration out of bounds", &out);
+    let out = env.run("alice", &["credentials", "--account", "999999999999"]).await;
+    assert_ne!(out.status.code(), Some(0));
+    check("credentials for an unknown account", &out);
+    let session_path = env.home("alice").join("cache/session.json");
+    let whole = std::fs::read_to_string(&session_path).unwrap();
+    std::fs::write(&session_path, &whole[..whole.len() - 2]).unwrap();
+    let out = env.run("alice", &["credentials", "--refresh"]).await;
+    assert_ne!(out.status.code(), Some(0));
+    check("credentials with a damaged session file", &out);
+    std::fs::write(&session_path, &whole).unwrap();
+    env.stop_worker().await;
+    let out = env.run("alice", &["--timeout", "3", "credentials", "--refresh"]).await;
+    assert_ne!(out.status.code(), Some(0));
+    check("credentials with no worker to answer", &out);
+    let out = env.run("alice", &["--timeout", "3", "exec", "--refresh", "--", "sh", "-c", "exit 0"]).await;
+    assert_ne!(out.status.code(), Some(0));
+    check("exec with no worker to answer", &out);
 }

@@ -37,6 +37,11 @@ pub enum StackCommand {
         timeout: u64,
     },
     /// Delete the stack. The state table, the bus archive and the queues are kept (DeletionPolicy: Retain).
+    #[command(
+        after_help = "The kept resources keep their names: a stack with the same prefix cannot be created again \
+                      until they are deleted by hand, once their data is no longer needed.\n\nExample:\n  portcullis stack delete --yes \
+                      --timeout 45m"
+    )]
     Delete {
         /// The workers' settings file (default: $PORTCULLIS_CONFIG, else the embedded default).
         #[arg(long)]
