@@ -45,8 +45,12 @@ $(IDP): tests/idp/package-lock.json
 	cd tests/idp && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(IDP)
 
+# The binaries, built with the features `cargo test --workspace` resolves (dev-dependencies turn on test-util in
+# tokio and the AWS SDK crates, preserve_order in serde_json, ...). `--tests` makes this build resolve features the
+# same way, so `make run` after `make test` compiles only the worker binary instead of ~110 dependency crates again.
+# The demo's binaries therefore carry those test-only features; `make install` builds the release binary without them.
 build:
-	cargo build --workspace --bins
+	cargo build --workspace --bins --tests
 
 install:
 	cargo install --locked --path cli

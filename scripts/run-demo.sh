@@ -12,7 +12,7 @@ STATE=.portcullis
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 BIN="$TARGET_DIR/debug"
 for b in portcullis portcullis-worker; do
-  [ -x "$BIN/$b" ] || { echo "no $BIN/$b: run \`cargo build --workspace --bins\` (make run does)" >&2; exit 1; }
+  [ -x "$BIN/$b" ] || { echo "no $BIN/$b: run \`make build\` (make run does)" >&2; exit 1; }
 done
 ACCOUNT=123456789012
 PREFIX=portcullis-local
