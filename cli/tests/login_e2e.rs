@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use portcullis_tests::idp::{Idp, drive_script};
 use portcullis_tests::portcullis_runtime::config::Settings;
-use portcullis_tests::{ACCOUNT, MetricsProbe, Moto, random_prefix, sdk_config};
+use portcullis_tests::{ACCOUNT, MetricsProbe, Moto, capture_bus, random_prefix, receive_all_json, sdk_config};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -768,6 +768,30 @@ async fn the_hard_way_idp_opaque_subjects_no_device_discovery_refresh_only_with_
     // Her reply queue is named by the opaque subject (the key), not by her name.
     let queues = env.sqs().list_queues().queue_name_prefix(format!("{}-reply-", env.prefix)).send().await.unwrap();
     assert!(queues.queue_urls().iter().any(|u| u.ends_with(&format!("-reply-{sub}"))), "{queues:?}");
+
+    // The approver reads her name next to her subject (which stays the key he approves by), and the
+    // audit events carry both, for the requester and for the approver.
+    let bus = capture_bus(&env.sdk, &env.prefix).await;
+    env.ok("secops", &["templates", "put", &template_file("bucketWrite")]).await;
+    let ask = ["request", "bucketWrite", "--param", "bucketName=exports", "--ttl", "30m", "--reason", "INC-2"];
+    let asked = env.ok("alice", &ask).await;
+    let id = asked.split_whitespace().find(|w| w.starts_with("g-")).expect("a grant id").to_owned();
+    let pending = env.ok("secops", &["pending"]).await;
+    assert!(pending.contains(&id) && pending.contains(&format!("alice ({sub})")), "{pending}");
+    let waiting = json_out(&env.ok("secops", &["pending", "--output", "json"]).await);
+    let grant = &waiting["approvals"][0];
+    assert_eq!((grant["user"].as_str(), grant["user_display_name"].as_str()), (Some(sub.as_str()), Some("alice")));
+    env.ok("secops", &["approve", &id]).await;
+    let events = receive_all_json(&env.sqs(), &bus, Duration::from_secs(3)).await;
+    let actor = |detail_type: &str| {
+        let event = events.iter().find(|e| e["detail-type"] == detail_type);
+        event.map(|e| e["detail"]["actor"].clone()).unwrap_or_else(|| panic!("no {detail_type} in {events:?}"))
+    };
+    let requester = actor("Grant Pending Approval");
+    assert_eq!((requester["user"].as_str(), requester["display_name"].as_str()), (Some(sub.as_str()), Some("alice")));
+    let approver = actor("Grant Approved");
+    assert_eq!(approver["display_name"].as_str(), Some("secops"), "{approver}");
+    assert!(approver["user"].as_str().is_some_and(|u| u.starts_with('u') && u != "secops"), "{approver}");
 
     // Bob turns offline_access off: no refresh token, and he is told when to log in again.
     env.init("bob", &[]).await;

@@ -87,6 +87,7 @@ pub(crate) fn grant() -> Grant {
             review: Some(Review { by: "secops".into(), at: at(4), verdict: Verdict::Justified, note: "ok".into() }),
         }),
         revoked: Some(Revocation { at: at(5), by: "alice".into(), reason: "done".into() }),
+        user_display_name: None,
         revision: 0,
     }
 }

@@ -518,62 +518,12 @@ impl TestApp {
 
     /// A queue that receives every event on the Portcullis bus (for audit assertions).
     pub async fn capture_bus(&self) -> String {
-        let name = format!("{}-bus-capture", self.names.prefix());
-        let url = self.sqs().create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
-        let events = aws_sdk_eventbridge::Client::new(&self.sdk);
-        let rule = format!("{}-capture", self.names.prefix());
-        events
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(self.names.event_bus())
-            .event_pattern(json!({"source": ["portcullis.access", "portcullis.posture"]}).to_string())
-            .send()
-            .await
-            .unwrap();
-        events
-            .put_targets()
-            .rule(&rule)
-            .event_bus_name(self.names.event_bus())
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("capture")
-                    .arn(format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}"))
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-        url
+        capture_bus(&self.sdk, self.names.prefix()).await
     }
 
     /// Every message that arrives on `url` until none comes for `quiet`, as JSON.
     pub async fn receive_all_json(&self, url: &str, quiet: Duration) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut last = Instant::now();
-        while last.elapsed() < quiet {
-            let got = self
-                .sqs()
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            for m in got.messages.unwrap_or_default() {
-                out.push(serde_json::from_str(m.body.as_deref().unwrap_or("null")).unwrap());
-                self.sqs()
-                    .delete_message()
-                    .queue_url(url)
-                    .receipt_handle(m.receipt_handle.unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-                last = Instant::now();
-            }
-        }
-        out
+        receive_all_json(&self.sqs(), url, quiet).await
     }
 
     /// The revocation policy on the stack's broker role, if any.
@@ -895,4 +845,52 @@ pub fn policy_document(raw: &str) -> Value {
     serde_json::from_str(&decoded)
         .or_else(|_| serde_json::from_str(&decoded.replace('\'', "\"")))
         .unwrap_or_else(|e| panic!("not a policy document ({e}): {decoded:.300}"))
+}
+
+/// A queue that receives every event on the bus of the stack deployed with `prefix` (for audit assertions).
+pub async fn capture_bus(sdk: &SdkConfig, prefix: &str) -> String {
+    let name = format!("{}-bus-capture", prefix);
+    let url = aws_sdk_sqs::Client::new(sdk).create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let event_bus = format!("{prefix}-bus");
+    let rule = format!("{}-capture", prefix);
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(event_bus.as_str())
+        .event_pattern(json!({"source": ["portcullis.access", "portcullis.posture"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(event_bus.as_str())
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("capture")
+                .arn(format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+/// Every message that arrives on `url` until none comes for `quiet`, as JSON.
+pub async fn receive_all_json(sqs: &aws_sdk_sqs::Client, url: &str, quiet: Duration) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < quiet {
+        let got =
+            sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
+        for m in got.messages.unwrap_or_default() {
+            out.push(serde_json::from_str(m.body.as_deref().unwrap_or("null")).unwrap());
+            sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle.unwrap()).send().await.unwrap();
+            last = Instant::now();
+        }
+    }
+    out
 }

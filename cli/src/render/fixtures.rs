@@ -50,6 +50,7 @@ fn base(n: u8, status: GrantStatus, expires_in: i64) -> Grant {
         approval: None,
         break_glass: None,
         revoked: None,
+        user_display_name: None,
         revision: 0,
     }
 }

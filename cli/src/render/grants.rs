@@ -62,7 +62,7 @@ fn pending_table(grants: &[Grant], now: DateTime<Utc>) -> String {
             };
             vec![
                 g.id.to_string(),
-                g.user.clone(),
+                requester(g),
                 g.template.to_string(),
                 g.account.to_string(),
                 params_text(g),
@@ -72,6 +72,15 @@ fn pending_table(grants: &[Grant], now: DateTime<Utc>) -> String {
         })
         .collect();
     table(&["ID", "USER", "TEMPLATE", "ACCOUNT", "PARAMS", "DUE IN", "REASON"], &rows)
+}
+
+/// Who asked: the display name next to the user (the key approvers act on), or the user alone when
+/// the worker sent no other name.
+fn requester(g: &Grant) -> String {
+    match g.user_display_name.as_deref() {
+        Some(name) if name != g.user => format!("{name} ({})", g.user),
+        _ => g.user.clone(),
+    }
 }
 
 /// `portcullis pending`: what waits for the approver's approval, and for their review.
@@ -117,6 +126,19 @@ pub(crate) fn requested(grant: &Grant, now: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
     use crate::render::fixtures as fx;
+
+    #[test]
+    fn approvers_read_the_requesters_display_name_next_to_the_user() {
+        let mut named = fx::grants()[1].clone();
+        named.user = "u-7f3a".into();
+        named.user_display_name = Some("Alice Liddell".into());
+        let mut same = named.clone();
+        same.user_display_name = Some("u-7f3a".into());
+        assert_eq!(requester(&named), "Alice Liddell (u-7f3a)");
+        assert_eq!(requester(&same), "u-7f3a", "a name that is the user is not said twice");
+        let result = GrantPendingResult { approvals: vec![named], reviews: vec![] };
+        assert!(pending(&result, fx::now()).contains("Alice Liddell (u-7f3a)"));
+    }
 
     #[test]
     fn the_grants_table_reads_as_before() {

@@ -73,6 +73,7 @@ fn compose(c: &mut Criterion) {
                 ttl_seconds: 3600,
                 approval: None,
                 break_glass: None,
+                user_display_name: None,
                 revision: 0,
             }
         })

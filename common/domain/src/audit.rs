@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::error::ErrorCode;
 use crate::grant::Verdict;
+use crate::identity::Identity;
 use crate::ids::{AccountId, GrantId, MessageId, TemplateName};
 
 /// EventBridge `source` of every audit event.
@@ -27,6 +28,17 @@ pub struct Actor {
     /// The trusted producer that relayed the request, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    /// The person's display name (from the verified token's claims, sanitized), to read next to
+    /// `user`, which stays the key. Absent for `directory` and `portcullis`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+impl Actor {
+    /// The verified person `who`, as audit events name them.
+    pub fn of(who: &Identity) -> Self {
+        Actor { user: who.user.clone(), via: who.via.clone(), display_name: Some(who.display_name.clone()) }
+    }
 }
 
 /// `Grant Created`.

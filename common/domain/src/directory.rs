@@ -210,6 +210,7 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             issued_at: t(issued),
             via: None,
+            display_name: "alice".into(),
         }
     }
 

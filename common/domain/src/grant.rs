@@ -39,6 +39,10 @@ pub struct Grant {
     pub status: GrantStatus,
     /// The verified user the grant belongs to.
     pub user: String,
+    /// The requester's display name when they asked (from their verified token's claims, sanitized;
+    /// see `identity.display_name_claims`), to read next to `user`, which stays the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_display_name: Option<String>,
     /// The verified team claim at the time of the request, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
@@ -396,6 +400,7 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             issued_at: at(0),
             via: None,
+            display_name: user.into(),
         }
     }
 
@@ -429,6 +434,7 @@ mod tests {
             }),
             break_glass: None,
             revoked: None,
+            user_display_name: None,
             revision: 0,
         }
     }

@@ -186,6 +186,7 @@ mod tests {
             ttl_seconds: 3600,
             approval: None,
             break_glass: None,
+            user_display_name: None,
             revision: 0,
         }
     }

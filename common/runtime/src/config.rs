@@ -106,6 +106,11 @@ pub struct IdentitySettings {
     /// Claim holding the user name. Default `sub`.
     #[serde(default = "defaults::user_claim")]
     pub user_claim: String,
+    /// Claims tried, in order, for the name people read next to the user (in approvals, grant replies
+    /// and audit events); the first holding a non-empty string wins, else the user itself. Never a key.
+    /// Default `["preferred_username", "email", "name"]`.
+    #[serde(default = "defaults::display_name_claims")]
+    pub display_name_claims: Vec<String>,
     /// Claim holding the team. Default `team`.
     #[serde(default = "defaults::team_claim")]
     pub team_claim: String,
@@ -359,6 +364,9 @@ pub struct PostureAccount {
 mod defaults {
     pub(super) fn user_claim() -> String {
         "sub".into()
+    }
+    pub(super) fn display_name_claims() -> Vec<String> {
+        portcullis_domain::identity::DEFAULT_DISPLAY_NAME_CLAIMS.iter().map(|c| c.to_string()).collect()
     }
     pub(super) fn team_claim() -> String {
         "team".into()

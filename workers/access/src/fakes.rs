@@ -566,6 +566,7 @@ impl IdentityVerifier for FakeVerifier {
         Ok(Identity {
             issuer: "https://fake.issuer".into(),
             subject: user.clone(),
+            display_name: user.clone(),
             user,
             team,
             groups: groups.unwrap_or_default(),

@@ -244,7 +244,7 @@ impl Front {
         let event = AuditEvent::RequestRefused(audit::RequestRefused {
             event_id: audit::event_id(&[who.map_or("", |w| w.user.as_str()), id_part, "refused", err.code.as_str()]),
             at,
-            actor: who.map(|w| Actor { user: w.user.clone(), via: w.via.clone() }),
+            actor: who.map(Actor::of),
             sender_id: sender_id.map(|s| s.chars().take(256).collect()),
             kind: answer.kind.to_owned(),
             message_id: answer.in_reply_to.clone(),

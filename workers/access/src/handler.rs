@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::audit::{self, Actor};
 use portcullis_domain::guardrails::Guardrails;
-use portcullis_domain::identity::Identity;
+use portcullis_domain::identity::{Identity, sanitize_display_name};
 use portcullis_domain::messages::QueueRole;
 use portcullis_domain::naming::StackNames;
 use portcullis_domain::producers::Producers;
@@ -140,7 +140,7 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     /// Who is acting, for audit events.
     pub(crate) fn actor(&self) -> Actor {
-        Actor { user: self.who.user.clone(), via: self.who.via.clone() }
+        Actor::of(self.who)
     }
 
     /// A deterministic audit event id for this request and `what`.
@@ -201,6 +201,8 @@ impl AccessHandler {
                     groups: person.groups.clone(),
                     issued_at: now,
                     via: Some(producer.name.clone()),
+                    // Never a name from the message: the user the producer is trusted to name.
+                    display_name: sanitize_display_name(&person.user).unwrap_or_else(|| person.user.clone()),
                 }
             }
             _ => self.ports.identity.verify(envelope.identity_token.as_deref(), now).await.map_err(|e| match e {

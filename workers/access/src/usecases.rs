@@ -326,6 +326,7 @@ impl AccessHandler {
             id: Grant::id_for(&ctx.who.user, ctx.key.message_id),
             status,
             user: ctx.who.user.clone(),
+            user_display_name: Some(ctx.who.display_name.clone()),
             team: ctx.who.team.clone(),
             groups: ctx.who.groups.clone(),
             account: r.account,

@@ -174,7 +174,7 @@ impl DirectoryHandler {
     ) -> Result<DirectoryChangeResult, Failure> {
         let record = self.record(&event, now).await?;
         let applied = record.reflects(&event.change);
-        let actor = Actor { user: DIRECTORY_ACTOR.into(), via: producer.clone() };
+        let actor = Actor { user: DIRECTORY_ACTOR.into(), via: producer.clone(), display_name: None };
         let id = |what: &str| audit::event_id(&[producer.as_deref().unwrap_or(""), message_id.as_str(), what]);
         let kind = kind.as_str();
         let reason = format!("{kind} effective {}", event.change.effective_at().to_rfc3339());

@@ -98,6 +98,7 @@ fn grant(user: &str, team: &str, account: &AccountId, n: u32) -> Grant {
         ttl_seconds: 3600,
         approval: None,
         break_glass: None,
+        user_display_name: None,
         revision: 0,
     }
 }

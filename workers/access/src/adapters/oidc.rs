@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use portcullis_domain::identity::Identity;
+use portcullis_domain::identity::{Identity, display_name_from_claims};
 use portcullis_runtime::config::IdentitySettings;
 use serde_json::{Map, Value};
 use tokio::sync::RwLock;
@@ -215,6 +215,7 @@ impl OidcVerifier {
         Ok(Identity {
             issued_at,
             via: None,
+            display_name: display_name_from_claims(claims, &self.settings.display_name_claims, &user),
             issuer: text("iss").unwrap_or_default(),
             subject: text("sub").unwrap_or_default(),
             user,
@@ -330,6 +331,7 @@ mod tests {
             jwks_url: None,
             jwks_file: Some(jwks_file),
             user_claim: "sub".into(),
+            display_name_claims: vec!["preferred_username".into()],
             team_claim: "team".into(),
             groups_claim: "groups".into(),
             leeway_seconds: 0,
@@ -359,6 +361,7 @@ mod tests {
         let token = mint(dir.path(), &claims("alice")).unwrap();
         let id = v.verify_at(Some(&token), Utc::now()).await.unwrap();
         assert_eq!(id.user, "alice");
+        assert_eq!(id.display_name, "alice", "no preferred_username in the token: the user");
         assert_eq!(id.team.as_deref(), Some("payments"));
         assert_eq!(id.groups, vec!["eng"]);
     }
