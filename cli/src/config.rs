@@ -2,7 +2,9 @@
 //!
 //! The file is `$PORTCULLIS_CLI_CONFIG` when set, else `$XDG_CONFIG_HOME/portcullis/config.toml`,
 //! else `~/.config/portcullis/config.toml`; `--config` wins over both. Flags (`--endpoint-url`,
-//! `--region`) win over the file. Every value remembers where it came from, so an error about an
+//! `--region`) win over the file. Named profiles (`[profiles.NAME]`, chosen with `--profile` or
+//! `$PORTCULLIS_PROFILE`) give an account, a default template and an AWS region for one kind of
+//! work; flags win over the profile, the profile over the file's defaults. Every value remembers where it came from, so an error about an
 //! unreachable endpoint can say which file or flag to fix. Tokens and credentials live in the cache
 //! directory (`$PORTCULLIS_CLI_CACHE`, else `$XDG_CACHE_HOME/portcullis`, else
 //! `~/.cache/portcullis`), files mode 0600.
@@ -10,9 +12,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use portcullis_domain::AccountId;
+use std::collections::BTreeMap;
+
 use portcullis_domain::ids::QueueUrl;
 use portcullis_domain::naming::{StackNames, is_valid_prefix};
+use portcullis_domain::{AccountId, TemplateName};
 use serde::{Deserialize, Serialize};
 
 /// The configuration file's contents.
@@ -72,6 +76,30 @@ pub struct CliConfig {
     pub device_authorization_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
+    /// Named profiles, chosen with `--profile NAME` (or `$PORTCULLIS_PROFILE`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// One kind of work: which account, which template by default, and which region the AWS tools use.
+/// ```toml
+/// [profiles.reports]
+/// account = "123456789012"
+/// template = "bucketRead"
+/// region = "eu-west-1"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The account `--account` defaults to (instead of `default_account`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
+    /// The template `portcullis request` asks for when none is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateName>,
+    /// The AWS region of the commands you run (`exec`, `configure-profile`); not the stack's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 fn default_client_id() -> String {
@@ -109,6 +137,8 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },
+    #[error("no profile `{name}` in {path} (profiles: {known})")]
+    UnknownProfile { name: String, path: PathBuf, known: String },
 }
 
 /// The configuration in force: the file plus flags, with sources.
@@ -120,6 +150,8 @@ pub struct Effective {
     pub region: (String, Source),
     pub names: StackNames,
     pub stack_account: AccountId,
+    /// The profile chosen with `--profile` / `$PORTCULLIS_PROFILE`, by name.
+    pub profile: Option<(String, Profile)>,
 }
 
 /// Flags that override the file.
@@ -127,6 +159,7 @@ pub struct Effective {
 pub struct Overrides {
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
+    pub profile: Option<String>,
 }
 
 fn home() -> PathBuf {
@@ -190,6 +223,14 @@ impl CliConfig {
         }
         if self.display_name_claim.as_deref().is_some_and(|c| c.trim().is_empty()) {
             return Err("display_name_claim is empty (leave it out for the default)".into());
+        }
+        for (name, profile) in &self.profiles {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+                return Err(format!("profile name `{name}` must be letters, digits, '-', '_' or '.'"));
+            }
+            if profile.region.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                return Err(format!("profiles.{name}.region is empty (leave it out for the default)"));
+            }
         }
         self.stack()?;
         Ok(())
@@ -263,7 +304,31 @@ impl Effective {
         };
         let (names, stack_account) =
             file.stack().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
-        Ok(Effective { file, path, endpoint_url, region, names, stack_account })
+        let profile = match overrides.profile.as_deref().filter(|p| !p.is_empty()) {
+            None => None,
+            Some(name) => match file.profiles.get(name) {
+                Some(p) => Some((name.to_owned(), p.clone())),
+                None => {
+                    let known = file.profiles.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
+                    return Err(ConfigError::UnknownProfile {
+                        name: name.to_owned(),
+                        path,
+                        known: if known.is_empty() { "none".into() } else { known },
+                    });
+                }
+            },
+        };
+        Ok(Effective { file, path, endpoint_url, region, names, stack_account, profile })
+    }
+
+    /// The chosen profile's settings (all empty without one).
+    pub fn profile(&self) -> Profile {
+        self.profile.as_ref().map(|(_, p)| p.clone()).unwrap_or_default()
+    }
+
+    /// The account commands default to: the profile's, else `default_account`.
+    pub fn default_account(&self) -> Option<&AccountId> {
+        self.profile.as_ref().and_then(|(_, p)| p.account.as_ref()).or(self.file.default_account.as_ref())
     }
 
     /// The requester role's ARN.
@@ -364,6 +429,47 @@ mod tests {
     }
 
     #[test]
+    fn a_named_profile_gives_the_account_template_and_region_and_an_unknown_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            r#"issuer = "https://idp.example.com"
+region = "eu-west-1"
+stack_prefix = "portcullis-prod"
+stack_account = "123456789012"
+default_account = "111111111111"
+
+[profiles.reports]
+account = "222222222222"
+template = "bucketRead"
+region = "ap-south-1"
+
+[profiles.bare]
+"#,
+        )
+        .unwrap();
+        let with = |profile: Option<&str>| {
+            Effective::resolve(path.clone(), &Overrides { profile: profile.map(str::to_owned), ..Default::default() })
+        };
+        let none = with(None).unwrap();
+        assert_eq!((none.default_account().unwrap().as_str(), none.profile()), ("111111111111", Profile::default()));
+        let reports = with(Some("reports")).unwrap();
+        assert_eq!(reports.default_account().unwrap().as_str(), "222222222222");
+        assert_eq!(reports.profile().template.unwrap().as_str(), "bucketRead");
+        assert_eq!(reports.profile().region.as_deref(), Some("ap-south-1"));
+        assert_eq!(reports.region.0, "eu-west-1", "the stack's region is not the profile's");
+        let bare = with(Some("bare")).unwrap();
+        assert_eq!(bare.default_account().unwrap().as_str(), "111111111111", "a profile without an account");
+        let unknown = with(Some("prod")).unwrap_err().to_string();
+        assert!(unknown.contains("no profile `prod`") && unknown.contains("bare, reports"), "{unknown}");
+        std::fs::write(&path, "issuer = \"https://x\"\nregion = \"r\"\n[profiles.a]\nacount = \"1\"\n").unwrap();
+        assert!(CliConfig::load(&path).unwrap_err().to_string().contains("acount"), "unknown keys are refused");
+        let bad_name = CliConfig { profiles: [("a b".to_owned(), Profile::default())].into(), ..base() };
+        assert!(bad_name.check().unwrap_err().contains("profile name"));
+    }
+
+    #[test]
     fn flags_win_and_sources_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
@@ -371,7 +477,11 @@ mod tests {
         let e = Effective::resolve(path.clone(), &Overrides::default()).unwrap();
         assert_eq!(e.sqs_endpoint(), ("http://127.0.0.1:4566".into(), Source::File(path.clone())));
         assert_eq!(e.requester_role_arn(), "arn:aws:iam::123456789012:role/portcullis-prod-requester");
-        let o = Overrides { endpoint_url: Some("http://127.0.0.1:9".into()), region: Some("us-west-2".into()) };
+        let o = Overrides {
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            region: Some("us-west-2".into()),
+            profile: None,
+        };
         let e = Effective::resolve(path, &o).unwrap();
         assert_eq!(e.sqs_endpoint().1.to_string(), "the --endpoint-url flag");
         assert_eq!(e.region.0, "us-west-2");

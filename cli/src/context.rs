@@ -36,7 +36,11 @@ impl Ctx {
 
     /// The configuration file with the flags applied.
     pub(crate) fn effective(&self) -> Result<Effective, CliError> {
-        let overrides = Overrides { endpoint_url: self.cli.endpoint_url.clone(), region: self.cli.region.clone() };
+        let overrides = Overrides {
+            endpoint_url: self.cli.endpoint_url.clone(),
+            region: self.cli.region.clone(),
+            profile: self.cli.profile.clone(),
+        };
         Ok(Effective::resolve(config_path(self.cli.config.as_deref()), &overrides)?)
     }
 
@@ -102,15 +106,15 @@ impl Ctx {
         result.map_err(|e| ask_error(e, eff))
     }
 
-    /// `--account`, else the configured default account.
+    /// `--account`, else the profile's account, else the configured default account.
     pub(crate) fn account(&self, eff: &Effective, flag: Option<&str>) -> Result<AccountId, CliError> {
-        let text = match (flag, &eff.file.default_account) {
+        let text = match (flag, eff.default_account()) {
             (Some(a), _) => a.to_owned(),
             (None, Some(a)) => return Ok(a.clone()),
             (None, None) => {
                 return Err(CliError::usage(
-                    "no --account given and no default_account configured",
-                    "pass --account 123456789012 (or `portcullis init --default-account ...`)",
+                    "no --account given, and no account in the profile or default_account configured",
+                    "pass --account 123456789012 (or `portcullis init --default-account ...`, or a profile's account)",
                 ));
             }
         };

@@ -148,6 +148,7 @@ regions = ["us-east-1"]
             "AWS_SESSION_TOKEN",
             "AWS_PROFILE",
             "PORTCULLIS_TOKEN",
+            "PORTCULLIS_PROFILE",
             "BROWSER",
             "PORTCULLIS_CONFIG",
             "AWS_ENDPOINT_URL",
@@ -765,6 +766,27 @@ async fn the_hard_way_idp_opaque_subjects_no_device_discovery_refresh_only_with_
         .await;
     let exec = env.ok("alice", &["exec", "--", "sh", "-c", "echo $AWS_ACCESS_KEY_ID"]).await;
     assert!(exec.trim().starts_with("ASIA"), "{exec}");
+
+    // A named profile: its template and account when none is named, its region for the commands she
+    // runs (by flag or $PORTCULLIS_PROFILE), another region for one command, and no unknown profile.
+    env.configure(
+        "alice",
+        &format!("[profiles.reports]\naccount = \"{ACCOUNT}\"\ntemplate = \"bucketRead\"\nregion = \"ap-south-1\""),
+    );
+    let by_profile =
+        ["--profile", "reports", "request", "--param", "bucketName=archive", "--ttl", "1h", "--reason", "INC-3"];
+    let asked = env.ok("alice", &by_profile).await;
+    assert!(asked.contains("bucketRead") && asked.contains("bucketName=archive"), "{asked}");
+    let region = ["exec", "--", "sh", "-c", "echo $AWS_REGION"];
+    let mut cmd = env.cmd("alice", &region);
+    cmd.env("PORTCULLIS_PROFILE", "reports").env("AWS_REGION", "eu-west-1");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("runs")).await.expect("joins");
+    assert_eq!(text(&out.stdout).trim(), "ap-south-1", "{}", text(&out.stderr));
+    let once = ["--profile", "reports", "exec", "--aws-region", "eu-central-1", "--", "sh", "-c", "echo $AWS_REGION"];
+    assert_eq!(env.ok("alice", &once).await.trim(), "eu-central-1");
+    let unknown = env.run("alice", &["--profile", "prod", "grants"]).await;
+    assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown.stderr));
+    assert!(text(&unknown.stderr).contains("no profile `prod`") && text(&unknown.stderr).contains("reports"));
     // Her reply queue is named by the opaque subject (the key), not by her name.
     let queues = env.sqs().list_queues().queue_name_prefix(format!("{}-reply-", env.prefix)).send().await.unwrap();
     assert!(queues.queue_urls().iter().any(|u| u.ends_with(&format!("-reply-{sub}"))), "{queues:?}");

@@ -14,7 +14,7 @@ pub struct ConfigureProfileArgs {
     pub name: String,
     #[arg(long)]
     pub account: Option<String>,
-    /// Region for the profile (default: the stack's).
+    /// Region for the profile (default: the --profile's region, else the stack's).
     #[arg(long = "profile-region")]
     pub profile_region: Option<String>,
 }
@@ -34,7 +34,8 @@ pub(crate) fn run(ctx: &Ctx, args: &ConfigureProfileArgs) -> Result<u8, CliError
         "credential_process".to_owned(),
         aws_profile::credential_process(&command, account.as_str(), ctx.cli.config.as_deref()),
     )];
-    lines.push(("region".to_owned(), args.profile_region.as_deref().unwrap_or(&eff.region.0).to_owned()));
+    let region = args.profile_region.clone().or(eff.profile().region).unwrap_or_else(|| eff.region.0.clone());
+    lines.push(("region".to_owned(), region));
     if let Some((endpoint, _)) = &eff.endpoint_url {
         lines.push(("endpoint_url".to_owned(), endpoint.clone()));
     }

@@ -10,8 +10,8 @@ use crate::error::CliError;
 pub struct ExecArgs {
     #[command(flatten)]
     pub credentials: CredentialsArgs,
-    /// The AWS region for the command (default: your AWS_REGION or AWS_DEFAULT_REGION as they are,
-    /// else the stack's region).
+    /// The AWS region for the command (default: the --profile's region, else your AWS_REGION or
+    /// AWS_DEFAULT_REGION as they are, else the stack's region).
     #[arg(long, value_name = "REGION")]
     pub aws_region: Option<String>,
     /// The command and its arguments, after `--`.
@@ -33,8 +33,9 @@ pub(crate) async fn run(ctx: &Ctx, args: &ExecArgs) -> Result<u8, CliError> {
         .env("AWS_SESSION_TOKEN", &creds.session_token)
         .env("AWS_CREDENTIAL_EXPIRATION", creds.expiration.to_rfc3339());
     let caller = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let asked = args.aws_region.clone().or(eff.profile().region);
     if let Some(region) =
-        command_region(args.aws_region.as_deref(), caller("AWS_REGION"), caller("AWS_DEFAULT_REGION"), &eff.region.0)
+        command_region(asked.as_deref(), caller("AWS_REGION"), caller("AWS_DEFAULT_REGION"), &eff.region.0)
     {
         cmd.env("AWS_REGION", &region).env("AWS_DEFAULT_REGION", &region);
     }

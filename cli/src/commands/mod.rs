@@ -90,6 +90,9 @@ pub struct Cli {
     /// AWS region of the stack; overrides region from the configuration.
     #[arg(long, global = true)]
     pub region: Option<String>,
+    /// A named profile of the configuration ([profiles.NAME]: account, template, region).
+    #[arg(long, global = true, env = "PORTCULLIS_PROFILE")]
+    pub profile: Option<String>,
     /// Use this ID token instead of the logged-in session (scripts, `portcullis dev-token`).
     #[arg(long, global = true, env = "PORTCULLIS_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -123,7 +126,7 @@ pub enum Command {
     Templates(TemplatesArgs),
     /// Ask for access from a template (prompts for missing parameters on a terminal).
     #[command(
-        after_help = "Example:\n  portcullis request bucketRead --param bucketName=analytics-reports --account 123456789012 \\\n      --ttl 4h --reason \"INC-4711: reconcile payouts\""
+        after_help = "Examples:\n  portcullis request bucketRead --param bucketName=analytics-reports --account 123456789012 \\\n      --ttl 4h --reason \"INC-4711: reconcile payouts\"\n  portcullis --profile reports request --param bucketName=analytics-reports --ttl 1h --reason INC-4711   # [profiles.reports] in the config"
     )]
     Request(RequestArgs),
     /// Your pending and active grants (--all: also those that ended in the last week).

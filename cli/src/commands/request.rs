@@ -21,9 +21,9 @@ use crate::{credentials, files};
 
 #[derive(Debug, Args)]
 pub struct RequestArgs {
-    /// Template name (`portcullis templates` lists them).
+    /// Template name (`portcullis templates` lists them; default: the --profile's template).
     #[arg(value_parser = parse_template_name)]
-    pub template: TemplateName,
+    pub template: Option<TemplateName>,
     /// A parameter as name=value (repeatable).
     #[arg(long = "param", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
@@ -43,8 +43,16 @@ pub struct RequestArgs {
 }
 
 pub(crate) async fn run(ctx: &Ctx, args: &RequestArgs) -> Result<u8, CliError> {
-    let template = &args.template;
     let eff = ctx.effective()?;
+    let template = &match (args.template.clone(), eff.profile().template) {
+        (Some(t), _) | (None, Some(t)) => t,
+        (None, None) => {
+            return Err(CliError::usage(
+                "no template named, and no profile with a template chosen",
+                "name one (`portcullis templates` lists them), or pass --profile NAME of a profile with a template",
+            ));
+        }
+    };
     let account = ctx.account(&eff, args.account.as_deref())?;
     let session = ctx.session(&eff).await?;
     let stored = ctx.ask(&eff, &session, &TemplateGet { name: template.clone(), version: None }).await?.template;
