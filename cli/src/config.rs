@@ -76,6 +76,9 @@ pub struct CliConfig {
     pub device_authorization_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
+    /// Keep the session and cached credentials in the OS keychain instead of files (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keychain: Option<bool>,
     /// Named profiles, chosen with `--profile NAME` (or `$PORTCULLIS_PROFILE`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub profiles: BTreeMap<String, Profile>,
@@ -319,6 +322,11 @@ impl Effective {
             },
         };
         Ok(Effective { file, path, endpoint_url, region, names, stack_account, profile })
+    }
+
+    /// Where the session and cached credentials are kept (`keychain`).
+    pub fn secret_store(&self) -> crate::secrets::SecretStore {
+        crate::secrets::SecretStore::for_config(self.file.keychain)
     }
 
     /// The chosen profile's settings (all empty without one).

@@ -73,7 +73,8 @@ impl Ctx {
             });
         }
         let provider = self.provider(eff)?;
-        match login::current_session(&provider, &cache_dir(), eff.token_refresh_seconds(), self.now).await {
+        let store = eff.secret_store();
+        match login::current_session(&provider, &store, &cache_dir(), eff.token_refresh_seconds(), self.now).await {
             Ok(Some(s)) => Ok(s),
             Ok(None) => Err(CliError::local_hint(
                 format!("not logged in to {}", eff.file.issuer),

@@ -19,7 +19,8 @@
 //! - [`requester`]: the requester binding (`portcullis_client::requester`), cached.
 //! - [`credentials`]: the credentials cache; [`aws_profile`]: `~/.aws/config` profiles;
 //!   [`console`]: console sign-in URLs.
-//! - [`output`]: `--output`, the spinner; [`files`]: private (0600) files and locks.
+//! - [`output`]: `--output`, the spinner; [`files`]: private (0600) files and locks;
+//!   [`secrets`]: the session and credentials in those files or in the OS keychain.
 //! - [`operator`]: `stack deploy` ([`stack`]) and the development issuer ([`dev_issuer`], from
 //!   `portcullis_client`).
 
@@ -36,6 +37,7 @@ pub mod operator;
 pub mod output;
 pub mod render;
 pub mod requester;
+pub mod secrets;
 pub mod stack;
 
 /// The development issuer, from the client crate (the operator commands use it).

@@ -10,7 +10,7 @@
 //! redirects followed).
 //!
 //! The [`Session`] (ID token, refresh token, who it names) is kept in `<cache>/session.json`, mode
-//! 0600. [`current_session`] refreshes it (under a lock: refresh tokens rotate, and a refresh token
+//! 0600 (or, with `keychain = true`, in the OS keychain: [`crate::secrets`]). [`current_session`] refreshes it (under a lock: refresh tokens rotate, and a refresh token
 //! used twice revokes the whole grant) when the ID token expires within the configured margin.
 
 use std::future::Future;
@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::files;
+use crate::secrets::SecretStore;
 
 /// A failure to log in or to refresh. Every variant that comes from an HTTP exchange names the
 /// endpoint (its URL without the query string) and keeps the root cause.
@@ -713,13 +714,13 @@ pub fn open_browser(url: &str) -> bool {
 }
 
 /// The stored session, if any (whatever its issuer).
-pub fn stored_session(cache: &Path) -> Option<Session> {
-    files::read_json(&session_path(cache))
+pub fn stored_session(store: &SecretStore, cache: &Path) -> Option<Session> {
+    store.read_json(&session_path(cache))
 }
 
-/// Store a session (0600).
-pub fn store_session(cache: &Path, session: &Session) -> std::io::Result<()> {
-    files::write_json(&session_path(cache), session)
+/// Store a session (a 0600 file, or the OS keychain).
+pub fn store_session(store: &SecretStore, cache: &Path, session: &Session) -> std::io::Result<()> {
+    store.write_json(&session_path(cache), session)
 }
 
 /// The session for `provider`, refreshed when its ID token expires within `margin_seconds`.
@@ -727,13 +728,14 @@ pub fn store_session(cache: &Path, session: &Session) -> std::io::Result<()> {
 /// ID token expired and there is no refresh token.
 pub async fn current_session(
     provider: &Provider,
+    store: &SecretStore,
     cache: &Path,
     margin_seconds: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<Session>, LoginError> {
     let fresh = |s: &Session| s.expires_at.timestamp() - now.timestamp() > margin_seconds;
     let mine = |s: &Session| s.issuer == provider.issuer && s.client_id == provider.client_id;
-    match stored_session(cache) {
+    match stored_session(store, cache) {
         Some(s) if mine(&s) && fresh(&s) => return Ok(Some(s)),
         Some(s) if mine(&s) && s.refresh_token.is_some() => {}
         Some(s) if mine(&s) && s.expires_at > now => return Ok(Some(s)),
@@ -743,13 +745,13 @@ pub async fn current_session(
     // Refresh under the lock, and look again once we hold it: another process may have refreshed.
     let path = session_path(cache);
     let _lock = files::FileLock::acquire(&path).map_err(|e| LoginError::Other(format!("{}: {e}", path.display())))?;
-    let Some(session) = stored_session(cache).filter(|s| mine(s)) else { return Ok(None) };
+    let Some(session) = stored_session(store, cache).filter(|s| mine(s)) else { return Ok(None) };
     if fresh(&session) {
         return Ok(Some(session));
     }
     match provider.refresh(&session).await {
         Ok(new) => {
-            store_session(cache, &new).map_err(|e| LoginError::Other(format!("{}: {e}", path.display())))?;
+            store_session(store, cache, &new).map_err(|e| LoginError::Other(format!("{}: {e}", path.display())))?;
             Ok(Some(new))
         }
         // Still valid for a while: use it, and try to refresh next time.
@@ -853,15 +855,18 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let now = Utc::now();
         let p = provider("http://127.0.0.1:9");
-        store_session(cache.path(), &session(now - chrono::Duration::minutes(3), None)).unwrap();
-        let e = current_session(&p, cache.path(), 60, now).await.unwrap_err();
+        store_session(&SecretStore::Files, cache.path(), &session(now - chrono::Duration::minutes(3), None)).unwrap();
+        let e = current_session(&p, &SecretStore::Files, cache.path(), 60, now).await.unwrap_err();
         assert!(matches!(e, LoginError::Expired { expired_at, .. } if expired_at < now), "{e:?}");
         // Still valid (inside the margin, nothing to refresh with): used as it is.
-        store_session(cache.path(), &session(now + chrono::Duration::seconds(30), None)).unwrap();
-        assert_eq!(current_session(&p, cache.path(), 60, now).await.unwrap().unwrap().name(), "alice");
+        store_session(&SecretStore::Files, cache.path(), &session(now + chrono::Duration::seconds(30), None)).unwrap();
+        assert_eq!(
+            current_session(&p, &SecretStore::Files, cache.path(), 60, now).await.unwrap().unwrap().name(),
+            "alice"
+        );
         // Another issuer's session: not logged in here.
         let other = Provider::new("http://127.0.0.1:10", "portcullis-cli", LoginOptions::default()).unwrap();
-        assert!(current_session(&other, cache.path(), 60, now).await.unwrap().is_none());
+        assert!(current_session(&other, &SecretStore::Files, cache.path(), 60, now).await.unwrap().is_none());
     }
 
     #[test]

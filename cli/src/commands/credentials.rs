@@ -46,12 +46,13 @@ pub(crate) async fn issue(ctx: &Ctx, args: &CredentialsArgs) -> Result<ProcessCr
     let good = |c: &CachedCredentials| {
         !args.refresh && args.duration.is_none() && credentials::still_good(c, &live, ctx.now, margin)
     };
-    if let Some(c) = files::read_json::<CachedCredentials>(&path).filter(good) {
+    let store = eff.secret_store();
+    if let Some(c) = store.read_json::<CachedCredentials>(&path).filter(good) {
         return Ok(c.credentials);
     }
     // One process asks; concurrent ones (several AWS commands at once) wait and reuse its answer.
     let _lock = files::FileLock::acquire(&path).map_err(local_io(&path))?;
-    if let Some(c) = files::read_json::<CachedCredentials>(&path).filter(good) {
+    if let Some(c) = store.read_json::<CachedCredentials>(&path).filter(good) {
         return Ok(c.credentials);
     }
     let body = CredentialsRequest { account, duration: args.duration, reply_key: None };
@@ -61,6 +62,6 @@ pub(crate) async fn issue(ctx: &Ctx, args: &CredentialsArgs) -> Result<ProcessCr
         .ok_or_else(|| CliError::local("the credentials reply could not be read: it holds no credentials"))?;
     let grant_ids = result.grant_ids.iter().map(ToString::to_string).collect();
     let cached = CachedCredentials { credentials: issued.clone(), grant_ids, issued_at: ctx.now };
-    files::write_json(&path, &cached).map_err(local_io(&path))?;
+    store.write_json(&path, &cached).map_err(local_io(&path))?;
     Ok(issued)
 }

@@ -8,6 +8,7 @@ use crate::config::cache_dir;
 use crate::context::{Ctx, local_io};
 use crate::error::CliError;
 use crate::render::session;
+use crate::secrets::SecretStore;
 use crate::{files, login, requester};
 
 #[derive(Debug, Args)]
@@ -68,12 +69,13 @@ pub(crate) async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<u8, CliError> {
         },
     )?;
     let cache = cache_dir();
-    if let Some(old) = login::stored_session(&cache)
+    let store = eff.secret_store();
+    if let Some(old) = login::stored_session(&store, &cache)
         && (old.subject != session.subject || old.issuer != session.issuer)
     {
-        forget_caches(&cache);
+        forget_caches(&store, &cache);
     }
-    login::store_session(&cache, &session).map_err(local_io(&login::session_path(&cache)))?;
+    login::store_session(&store, &cache, &session).map_err(local_io(&login::session_path(&cache)))?;
     ctx.print(&session::session_json(&session, ctx.now), || session::logged_in(&session));
     if session.refresh_token.is_none() {
         eprintln!(
@@ -86,9 +88,9 @@ pub(crate) async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<u8, CliError> {
 }
 
 /// Remove everything cached for the person: the requester binding, credentials, known grants.
-pub(crate) fn forget_caches(cache: &std::path::Path) {
+pub(crate) fn forget_caches(store: &SecretStore, cache: &std::path::Path) {
     let _ = files::remove(&requester::cache_path(cache));
-    let _ = std::fs::remove_dir_all(cache.join("credentials"));
+    let _ = store.remove_dir(&cache.join("credentials"));
     if let Ok(entries) = std::fs::read_dir(cache) {
         for e in entries.flatten() {
             if e.file_name().to_string_lossy().starts_with("grants-") {

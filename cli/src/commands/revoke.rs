@@ -7,9 +7,9 @@ use portcullis_domain::messages::GrantRevoke;
 
 use crate::config::cache_dir;
 use crate::context::Ctx;
+use crate::credentials;
 use crate::error::CliError;
 use crate::render::revocation;
-use crate::{credentials, files};
 
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
@@ -27,10 +27,11 @@ pub(crate) fn parse_grant_id(s: &str) -> Result<GrantId, String> {
 
 pub(crate) async fn run(ctx: &Ctx, args: &RevokeArgs) -> Result<u8, CliError> {
     let body = GrantRevoke { grant_id: args.grant_id.clone(), reason: args.reason.clone() };
-    let (result, session, _) = ctx.ask_me(&body).await?;
+    let (result, session, eff) = ctx.ask_me(&body).await?;
     let cache = cache_dir();
+    let store = eff.secret_store();
     for account in &result.accounts {
-        let _ = files::remove(&credentials::path_for(&cache, &session.issuer, &session.subject, account));
+        let _ = store.remove(&credentials::path_for(&cache, &session.issuer, &session.subject, account));
     }
     ctx.print(&result, || revocation::revocation_text(&result));
     Ok(0)
