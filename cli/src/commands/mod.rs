@@ -341,6 +341,61 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
 #[doc = "Exit codes, as documented in `--help` and the README."]
 pub const EXIT_CODE_TABLE: &str = EXIT_CODES;
 
+/// Every example of every `--help`: (the command whose help shows it, its argument list). The tests
+/// parse each one, and the end-to-end tests run each one against the emulator.
+pub fn help_examples() -> Vec<(String, Vec<String>)> {
+    let mut helps = Vec::new();
+    all_help(&command(), &mut helps);
+    helps.into_iter().flat_map(|(name, help)| examples(&help).into_iter().map(move |w| (name.clone(), w))).collect()
+}
+
+/// The `portcullis ...` commands in a help text's examples, as argument lists (continuation
+/// lines joined; what follows `#`, `&&`, `|` or `>` is not part of the command).
+fn examples(help: &str) -> Vec<Vec<String>> {
+    let joined = help.replace("\\\n", " ");
+    let mut out = Vec::new();
+    for line in joined.lines() {
+        let line = line.trim();
+        if !line.starts_with("portcullis ") {
+            continue;
+        }
+        let mut words = Vec::new();
+        let (mut word, mut quoted, mut any) = (String::new(), false, false);
+        for c in line.chars() {
+            match c {
+                '"' => {
+                    quoted = !quoted;
+                    any = true;
+                }
+                c if c.is_whitespace() && !quoted => {
+                    if any || !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    any = false;
+                }
+                c => word.push(c),
+            }
+        }
+        if any || !word.is_empty() {
+            words.push(word);
+        }
+        let end = words.iter().position(|w| ["#", "&&", "|", ">"].contains(&w.as_str())).unwrap_or(words.len());
+        words.truncate(end);
+        out.push(words);
+    }
+    out
+}
+
+fn all_help(cmd: &clap::Command, into: &mut Vec<(String, String)>) {
+    let name = cmd.get_name().to_owned();
+    if let Some(h) = cmd.get_after_help() {
+        into.push((name, h.to_string()));
+    }
+    for sub in cmd.get_subcommands() {
+        all_help(sub, into);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -369,53 +424,6 @@ mod tests {
         assert!(parse_ttl("8d").unwrap_err().contains("out of range"));
         assert_eq!(parse_session_duration("1h").unwrap(), 3600);
         assert!(parse_session_duration("5m").is_err() && parse_session_duration("13h").is_err());
-    }
-
-    /// The `portcullis ...` commands in a help text's examples, as argument lists (continuation
-    /// lines joined; what follows `#`, `&&`, `|` or `>` is not part of the command).
-    fn examples(help: &str) -> Vec<Vec<String>> {
-        let joined = help.replace("\\\n", " ");
-        let mut out = Vec::new();
-        for line in joined.lines() {
-            let line = line.trim();
-            if !line.starts_with("portcullis ") {
-                continue;
-            }
-            let mut words = Vec::new();
-            let (mut word, mut quoted, mut any) = (String::new(), false, false);
-            for c in line.chars() {
-                match c {
-                    '"' => {
-                        quoted = !quoted;
-                        any = true;
-                    }
-                    c if c.is_whitespace() && !quoted => {
-                        if any || !word.is_empty() {
-                            words.push(std::mem::take(&mut word));
-                        }
-                        any = false;
-                    }
-                    c => word.push(c),
-                }
-            }
-            if any || !word.is_empty() {
-                words.push(word);
-            }
-            let end = words.iter().position(|w| ["#", "&&", "|", ">"].contains(&w.as_str())).unwrap_or(words.len());
-            words.truncate(end);
-            out.push(words);
-        }
-        out
-    }
-
-    fn all_help(cmd: &clap::Command, into: &mut Vec<(String, String)>) {
-        let name = cmd.get_name().to_owned();
-        if let Some(h) = cmd.get_after_help() {
-            into.push((name, h.to_string()));
-        }
-        for sub in cmd.get_subcommands() {
-            all_help(sub, into);
-        }
     }
 
     #[test]
