@@ -813,6 +813,9 @@ async fn the_hard_way_idp_opaque_subjects_no_device_discovery_refresh_only_with_
     assert_eq!((requester["user"].as_str(), requester["display_name"].as_str()), (Some(sub.as_str()), Some("alice")));
     let approver = actor("Grant Approved");
     assert_eq!(approver["display_name"].as_str(), Some("secops"), "{approver}");
+    let approved = events.iter().find(|e| e["detail-type"] == "Grant Approved").expect("Grant Approved");
+    let owner = (approved["detail"]["user"].as_str(), approved["detail"]["user_display_name"].as_str());
+    assert_eq!(owner, (Some(sub.as_str()), Some("alice")), "whose grant, by key and by name: {approved}");
     assert!(approver["user"].as_str().is_some_and(|u| u.starts_with('u') && u != "secops"), "{approver}");
 
     // Bob turns offline_access off: no refresh token, and he is told when to log in again.

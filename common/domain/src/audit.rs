@@ -67,6 +67,9 @@ pub struct GrantRevoked {
     pub actor: Actor,
     /// Whose grant it was.
     pub user: String,
+    /// The grant owner's display name when they asked (see `Grant.user_display_name`), next to `user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_display_name: Option<String>,
     pub grant_id: GrantId,
     pub account: AccountId,
     pub template: TemplateName,
@@ -105,6 +108,9 @@ pub struct GrantApproved {
     pub actor: Actor,
     /// Whose grant.
     pub user: String,
+    /// The grant owner's display name when they asked (see `Grant.user_display_name`), next to `user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_display_name: Option<String>,
     pub grant_id: GrantId,
     pub account: AccountId,
     pub template: TemplateName,
@@ -122,6 +128,9 @@ pub struct GrantActivated {
     /// The approver whose approval activated it.
     pub actor: Actor,
     pub user: String,
+    /// The grant owner's display name when they asked (see `Grant.user_display_name`), next to `user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_display_name: Option<String>,
     pub grant_id: GrantId,
     pub account: AccountId,
     pub template: TemplateName,
@@ -139,6 +148,9 @@ pub struct GrantDenied {
     /// The approver who denied it.
     pub actor: Actor,
     pub user: String,
+    /// The grant owner's display name when they asked (see `Grant.user_display_name`), next to `user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_display_name: Option<String>,
     pub grant_id: GrantId,
     pub account: AccountId,
     pub template: TemplateName,
@@ -171,6 +183,9 @@ pub struct BreakGlassReviewed {
     /// The reviewer.
     pub actor: Actor,
     pub user: String,
+    /// The grant owner's display name when they asked (see `Grant.user_display_name`), next to `user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_display_name: Option<String>,
     pub grant_id: GrantId,
     pub account: AccountId,
     pub template: TemplateName,

@@ -507,6 +507,7 @@ impl AccessHandler {
                 at: ctx.now,
                 actor: ctx.actor(),
                 user: g.user.clone(),
+                user_display_name: g.user_display_name.clone(),
                 grant_id: g.id.clone(),
                 account: g.account.clone(),
                 template: g.template.clone(),

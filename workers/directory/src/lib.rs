@@ -249,6 +249,7 @@ impl DirectoryHandler {
                 at: now,
                 actor: actor.clone(),
                 user: g.user.clone(),
+                user_display_name: g.user_display_name.clone(),
                 grant_id: g.id.clone(),
                 account: g.account.clone(),
                 template: g.template.clone(),
