@@ -72,6 +72,8 @@ pub async fn connect(
     let role_arn = eff.requester_role_arn();
     let endpoint = eff.endpoint_url.as_ref().map(|e| e.0.clone());
     let path = cache_path(cache);
+    // The requester role's credentials are as secret as the session: kept where it is.
+    let store = eff.secret_store();
     let usable = |c: &RequesterCache| {
         c.subject == session.subject
             && c.issuer == session.issuer
@@ -79,13 +81,13 @@ pub async fn connect(
             && c.endpoint == endpoint
             && (c.expiration - now).num_seconds() > ROLE_MARGIN_SECONDS
     };
-    let cached = files::read_json::<RequesterCache>(&path).filter(usable);
+    let cached = store.read_json::<RequesterCache>(&path).filter(usable);
     let mut state = match cached {
         Some(c) => c,
         None => {
             let _lock =
                 files::FileLock::acquire(&path).map_err(|e| CliError::local(format!("{}: {e}", path.display())))?;
-            match files::read_json::<RequesterCache>(&path).filter(usable) {
+            match store.read_json::<RequesterCache>(&path).filter(usable) {
                 Some(c) => c,
                 None => assume(eff, session, &role_arn, endpoint.clone()).await?,
             }
@@ -120,7 +122,7 @@ pub async fn connect(
     if changed {
         state.request_queue_url = Some(request_queue_url.clone());
         state.reply_queue_url = Some(reply_queue_url.clone());
-        files::write_json(&path, &state).map_err(|e| CliError::local(format!("{}: {e}", path.display())))?;
+        store.write_json(&path, &state).map_err(|e| CliError::local(format!("{}: {e}", path.display())))?;
     }
     Ok(Requester {
         client: AccessClient::on_own_queue(sqs, request_queue_url, reply_queue_url),

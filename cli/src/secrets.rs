@@ -1,7 +1,7 @@
-//! Where the session and the cached credentials are kept: private files (the default, see
-//! [`crate::files`]), or the OS keychain (`keychain = true` in the configuration) through the
-//! `keyring` crate: the kernel's keyutils on Linux, the Keychain on macOS, the Credential Manager
-//! on Windows.
+//! Where the secrets of the cache are kept (the session, the requester role's credentials and the
+//! issued credentials): private files (the default, see [`crate::files`]), or the OS keychain
+//! (`keychain = true` in the configuration) through the `keyring` crate: the kernel's keyutils on
+//! Linux, the Keychain on macOS, the Credential Manager on Windows.
 //!
 //! Either way the cache directory keeps its layout, because locks and `logout` work on paths: with
 //! the keychain, each secret is an entry named by its path (service [`SERVICE`]), and the file at

@@ -89,7 +89,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &LoginArgs) -> Result<u8, CliError> {
 
 /// Remove everything cached for the person: the requester binding, credentials, known grants.
 pub(crate) fn forget_caches(store: &SecretStore, cache: &std::path::Path) {
-    let _ = files::remove(&requester::cache_path(cache));
+    let _ = store.remove(&requester::cache_path(cache));
     let _ = store.remove_dir(&cache.join("credentials"));
     if let Ok(entries) = std::fs::read_dir(cache) {
         for e in entries.flatten() {
