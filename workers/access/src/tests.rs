@@ -1049,6 +1049,13 @@ async fn trusted_producers_send_their_kinds_and_may_act_for_people() {
     assert_eq!(outcome.disposition, Disposition::Done);
     let grant = h.store.grants().pop().unwrap();
     assert_eq!((grant.user.as_str(), grant.via.as_deref()), ("alice", Some("slack-bot")));
+    // The name people read is the user the producer is trusted to name: a relay has no field for a
+    // display name (it would be free text from the message), so one sent is refused.
+    assert_eq!(grant.user_display_name.as_deref(), Some("alice"));
+    let mut named = env.clone();
+    named["message_id"] = json!("m-obo-named");
+    named["on_behalf_of"]["display_name"] = json!("The CEO");
+    assert_eq!(rejected_code(&h.handle_raw(&named.to_string(), FIRST).await), ErrorCode::BadRequest);
     // Not one of its kinds.
     let (code, _) = h.refused(Kind::CredentialsRequest, creds(ACCOUNT), &alice()).await;
     assert_eq!(code, ErrorCode::ProducerForbidden);
