@@ -81,11 +81,13 @@ cfn-lint: venv
 compose-check: venv
 	$(VENV)/bin/python scripts/check-compose.py docker-compose.yml
 
+# Both through the workspace's own feature resolution (as `make test`): `-p` resolves another set of
+# features and rebuilds dependencies.
 schemas:
-	PORTCULLIS_BLESS_SCHEMAS=1 cargo test -p portcullis-domain --lib -- messages::tests::committed_schemas_match_the_types audit::tests::event_docs_and_schemas_match_the_types metrics::tests::the_metrics_reference_matches_the_declarations
+	PORTCULLIS_BLESS_SCHEMAS=1 cargo test --workspace --lib -- messages::tests::committed_schemas_match_the_types audit::tests::event_docs_and_schemas_match_the_types metrics::tests::the_metrics_reference_matches_the_declarations
 
 catalog:
-	PORTCULLIS_BLESS_CATALOG=1 cargo test -p portcullis-domain --lib posture::generated
+	PORTCULLIS_BLESS_CATALOG=1 cargo test --workspace --lib -- posture::generated
 
 bench:
 	cargo bench -p portcullis-domain
