@@ -803,7 +803,8 @@ async fn the_hard_way_idp_opaque_subjects_no_device_discovery_refresh_only_with_
     let waiting = json_out(&env.ok("secops", &["pending", "--output", "json"]).await);
     let grant = &waiting["approvals"][0];
     assert_eq!((grant["user"].as_str(), grant["user_display_name"].as_str()), (Some(sub.as_str()), Some("alice")));
-    env.ok("secops", &["approve", &id]).await;
+    let approved = env.ok("secops", &["approve", &id]).await;
+    assert!(approved.contains(&format!("requested by alice ({sub})")), "{approved}");
     let events = receive_all_json(&env.sqs(), &bus, Duration::from_secs(3)).await;
     let actor = |detail_type: &str| {
         let event = events.iter().find(|e| e["detail-type"] == detail_type);

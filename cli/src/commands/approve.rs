@@ -17,6 +17,6 @@ pub struct ApproveArgs {
 
 pub(crate) async fn run(ctx: &Ctx, args: &ApproveArgs) -> Result<u8, CliError> {
     let (result, ..) = ctx.ask_me(&GrantApprove { grant_id: args.grant_id.clone() }).await?;
-    ctx.print(&result, || grants::grants_table(std::slice::from_ref(&result.grant), ctx.now));
+    ctx.print(&result, || grants::decided(&result.grant, ctx.now));
     Ok(0)
 }

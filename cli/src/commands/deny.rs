@@ -19,6 +19,6 @@ pub struct DenyArgs {
 
 pub(crate) async fn run(ctx: &Ctx, args: &DenyArgs) -> Result<u8, CliError> {
     let (result, ..) = ctx.ask_me(&GrantDeny { grant_id: args.grant_id.clone(), reason: args.reason.clone() }).await?;
-    ctx.print(&result, || grants::grants_table(std::slice::from_ref(&result.grant), ctx.now));
+    ctx.print(&result, || grants::decided(&result.grant, ctx.now));
     Ok(0)
 }

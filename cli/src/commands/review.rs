@@ -41,6 +41,6 @@ impl From<VerdictArg> for Verdict {
 pub(crate) async fn run(ctx: &Ctx, args: &ReviewArgs) -> Result<u8, CliError> {
     let body = GrantReview { grant_id: args.grant_id.clone(), verdict: args.verdict.into(), note: args.note.clone() };
     let (result, ..) = ctx.ask_me(&body).await?;
-    ctx.print(&result, || grants::grants_table(std::slice::from_ref(&result.grant), ctx.now));
+    ctx.print(&result, || grants::decided(&result.grant, ctx.now));
     Ok(0)
 }

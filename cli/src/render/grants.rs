@@ -102,6 +102,12 @@ pub(crate) fn pending(result: &GrantPendingResult, now: DateTime<Utc>) -> String
     out
 }
 
+/// `portcullis approve`, `deny` and `review`: the grant as decided, and whose it is (the name next
+/// to the user, as `pending` showed it).
+pub(crate) fn decided(grant: &Grant, now: DateTime<Utc>) -> String {
+    format!("{}requested by {}\n", grants_table(std::slice::from_ref(grant), now), requester(grant))
+}
+
 /// `portcullis request`: the new grant, and what happens next when it is not simply active.
 pub(crate) fn requested(grant: &Grant, now: DateTime<Utc>) -> String {
     let mut out = grants_table(std::slice::from_ref(grant), now);
@@ -138,6 +144,8 @@ mod tests {
         assert_eq!(requester(&same), "u-7f3a", "a name that is the user is not said twice");
         let result = GrantPendingResult { approvals: vec![named], reviews: vec![] };
         assert!(pending(&result, fx::now()).contains("Alice Liddell (u-7f3a)"));
+        let decided = decided(&result.approvals[0], fx::now());
+        assert!(decided.ends_with("requested by Alice Liddell (u-7f3a)\n"), "{decided}");
     }
 
     #[test]
