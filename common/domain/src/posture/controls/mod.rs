@@ -1,7 +1,7 @@
 //! Control evaluation: plain facts in, a [`ControlResult`] out. Pure: no I/O.
 //!
 //! One module per service family ([`cloudtrail`], [`config`], [`ec2`], [`guardduty`], [`iam`],
-//! [`iam_policies`], [`kms`], [`s3`]); this one holds what every control shares:
+//! [`iam_policies`], [`kms`], [`monitoring`], [`s3`]); this one holds what every control shares:
 //! the status, the result, and the rule for resources that could not be read. The controls
 //! themselves are listed in the [catalog](crate::posture::catalog).
 //!
@@ -22,6 +22,7 @@ pub mod guardduty;
 pub mod iam;
 pub mod iam_policies;
 pub mod kms;
+pub mod monitoring;
 pub mod s3;
 
 pub use self::cloudtrail::*;
@@ -31,6 +32,7 @@ pub use self::guardduty::*;
 pub use self::iam::*;
 pub use self::iam_policies::*;
 pub use self::kms::*;
+pub use self::monitoring::*;
 pub use self::s3::*;
 
 /// Pass, fail or unknown.
