@@ -23,7 +23,8 @@ pub async fn healthy_account(sdk: &SdkConfig) -> HealthyAccount {
 /// - account-wide: a password policy (14 characters, 24 remembered), S3 Block Public Access on,
 ///   user `alice` with an active access key, user `dana` with a console password and MFA;
 /// - in the home region: a logging multi-region trail with log file validation and a KMS key, a
-///   rotating KMS key, and the CIS 4.1-4.15 chain from that trail ([`monitoring_chain`]);
+///   rotating KMS key, S3 object-level data events of every bucket on that trail, and the CIS
+///   4.1-4.15 chain from it ([`monitoring_chain`]);
 /// - in every region: an enabled GuardDuty detector, EBS default encryption, an AWS Config recorder
 ///   (all resources, global ones in the home region only, the service-linked role), a flow log on
 ///   every VPC, default security groups without rules, Security Hub (CIS 4.16).
@@ -34,6 +35,7 @@ pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAcc
     bucket_for(&home_sdk, &bucket).await;
     rotate_existing_keys(&home_sdk).await;
     let trail = logging_trail(&home_sdk, "portcullis-test-trail").await;
+    log_s3_object_events(&home_sdk, &trail).await;
     let monitoring = monitoring_chain(&home_sdk, &trail).await;
     let kms = aws_sdk_kms::Client::new(&home_sdk);
     let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
@@ -95,6 +97,25 @@ pub fn alarms_on(chain: &MonitoringChain, without: &[&str], disabled: &[&str]) -
     let rule = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
         .then_output(move || DescribeAlarmsOutput::builder().set_metric_alarms(Some(alarms.clone())).build());
     mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule])
+}
+
+/// Every management event and every S3 object-level data event of every bucket, read and write, on
+/// `trail` (S3.22, S3.23), in one basic selector.
+pub async fn log_s3_object_events(sdk: &SdkConfig, trail: &str) {
+    use aws_sdk_cloudtrail::types::{DataResource, EventSelector, ReadWriteType};
+    aws_sdk_cloudtrail::Client::new(sdk)
+        .put_event_selectors()
+        .trail_name(trail)
+        .event_selectors(
+            EventSelector::builder()
+                .read_write_type(ReadWriteType::All)
+                .include_management_events(true)
+                .data_resources(DataResource::builder().r#type("AWS::S3::Object").values("arn:aws:s3").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 }
 
 /// What [`monitoring_chain`] created.

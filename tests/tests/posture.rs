@@ -197,6 +197,9 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
         vec!["alice/access_key_1", "erin/access_key_1", "erin/access_key_2"]
     );
     assert_eq!(by(ControlId::Iam4).status, Status::Pass);
+    for c in [ControlId::S322, ControlId::S323] {
+        assert!(by(c).reason.unwrap().contains("no multi-region, logging trail records S3 object-level"), "{c}");
+    }
     // The stopped trail breaks the first link of every CIS 4.x chain (each link is judged on its own in
     // `the_cis_monitoring_chain_is_judged_link_by_link`).
     for class in MONITORING_CLASSES {
@@ -905,4 +908,76 @@ async fn the_cis_monitoring_chain_is_judged_link_by_link() {
         assert_eq!(r.status, Status::Fail, "{r:?}");
         assert!(r.reason.as_deref().unwrap().contains("no SNS topic with a confirmed subscription"), "{r:?}");
     }
+}
+
+/// S3.22 and S3.23 on the emulator, over basic and advanced selectors: every bucket's object-level
+/// writes and reads, writes only, one bucket only (not every object: fails), and reads only through
+/// an advanced selector.
+#[tokio::test]
+async fn s3_object_level_logging_follows_basic_and_advanced_selectors() {
+    use aws_sdk_cloudtrail::types::{
+        AdvancedEventSelector, AdvancedFieldSelector, DataResource, EventSelector, ReadWriteType,
+    };
+    let env = PostureEnv::start("").await;
+    let account = healthy_account(&env.sdk).await;
+    let ct = aws_sdk_cloudtrail::Client::new(&env.sdk);
+    let statuses = || async {
+        let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+        let status = |c: ControlId| reports[0].result(c).unwrap().status;
+        (status(ControlId::S322), status(ControlId::S323), status(ControlId::CloudTrail1))
+    };
+    assert_eq!(statuses().await, (Status::Pass, Status::Pass, Status::Pass));
+
+    let management = || EventSelector::builder().read_write_type(ReadWriteType::All).include_management_events(true);
+    let objects = |values: &str| DataResource::builder().r#type("AWS::S3::Object").values(values).build();
+    // Writes of every bucket, in a selector of their own.
+    ct.put_event_selectors()
+        .trail_name(&account.trail)
+        .event_selectors(management().build())
+        .event_selectors(
+            EventSelector::builder()
+                .read_write_type(ReadWriteType::WriteOnly)
+                .include_management_events(false)
+                .data_resources(objects("arn:aws:s3"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(statuses().await, (Status::Pass, Status::Fail, Status::Pass));
+    // One bucket's objects only.
+    ct.put_event_selectors()
+        .trail_name(&account.trail)
+        .event_selectors(management().data_resources(objects("arn:aws:s3:::portcullis-posture-logs/")).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(statuses().await, (Status::Fail, Status::Fail, Status::Pass));
+
+    // Advanced selectors (moto keeps basic selectors next to advanced ones: use a new trail).
+    ct.delete_trail().name(&account.trail).send().await.unwrap();
+    let trail = fixtures::logging_trail(&env.sdk, "advanced-trail").await;
+    let field = |name: &str, value: &str| AdvancedFieldSelector::builder().field(name).equals(value).build().unwrap();
+    ct.put_event_selectors()
+        .trail_name(&trail)
+        .advanced_event_selectors(
+            AdvancedEventSelector::builder()
+                .name("management")
+                .field_selectors(field("eventCategory", "Management"))
+                .build()
+                .unwrap(),
+        )
+        .advanced_event_selectors(
+            AdvancedEventSelector::builder()
+                .name("s3-reads")
+                .field_selectors(field("eventCategory", "Data"))
+                .field_selectors(field("resources.type", "AWS::S3::Object"))
+                .field_selectors(field("readOnly", "true"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(statuses().await, (Status::Fail, Status::Pass, Status::Pass));
 }

@@ -24,9 +24,9 @@ use portcullis_domain::posture::controls::{
     evaluate_config, evaluate_console_mfa, evaluate_default_security_groups, evaluate_ebs_default_encryption,
     evaluate_flow_logs, evaluate_full_admin_policies, evaluate_guardduty, evaluate_imdsv2, evaluate_kms,
     evaluate_log_file_validation, evaluate_monitoring, evaluate_nacl_admin_ports, evaluate_one_active_key,
-    evaluate_password_policy, evaluate_root, evaluate_root_hardware_mfa, evaluate_security_hub, evaluate_support_role,
-    evaluate_trail_encryption, evaluate_unused_credentials, evaluate_user_access_keys, evaluate_user_policies,
-    monitored_log_groups,
+    evaluate_password_policy, evaluate_root, evaluate_root_hardware_mfa, evaluate_s3_object_logging,
+    evaluate_security_hub, evaluate_support_role, evaluate_trail_encryption, evaluate_unused_credentials,
+    evaluate_user_access_keys, evaluate_user_policies, monitored_log_groups,
 };
 use portcullis_domain::posture::{
     AccessKeyAge, ControlId, ControlResult, CredentialReport, Findings, IamUserFacts, KmsKeyFacts, ScanReport,
@@ -76,7 +76,7 @@ impl Reading {
         use ControlId::*;
         match control {
             // The CIS 4.x chain starts at the trails: one reading of them serves both.
-            CloudTrail1 | CloudTrail2 | CloudTrail4 => Reading::Trails,
+            CloudTrail1 | CloudTrail2 | CloudTrail4 | S322 | S323 => Reading::Trails,
             Cis3_4_1 | Cis3_4_2 | Cis3_4_3 | Cis3_4_4 | Cis3_4_5 | Cis3_4_6 | Cis3_4_7 | Cis3_4_8 | Cis3_4_9
             | Cis3_4_10 | Cis3_4_11 | Cis3_4_12 | Cis3_4_13 | Cis3_4_14 | Cis3_4_15 => Reading::Trails,
             Cis3_4_16 => Reading::SecurityHub,
@@ -254,6 +254,8 @@ impl Scanner {
                             evaluate_cloudtrail(&trails, &unreadable),
                             evaluate_trail_encryption(&trails),
                             evaluate_log_file_validation(&trails),
+                            evaluate_s3_object_logging(&trails, &unreadable, true),
+                            evaluate_s3_object_logging(&trails, &unreadable, false),
                         ];
                         if monitoring {
                             results.extend(self.monitoring(reader, account, &trails, unreadable).await);

@@ -167,6 +167,11 @@ const MONITORING_EVENTS: &[ChangeEvent] = &[
     },
     ChangeEvent::Api { event_source: SNS, names: &["Subscribe", "ConfirmSubscription", "Unsubscribe", "DeleteTopic"] },
 ];
+/// A trail's selectors or health changed (S3.22, S3.23).
+const S3_DATA_EVENT_EVENTS: &[ChangeEvent] = &[ChangeEvent::Api {
+    event_source: CLOUDTRAIL,
+    names: &["PutEventSelectors", "CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging"],
+}];
 const TRAIL_CONFIG_EVENTS: &[ChangeEvent] =
     &[ChangeEvent::Api { event_source: CLOUDTRAIL, names: &["CreateTrail", "UpdateTrail", "DeleteTrail"] }];
 catalog! {
@@ -765,6 +770,43 @@ catalog! {
             event_source: S3,
             names: &["PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"],
         }],
+    }
+    S322 = "S3.22" {
+        title: "A multi-region trail logs S3 object-level write events",
+        label: "S3 write events",
+        severity: Severity::Medium,
+        cis: &["3.8"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "At least one trail that is multi-region and logging records **write** data events for \
+            every object of every bucket: a basic selector with `ReadWriteType` `All` or `WriteOnly` and a \
+            data resource `AWS::S3::Object` with value `arn:aws:s3` (or `arn:aws:s3:::`), or an advanced \
+            selector with `eventCategory` `Data`, `resources.type` `AWS::S3::Object`, `readOnly` absent or \
+            `false`, and no other condition than `resources.ARN` `StartsWith` `arn:aws:s3:::`. Selectors \
+            are OR'ed. A selector that names buckets, prefixes or event names covers only part of the \
+            objects and does not count. A trail that cannot be read leaves the control unknown unless \
+            another trail passes.",
+        remediation: "`aws cloudtrail put-event-selectors --trail-name <multi-region trail> \
+            --advanced-event-selectors '[{\"Name\":\"S3 writes\",\"FieldSelectors\":[{\"Field\":\"eventCategory\",\"Equals\":[\"Data\"]},{\"Field\":\"resources.type\",\"Equals\":[\"AWS::S3::Object\"]},{\"Field\":\"readOnly\",\"Equals\":[\"false\"]}]}]'` \
+            (keep the management selector), or add the data resource to a basic selector. Data events \
+            are billed per event.",
+        reads: &["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"],
+        cost: "nothing beyond CloudTrail.1's reads",
+        events: S3_DATA_EVENT_EVENTS,
+    }
+    S323 = "S3.23" {
+        title: "A multi-region trail logs S3 object-level read events",
+        label: "S3 read events",
+        severity: Severity::Medium,
+        cis: &["3.9"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "As S3.22, for **read** data events: `ReadWriteType` `All` or `ReadOnly` in a basic \
+            selector, `readOnly` absent or `true` in an advanced one.",
+        remediation: "As S3.22, with `readOnly` `true` (or no `readOnly` condition to record both).",
+        reads: &["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"],
+        cost: "nothing beyond CloudTrail.1's reads",
+        events: S3_DATA_EVENT_EVENTS,
     }
     Cis3_1_13 = "CIS3-1.13" {
         title: "No IAM user has more than one active access key",

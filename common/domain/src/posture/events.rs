@@ -146,7 +146,7 @@ mod tests {
             (t.target, t.event_name.as_str(), t.region.as_str()),
             (
                 ScanTarget::controls(
-                    [CloudTrail1]
+                    [CloudTrail1, S322, S323]
                         .into_iter()
                         .chain(crate::posture::controls::MONITORING_CLASSES.iter().map(|m| m.control))
                 ),
@@ -155,7 +155,7 @@ mod tests {
             )
         );
         let t = rescan(&api_call("aws.cloudtrail", "cloudtrail.amazonaws.com", "UpdateTrail", json!({"name": "main"})));
-        let mut trail = ScanTarget::controls([CloudTrail1, CloudTrail2, CloudTrail4]).measures(true);
+        let mut trail = ScanTarget::controls([CloudTrail1, CloudTrail2, CloudTrail4, S322, S323]).measures(true);
         trail.extend(crate::posture::controls::MONITORING_CLASSES.iter().map(|m| m.control));
         assert_eq!(t.target, ScanTarget::Controls(trail));
         // A link of the CIS 4.x chain further down rescans the fifteen classes.
