@@ -21,7 +21,8 @@ pub async fn healthy_account(sdk: &SdkConfig) -> HealthyAccount {
 
 /// A healthy account, `regions[0]` being the home region:
 /// - account-wide: a password policy (14 characters, 24 remembered), S3 Block Public Access on,
-///   user `alice` with an active access key, user `dana` with a console password and MFA;
+///   user `alice` with an active access key, user `dana` with a console password and MFA, a
+///   security contact (Account.1);
 /// - in the home region: a logging multi-region trail with log file validation and a KMS key, a
 ///   rotating KMS key, S3 object-level data events of every bucket on that trail, and the CIS
 ///   4.1-4.15 chain from it ([`monitoring_chain`]);
@@ -53,6 +54,16 @@ pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAcc
     console_user(&home_sdk, "dana", true).await;
     block_public_access(&home_sdk, true).await;
     support_role(&home_sdk, "aws-support").await;
+    aws_sdk_account::Client::new(&home_sdk)
+        .put_alternate_contact()
+        .alternate_contact_type(aws_sdk_account::types::AlternateContactType::Security)
+        .email_address("security@example.com")
+        .name("Security team")
+        .phone_number("+1-555-0100")
+        .title("Security")
+        .send()
+        .await
+        .unwrap();
 
     let mut detector = String::new();
     for region in regions {

@@ -130,6 +130,12 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     let ec2 = aws_sdk_ec2::Client::new(&env.sdk);
     ec2.disable_ebs_encryption_by_default().send().await.unwrap();
     aws_sdk_securityhub::Client::new(&env.sdk).disable_security_hub().send().await.unwrap();
+    aws_sdk_account::Client::new(&env.sdk)
+        .delete_alternate_contact()
+        .alternate_contact_type(aws_sdk_account::types::AlternateContactType::Security)
+        .send()
+        .await
+        .unwrap();
     // A new VPC: no flow log (EC2.6), and a default group that allows outbound traffic (EC2.2).
     let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
     let admin = open_admin_group(&env.sdk, &vpc).await;
@@ -197,6 +203,7 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
         vec!["alice/access_key_1", "erin/access_key_1", "erin/access_key_2"]
     );
     assert_eq!(by(ControlId::Iam4).status, Status::Pass);
+    assert_eq!(by(ControlId::Account1).failing_resources, vec![format!("security-contact:{ACCOUNT}")]);
     for c in [ControlId::S322, ControlId::S323] {
         assert!(by(c).reason.unwrap().contains("no multi-region, logging trail records S3 object-level"), "{c}");
     }
@@ -666,7 +673,7 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
     let iam = aws_sdk_iam::Client::new(&env.sdk);
     let mut vpc = String::new();
     let admin = full_admin_policy(&env.sdk, "everything").await;
-    let cases: [(&str, &str, &str, Value, &[&str]); 14] = [
+    let cases: [(&str, &str, &str, Value, &[&str]); 15] = [
         (
             "aws.iam",
             "iam.amazonaws.com",
@@ -719,6 +726,13 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
         ),
         ("aws.securityhub", "securityhub.amazonaws.com", "DisableSecurityHub", json!({}), &["CIS3-4.16"]),
         (
+            "aws.account",
+            "account.amazonaws.com",
+            "DeleteAlternateContact",
+            json!({"alternateContactType": "SECURITY"}),
+            &["Account.1"],
+        ),
+        (
             "aws.cloudtrail",
             "cloudtrail.amazonaws.com",
             "UpdateTrail",
@@ -763,6 +777,14 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
                 aws_sdk_config::Client::new(&env.sdk)
                     .stop_configuration_recorder()
                     .configuration_recorder_name("default")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            "DeleteAlternateContact" => {
+                aws_sdk_account::Client::new(&env.sdk)
+                    .delete_alternate_contact()
+                    .alternate_contact_type(aws_sdk_account::types::AlternateContactType::Security)
                     .send()
                     .await
                     .unwrap();

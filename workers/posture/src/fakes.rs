@@ -50,6 +50,8 @@ pub struct Facts {
     pub monitoring: MonitoringFacts,
     /// The region's Security Hub ARN (`None`: not enabled).
     pub security_hub: Option<String>,
+    /// Whether the account has a security alternate contact.
+    pub security_contact: bool,
 }
 
 /// A [`FactReader`] over fixed facts (change them with [`StaticReader::set`]).
@@ -155,6 +157,9 @@ impl FactReader for StaticReader {
     }
     async fn security_hub(&self) -> Result<Option<String>, CollectError> {
         Ok(self.read().security_hub)
+    }
+    async fn security_contact(&self) -> Result<bool, CollectError> {
+        Ok(self.read().security_contact)
     }
 }
 

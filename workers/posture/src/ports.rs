@@ -82,6 +82,8 @@ pub trait FactReader: Send + Sync + Debug + 'static {
     /// region), the alarms of those regions, and the confirmed subscriptions of the topics alarms
     /// notify (a topic that cannot be read is listed as unreadable).
     async fn monitoring(&self, log_group_arns: &BTreeSet<String>) -> Result<MonitoringFacts, CollectError>;
+    /// Whether the account has a `SECURITY` alternate contact.
+    async fn security_contact(&self) -> Result<bool, CollectError>;
     /// The region's Security Hub ARN (`None`: not enabled there).
     async fn security_hub(&self) -> Result<Option<String>, CollectError>;
 }

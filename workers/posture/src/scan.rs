@@ -25,8 +25,8 @@ use portcullis_domain::posture::controls::{
     evaluate_flow_logs, evaluate_full_admin_policies, evaluate_guardduty, evaluate_imdsv2, evaluate_kms,
     evaluate_log_file_validation, evaluate_monitoring, evaluate_nacl_admin_ports, evaluate_one_active_key,
     evaluate_password_policy, evaluate_root, evaluate_root_hardware_mfa, evaluate_s3_object_logging,
-    evaluate_security_hub, evaluate_support_role, evaluate_trail_encryption, evaluate_unused_credentials,
-    evaluate_user_access_keys, evaluate_user_policies, monitored_log_groups,
+    evaluate_security_contact, evaluate_security_hub, evaluate_support_role, evaluate_trail_encryption,
+    evaluate_unused_credentials, evaluate_user_access_keys, evaluate_user_policies, monitored_log_groups,
 };
 use portcullis_domain::posture::{
     AccessKeyAge, ControlId, ControlResult, CredentialReport, Findings, IamUserFacts, KmsKeyFacts, ScanReport,
@@ -68,6 +68,8 @@ pub enum Reading {
     Kms,
     /// `DescribeHub`.
     SecurityHub,
+    /// `GetAlternateContact` (`SECURITY`).
+    SecurityContact,
 }
 
 impl Reading {
@@ -80,6 +82,7 @@ impl Reading {
             Cis3_4_1 | Cis3_4_2 | Cis3_4_3 | Cis3_4_4 | Cis3_4_5 | Cis3_4_6 | Cis3_4_7 | Cis3_4_8 | Cis3_4_9
             | Cis3_4_10 | Cis3_4_11 | Cis3_4_12 | Cis3_4_13 | Cis3_4_14 | Cis3_4_15 => Reading::Trails,
             Cis3_4_16 => Reading::SecurityHub,
+            Account1 => Reading::SecurityContact,
             Config1 => Reading::ConfigRecorders,
             Ec22 | Ec253 | Ec254 => Reading::SecurityGroups,
             Ec26 => Reading::VpcsAndFlowLogs,
@@ -242,6 +245,7 @@ impl Scanner {
             instances,
             acls,
             flow_logs,
+            security_contact,
             security_hub,
             kms,
         ) = tokio::join!(
@@ -358,6 +362,13 @@ impl Scanner {
                 })
             },
             async {
+                needs(Reading::SecurityContact).then_some(())?;
+                Some(match reader.security_contact().await {
+                    Ok(present) => vec![evaluate_security_contact(account, present)],
+                    Err(e) => Reading::SecurityContact.unknown(&e),
+                })
+            },
+            async {
                 needs(Reading::SecurityHub).then_some(())?;
                 Some(match reader.security_hub().await {
                     Ok(hub) => vec![evaluate_security_hub(account, region, hub.as_deref())],
@@ -392,6 +403,7 @@ impl Scanner {
             instances,
             acls,
             flow_logs,
+            security_contact,
             security_hub,
             kms,
         ];

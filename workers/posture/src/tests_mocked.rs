@@ -39,6 +39,7 @@ fn reader(cloudtrail: Vec<Rule>, guardduty: Vec<Rule>, iam: Vec<Rule>, kms: Vec<
 /// Mock rules per service; a call no rule matches fails the test.
 #[derive(Default)]
 struct Rules {
+    account: Vec<Rule>,
     cloudtrail: Vec<Rule>,
     config: Vec<Rule>,
     ec2: Vec<Rule>,
@@ -61,6 +62,7 @@ fn aws_reader(r: Rules) -> AwsReader {
         &account(),
         REGION,
         Clients {
+            account: mock_client!(aws_sdk_account, RuleMode::MatchAny, r.account.iter()),
             cloudtrail: mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, r.cloudtrail.iter()),
             config: mock_client!(aws_sdk_config, RuleMode::MatchAny, r.config.iter()),
             ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, r.ec2.iter()),
@@ -280,6 +282,7 @@ async fn access_denied_makes_every_control_unknown_with_a_reason() {
 
 /// Every read a full scan makes, denied.
 fn denied_everywhere() -> Rules {
+    use aws_sdk_account::operation::get_alternate_contact::GetAlternateContactError;
     use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsError;
     use aws_sdk_config::operation::describe_configuration_recorder_status::DescribeConfigurationRecorderStatusError;
     use aws_sdk_config::operation::describe_configuration_recorders::DescribeConfigurationRecordersError;
@@ -299,6 +302,10 @@ fn denied_everywhere() -> Rules {
     use aws_sdk_s3control::operation::get_public_access_block::GetPublicAccessBlockError;
     use aws_sdk_securityhub::operation::describe_hub::DescribeHubError;
     Rules {
+        account: vec![
+            mock!(aws_sdk_account::Client::get_alternate_contact)
+                .then_error(|| GetAlternateContactError::generic(denied())),
+        ],
         cloudtrail: vec![
             mock!(aws_sdk_cloudtrail::Client::describe_trails).then_error(|| DescribeTrailsError::generic(denied())),
         ],

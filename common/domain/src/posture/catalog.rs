@@ -125,6 +125,7 @@ macro_rules! catalog {
     };
 }
 
+const ACCOUNT: &str = "account.amazonaws.com";
 const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
 const CONFIG: &str = "config.amazonaws.com";
 const EC2: &str = "ec2.amazonaws.com";
@@ -175,6 +176,26 @@ const S3_DATA_EVENT_EVENTS: &[ChangeEvent] = &[ChangeEvent::Api {
 const TRAIL_CONFIG_EVENTS: &[ChangeEvent] =
     &[ChangeEvent::Api { event_source: CLOUDTRAIL, names: &["CreateTrail", "UpdateTrail", "DeleteTrail"] }];
 catalog! {
+    Account1 = "Account.1" {
+        title: "Security contact information is provided for the account",
+        label: "Security contact",
+        severity: Severity::Medium,
+        cis: &["1.2"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "`GetAlternateContact` with `AlternateContactType` `SECURITY` returns a contact for the \
+            account. `ResourceNotFoundException` (none set) fails; access denied (in an organization, a \
+            member may need the management account or trusted access) leaves the control unknown.",
+        remediation: "`aws account put-alternate-contact --alternate-contact-type SECURITY --email-address \
+            <team address> --name <team> --phone-number <number> --title <role>`: a team address that \
+            someone reads, not a person's.",
+        reads: &["account:GetAlternateContact"],
+        cost: "1 per account",
+        events: &[ChangeEvent::Api {
+            event_source: ACCOUNT,
+            names: &["PutAlternateContact", "DeleteAlternateContact"],
+        }],
+    }
     CloudTrail1 = "CloudTrail.1" {
         title: "A multi-region trail logs read and write management events",
         label: "Trail logging",
@@ -1373,6 +1394,17 @@ pub enum RuleKind {
 
 /// The stack's posture rules, in template order.
 pub const EVENT_RULES: &[EventRule] = &[
+    EventRule {
+        logical_id: "AccountChangeRule",
+        name: "account-changes",
+        about: "The account's alternate contacts changed",
+        source: "aws.account",
+        kind: RuleKind::Api { event_source: ACCOUNT },
+        note: Some(
+            "The Account Management API is global: its CloudTrail events reach EventBridge in us-east-1 only, as \
+             IAM's do; the periodic scan covers every region.",
+        ),
+    },
     EventRule {
         logical_id: "CloudTrailTamperingRule",
         name: "cloudtrail-tampering",

@@ -12,6 +12,7 @@
 //! put the account id in front of the host, which an emulator's address cannot take; with an
 //! endpoint configured, S3 Control calls go to that endpoint as it is.
 
+mod account;
 mod cloudtrail;
 mod config;
 mod ec2;
@@ -53,6 +54,7 @@ where
 /// The SDK clients of one account and region.
 #[derive(Debug, Clone)]
 pub struct Clients {
+    pub account: aws_sdk_account::Client,
     pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub config: aws_sdk_config::Client,
     pub ec2: aws_sdk_ec2::Client,
@@ -87,6 +89,7 @@ impl Clients {
             s3control = s3control.endpoint_resolver(s3::FixedEndpoint(endpoint.to_owned()));
         }
         Self {
+            account: client!(aws_sdk_account),
             cloudtrail: client!(aws_sdk_cloudtrail),
             config: client!(aws_sdk_config),
             ec2: client!(aws_sdk_ec2),
@@ -254,6 +257,9 @@ impl FactReader for AwsReader {
     }
     async fn security_hub(&self) -> Result<Option<String>, CollectError> {
         self.read_security_hub().await
+    }
+    async fn security_contact(&self) -> Result<bool, CollectError> {
+        self.read_security_contact().await
     }
 }
 

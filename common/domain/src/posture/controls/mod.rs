@@ -1,6 +1,6 @@
 //! Control evaluation: plain facts in, a [`ControlResult`] out. Pure: no I/O.
 //!
-//! One module per service family ([`cloudtrail`], [`config`], [`ec2`], [`guardduty`], [`iam`],
+//! One module per service family ([`account`], [`cloudtrail`], [`config`], [`ec2`], [`guardduty`], [`iam`],
 //! [`iam_policies`], [`kms`], [`monitoring`], [`s3`]); this one holds what every control shares:
 //! the status, the result, and the rule for resources that could not be read. The controls
 //! themselves are listed in the [catalog](crate::posture::catalog).
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorCode;
 pub use crate::posture::catalog::ControlId;
 
+pub mod account;
 pub mod cloudtrail;
 pub mod config;
 pub mod ec2;
@@ -25,6 +26,7 @@ pub mod kms;
 pub mod monitoring;
 pub mod s3;
 
+pub use self::account::*;
 pub use self::cloudtrail::*;
 pub use self::config::*;
 pub use self::ec2::*;
