@@ -21,12 +21,14 @@ pub async fn healthy_account(sdk: &SdkConfig) -> HealthyAccount {
 
 /// A healthy account, `regions[0]` being the home region:
 /// - account-wide: a password policy (14 characters, 24 remembered), S3 Block Public Access on,
-///   user `alice` with an active access key, user `dana` with a console password and MFA;
+///   user `alice` with an active access key, user `dana` with a console password and MFA, a
+///   security contact (Account.1);
 /// - in the home region: a logging multi-region trail with log file validation and a KMS key, a
-///   rotating KMS key;
+///   rotating KMS key, S3 object-level data events of every bucket on that trail, and the CIS
+///   4.1-4.15 chain from it ([`monitoring_chain`]);
 /// - in every region: an enabled GuardDuty detector, EBS default encryption, an AWS Config recorder
 ///   (all resources, global ones in the home region only, the service-linked role), a flow log on
-///   every VPC, default security groups without rules.
+///   every VPC, default security groups without rules, Security Hub (CIS 4.16).
 pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAccount {
     let home = regions.first().copied().unwrap_or("us-east-1");
     let home_sdk = regional(sdk, home);
@@ -34,6 +36,8 @@ pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAcc
     bucket_for(&home_sdk, &bucket).await;
     rotate_existing_keys(&home_sdk).await;
     let trail = logging_trail(&home_sdk, "portcullis-test-trail").await;
+    log_s3_object_events(&home_sdk, &trail).await;
+    let monitoring = monitoring_chain(&home_sdk, &trail).await;
     let kms = aws_sdk_kms::Client::new(&home_sdk);
     let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
     kms.enable_key_rotation().key_id(&key).send().await.unwrap();
@@ -50,6 +54,16 @@ pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAcc
     console_user(&home_sdk, "dana", true).await;
     block_public_access(&home_sdk, true).await;
     support_role(&home_sdk, "aws-support").await;
+    aws_sdk_account::Client::new(&home_sdk)
+        .put_alternate_contact()
+        .alternate_contact_type(aws_sdk_account::types::AlternateContactType::Security)
+        .email_address("security@example.com")
+        .name("Security team")
+        .phone_number("+1-555-0100")
+        .title("Security")
+        .send()
+        .await
+        .unwrap();
 
     let mut detector = String::new();
     for region in regions {
@@ -65,8 +79,122 @@ pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAcc
         }
         close_default_security_groups(&r).await;
         deny_admin_ports_in_network_acls(&r).await;
+        aws_sdk_securityhub::Client::new(&r).enable_security_hub().send().await.unwrap();
     }
-    HealthyAccount { trail, detector, key, bucket }
+    HealthyAccount { trail, detector, key, bucket, monitoring }
+}
+
+/// A CloudWatch client (mocked: see [`monitoring_chain`]) whose `DescribeAlarms` lists one alarm per
+/// metric filter of `chain` but those in `without`, each notifying the chain's topic; `disabled`
+/// alarms have their actions off.
+pub fn alarms_on(chain: &MonitoringChain, without: &[&str], disabled: &[&str]) -> aws_sdk_cloudwatch::Client {
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::types::MetricAlarm;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    let alarms: Vec<MetricAlarm> = chain
+        .filters
+        .iter()
+        .filter(|f| !without.contains(&f.as_str()))
+        .map(|f| {
+            MetricAlarm::builder()
+                .alarm_name(f)
+                .namespace("CISBenchmark")
+                .metric_name(f)
+                .actions_enabled(!disabled.contains(&f.as_str()))
+                .alarm_actions(&chain.topic)
+                .build()
+        })
+        .collect();
+    let rule = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .then_output(move || DescribeAlarmsOutput::builder().set_metric_alarms(Some(alarms.clone())).build());
+    mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&rule])
+}
+
+/// Every management event and every S3 object-level data event of every bucket, read and write, on
+/// `trail` (S3.22, S3.23), in one basic selector.
+pub async fn log_s3_object_events(sdk: &SdkConfig, trail: &str) {
+    use aws_sdk_cloudtrail::types::{DataResource, EventSelector, ReadWriteType};
+    aws_sdk_cloudtrail::Client::new(sdk)
+        .put_event_selectors()
+        .trail_name(trail)
+        .event_selectors(
+            EventSelector::builder()
+                .read_write_type(ReadWriteType::All)
+                .include_management_events(true)
+                .data_resources(DataResource::builder().r#type("AWS::S3::Object").values("arn:aws:s3").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// What [`monitoring_chain`] created.
+#[derive(Debug, Clone)]
+pub struct MonitoringChain {
+    pub log_group: String,
+    /// The metric filter of each CIS 4.x class, in benchmark order, named `cis-4.<n>`.
+    pub filters: Vec<String>,
+    pub topic: String,
+    pub subscription: String,
+}
+
+/// The CIS 4.1-4.15 chain for `trail`, but its alarms: a CloudWatch Logs group the trail delivers
+/// to, one metric filter per class with the benchmark's pattern (named `cis-4.<n>`, publishing
+/// `CISBenchmark/cis-4.<n>`), and an SNS topic an SQS queue subscribes to (confirmed at once). moto
+/// 5.2.5 does not speak the Smithy RPC v2 CBOR protocol of `aws-sdk-cloudwatch` (it answers 404),
+/// so alarms cannot be put or read there: tests give them with a mocked CloudWatch client
+/// ([`alarms_on`]).
+pub async fn monitoring_chain(sdk: &SdkConfig, trail: &str) -> MonitoringChain {
+    use portcullis_domain::posture::controls::MONITORING_CLASSES;
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let log_group = "portcullis-trail-events".to_owned();
+    let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
+    logs.create_log_group().log_group_name(&log_group).send().await.unwrap();
+    aws_sdk_cloudtrail::Client::new(sdk)
+        .update_trail()
+        .name(trail)
+        .cloud_watch_logs_log_group_arn(format!("arn:aws:logs:{region}:{ACCOUNT}:log-group:{log_group}:*"))
+        .cloud_watch_logs_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/cloudtrail-to-logs"))
+        .send()
+        .await
+        .unwrap();
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let topic = sns.create_topic().name("security-alarms").send().await.unwrap().topic_arn.unwrap();
+    let queue = aws_sdk_sqs::Client::new(sdk).create_queue().queue_name("security-alarms").send().await.unwrap();
+    let queue_arn = format!("arn:aws:sqs:{region}:{ACCOUNT}:security-alarms");
+    assert!(queue.queue_url.is_some());
+    let subscription = sns
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap()
+        .subscription_arn
+        .unwrap();
+    let mut filters = Vec::new();
+    for class in MONITORING_CLASSES {
+        let name = format!("cis-{}", class.control.as_str().trim_start_matches("CIS3-"));
+        logs.put_metric_filter()
+            .log_group_name(&log_group)
+            .filter_name(&name)
+            .filter_pattern(class.pattern)
+            .metric_transformations(
+                aws_sdk_cloudwatchlogs::types::MetricTransformation::builder()
+                    .metric_namespace("CISBenchmark")
+                    .metric_name(&name)
+                    .metric_value("1")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        filters.push(name);
+    }
+    MonitoringChain { log_group, filters, topic, subscription }
 }
 
 /// What [`healthy_account_in`] created.
@@ -77,6 +205,8 @@ pub struct HealthyAccount {
     pub key: String,
     /// The bucket trails, flow logs and Config deliver to.
     pub bucket: String,
+    /// The CIS 4.1-4.15 chain from the trail.
+    pub monitoring: MonitoringChain,
 }
 
 /// `sdk` in `region`.
@@ -303,7 +433,9 @@ pub async fn benchmark_account(sdk: &SdkConfig, size: &BenchmarkSize) {
     rotate_existing_keys(sdk).await;
     let bucket = "bench-logs";
     bucket_for(sdk, bucket).await;
-    logging_trail(sdk, "bench-trail").await;
+    let trail = logging_trail(sdk, "bench-trail").await;
+    monitoring_chain(sdk, &trail).await;
+    aws_sdk_securityhub::Client::new(sdk).enable_security_hub().send().await.unwrap();
     enable_guardduty(sdk).await;
     block_public_access(sdk, true).await;
     let iam = aws_sdk_iam::Client::new(sdk);

@@ -61,7 +61,20 @@ const STACK: &str = "infra/cloudformation/portcullis.yaml";
 const MEMBER: &str = "infra/cloudformation/member-account.yaml";
 
 /// The read-only services the posture collectors read; the member account's posture role holds these.
-const POSTURE_READ_SERVICES: &[&str] = &["cloudtrail", "config", "ec2", "guardduty", "iam", "kms", "s3", "account"];
+const POSTURE_READ_SERVICES: &[&str] = &[
+    "cloudtrail",
+    "config",
+    "ec2",
+    "guardduty",
+    "iam",
+    "kms",
+    "s3",
+    "account",
+    "logs",
+    "cloudwatch",
+    "sns",
+    "securityhub",
+];
 
 fn holders() -> Vec<Holder> {
     vec![
@@ -129,6 +142,8 @@ const SDK_SERVICES: &[(&str, &str)] = &[
     ("aws-sdk-account", "account"),
     ("aws-sdk-cloudformation", "cloudformation"),
     ("aws-sdk-cloudtrail", "cloudtrail"),
+    ("aws-sdk-cloudwatch", "cloudwatch"),
+    ("aws-sdk-cloudwatchlogs", "logs"),
     ("aws-sdk-config", "config"),
     ("aws-sdk-dynamodb", "dynamodb"),
     ("aws-sdk-ec2", "ec2"),
@@ -137,6 +152,8 @@ const SDK_SERVICES: &[(&str, &str)] = &[
     ("aws-sdk-iam", "iam"),
     ("aws-sdk-kms", "kms"),
     ("aws-sdk-s3control", "s3"),
+    ("aws-sdk-securityhub", "securityhub"),
+    ("aws-sdk-sns", "sns"),
     ("aws-sdk-sqs", "sqs"),
     ("aws-sdk-sts", "sts"),
 ];

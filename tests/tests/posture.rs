@@ -10,8 +10,9 @@ use chrono::Utc;
 use portcullis_tests::fixtures::{self, healthy_account};
 use std::sync::Arc;
 
-use portcullis_tests::portcullis_domain::AccountId;
+use portcullis_tests::portcullis_domain::posture::controls::MONITORING_CLASSES;
 use portcullis_tests::portcullis_domain::posture::{ControlId, ScanReport, ScanTarget, Scope, Status};
+use portcullis_tests::portcullis_domain::{AccountId, ErrorCode};
 use portcullis_tests::portcullis_posture::{Posture, reports_json};
 use portcullis_tests::portcullis_runtime::clock::ManualClock;
 use portcullis_tests::portcullis_worker::app::scan_once;
@@ -48,13 +49,25 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     let (reports, calls, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
     assert_eq!(reports.len(), 1);
     // Every control passes in a healthy account, but IAM.9 and IAM.6: moto's root user has no MFA
-    // device.
+    // device; and CIS 4.1-4.15, unknown: moto cannot answer `aws-sdk-cloudwatch`'s CBOR requests
+    // (the chain with alarms is in `the_cis_monitoring_chain_is_judged_link_by_link`).
     let root_mfa = [ControlId::Iam9, ControlId::Iam6];
+    let alarmed = |c: &ControlId| MONITORING_CLASSES.iter().any(|m| m.control == *c);
     let expected: Vec<(String, Status)> = ControlId::ALL
         .iter()
-        .map(|c| (c.as_str().to_owned(), if root_mfa.contains(c) { Status::Fail } else { Status::Pass }))
+        .map(|c| {
+            let status = match c {
+                c if root_mfa.contains(c) => Status::Fail,
+                c if alarmed(c) => Status::Unknown,
+                _ => Status::Pass,
+            };
+            (c.as_str().to_owned(), status)
+        })
         .collect();
     assert_eq!(statuses(&reports), expected, "{:#?}", reports[0].results);
+    let cis45 = reports[0].result(ControlId::Cis3_4_5).unwrap();
+    assert_eq!(cis45.error_code, Some(ErrorCode::Unsupported), "{cis45:?}");
+    assert!(cis45.reason.as_deref().unwrap().contains("cloudwatch:DescribeAlarms"), "{cis45:?}");
     assert!(calls > 5, "the scan's calls were counted: {calls}");
     assert_eq!(env.gauge("aws_cloudtrail_logging_enabled", None), Some(1.0));
     assert_eq!(env.gauge("aws_kms_rotation_all_enabled", None), Some(1.0));
@@ -116,6 +129,13 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
         .unwrap();
     let ec2 = aws_sdk_ec2::Client::new(&env.sdk);
     ec2.disable_ebs_encryption_by_default().send().await.unwrap();
+    aws_sdk_securityhub::Client::new(&env.sdk).disable_security_hub().send().await.unwrap();
+    aws_sdk_account::Client::new(&env.sdk)
+        .delete_alternate_contact()
+        .alternate_contact_type(aws_sdk_account::types::AlternateContactType::Security)
+        .send()
+        .await
+        .unwrap();
     // A new VPC: no flow log (EC2.6), and a default group that allows outbound traffic (EC2.2).
     let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc.unwrap().vpc_id.unwrap();
     let admin = open_admin_group(&env.sdk, &vpc).await;
@@ -183,6 +203,19 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
         vec!["alice/access_key_1", "erin/access_key_1", "erin/access_key_2"]
     );
     assert_eq!(by(ControlId::Iam4).status, Status::Pass);
+    assert_eq!(by(ControlId::Account1).failing_resources, vec![format!("security-contact:{ACCOUNT}")]);
+    for c in [ControlId::S322, ControlId::S323] {
+        assert!(by(c).reason.unwrap().contains("no multi-region, logging trail records S3 object-level"), "{c}");
+    }
+    // The stopped trail breaks the first link of every CIS 4.x chain (each link is judged on its own in
+    // `the_cis_monitoring_chain_is_judged_link_by_link`).
+    for class in MONITORING_CLASSES {
+        assert!(by(class.control).reason.unwrap().contains("no healthy multi-region trail"), "{}", class.control);
+    }
+    assert_eq!(
+        by(ControlId::Cis3_4_16).failing_resources,
+        vec![format!("arn:aws:securityhub:us-east-1:{ACCOUNT}:hub/default")]
+    );
 
     assert_eq!(env.gauge("aws_cloudtrail_logging_enabled", None), Some(0.0));
     assert_eq!(env.gauge("aws_guardduty_high_findings", None), Some(-1.0));
@@ -492,7 +525,11 @@ async fn a_multi_region_trail_counts_in_every_scanned_region() {
     let measured: Vec<ControlId> = eu.results.iter().map(|(_, r)| r.control).collect();
     assert_eq!(measured, regional);
     for (_, r) in &eu.results {
-        assert_eq!(r.status, Status::Pass, "{r:?}");
+        // CIS 4.1-4.15 reach the trail's log group and topic in us-east-1, then moto cannot answer
+        // CloudWatch (see the full-scan test).
+        let expected =
+            if MONITORING_CLASSES.iter().any(|m| m.control == r.control) { Status::Unknown } else { Status::Pass };
+        assert_eq!(r.status, expected, "{r:?}");
     }
     let home = reports.iter().find(|r| r.scope.region == "us-east-1").unwrap();
     assert_eq!(home.result(ControlId::CloudTrail1).unwrap().status, Status::Pass);
@@ -636,7 +673,7 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
     let iam = aws_sdk_iam::Client::new(&env.sdk);
     let mut vpc = String::new();
     let admin = full_admin_policy(&env.sdk, "everything").await;
-    let cases: [(&str, &str, &str, Value, &[&str]); 13] = [
+    let cases: [(&str, &str, &str, Value, &[&str]); 15] = [
         (
             "aws.iam",
             "iam.amazonaws.com",
@@ -687,12 +724,21 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
             json!({"configurationRecorderName": "default"}),
             &["Config.1"],
         ),
+        ("aws.securityhub", "securityhub.amazonaws.com", "DisableSecurityHub", json!({}), &["CIS3-4.16"]),
+        (
+            "aws.account",
+            "account.amazonaws.com",
+            "DeleteAlternateContact",
+            json!({"alternateContactType": "SECURITY"}),
+            &["Account.1"],
+        ),
         (
             "aws.cloudtrail",
             "cloudtrail.amazonaws.com",
             "UpdateTrail",
             json!({"name": account.trail}),
-            &["CloudTrail.2", "CloudTrail.4"],
+            // The trail no longer delivers to CloudWatch Logs: the CIS 4.x chain is cut at its first link.
+            &["CloudTrail.2", "CloudTrail.4", "CIS3-4.1", "CIS3-4.5", "CIS3-4.15"],
         ),
     ];
     for (source, event_source, name, params, controls) in cases {
@@ -735,12 +781,25 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
                     .await
                     .unwrap();
             }
+            "DeleteAlternateContact" => {
+                aws_sdk_account::Client::new(&env.sdk)
+                    .delete_alternate_contact()
+                    .alternate_contact_type(aws_sdk_account::types::AlternateContactType::Security)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            "DisableSecurityHub" => {
+                aws_sdk_securityhub::Client::new(&env.sdk).disable_security_hub().send().await.unwrap();
+            }
             "UpdateTrail" => {
                 aws_sdk_cloudtrail::Client::new(&env.sdk)
                     .update_trail()
                     .name(&account.trail)
                     .enable_log_file_validation(false)
                     .kms_key_id("")
+                    .cloud_watch_logs_log_group_arn("")
+                    .cloud_watch_logs_role_arn("")
                     .send()
                     .await
                     .unwrap();
@@ -777,4 +836,170 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
     // None of these events concerns KMS: it was measured once, by the first scan.
     assert_eq!(evidence(&env, "KMS.4").await["checked_at"], kms_before["checked_at"]);
     env.stop_worker().await;
+}
+
+/// CIS 4.1-4.15 on the emulator, one link at a time (trails, log groups, metric filters and SNS in
+/// moto; alarms from a mocked CloudWatch client: moto cannot answer `aws-sdk-cloudwatch`): a filter
+/// written differently still covers; a deleted filter, a filter that misses an event, a missing
+/// alarm, an alarm whose actions are off and a topic without subscribers each fail their classes
+/// with the reason naming the link.
+#[tokio::test]
+async fn the_cis_monitoring_chain_is_judged_link_by_link() {
+    use portcullis_tests::portcullis_posture::collect::{AwsReader, Clients};
+    use portcullis_tests::portcullis_posture::scan::Scanner;
+    let env = PostureEnv::start("").await;
+    let account = healthy_account(&env.sdk).await;
+    let chain = &account.monitoring;
+    let scope = Scope { account_id: AccountId::parse(ACCOUNT).unwrap(), region: "us-east-1".into() };
+    let target = ScanTarget::controls(MONITORING_CLASSES.iter().map(|m| m.control));
+    let scan = |cloudwatch: aws_sdk_cloudwatch::Client| {
+        let (scope, target) = (&scope, &target);
+        let clients = Clients { cloudwatch, ..Clients::new(&env.sdk, "us-east-1", None) };
+        let reader = AwsReader::from_clients(&scope.account_id, "us-east-1", clients, 4);
+        async move { Scanner::new(vec![Arc::new(reader)], 90).scan(scope, target, "test").await.unwrap() }
+    };
+    let report = scan(fixtures::alarms_on(chain, &[], &[])).await;
+    assert_eq!(report.results.len(), 15);
+    for (_, r) in &report.results {
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+    }
+
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&env.sdk);
+    let put_filter = |name: &'static str, pattern: &'static str| {
+        let logs = logs.clone();
+        async move {
+            // moto adds a filter of the same name beside the old one (AWS replaces it): delete first.
+            logs.delete_metric_filter().log_group_name(&chain.log_group).filter_name(name).send().await.unwrap();
+            logs.put_metric_filter()
+                .log_group_name(&chain.log_group)
+                .filter_name(name)
+                .filter_pattern(pattern)
+                .metric_transformations(
+                    aws_sdk_cloudwatchlogs::types::MetricTransformation::builder()
+                        .metric_namespace("CISBenchmark")
+                        .metric_name(name)
+                        .metric_value("1")
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    // 4.3 rewritten: other order, grouping and quoting; covers.
+    put_filter(
+        "cis-4.3",
+        r#"{ ($.eventType != AwsServiceEvent) && ($.userIdentity.type = "Root") && ($.userIdentity.invokedBy NOT EXISTS) }"#,
+    )
+    .await;
+    // 4.7 without ScheduleKeyDeletion: misses it.
+    put_filter("cis-4.7", "{ ($.eventSource = kms.amazonaws.com) && ($.eventName = DisableKey) }").await;
+    // 4.5's filter gone.
+    logs.delete_metric_filter().log_group_name(&chain.log_group).filter_name("cis-4.5").send().await.unwrap();
+
+    // 4.6's alarm notifies nobody; 4.8 has no alarm.
+    let report = scan(fixtures::alarms_on(chain, &["cis-4.8"], &["cis-4.6"])).await;
+    let by = |c: ControlId| report.result(c).unwrap().clone();
+    assert_eq!(by(ControlId::Cis3_4_3).status, Status::Pass, "{:?}", by(ControlId::Cis3_4_3));
+    let missed = by(ControlId::Cis3_4_7);
+    assert_eq!(missed.status, Status::Fail);
+    assert!(
+        missed
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains(r#"misses $.eventSource = "kms.amazonaws.com" && $.eventName = "ScheduleKeyDeletion""#),
+        "{missed:?}"
+    );
+    assert!(by(ControlId::Cis3_4_5).reason.unwrap().contains("no metric filter for CloudTrail configuration changes"));
+    assert!(by(ControlId::Cis3_4_6).reason.unwrap().contains("no alarm with enabled actions"));
+    assert!(
+        by(ControlId::Cis3_4_8)
+            .reason
+            .unwrap()
+            .contains("no alarm with enabled actions watches the metric CISBenchmark/cis-4.8")
+    );
+    assert_eq!(by(ControlId::Cis3_4_1).status, Status::Pass);
+
+    // No subscriber any more: every class that still had a complete chain fails on its last link.
+    aws_sdk_sns::Client::new(&env.sdk).unsubscribe().subscription_arn(&chain.subscription).send().await.unwrap();
+    let report = scan(fixtures::alarms_on(chain, &[], &[])).await;
+    for c in [ControlId::Cis3_4_1, ControlId::Cis3_4_3, ControlId::Cis3_4_15] {
+        let r = report.result(c).unwrap();
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert!(r.reason.as_deref().unwrap().contains("no SNS topic with a confirmed subscription"), "{r:?}");
+    }
+}
+
+/// S3.22 and S3.23 on the emulator, over basic and advanced selectors: every bucket's object-level
+/// writes and reads, writes only, one bucket only (not every object: fails), and reads only through
+/// an advanced selector.
+#[tokio::test]
+async fn s3_object_level_logging_follows_basic_and_advanced_selectors() {
+    use aws_sdk_cloudtrail::types::{
+        AdvancedEventSelector, AdvancedFieldSelector, DataResource, EventSelector, ReadWriteType,
+    };
+    let env = PostureEnv::start("").await;
+    let account = healthy_account(&env.sdk).await;
+    let ct = aws_sdk_cloudtrail::Client::new(&env.sdk);
+    let statuses = || async {
+        let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+        let status = |c: ControlId| reports[0].result(c).unwrap().status;
+        (status(ControlId::S322), status(ControlId::S323), status(ControlId::CloudTrail1))
+    };
+    assert_eq!(statuses().await, (Status::Pass, Status::Pass, Status::Pass));
+
+    let management = || EventSelector::builder().read_write_type(ReadWriteType::All).include_management_events(true);
+    let objects = |values: &str| DataResource::builder().r#type("AWS::S3::Object").values(values).build();
+    // Writes of every bucket, in a selector of their own.
+    ct.put_event_selectors()
+        .trail_name(&account.trail)
+        .event_selectors(management().build())
+        .event_selectors(
+            EventSelector::builder()
+                .read_write_type(ReadWriteType::WriteOnly)
+                .include_management_events(false)
+                .data_resources(objects("arn:aws:s3"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(statuses().await, (Status::Pass, Status::Fail, Status::Pass));
+    // One bucket's objects only.
+    ct.put_event_selectors()
+        .trail_name(&account.trail)
+        .event_selectors(management().data_resources(objects("arn:aws:s3:::portcullis-posture-logs/")).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(statuses().await, (Status::Fail, Status::Fail, Status::Pass));
+
+    // Advanced selectors (moto keeps basic selectors next to advanced ones: use a new trail).
+    ct.delete_trail().name(&account.trail).send().await.unwrap();
+    let trail = fixtures::logging_trail(&env.sdk, "advanced-trail").await;
+    let field = |name: &str, value: &str| AdvancedFieldSelector::builder().field(name).equals(value).build().unwrap();
+    ct.put_event_selectors()
+        .trail_name(&trail)
+        .advanced_event_selectors(
+            AdvancedEventSelector::builder()
+                .name("management")
+                .field_selectors(field("eventCategory", "Management"))
+                .build()
+                .unwrap(),
+        )
+        .advanced_event_selectors(
+            AdvancedEventSelector::builder()
+                .name("s3-reads")
+                .field_selectors(field("eventCategory", "Data"))
+                .field_selectors(field("resources.type", "AWS::S3::Object"))
+                .field_selectors(field("readOnly", "true"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(statuses().await, (Status::Fail, Status::Pass, Status::Pass));
 }

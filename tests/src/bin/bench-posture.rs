@@ -8,7 +8,9 @@
 //! one call at a time, per resource where a per-resource API exists (per user `ListAccessKeys`,
 //! `GetLoginProfile`, `ListMFADevices` and per key `GetAccessKeyLastUsed`; per key `DescribeKey` and
 //! `GetKeyRotationStatus`; per VPC `DescribeSecurityGroups` and `DescribeFlowLogs`; per trail
-//! `GetTrailStatus` and `GetEventSelectors`).
+//! `GetTrailStatus` and `GetEventSelectors`; for the CIS family, per user `ListAccessKeys`, per
+//! attached policy `GetPolicyVersion`, per log group `DescribeMetricFilters`, per filter metric
+//! `DescribeAlarmsForMetric`, per alarm topic `ListSubscriptionsByTopic`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -27,7 +29,7 @@ use portcullis_tests::*;
 
 const SIZE: BenchmarkSize = BenchmarkSize { users: 300, keys: 60, extra_trails: 4, vpcs: 10, security_groups: 100 };
 const RUNS: usize = 7;
-const FAMILIES: [&str; 7] = ["CloudTrail", "Config", "EC2", "GuardDuty", "IAM", "KMS", "S3"];
+const FAMILIES: [&str; 8] = ["CloudTrail", "Config", "EC2", "GuardDuty", "IAM", "KMS", "S3", "CIS"];
 
 #[tokio::main]
 async fn main() {
@@ -156,6 +158,11 @@ fn check_findings(report: &portcullis_tests::portcullis_domain::posture::ScanRep
     ] {
         assert_eq!(failing(c).0, Status::Pass, "{c}: {:?}", report.result(c));
     }
+    // moto cannot answer aws-sdk-cloudwatch (Smithy RPC v2 CBOR): the chain stops, unknown, at the alarms.
+    for c in ControlId::ALL.iter().filter(|c| c.as_str().starts_with("CIS3-4.")) {
+        let expected = if *c == ControlId::Cis3_4_16 { Status::Pass } else { Status::Unknown };
+        assert_eq!(failing(*c).0, expected, "{c}: {:?}", report.result(*c));
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -263,6 +270,69 @@ async fn seed_approach(sdk: &SdkConfig, family: &str) -> (u64, Duration) {
             let s3control =
                 portcullis_tests::portcullis_posture::collect::Clients::new(sdk, "us-east-1", Some(&counter)).s3control;
             s3control.get_public_access_block().account_id(ACCOUNT).send().await.unwrap();
+        }
+        "CIS" => {
+            // CIS 1.13: every user's keys; CIS 1.16: every attached customer policy's default version.
+            let iam = client!(aws_sdk_iam);
+            let mut marker = None;
+            loop {
+                let page = iam.list_users().set_marker(marker.clone()).send().await.unwrap();
+                for u in page.users {
+                    iam.list_access_keys().user_name(&u.user_name).send().await.unwrap();
+                }
+                match page.marker {
+                    Some(m) if page.is_truncated => marker = Some(m),
+                    _ => break,
+                }
+            }
+            let policies = iam
+                .list_policies()
+                .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+                .only_attached(true)
+                .send()
+                .await
+                .unwrap();
+            for p in policies.policies() {
+                iam.get_policy_version()
+                    .policy_arn(p.arn().unwrap())
+                    .version_id(p.default_version_id().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            // CIS 4.1-4.15: trail by trail, filter by filter, alarm by alarm; CIS 4.16: the hub.
+            let ct = client!(aws_sdk_cloudtrail);
+            let logs = client!(aws_sdk_cloudwatchlogs);
+            let cloudwatch = client!(aws_sdk_cloudwatch);
+            let sns = client!(aws_sdk_sns);
+            for t in ct.describe_trails().send().await.unwrap().trail_list.unwrap_or_default() {
+                let arn = t.trail_arn.unwrap();
+                ct.get_trail_status().name(&arn).send().await.unwrap();
+                ct.get_event_selectors().trail_name(&arn).send().await.unwrap();
+                let Some(group) = t.cloud_watch_logs_log_group_arn else { continue };
+                let name = group.split(":log-group:").nth(1).unwrap().trim_end_matches(":*");
+                let filters = logs.describe_metric_filters().log_group_name(name).send().await.unwrap();
+                for f in filters.metric_filters() {
+                    for m in f.metric_transformations() {
+                        // moto answers CloudWatch's CBOR with 404: the call is counted, its alarms unseen.
+                        let Ok(alarms) = cloudwatch
+                            .describe_alarms_for_metric()
+                            .namespace(m.metric_namespace())
+                            .metric_name(m.metric_name())
+                            .send()
+                            .await
+                        else {
+                            continue;
+                        };
+                        for a in alarms.metric_alarms() {
+                            for topic in a.alarm_actions() {
+                                sns.list_subscriptions_by_topic().topic_arn(topic).send().await.unwrap();
+                            }
+                        }
+                    }
+                }
+            }
+            client!(aws_sdk_securityhub).describe_hub().send().await.unwrap();
         }
         other => unreachable!("no family {other}"),
     }

@@ -1,7 +1,7 @@
 //! The posture ports in memory: a [`StaticReader`] that returns facts it was given, and a
 //! [`MemoryPostureStore`] with the same lease rule as DynamoDB's conditional put.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::controls::{
-    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, NaclFacts, PasswordPolicyFacts,
-    PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
+    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, MonitoringFacts, NaclFacts,
+    PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
 };
 use portcullis_domain::posture::{
     ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
@@ -46,6 +46,12 @@ pub struct Facts {
     pub network_acls: Vec<NaclFacts>,
     pub vpcs: Vec<VpcFacts>,
     pub flow_logs: Vec<FlowLogFacts>,
+    /// The CIS 4.x chain after the trail (every filter, alarm and topic, whatever log groups are asked).
+    pub monitoring: MonitoringFacts,
+    /// The region's Security Hub ARN (`None`: not enabled).
+    pub security_hub: Option<String>,
+    /// Whether the account has a security alternate contact.
+    pub security_contact: bool,
 }
 
 /// A [`FactReader`] over fixed facts (change them with [`StaticReader::set`]).
@@ -145,6 +151,15 @@ impl FactReader for StaticReader {
     }
     async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError> {
         Ok(self.read().kms.into_iter().find(|k| k.key_id == key_id))
+    }
+    async fn monitoring(&self, _log_group_arns: &BTreeSet<String>) -> Result<MonitoringFacts, CollectError> {
+        Ok(self.read().monitoring)
+    }
+    async fn security_hub(&self) -> Result<Option<String>, CollectError> {
+        Ok(self.read().security_hub)
+    }
+    async fn security_contact(&self) -> Result<bool, CollectError> {
+        Ok(self.read().security_contact)
     }
 }
 

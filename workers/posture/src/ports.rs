@@ -2,14 +2,15 @@
 //! collector; AWS in [`crate::collect`]), and a [`PostureStore`] for evidence, violations and scan
 //! leases (DynamoDB and EventBridge in [`crate::evidence`]). Fakes of both are in [`crate::fakes`].
 
+use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::posture::controls::{
-    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, NaclFacts, PasswordPolicyFacts,
-    PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
+    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, MonitoringFacts, NaclFacts,
+    PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
 };
 use portcullis_domain::posture::{
     ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
@@ -77,6 +78,14 @@ pub trait FactReader: Send + Sync + Debug + 'static {
     async fn kms_keys(&self) -> Result<(Vec<KmsKeyFacts>, Vec<Unreadable>), CollectError>;
     /// One KMS key (`None` when it no longer exists).
     async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError>;
+    /// The CIS 4.x chain after the trail: the metric filters of `log_group_arns` (each read in its
+    /// region), the alarms of those regions, and the confirmed subscriptions of the topics alarms
+    /// notify (a topic that cannot be read is listed as unreadable).
+    async fn monitoring(&self, log_group_arns: &BTreeSet<String>) -> Result<MonitoringFacts, CollectError>;
+    /// Whether the account has a `SECURITY` alternate contact.
+    async fn security_contact(&self) -> Result<bool, CollectError>;
+    /// The region's Security Hub ARN (`None`: not enabled there).
+    async fn security_hub(&self) -> Result<Option<String>, CollectError>;
 }
 
 /// A failure writing evidence, publishing, or taking a lease.

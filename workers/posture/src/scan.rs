@@ -19,17 +19,18 @@ use std::time::{Duration, Instant};
 
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::controls::{
-    Anywhere, CREDENTIAL_REPORT_MAX_AGE, current_users, evaluate_account_public_access_block, evaluate_admin_ports,
-    evaluate_cloudshell_access, evaluate_cloudtrail, evaluate_config, evaluate_console_mfa,
-    evaluate_default_security_groups, evaluate_ebs_default_encryption, evaluate_flow_logs,
-    evaluate_full_admin_policies, evaluate_guardduty, evaluate_imdsv2, evaluate_kms, evaluate_log_file_validation,
-    evaluate_nacl_admin_ports, evaluate_one_active_key, evaluate_password_policy, evaluate_root,
-    evaluate_root_hardware_mfa, evaluate_support_role, evaluate_trail_encryption, evaluate_unused_credentials,
-    evaluate_user_access_keys, evaluate_user_policies,
+    Anywhere, CREDENTIAL_REPORT_MAX_AGE, MONITORING_CLASSES, MonitoringFacts, current_users,
+    evaluate_account_public_access_block, evaluate_admin_ports, evaluate_cloudshell_access, evaluate_cloudtrail,
+    evaluate_config, evaluate_console_mfa, evaluate_default_security_groups, evaluate_ebs_default_encryption,
+    evaluate_flow_logs, evaluate_full_admin_policies, evaluate_guardduty, evaluate_imdsv2, evaluate_kms,
+    evaluate_log_file_validation, evaluate_monitoring, evaluate_nacl_admin_ports, evaluate_one_active_key,
+    evaluate_password_policy, evaluate_root, evaluate_root_hardware_mfa, evaluate_s3_object_logging,
+    evaluate_security_contact, evaluate_security_hub, evaluate_support_role, evaluate_trail_encryption,
+    evaluate_unused_credentials, evaluate_user_access_keys, evaluate_user_policies, monitored_log_groups,
 };
 use portcullis_domain::posture::{
     AccessKeyAge, ControlId, ControlResult, CredentialReport, Findings, IamUserFacts, KmsKeyFacts, ScanReport,
-    ScanTarget, Scope, Unreadable, UserRead,
+    ScanTarget, Scope, TrailFacts, Unreadable, UserRead,
 };
 use portcullis_runtime::clock::{Clock, SystemClock};
 
@@ -42,7 +43,8 @@ fn unknown(control: ControlId, e: &CollectError) -> ControlResult {
 /// One read of the facts some controls are evaluated from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reading {
-    /// `DescribeTrails`, and each trail's status and selectors.
+    /// `DescribeTrails`, and each trail's status and selectors; for CIS 4.1-4.15, the chain after
+    /// the healthy trails (metric filters, alarms, topic subscriptions).
     Trails,
     /// Detectors and finding statistics.
     GuardDuty,
@@ -64,6 +66,10 @@ pub enum Reading {
     VpcsAndFlowLogs,
     /// Keys, or one key.
     Kms,
+    /// `DescribeHub`.
+    SecurityHub,
+    /// `GetAlternateContact` (`SECURITY`).
+    SecurityContact,
 }
 
 impl Reading {
@@ -71,7 +77,12 @@ impl Reading {
     pub fn of(control: ControlId) -> Reading {
         use ControlId::*;
         match control {
-            CloudTrail1 | CloudTrail2 | CloudTrail4 => Reading::Trails,
+            // The CIS 4.x chain starts at the trails: one reading of them serves both.
+            CloudTrail1 | CloudTrail2 | CloudTrail4 | S322 | S323 => Reading::Trails,
+            Cis3_4_1 | Cis3_4_2 | Cis3_4_3 | Cis3_4_4 | Cis3_4_5 | Cis3_4_6 | Cis3_4_7 | Cis3_4_8 | Cis3_4_9
+            | Cis3_4_10 | Cis3_4_11 | Cis3_4_12 | Cis3_4_13 | Cis3_4_14 | Cis3_4_15 => Reading::Trails,
+            Cis3_4_16 => Reading::SecurityHub,
+            Account1 => Reading::SecurityContact,
             Config1 => Reading::ConfigRecorders,
             Ec22 | Ec253 | Ec254 => Reading::SecurityGroups,
             Ec26 => Reading::VpcsAndFlowLogs,
@@ -234,16 +245,27 @@ impl Scanner {
             instances,
             acls,
             flow_logs,
+            security_contact,
+            security_hub,
             kms,
         ) = tokio::join!(
             async {
                 needs(Reading::Trails).then_some(())?;
+                let monitoring = MONITORING_CLASSES.iter().any(|m| wanted.contains(&m.control));
                 Some(match reader.trails().await {
-                    Ok((trails, unreadable)) => vec![
-                        evaluate_cloudtrail(&trails, &unreadable),
-                        evaluate_trail_encryption(&trails),
-                        evaluate_log_file_validation(&trails),
-                    ],
+                    Ok((trails, unreadable)) => {
+                        let mut results = vec![
+                            evaluate_cloudtrail(&trails, &unreadable),
+                            evaluate_trail_encryption(&trails),
+                            evaluate_log_file_validation(&trails),
+                            evaluate_s3_object_logging(&trails, &unreadable, true),
+                            evaluate_s3_object_logging(&trails, &unreadable, false),
+                        ];
+                        if monitoring {
+                            results.extend(self.monitoring(reader, account, &trails, unreadable).await);
+                        }
+                        results
+                    }
                     Err(e) => Reading::Trails.unknown(&e),
                 })
             },
@@ -340,6 +362,20 @@ impl Scanner {
                 })
             },
             async {
+                needs(Reading::SecurityContact).then_some(())?;
+                Some(match reader.security_contact().await {
+                    Ok(present) => vec![evaluate_security_contact(account, present)],
+                    Err(e) => Reading::SecurityContact.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::SecurityHub).then_some(())?;
+                Some(match reader.security_hub().await {
+                    Ok(hub) => vec![evaluate_security_hub(account, region, hub.as_deref())],
+                    Err(e) => Reading::SecurityHub.unknown(&e),
+                })
+            },
+            async {
                 needs(Reading::Kms).then_some(())?;
                 Some(match target {
                     ScanTarget::KmsKey(id) => self.kms_one(reader, scope, id).await,
@@ -355,8 +391,22 @@ impl Scanner {
             report.key_age = age.filter(|_| wanted.contains(&ControlId::Iam3)).map(|a| (region.to_owned(), a));
             report.results.extend(rs.into_iter().map(|r| (region.to_owned(), r)));
         }
-        let readings =
-            [trails, root, authorization, policy, public_access, ebs, config, groups, instances, acls, flow_logs, kms];
+        let readings = [
+            trails,
+            root,
+            authorization,
+            policy,
+            public_access,
+            ebs,
+            config,
+            groups,
+            instances,
+            acls,
+            flow_logs,
+            security_contact,
+            security_hub,
+            kms,
+        ];
         for rs in readings.into_iter().flatten() {
             report.results.extend(rs.into_iter().map(|r| (region.to_owned(), r)));
         }
@@ -364,6 +414,30 @@ impl Scanner {
         report.results.sort_by_key(|(_, r)| r.control);
         report.finished_at = self.clock.now();
         Some(report)
+    }
+
+    /// CIS 4.1-4.15 from the trails already read: the chain after the healthy ones, read once for
+    /// the fifteen. Trails that could not be read leave the chain unknown when nothing else passes.
+    async fn monitoring(
+        &self,
+        reader: &dyn FactReader,
+        account: &str,
+        trails: &[TrailFacts],
+        trails_unreadable: Vec<Unreadable>,
+    ) -> Vec<ControlResult> {
+        let log_groups = monitored_log_groups(trails, &trails_unreadable);
+        let read =
+            if log_groups.is_empty() { Ok(MonitoringFacts::default()) } else { reader.monitoring(&log_groups).await };
+        match read {
+            Ok(mut facts) => {
+                facts.unreadable.extend(trails_unreadable);
+                MONITORING_CLASSES
+                    .iter()
+                    .map(|class| evaluate_monitoring(class, account, &log_groups, &facts))
+                    .collect()
+            }
+            Err(e) => MONITORING_CLASSES.iter().map(|class| unknown(class.control, &e)).collect(),
+        }
     }
 
     /// IAM.4 and IAM.9 from the account summary; IAM.6 (when `hardware` is asked) from it and the

@@ -12,6 +12,7 @@ use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMete
 
 use std::sync::Arc;
 
+use portcullis_domain::posture::controls::MONITORING_CLASSES;
 use portcullis_domain::posture::{ControlId, FindingCounts, Findings, ScanTarget, Scope, Status};
 use portcullis_domain::{AccountId, ErrorCode};
 
@@ -38,6 +39,7 @@ fn reader(cloudtrail: Vec<Rule>, guardduty: Vec<Rule>, iam: Vec<Rule>, kms: Vec<
 /// Mock rules per service; a call no rule matches fails the test.
 #[derive(Default)]
 struct Rules {
+    account: Vec<Rule>,
     cloudtrail: Vec<Rule>,
     config: Vec<Rule>,
     ec2: Vec<Rule>,
@@ -45,6 +47,10 @@ struct Rules {
     iam: Vec<Rule>,
     kms: Vec<Rule>,
     s3control: Vec<Rule>,
+    logs: Vec<Rule>,
+    cloudwatch: Vec<Rule>,
+    sns: Vec<Rule>,
+    securityhub: Vec<Rule>,
 }
 
 fn reader_with(r: Rules) -> Arc<dyn FactReader> {
@@ -56,6 +62,7 @@ fn aws_reader(r: Rules) -> AwsReader {
         &account(),
         REGION,
         Clients {
+            account: mock_client!(aws_sdk_account, RuleMode::MatchAny, r.account.iter()),
             cloudtrail: mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, r.cloudtrail.iter()),
             config: mock_client!(aws_sdk_config, RuleMode::MatchAny, r.config.iter()),
             ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, r.ec2.iter()),
@@ -63,6 +70,10 @@ fn aws_reader(r: Rules) -> AwsReader {
             iam: mock_client!(aws_sdk_iam, RuleMode::MatchAny, r.iam.iter()),
             kms: mock_client!(aws_sdk_kms, RuleMode::MatchAny, r.kms.iter()),
             s3control: mock_client!(aws_sdk_s3control, RuleMode::MatchAny, r.s3control.iter()),
+            logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, r.logs.iter()),
+            cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, r.cloudwatch.iter()),
+            sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, r.sns.iter()),
+            securityhub: mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, r.securityhub.iter()),
         },
         4,
     )
@@ -271,6 +282,7 @@ async fn access_denied_makes_every_control_unknown_with_a_reason() {
 
 /// Every read a full scan makes, denied.
 fn denied_everywhere() -> Rules {
+    use aws_sdk_account::operation::get_alternate_contact::GetAlternateContactError;
     use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsError;
     use aws_sdk_config::operation::describe_configuration_recorder_status::DescribeConfigurationRecorderStatusError;
     use aws_sdk_config::operation::describe_configuration_recorders::DescribeConfigurationRecordersError;
@@ -288,7 +300,12 @@ fn denied_everywhere() -> Rules {
     use aws_sdk_iam::operation::list_virtual_mfa_devices::ListVirtualMFADevicesError;
     use aws_sdk_kms::operation::list_keys::ListKeysError;
     use aws_sdk_s3control::operation::get_public_access_block::GetPublicAccessBlockError;
+    use aws_sdk_securityhub::operation::describe_hub::DescribeHubError;
     Rules {
+        account: vec![
+            mock!(aws_sdk_account::Client::get_alternate_contact)
+                .then_error(|| GetAlternateContactError::generic(denied())),
+        ],
         cloudtrail: vec![
             mock!(aws_sdk_cloudtrail::Client::describe_trails).then_error(|| DescribeTrailsError::generic(denied())),
         ],
@@ -328,6 +345,10 @@ fn denied_everywhere() -> Rules {
             mock!(aws_sdk_s3control::Client::get_public_access_block)
                 .then_error(|| GetPublicAccessBlockError::generic(denied())),
         ],
+        securityhub: vec![
+            mock!(aws_sdk_securityhub::Client::describe_hub).then_error(|| DescribeHubError::generic(denied())),
+        ],
+        ..Rules::default()
     }
 }
 
@@ -842,4 +863,171 @@ async fn root_mfa_must_be_a_hardware_device() {
     assert_eq!((iam6.status, iam6.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{iam6:?}");
     assert_eq!(report.result(ControlId::Iam4).unwrap().status, Status::Pass);
     assert_eq!(report.result(ControlId::Iam9).unwrap().status, Status::Pass);
+}
+
+const LOG_GROUP: &str = "arn:aws:logs:eu-west-1:123456789012:log-group:trail-logs:*";
+const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:security";
+
+/// A healthy trail delivering to `LOG_GROUP`.
+fn trail_to_log_group() -> Vec<Rule> {
+    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsOutput;
+    use aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput;
+    use aws_sdk_cloudtrail::operation::get_trail_status::GetTrailStatusOutput;
+    use aws_sdk_cloudtrail::types::Trail;
+    vec![
+        mock!(aws_sdk_cloudtrail::Client::describe_trails).then_output(|| {
+            let trail = Trail::builder()
+                .name("main")
+                .trail_arn("arn:aws:cloudtrail:eu-west-1:123456789012:trail/main")
+                .home_region(REGION)
+                .is_multi_region_trail(true)
+                .cloud_watch_logs_log_group_arn(LOG_GROUP)
+                .build();
+            DescribeTrailsOutput::builder().trail_list(trail).build()
+        }),
+        mock!(aws_sdk_cloudtrail::Client::get_trail_status)
+            .then_output(|| GetTrailStatusOutput::builder().is_logging(true).build()),
+        mock!(aws_sdk_cloudtrail::Client::get_event_selectors)
+            .then_output(|| GetEventSelectorsOutput::builder().build()),
+    ]
+}
+
+/// The chain for CIS 4.5 only: its filter (written in another order and quoting than the
+/// benchmark's), an alarm on its metric notifying `TOPIC`, and `TOPIC`'s subscriptions as `sns`
+/// answers.
+fn cis45_chain(sns: Vec<Rule>) -> Rules {
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::types::MetricAlarm;
+    use aws_sdk_cloudwatchlogs::operation::describe_metric_filters::DescribeMetricFiltersOutput;
+    use aws_sdk_cloudwatchlogs::types::{MetricFilter, MetricTransformation};
+    Rules {
+        cloudtrail: trail_to_log_group(),
+        logs: vec![
+            mock!(aws_sdk_cloudwatchlogs::Client::describe_metric_filters)
+                .match_requests(|r| r.log_group_name() == Some("trail-logs"))
+                .then_output(|| {
+                    let metric = MetricTransformation::builder()
+                        .metric_namespace("CISBenchmark")
+                        .metric_name("TrailChanges")
+                        .metric_value("1")
+                        .build()
+                        .unwrap();
+                    let filter = MetricFilter::builder()
+                        .filter_name("trail-changes")
+                        .log_group_name("trail-logs")
+                        .filter_pattern(
+                            r#"{($.eventName="StopLogging")||($.eventName=StartLogging)||($.eventName=DeleteTrail)||
+                                ($.eventName=UpdateTrail)||($.eventName="CreateTrail")}"#,
+                        )
+                        .metric_transformations(metric)
+                        .build();
+                    DescribeMetricFiltersOutput::builder().metric_filters(filter).build()
+                }),
+        ],
+        cloudwatch: vec![mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(|| {
+            let alarm = MetricAlarm::builder()
+                .alarm_name("trail-changes")
+                .namespace("CISBenchmark")
+                .metric_name("TrailChanges")
+                .actions_enabled(true)
+                .alarm_actions(TOPIC)
+                .build();
+            DescribeAlarmsOutput::builder().metric_alarms(alarm).build()
+        })],
+        sns,
+        ..Rules::default()
+    }
+}
+
+fn monitoring_controls() -> ScanTarget {
+    ScanTarget::controls(MONITORING_CLASSES.iter().map(|m| m.control))
+}
+
+/// CIS 4.1-4.15 over mocked CloudWatch Logs, CloudWatch and SNS: the one class with a complete
+/// chain passes, the others fail naming the missing filter; a pending subscription is no
+/// subscriber; a denied link is unknown (never a pass, never a plain fail).
+#[tokio::test]
+async fn the_monitoring_chain_passes_fails_and_is_unknown_when_a_link_is_denied() {
+    use aws_sdk_cloudwatchlogs::operation::describe_metric_filters::DescribeMetricFiltersError;
+    use aws_sdk_sns::operation::list_subscriptions_by_topic::{
+        ListSubscriptionsByTopicError, ListSubscriptionsByTopicOutput,
+    };
+    use aws_sdk_sns::types::Subscription;
+    let subscribed = |arn: &'static str| {
+        vec![
+            mock!(aws_sdk_sns::Client::list_subscriptions_by_topic)
+                .match_requests(|r| r.topic_arn() == Some(TOPIC))
+                .then_output(move || {
+                    let sub = Subscription::builder().subscription_arn(arn).protocol("email").topic_arn(TOPIC).build();
+                    ListSubscriptionsByTopicOutput::builder().subscriptions(sub).build()
+                }),
+        ]
+    };
+    let scan = |rules: Rules| async move {
+        let scanner = Scanner::new(vec![reader_with(rules)], 90);
+        scanner.scan(&scope(), &monitoring_controls(), "test").await.unwrap()
+    };
+
+    let report = scan(cis45_chain(subscribed("arn:aws:sns:eu-west-1:123456789012:security:0b1c"))).await;
+    assert_eq!(report.results.len(), 15);
+    for (_, r) in &report.results {
+        if r.control == ControlId::Cis3_4_5 {
+            assert_eq!(r.status, Status::Pass, "{r:?}");
+        } else {
+            assert_eq!(r.status, Status::Fail, "{r:?}");
+            assert!(r.reason.as_deref().unwrap().contains("no metric filter"), "{r:?}");
+        }
+    }
+
+    let pending = scan(cis45_chain(subscribed("PendingConfirmation"))).await;
+    let r = pending.result(ControlId::Cis3_4_5).unwrap();
+    assert_eq!(r.status, Status::Fail);
+    assert!(r.reason.as_deref().unwrap().contains("no SNS topic with a confirmed subscription"), "{r:?}");
+
+    let sns_denied = vec![
+        mock!(aws_sdk_sns::Client::list_subscriptions_by_topic)
+            .then_error(|| ListSubscriptionsByTopicError::generic(denied())),
+    ];
+    let r = scan(cis45_chain(sns_denied)).await.result(ControlId::Cis3_4_5).unwrap().clone();
+    assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{r:?}");
+    assert!(r.reason.as_deref().unwrap().contains("sns:ListSubscriptionsByTopic"), "{r:?}");
+
+    let mut logs_denied = cis45_chain(vec![]);
+    logs_denied.logs = vec![
+        mock!(aws_sdk_cloudwatchlogs::Client::describe_metric_filters)
+            .then_error(|| DescribeMetricFiltersError::generic(denied())),
+    ];
+    for (_, r) in &scan(logs_denied).await.results {
+        assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{r:?}");
+        assert!(r.reason.as_deref().unwrap().contains("logs:DescribeMetricFilters"), "{r:?}");
+    }
+}
+
+/// CIS 4.16: a hub passes; `InvalidAccessException` (not subscribed) fails; access denied is unknown.
+#[tokio::test]
+async fn security_hub_enabled_not_subscribed_or_unreadable() {
+    use aws_sdk_securityhub::operation::describe_hub::{DescribeHubError, DescribeHubOutput};
+    let target = &ScanTarget::controls([ControlId::Cis3_4_16]);
+    let hub = |rule: Rule| async move {
+        let scanner = Scanner::new(vec![reader_with(Rules { securityhub: vec![rule], ..Rules::default() })], 90);
+        scanner.scan(&scope(), target, "test").await.unwrap().result(ControlId::Cis3_4_16).unwrap().clone()
+    };
+    let on = mock!(aws_sdk_securityhub::Client::describe_hub).then_output(|| {
+        DescribeHubOutput::builder().hub_arn("arn:aws:securityhub:eu-west-1:123456789012:hub/default").build()
+    });
+    assert_eq!(hub(on).await.status, Status::Pass);
+    let not_subscribed = || {
+        ErrorMetadata::builder()
+            .code("InvalidAccessException")
+            .message("Account 123456789012 is not subscribed to AWS Security Hub")
+            .build()
+    };
+    let off = mock!(aws_sdk_securityhub::Client::describe_hub)
+        .then_error(move || DescribeHubError::generic(not_subscribed()));
+    let r = hub(off).await;
+    assert_eq!(r.status, Status::Fail, "{r:?}");
+    assert_eq!(r.failing_resources, vec!["arn:aws:securityhub:eu-west-1:123456789012:hub/default"]);
+    let denied = mock!(aws_sdk_securityhub::Client::describe_hub).then_error(|| DescribeHubError::generic(denied()));
+    let r = hub(denied).await;
+    assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{r:?}");
 }

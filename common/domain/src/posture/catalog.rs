@@ -125,6 +125,7 @@ macro_rules! catalog {
     };
 }
 
+const ACCOUNT: &str = "account.amazonaws.com";
 const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
 const CONFIG: &str = "config.amazonaws.com";
 const EC2: &str = "ec2.amazonaws.com";
@@ -132,14 +133,69 @@ const GUARDDUTY: &str = "guardduty.amazonaws.com";
 const IAM: &str = "iam.amazonaws.com";
 const KMS: &str = "kms.amazonaws.com";
 const S3: &str = "s3.amazonaws.com";
+const LOGS: &str = "logs.amazonaws.com";
+/// CloudWatch (alarms).
+const MONITORING: &str = "monitoring.amazonaws.com";
+const SNS: &str = "sns.amazonaws.com";
+const SECURITYHUB: &str = "securityhub.amazonaws.com";
 
 /// The id prefix of controls that are CIS AWS Foundations v3.0 recommendations with no Security Hub
 /// control.
 const CIS_PREFIX: &str = "CIS3-";
 
+/// What the CIS 4.x chain (trail, log group, metric filter, alarm, topic, subscriber) reads.
+const MONITORING_READS: &[&str] = &[
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetTrailStatus",
+    "cloudtrail:GetEventSelectors",
+    "logs:DescribeMetricFilters",
+    "cloudwatch:DescribeAlarms",
+    "sns:ListSubscriptionsByTopic",
+];
+const MONITORING_COST: &str = "shared by CIS 4.1-4.15, beyond CloudTrail.1's reads: 1 `DescribeMetricFilters` per \
+    healthy trail's log group (50 filters a page), 1 `DescribeAlarms` per log group region (100 alarms a page), 1 \
+    `ListSubscriptionsByTopic` per topic an alarm notifies";
+/// Any link of the CIS 4.x chain changed.
+const MONITORING_EVENTS: &[ChangeEvent] = &[
+    ChangeEvent::Api {
+        event_source: CLOUDTRAIL,
+        names: &["CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging", "PutEventSelectors"],
+    },
+    ChangeEvent::Api { event_source: LOGS, names: &["PutMetricFilter", "DeleteMetricFilter", "DeleteLogGroup"] },
+    ChangeEvent::Api {
+        event_source: MONITORING,
+        names: &["PutMetricAlarm", "DeleteAlarms", "DisableAlarmActions", "EnableAlarmActions"],
+    },
+    ChangeEvent::Api { event_source: SNS, names: &["Subscribe", "ConfirmSubscription", "Unsubscribe", "DeleteTopic"] },
+];
+/// A trail's selectors or health changed (S3.22, S3.23).
+const S3_DATA_EVENT_EVENTS: &[ChangeEvent] = &[ChangeEvent::Api {
+    event_source: CLOUDTRAIL,
+    names: &["PutEventSelectors", "CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging"],
+}];
 const TRAIL_CONFIG_EVENTS: &[ChangeEvent] =
     &[ChangeEvent::Api { event_source: CLOUDTRAIL, names: &["CreateTrail", "UpdateTrail", "DeleteTrail"] }];
 catalog! {
+    Account1 = "Account.1" {
+        title: "Security contact information is provided for the account",
+        label: "Security contact",
+        severity: Severity::Medium,
+        cis: &["1.2"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "`GetAlternateContact` with `AlternateContactType` `SECURITY` returns a contact for the \
+            account. `ResourceNotFoundException` (none set) fails; access denied (in an organization, a \
+            member may need the management account or trusted access) leaves the control unknown.",
+        remediation: "`aws account put-alternate-contact --alternate-contact-type SECURITY --email-address \
+            <team address> --name <team> --phone-number <number> --title <role>`: a team address that \
+            someone reads, not a person's.",
+        reads: &["account:GetAlternateContact"],
+        cost: "1 per account",
+        events: &[ChangeEvent::Api {
+            event_source: ACCOUNT,
+            names: &["PutAlternateContact", "DeleteAlternateContact"],
+        }],
+    }
     CloudTrail1 = "CloudTrail.1" {
         title: "A multi-region trail logs read and write management events",
         label: "Trail logging",
@@ -736,6 +792,43 @@ catalog! {
             names: &["PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"],
         }],
     }
+    S322 = "S3.22" {
+        title: "A multi-region trail logs S3 object-level write events",
+        label: "S3 write events",
+        severity: Severity::Medium,
+        cis: &["3.8"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "At least one trail that is multi-region and logging records **write** data events for \
+            every object of every bucket: a basic selector with `ReadWriteType` `All` or `WriteOnly` and a \
+            data resource `AWS::S3::Object` with value `arn:aws:s3` (or `arn:aws:s3:::`), or an advanced \
+            selector with `eventCategory` `Data`, `resources.type` `AWS::S3::Object`, `readOnly` absent or \
+            `false`, and no other condition than `resources.ARN` `StartsWith` `arn:aws:s3:::`. Selectors \
+            are OR'ed. A selector that names buckets, prefixes or event names covers only part of the \
+            objects and does not count. A trail that cannot be read leaves the control unknown unless \
+            another trail passes.",
+        remediation: "`aws cloudtrail put-event-selectors --trail-name <multi-region trail> \
+            --advanced-event-selectors '[{\"Name\":\"S3 writes\",\"FieldSelectors\":[{\"Field\":\"eventCategory\",\"Equals\":[\"Data\"]},{\"Field\":\"resources.type\",\"Equals\":[\"AWS::S3::Object\"]},{\"Field\":\"readOnly\",\"Equals\":[\"false\"]}]}]'` \
+            (keep the management selector), or add the data resource to a basic selector. Data events \
+            are billed per event.",
+        reads: &["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"],
+        cost: "nothing beyond CloudTrail.1's reads",
+        events: S3_DATA_EVENT_EVENTS,
+    }
+    S323 = "S3.23" {
+        title: "A multi-region trail logs S3 object-level read events",
+        label: "S3 read events",
+        severity: Severity::Medium,
+        cis: &["3.9"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "As S3.22, for **read** data events: `ReadWriteType` `All` or `ReadOnly` in a basic \
+            selector, `readOnly` absent or `true` in an advanced one.",
+        remediation: "As S3.22, with `readOnly` `true` (or no `readOnly` condition to record both).",
+        reads: &["cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"],
+        cost: "nothing beyond CloudTrail.1's reads",
+        events: S3_DATA_EVENT_EVENTS,
+    }
     Cis3_1_13 = "CIS3-1.13" {
         title: "No IAM user has more than one active access key",
         label: "One active key",
@@ -790,6 +883,443 @@ catalog! {
                 "DetachRolePolicy",
             ],
         }],
+    }
+    Cis3_4_1 = "CIS3-4.1" {
+        title: "Unauthorized API calls are monitored",
+        label: "Unauthorized calls",
+        severity: Severity::Medium,
+        cis: &["4.1"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (unauthorized API calls: `errorCode` `*UnauthorizedOperation` or `AccessDenied*`, except S3 log delivery and `HeadBucket`) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_2 = "CIS3-4.2" {
+        title: "Console sign-in without MFA is monitored",
+        label: "Sign-in without MFA",
+        severity: Severity::Medium,
+        cis: &["4.2"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (successful console sign-ins by IAM users without MFA) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_3 = "CIS3-4.3" {
+        title: "Use of the root user is monitored",
+        label: "Root usage",
+        severity: Severity::Medium,
+        cis: &["4.3"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (calls made by the root user itself, not by a service on its behalf) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_4 = "CIS3-4.4" {
+        title: "IAM policy changes are monitored",
+        label: "IAM policy changes",
+        severity: Severity::Medium,
+        cis: &["4.4"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (the 17 IAM calls that create, change, attach or detach policies) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_5 = "CIS3-4.5" {
+        title: "CloudTrail configuration changes are monitored",
+        label: "Trail changes",
+        severity: Severity::Medium,
+        cis: &["4.5"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (trails created, updated, deleted, started or stopped) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_6 = "CIS3-4.6" {
+        title: "Console authentication failures are monitored",
+        label: "Sign-in failures",
+        severity: Severity::Medium,
+        cis: &["4.6"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (console sign-ins that failed authentication) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_7 = "CIS3-4.7" {
+        title: "Disabling or deleting customer managed keys is monitored",
+        label: "CMK disable/delete",
+        severity: Severity::Medium,
+        cis: &["4.7"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (KMS `DisableKey` and `ScheduleKeyDeletion`) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_8 = "CIS3-4.8" {
+        title: "S3 bucket policy changes are monitored",
+        label: "Bucket policy changes",
+        severity: Severity::Medium,
+        cis: &["4.8"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (bucket ACL, policy, CORS, lifecycle and replication changes) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_9 = "CIS3-4.9" {
+        title: "AWS Config configuration changes are monitored",
+        label: "Config changes",
+        severity: Severity::Medium,
+        cis: &["4.9"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (recorders stopped or changed, delivery channels changed or deleted) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_10 = "CIS3-4.10" {
+        title: "Security group changes are monitored",
+        label: "SG changes",
+        severity: Severity::Medium,
+        cis: &["4.10"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (security groups created or deleted and their rules changed) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_11 = "CIS3-4.11" {
+        title: "Network ACL changes are monitored",
+        label: "NACL changes",
+        severity: Severity::Medium,
+        cis: &["4.11"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (network ACLs, their entries and associations changed) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_12 = "CIS3-4.12" {
+        title: "Network gateway changes are monitored",
+        label: "Gateway changes",
+        severity: Severity::Medium,
+        cis: &["4.12"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (customer and internet gateways created, deleted, attached or detached) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_13 = "CIS3-4.13" {
+        title: "Route table changes are monitored",
+        label: "Route changes",
+        severity: Severity::Medium,
+        cis: &["4.13"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (routes and route tables created, replaced, deleted or disassociated) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_14 = "CIS3-4.14" {
+        title: "VPC changes are monitored",
+        label: "VPC changes",
+        severity: Severity::Medium,
+        cis: &["4.14"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (VPCs, VPC peering and ClassicLink changed) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_15 = "CIS3-4.15" {
+        title: "AWS Organizations changes are monitored",
+        label: "Org changes",
+        severity: Severity::Medium,
+        cis: &["4.15"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Events of this class (AWS Organizations accounts, OUs, policies and handshakes changed) reach a person. Some metric filter on the CloudWatch Logs group of a healthy trail (multi-region, logging \
+            without a delivery error, recording every read and write management event: CloudTrail.1's \
+            health; shadow trails read at home) has a JSON pattern that **covers** the benchmark's pattern, an \
+            alarm with actions enabled watches a metric that filter publishes, and one of the alarm's actions \
+            is an SNS topic with at least one confirmed subscription (`PendingConfirmation` does not count). \
+            Coverage is decided on the parsed pattern, not its text: the benchmark's pattern is put in \
+            disjunctive normal form and the filter must be true for every conjunction, so other order, \
+            spacing, quoting, extra alternatives, dropped conditions and broader wildcards (`Access*` for \
+            `AccessDenied*`) cover, while a missing event name or an extra condition does not (the reason \
+            names what is missed). AND (`&&`) binds tighter than OR. An unreadable topic or trail leaves the \
+            control unknown when nothing else passes. CIS only: Security Hub's CIS v3.0 standard has no \
+            control for it.",
+        remediation: "Put a metric filter with the benchmark's pattern on the trail's log group (`aws logs \
+            put-metric-filter --filter-pattern ...`), an alarm on its metric (`aws cloudwatch put-metric-alarm \
+            --threshold 1 --comparison-operator GreaterThanOrEqualToThreshold --alarm-actions <topic>`), and \
+            subscribe someone who reads it to the topic (`aws sns subscribe`, then confirm). The trail needs \
+            `--cloud-watch-logs-log-group-arn` and a role CloudTrail can deliver with.",
+        reads: MONITORING_READS,
+        cost: MONITORING_COST,
+        events: MONITORING_EVENTS,
+    }
+    Cis3_4_16 = "CIS3-4.16" {
+        title: "AWS Security Hub is enabled",
+        label: "Security Hub",
+        severity: Severity::Medium,
+        cis: &["4.16"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "`DescribeHub` returns the region's hub (the account is subscribed to Security Hub there). \
+            `InvalidAccessException` (not subscribed) fails; any other error, access denied included, leaves \
+            the control unknown. Which standards are enabled is not judged. CIS only: Security Hub has no \
+            control for itself.",
+        remediation: "`aws securityhub enable-security-hub --enable-default-standards` in every region (or \
+            from the organization's delegated administrator with central configuration).",
+        reads: &["securityhub:DescribeHub"],
+        cost: "1 per region",
+        events: &[ChangeEvent::Api { event_source: SECURITYHUB, names: &["EnableSecurityHub", "DisableSecurityHub"] }],
     }
 }
 
@@ -865,6 +1395,17 @@ pub enum RuleKind {
 /// The stack's posture rules, in template order.
 pub const EVENT_RULES: &[EventRule] = &[
     EventRule {
+        logical_id: "AccountChangeRule",
+        name: "account-changes",
+        about: "The account's alternate contacts changed",
+        source: "aws.account",
+        kind: RuleKind::Api { event_source: ACCOUNT },
+        note: Some(
+            "The Account Management API is global: its CloudTrail events reach EventBridge in us-east-1 only, as \
+             IAM's do; the periodic scan covers every region.",
+        ),
+    },
+    EventRule {
         logical_id: "CloudTrailTamperingRule",
         name: "cloudtrail-tampering",
         about: "Trail stopped, deleted or reconfigured",
@@ -931,6 +1472,38 @@ pub const EVENT_RULES: &[EventRule] = &[
         about: "The account's S3 Block Public Access changed",
         source: "aws.s3",
         kind: RuleKind::Api { event_source: S3 },
+        note: None,
+    },
+    EventRule {
+        logical_id: "LogsChangeRule",
+        name: "logs-changes",
+        about: "CloudWatch Logs metric filters and log groups changed",
+        source: "aws.logs",
+        kind: RuleKind::Api { event_source: LOGS },
+        note: None,
+    },
+    EventRule {
+        logical_id: "AlarmChangeRule",
+        name: "alarm-changes",
+        about: "CloudWatch alarms changed, deleted, or their actions turned off or on",
+        source: "aws.monitoring",
+        kind: RuleKind::Api { event_source: MONITORING },
+        note: None,
+    },
+    EventRule {
+        logical_id: "SnsChangeRule",
+        name: "sns-changes",
+        about: "SNS subscriptions and topics changed",
+        source: "aws.sns",
+        kind: RuleKind::Api { event_source: SNS },
+        note: None,
+    },
+    EventRule {
+        logical_id: "SecurityHubChangeRule",
+        name: "securityhub-changes",
+        about: "Security Hub enabled or disabled",
+        source: "aws.securityhub",
+        kind: RuleKind::Api { event_source: SECURITYHUB },
         note: None,
     },
 ];

@@ -144,10 +144,28 @@ mod tests {
         let t = rescan(&api_call("aws.cloudtrail", "cloudtrail.amazonaws.com", "StopLogging", json!({"name": "main"})));
         assert_eq!(
             (t.target, t.event_name.as_str(), t.region.as_str()),
-            (ScanTarget::controls([CloudTrail1]), "StopLogging", "eu-west-1")
+            (
+                ScanTarget::controls(
+                    [CloudTrail1, S322, S323]
+                        .into_iter()
+                        .chain(crate::posture::controls::MONITORING_CLASSES.iter().map(|m| m.control))
+                ),
+                "StopLogging",
+                "eu-west-1"
+            )
         );
         let t = rescan(&api_call("aws.cloudtrail", "cloudtrail.amazonaws.com", "UpdateTrail", json!({"name": "main"})));
-        assert_eq!(t.target, ScanTarget::controls([CloudTrail1, CloudTrail2, CloudTrail4]));
+        let mut trail = ScanTarget::controls([CloudTrail1, CloudTrail2, CloudTrail4, S322, S323]).measures(true);
+        trail.extend(crate::posture::controls::MONITORING_CLASSES.iter().map(|m| m.control));
+        assert_eq!(t.target, ScanTarget::Controls(trail));
+        // A link of the CIS 4.x chain further down rescans the fifteen classes.
+        let t = rescan(&api_call("aws.logs", "logs.amazonaws.com", "DeleteMetricFilter", json!({})));
+        assert_eq!(
+            t.target,
+            ScanTarget::controls(crate::posture::controls::MONITORING_CLASSES.iter().map(|m| m.control))
+        );
+        let t = rescan(&api_call("aws.securityhub", "securityhub.amazonaws.com", "DisableSecurityHub", json!({})));
+        assert_eq!(t.target, ScanTarget::controls([Cis3_4_16]));
         let t = rescan(&api_call("aws.guardduty", "guardduty.amazonaws.com", "DeleteDetector", json!({})));
         assert_eq!(t.target, ScanTarget::controls([GuardDuty1]));
         let t = rescan(&api_call("aws.ec2", "ec2.amazonaws.com", "CreateVpc", json!({"cidrBlock": "10.0.0.0/16"})));

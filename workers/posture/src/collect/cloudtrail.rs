@@ -135,6 +135,11 @@ fn trail_selectors(
             // CloudTrail's default for a selector is to include management events.
             include_management: s.include_management_events().unwrap_or(true),
             excluded_sources: s.exclude_management_event_sources().to_vec(),
+            data_resources: s
+                .data_resources()
+                .iter()
+                .map(|d| (d.r#type().unwrap_or_default().to_owned(), d.values().to_vec()))
+                .collect(),
         }
     });
     let advanced = out.advanced_event_selectors().iter().map(|s| TrailSelector::Advanced {
@@ -198,12 +203,19 @@ mod tests {
                 read: false,
                 write: true,
                 include_management: true,
-                excluded_sources: vec!["kms.amazonaws.com".into()]
+                excluded_sources: vec!["kms.amazonaws.com".into()],
+                data_resources: vec![]
             }
         );
         assert_eq!(
             selectors[1],
-            TrailSelector::Basic { read: true, write: true, include_management: true, excluded_sources: vec![] }
+            TrailSelector::Basic {
+                read: true,
+                write: true,
+                include_management: true,
+                excluded_sources: vec![],
+                data_resources: vec![]
+            }
         );
         let TrailSelector::Advanced { name, fields } = &selectors[2] else { panic!("{selectors:?}") };
         assert_eq!(name, "no-kms");

@@ -12,15 +12,17 @@
 //! put the account id in front of the host, which an emulator's address cannot take; with an
 //! endpoint configured, S3 Control calls go to that endpoint as it is.
 
+mod account;
 mod cloudtrail;
 mod config;
 mod ec2;
 mod guardduty;
 mod iam;
 mod kms;
+mod monitoring;
 mod s3;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -30,8 +32,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::controls::{
-    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, NaclFacts, PasswordPolicyFacts,
-    PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
+    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, MonitoringFacts, NaclFacts,
+    PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
 };
 use portcullis_domain::posture::{CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, TrailFacts, Unreadable};
 use portcullis_runtime::aws::{ApiCallCounter, classify as classify_sdk};
@@ -52,6 +54,7 @@ where
 /// The SDK clients of one account and region.
 #[derive(Debug, Clone)]
 pub struct Clients {
+    pub account: aws_sdk_account::Client,
     pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub config: aws_sdk_config::Client,
     pub ec2: aws_sdk_ec2::Client,
@@ -59,6 +62,10 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
     pub s3control: aws_sdk_s3control::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub securityhub: aws_sdk_securityhub::Client,
 }
 
 impl Clients {
@@ -82,6 +89,7 @@ impl Clients {
             s3control = s3control.endpoint_resolver(s3::FixedEndpoint(endpoint.to_owned()));
         }
         Self {
+            account: client!(aws_sdk_account),
             cloudtrail: client!(aws_sdk_cloudtrail),
             config: client!(aws_sdk_config),
             ec2: client!(aws_sdk_ec2),
@@ -89,6 +97,10 @@ impl Clients {
             iam: client!(aws_sdk_iam),
             kms: client!(aws_sdk_kms),
             s3control: aws_sdk_s3control::Client::from_conf(s3control.build()),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            sns: client!(aws_sdk_sns),
+            securityhub: client!(aws_sdk_securityhub),
         }
     }
 }
@@ -101,6 +113,8 @@ pub struct AwsReader {
     clients: Clients,
     /// CloudTrail clients for the home regions of shadow trails, made on demand from `base`.
     home_cloudtrail: Arc<Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>>,
+    /// Clients of other regions (a trail's log group, an alarm's topic), made on demand from `base`.
+    regional: Arc<Mutex<HashMap<String, Clients>>>,
     base: Option<(SdkConfig, Option<ApiCallCounter>)>,
     limit: Arc<Semaphore>,
     concurrency: usize,
@@ -129,6 +143,7 @@ impl AwsReader {
             region: region.to_owned(),
             clients,
             home_cloudtrail: Arc::default(),
+            regional: Arc::default(),
             base: None,
             limit: Arc::new(Semaphore::new(concurrency.max(1))),
             concurrency: concurrency.max(1),
@@ -157,6 +172,17 @@ impl AwsReader {
         let client = Clients::new(sdk, region, counter.as_ref()).cloudtrail;
         clients.insert(region.to_owned(), client.clone());
         client
+    }
+
+    /// The clients of `region` (this reader's own, or made on demand; without a base SDK
+    /// configuration, as in tests, this reader's own).
+    fn clients_in(&self, region: &str) -> Clients {
+        if region.is_empty() || region == self.region {
+            return self.clients.clone();
+        }
+        let Some((sdk, counter)) = &self.base else { return self.clients.clone() };
+        let Ok(mut clients) = self.regional.lock() else { return self.clients.clone() };
+        clients.entry(region.to_owned()).or_insert_with(|| Clients::new(sdk, region, counter.as_ref())).clone()
     }
 
     async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
@@ -225,6 +251,15 @@ impl FactReader for AwsReader {
     }
     async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError> {
         self.read_kms_key(key_id).await
+    }
+    async fn monitoring(&self, log_group_arns: &BTreeSet<String>) -> Result<MonitoringFacts, CollectError> {
+        self.read_monitoring(log_group_arns).await
+    }
+    async fn security_hub(&self) -> Result<Option<String>, CollectError> {
+        self.read_security_hub().await
+    }
+    async fn security_contact(&self) -> Result<bool, CollectError> {
+        self.read_security_contact().await
     }
 }
 

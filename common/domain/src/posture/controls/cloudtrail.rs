@@ -35,8 +35,17 @@ pub struct TrailFacts {
 /// One event selector of a trail, as CloudTrail returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrailSelector {
-    /// A basic selector (`ReadWriteType`, `IncludeManagementEvents`, `ExcludeManagementEventSources`).
-    Basic { read: bool, write: bool, include_management: bool, excluded_sources: Vec<String> },
+    /// A basic selector (`ReadWriteType`, `IncludeManagementEvents`, `ExcludeManagementEventSources`,
+    /// `DataResources`).
+    Basic {
+        read: bool,
+        write: bool,
+        include_management: bool,
+        excluded_sources: Vec<String>,
+        /// (`Type`, `Values`) of each data resource: `AWS::S3::Object` with `arn:aws:s3` is every
+        /// object of every bucket.
+        data_resources: Vec<(String, Vec<String>)>,
+    },
     /// An advanced selector: its field conditions are AND'ed.
     Advanced { name: String, fields: Vec<FieldCondition> },
 }
@@ -297,6 +306,125 @@ fn per_trail(
     super::verdict(control, failing, &unreadable, format!("{n} trail(s) {what}"))
 }
 
+/// Whether `value` names every S3 object (`arn:<partition>:s3`, or `arn:<partition>:s3:::`).
+fn is_every_s3_object(value: &str) -> bool {
+    let mut parts = value.split(':');
+    let (arn, partition, service) = (parts.next(), parts.next(), parts.next());
+    let rest: Vec<&str> = parts.collect();
+    arn == Some("arn")
+        && partition.is_some_and(|p| p.starts_with("aws"))
+        && service == Some("s3")
+        && (rest.is_empty() || rest.iter().all(|r| r.is_empty()))
+}
+
+/// Which S3 object-level data events (read, write) `selectors` record for **every** bucket. Basic
+/// selectors count with a `AWS::S3::Object` data resource of value `arn:aws:s3` (all buckets);
+/// advanced ones with `eventCategory` `Data`, `resources.type` `AWS::S3::Object`, optionally
+/// `readOnly`, and a `resources.ARN` condition only when it is `StartsWith` `arn:aws:s3:::` (every
+/// bucket). A selector that names buckets, event names or anything else records only some objects
+/// and does not count.
+pub fn s3_object_coverage(selectors: &[TrailSelector]) -> (bool, bool) {
+    let (mut read, mut write) = (false, false);
+    for s in selectors {
+        match s {
+            TrailSelector::Basic { read: r, write: w, data_resources, .. } => {
+                let all = data_resources
+                    .iter()
+                    .any(|(kind, values)| kind == "AWS::S3::Object" && values.iter().any(|v| is_every_s3_object(v)));
+                if all {
+                    read |= *r;
+                    write |= *w;
+                }
+            }
+            TrailSelector::Advanced { fields, .. } => {
+                let has = |field: &str, value: &str| {
+                    fields.iter().any(|f| {
+                        f.field == field
+                            && f.equals.iter().any(|v| v == value)
+                            && !f.not_equals.iter().any(|v| v == value)
+                    })
+                };
+                if !has("eventCategory", "Data") || !has("resources.type", "AWS::S3::Object") {
+                    continue;
+                }
+                let (mut r, mut w) = (true, true);
+                let mut partial = false;
+                for f in fields {
+                    match f.field.as_str() {
+                        "eventCategory" | "resources.type" => {
+                            partial |= f.equals.len() != 1 && f.field == "eventCategory";
+                        }
+                        "readOnly" => {
+                            let is = |v: &str| f.equals.iter().any(|x| x == v);
+                            let is_not = |v: &str| f.not_equals.iter().any(|x| x == v);
+                            if !f.equals.is_empty() {
+                                r &= is("true");
+                                w &= is("false");
+                            }
+                            r &= !is_not("true");
+                            w &= !is_not("false");
+                        }
+                        "resources.ARN" => {
+                            let only_prefix = f.equals.is_empty()
+                                && f.not_equals.is_empty()
+                                && f.ends_with.is_empty()
+                                && f.not_ends_with.is_empty()
+                                && f.not_starts_with.is_empty()
+                                && f.starts_with.iter().any(|v| is_every_s3_object(v));
+                            partial |= !only_prefix;
+                        }
+                        _ => partial = true,
+                    }
+                }
+                if !partial {
+                    read |= r;
+                    write |= w;
+                }
+            }
+        }
+    }
+    (read, write)
+}
+
+/// S3.22 (`write`) and S3.23 (read): at least one multi-region trail that is logging records that
+/// kind of S3 object-level data event for every bucket. A trail that could not be read leaves the
+/// control unknown when no readable trail passes.
+pub fn evaluate_s3_object_logging(trails: &[TrailFacts], unreadable: &[Unreadable], write: bool) -> ControlResult {
+    let (control, kind) = if write { (ControlId::S322, "write") } else { (ControlId::S323, "read") };
+    let readable: Vec<&TrailFacts> =
+        trails.iter().filter(|t| !unreadable.iter().any(|u| u.resource == t.arn)).collect();
+    let records = |t: &TrailFacts| {
+        let (r, w) = s3_object_coverage(&t.selectors);
+        if write { w } else { r }
+    };
+    if readable.iter().any(|t| t.is_multi_region && t.is_logging && records(t)) {
+        return ControlResult::pass(control);
+    }
+    if let Some(first) = unreadable.first() {
+        let which: Vec<String> = unreadable.iter().map(Unreadable::describe).collect();
+        return ControlResult::unknown(
+            control,
+            first.error_code,
+            format!(
+                "no readable trail logs S3 object-level {kind} events and {} trail(s) could not be read ({})",
+                which.len(),
+                which.join("; ")
+            ),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    let mut failing: Vec<String> =
+        readable.iter().filter(|t| seen.insert(t.arn.as_str())).map(|t| t.arn.clone()).collect();
+    if failing.is_empty() {
+        failing.push("no trail".into());
+    }
+    ControlResult::fail(
+        control,
+        failing,
+        format!("no multi-region, logging trail records S3 object-level {kind} events for every bucket"),
+    )
+}
+
 /// CloudTrail.2: every trail listed in the region (its own and shadow copies of multi-region trails
 /// homed elsewhere) encrypts its log files with KMS.
 pub fn evaluate_trail_encryption(trails: &[TrailFacts]) -> ControlResult {
@@ -392,6 +520,7 @@ mod tests {
             write,
             include_management: true,
             excluded_sources: excluded.iter().map(|s| s.to_string()).collect(),
+            data_resources: vec![],
         }
     }
 
@@ -464,8 +593,13 @@ mod tests {
             basic(true, true, &["rdsdata.amazonaws.com"])
         ]));
         // A data-events-only selector records no management event.
-        let data_only =
-            TrailSelector::Basic { read: true, write: true, include_management: false, excluded_sources: vec![] };
+        let data_only = TrailSelector::Basic {
+            read: true,
+            write: true,
+            include_management: false,
+            excluded_sources: vec![],
+            data_resources: vec![],
+        };
         assert_eq!(management_coverage(&[data_only]).gaps(), vec!["does not record read and write management events"]);
         assert!(!complete(vec![basic(false, true, &[])]));
     }
@@ -511,5 +645,70 @@ mod tests {
             basic(true, true, &["kms.amazonaws.com"]),
             advanced("kms", vec![management(), only_kms])
         ]));
+    }
+
+    #[test]
+    fn s3_object_events_are_logged_for_every_bucket_or_not_counted() {
+        let objects = |values: &[&str]| {
+            vec![("AWS::S3::Object".to_owned(), values.iter().map(|v| v.to_string()).collect::<Vec<_>>())]
+        };
+        let basic_data = |read, write, values: &[&str]| TrailSelector::Basic {
+            read,
+            write,
+            include_management: true,
+            excluded_sources: vec![],
+            data_resources: objects(values),
+        };
+        assert_eq!(s3_object_coverage(&[basic_data(true, true, &["arn:aws:s3"])]), (true, true));
+        assert_eq!(s3_object_coverage(&[basic_data(false, true, &["arn:aws:s3:::"])]), (false, true));
+        // One bucket only: not every object.
+        assert_eq!(s3_object_coverage(&[basic_data(true, true, &["arn:aws:s3:::logs/"])]), (false, false));
+        assert_eq!(s3_object_coverage(&[basic(true, true, &[])]), (false, false));
+        // OR'ed: a read selector and a write selector make both.
+        assert_eq!(
+            s3_object_coverage(&[basic_data(true, false, &["arn:aws:s3"]), basic_data(false, true, &["arn:aws:s3"])]),
+            (true, true)
+        );
+
+        let cond = |f: &str, equals: &[&str]| FieldCondition {
+            equals: equals.iter().map(|v| v.to_string()).collect(),
+            ..field(f)
+        };
+        let advanced = |fields: Vec<FieldCondition>| TrailSelector::Advanced { name: "s3".into(), fields };
+        let data = || vec![cond("eventCategory", &["Data"]), cond("resources.type", &["AWS::S3::Object"])];
+        assert_eq!(s3_object_coverage(&[advanced(data())]), (true, true));
+        let mut writes = data();
+        writes.push(cond("readOnly", &["false"]));
+        assert_eq!(s3_object_coverage(&[advanced(writes)]), (false, true));
+        let mut every_bucket = data();
+        every_bucket.push(FieldCondition { starts_with: vec!["arn:aws:s3:::".into()], ..field("resources.ARN") });
+        assert_eq!(s3_object_coverage(&[advanced(every_bucket)]), (true, true));
+        let mut one_bucket = data();
+        one_bucket.push(FieldCondition { starts_with: vec!["arn:aws:s3:::logs/".into()], ..field("resources.ARN") });
+        assert_eq!(s3_object_coverage(&[advanced(one_bucket)]), (false, false));
+        let mut some_names = data();
+        some_names.push(cond("eventName", &["PutObject"]));
+        assert_eq!(s3_object_coverage(&[advanced(some_names)]), (false, false));
+        // Management selectors are not data selectors.
+        assert_eq!(s3_object_coverage(&[advanced(vec![cond("eventCategory", &["Management"])])]), (false, false));
+
+        // The controls: a multi-region, logging trail is needed; an unreadable trail leaves it unknown.
+        let logged = TrailFacts { selectors: vec![basic_data(true, false, &["arn:aws:s3"])], ..trail() };
+        assert_eq!(evaluate_s3_object_logging(std::slice::from_ref(&logged), &[], false).status, Status::Pass);
+        let writes = evaluate_s3_object_logging(std::slice::from_ref(&logged), &[], true);
+        assert_eq!((writes.status, writes.failing_resources.clone()), (Status::Fail, vec![logged.arn.clone()]));
+        let regional = TrailFacts { is_multi_region: false, ..logged.clone() };
+        assert_eq!(evaluate_s3_object_logging(&[regional], &[], false).status, Status::Fail);
+        let stopped = TrailFacts { is_logging: false, ..logged.clone() };
+        assert_eq!(evaluate_s3_object_logging(&[stopped], &[], false).status, Status::Fail);
+        assert_eq!(evaluate_s3_object_logging(&[], &[], true).failing_resources, vec!["no trail"]);
+        let denied = Unreadable {
+            resource: "arn:aws:cloudtrail:us-east-1:999999999999:trail/org".into(),
+            error_code: ErrorCode::AccessDenied,
+            reason: "cloudtrail:GetEventSelectors: AccessDenied".into(),
+        };
+        let org = TrailFacts { arn: denied.resource.clone(), ..trail() };
+        let r = evaluate_s3_object_logging(&[org], std::slice::from_ref(&denied), true);
+        assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)));
     }
 }

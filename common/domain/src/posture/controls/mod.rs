@@ -1,7 +1,7 @@
 //! Control evaluation: plain facts in, a [`ControlResult`] out. Pure: no I/O.
 //!
-//! One module per service family ([`cloudtrail`], [`config`], [`ec2`], [`guardduty`], [`iam`],
-//! [`iam_policies`], [`kms`], [`s3`]); this one holds what every control shares:
+//! One module per service family ([`account`], [`cloudtrail`], [`config`], [`ec2`], [`guardduty`], [`iam`],
+//! [`iam_policies`], [`kms`], [`monitoring`], [`s3`]); this one holds what every control shares:
 //! the status, the result, and the rule for resources that could not be read. The controls
 //! themselves are listed in the [catalog](crate::posture::catalog).
 //!
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorCode;
 pub use crate::posture::catalog::ControlId;
 
+pub mod account;
 pub mod cloudtrail;
 pub mod config;
 pub mod ec2;
@@ -22,8 +23,10 @@ pub mod guardduty;
 pub mod iam;
 pub mod iam_policies;
 pub mod kms;
+pub mod monitoring;
 pub mod s3;
 
+pub use self::account::*;
 pub use self::cloudtrail::*;
 pub use self::config::*;
 pub use self::ec2::*;
@@ -31,6 +34,7 @@ pub use self::guardduty::*;
 pub use self::iam::*;
 pub use self::iam_policies::*;
 pub use self::kms::*;
+pub use self::monitoring::*;
 pub use self::s3::*;
 
 /// Pass, fail or unknown.
