@@ -7,12 +7,13 @@ PYTHON ?= python3
 MOTO   := $(VENV)/bin/moto_server
 IDP    := tests/idp/node_modules/.package-lock.json
 
-.PHONY: help deps venv idp build install run test test-rust check-format lint rules cfn-lint compose-check schemas catalog bench bench-posture clean
+.PHONY: help deps venv idp build install run test test-localstack test-rust check-format lint rules cfn-lint compose-check schemas catalog bench bench-posture clean
 
 help:
 	@echo "make run            emulator + OpenID provider + stack + workers + a CLI demo (Ctrl-C stops everything)"
 	@echo "make install        cargo install --path cli (puts portcullis on your PATH)"
 	@echo "make test           formatting, clippy, unit and integration tests, alert rules (promtool), cfn-lint, compose check"
+	@echo "make test-localstack the integration tests against LocalStack instead of moto (needs Docker)"
 	@echo "make bench          criterion benchmarks of rendering and policy composition"
 	@echo "make bench-posture  posture scan benchmark against the emulator (calls and wall time)"
 	@echo "make schemas        regenerate docs/schemas from the Rust types"
@@ -68,6 +69,11 @@ lint:
 
 test-rust: venv idp
 	cargo test --workspace
+
+# The same tests against LocalStack (pinned in tests/src/lib.rs, started by testcontainers): needs a
+# Docker engine, and fails (it does not skip) without one.
+test-localstack: venv idp
+	PORTCULLIS_TEST_EMULATOR=localstack cargo test --workspace
 
 rules: venv
 	PYTHON=$(VENV)/bin/python bash infra/prometheus/check.sh

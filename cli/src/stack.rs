@@ -8,9 +8,10 @@
 //! `UPDATE_FAILED` as success.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::client::Waiters;
 use aws_sdk_cloudformation::types::{Capability, Parameter};
 
 use portcullis_runtime::aws::error_message;
@@ -170,7 +171,9 @@ pub async fn deploy_with_progress(
         .capabilities(Capability::CapabilityNamedIam)
         .send()
         .await;
+    let mut waiter = Waiter::Create;
     if let Err(e) = created {
+        waiter = Waiter::Update;
         let exists = e.as_service_error().is_some_and(|s| s.is_already_exists_exception());
         if !exists {
             return Err(DeployError::Api { op: "CreateStack", message: error_message(&e) });
@@ -191,7 +194,7 @@ pub async fn deploy_with_progress(
             return Err(DeployError::Api { op: "UpdateStack", message });
         }
     }
-    wait(cfn, stack_name, Operation::Deploy, timeout, &mut seen, on_event).await
+    wait(cfn, stack_name, waiter, timeout, &mut seen, on_event).await
 }
 
 /// Delete the stack and wait until it is gone. What `DeletionPolicy: Retain` protects stays
@@ -208,7 +211,7 @@ pub async fn delete(
         .send()
         .await
         .map_err(|e| DeployError::Api { op: "DeleteStack", message: error_message(&e) })?;
-    wait(cfn, stack_name, Operation::Delete, timeout, &mut seen, on_event).await
+    wait(cfn, stack_name, Waiter::Delete, timeout, &mut seen, on_event).await
 }
 
 /// The stack's status; `None` when there is no such stack (deleted stacks are not found by name).
@@ -263,46 +266,93 @@ async fn stack_events(cfn: &Client, stack_name: &str) -> Result<Vec<StackEvent>,
     Ok(events)
 }
 
-/// Report new events and poll the stack until `operation` finishes, fails or `timeout` passes. Polls
-/// every second at first, backing off to every 10 s for long deployments.
+/// Which of the SDK's CloudFormation waiters decides when an operation has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiter {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Waiter {
+    fn operation(self) -> Operation {
+        match self {
+            Waiter::Create | Waiter::Update => Operation::Deploy,
+            Waiter::Delete => Operation::Delete,
+        }
+    }
+}
+
+/// Wait with the SDK's waiter (`StackCreateComplete`, `StackUpdateComplete`, `StackDeleteComplete`)
+/// for at most `timeout`, reporting the stack's new events as they appear (every second at first,
+/// backing off to every 10 s). When the waiter ends, the stack's status says how: done, or failed with
+/// the first failing resource's reason.
 async fn wait(
     cfn: &Client,
     stack_name: &str,
-    operation: Operation,
+    waiter: Waiter,
     timeout: Duration,
     seen: &mut HashSet<String>,
     on_event: &mut (dyn FnMut(&StackEvent) + Send),
 ) -> Result<String, DeployError> {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_secs(1);
+    let waited = async {
+        match waiter {
+            Waiter::Create => {
+                cfn.wait_until_stack_create_complete().stack_name(stack_name).wait(timeout).await.map(|_| ())
+            }
+            Waiter::Update => {
+                cfn.wait_until_stack_update_complete().stack_name(stack_name).wait(timeout).await.map(|_| ())
+            }
+            Waiter::Delete => {
+                cfn.wait_until_stack_delete_complete().stack_name(stack_name).wait(timeout).await.map(|_| ())
+            }
+        }
+    };
+    tokio::pin!(waited);
     let mut this_operation: Vec<StackEvent> = Vec::new();
-    loop {
-        let status = stack_status(cfn, stack_name).await?;
-        // Events are best effort (a deleted stack has none to list); the status decides.
-        for e in stack_events(cfn, stack_name).await.unwrap_or_default() {
+    let mut report = |this_operation: &mut Vec<StackEvent>, events: Vec<StackEvent>| {
+        for e in events {
             if seen.insert(e.id.clone()) {
                 on_event(&e);
                 this_operation.push(e);
             }
         }
-        let name = status.as_ref().map(|(s, _)| s.as_str());
-        match progress(operation, name) {
-            Progress::Done => return Ok(name.unwrap_or("DELETE_COMPLETE").to_owned()),
-            Progress::Failed => {
-                let (status, stack_reason) = status.unwrap_or_default();
-                let reason = failure_reason(&this_operation)
-                    .or(stack_reason)
-                    .unwrap_or_else(|| "CloudFormation gave no reason; see the stack's events".into());
-                return Err(DeployError::Failed { stack: stack_name.to_owned(), status, reason });
+    };
+    let mut pause = Duration::from_secs(1);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut waited => break outcome,
+            _ = tokio::time::sleep(pause) => {
+                // Events are best effort (a deleted stack has none to list); the waiter decides.
+                report(&mut this_operation, stack_events(cfn, stack_name).await.unwrap_or_default());
+                pause = (pause * 2).min(Duration::from_secs(10));
             }
-            Progress::Running => {}
         }
-        let now = Instant::now();
-        if now >= deadline {
+    };
+    report(&mut this_operation, stack_events(cfn, stack_name).await.unwrap_or_default());
+    use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+    match outcome {
+        Ok(()) | Err(WaiterError::FailureState(_)) => {}
+        Err(WaiterError::ExceededMaxWait(_)) => {
             return Err(DeployError::Timeout { stack: stack_name.to_owned(), timeout });
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(Duration::from_secs(10));
+        Err(WaiterError::OperationFailed(e)) => {
+            return Err(DeployError::Api { op: "DescribeStacks", message: error_message(e.error()) });
+        }
+        Err(e) => return Err(DeployError::Api { op: "DescribeStacks", message: e.to_string() }),
+    }
+    // The waiter ended in success or in a failure state: the status says which, and why.
+    let status = stack_status(cfn, stack_name).await?;
+    let name = status.as_ref().map(|(s, _)| s.as_str());
+    match progress(waiter.operation(), name) {
+        Progress::Done => Ok(name.unwrap_or("DELETE_COMPLETE").to_owned()),
+        Progress::Failed | Progress::Running => {
+            let (status, stack_reason) = status.unwrap_or_default();
+            let reason = failure_reason(&this_operation)
+                .or(stack_reason)
+                .unwrap_or_else(|| "CloudFormation gave no reason; see the stack's events".into());
+            Err(DeployError::Failed { stack: stack_name.to_owned(), status, reason })
+        }
     }
 }
 

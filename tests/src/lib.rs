@@ -100,15 +100,72 @@ pub fn moto_server_path() -> PathBuf {
     }
 }
 
-/// A private moto_server process.
+/// Which emulator the integration tests run against: `PORTCULLIS_TEST_EMULATOR=moto` (the default:
+/// a `moto_server` process) or `localstack` (a LocalStack container started with testcontainers, which
+/// needs a Docker engine: without one the tests fail, loudly, rather than skip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmulatorKind {
+    Moto,
+    LocalStack,
+}
+
+impl EmulatorKind {
+    /// From `PORTCULLIS_TEST_EMULATOR`; an unknown value is an error, not a silent default.
+    pub fn from_env() -> EmulatorKind {
+        match std::env::var("PORTCULLIS_TEST_EMULATOR").as_deref() {
+            Err(_) | Ok("") | Ok("moto") => EmulatorKind::Moto,
+            Ok("localstack") => EmulatorKind::LocalStack,
+            Ok(other) => panic!("PORTCULLIS_TEST_EMULATOR={other}: expected `moto` or `localstack`"),
+        }
+    }
+}
+
+/// The LocalStack image the tests (and docker-compose.yml) pin: 3.x community images run without an
+/// auth token.
+pub const LOCALSTACK_IMAGE: (&str, &str) = ("localstack/localstack", "3.8.1");
+
+/// Every service the stack, the workers and the controls call.
+pub const LOCALSTACK_SERVICES: &str =
+    "sqs,dynamodb,sts,iam,kms,cloudtrail,events,cloudformation,guardduty,ec2,config,s3";
+
+/// A private emulator: a moto_server process, or a LocalStack container (see [`EmulatorKind`]). The
+/// name stays `Moto` because moto is what runs unless asked otherwise.
 #[derive(Debug)]
 pub struct Moto {
-    child: Child,
+    child: Option<Child>,
+    container: Option<testcontainers::Container<testcontainers::GenericImage>>,
     pub endpoint: String,
 }
 
 impl Moto {
     pub fn start() -> Moto {
+        match EmulatorKind::from_env() {
+            EmulatorKind::Moto => Self::start_moto(),
+            EmulatorKind::LocalStack => Self::start_localstack(),
+        }
+    }
+
+    fn start_localstack() -> Moto {
+        use testcontainers::core::{IntoContainerPort, WaitFor};
+        use testcontainers::runners::SyncRunner;
+        use testcontainers::{GenericImage, ImageExt};
+        let (name, tag) = LOCALSTACK_IMAGE;
+        let container = GenericImage::new(name, tag)
+            .with_exposed_port(4566.tcp())
+            .with_wait_for(WaitFor::message_on_stdout("Ready."))
+            .with_env_var("SERVICES", LOCALSTACK_SERVICES)
+            .start()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PORTCULLIS_TEST_EMULATOR=localstack: cannot start {name}:{tag} with testcontainers ({e}). \
+                     It needs a Docker engine; without one, run the tests on moto (the default)."
+                )
+            });
+        let port = container.get_host_port_ipv4(4566.tcp()).expect("LocalStack's port is mapped");
+        Moto { child: None, container: Some(container), endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    fn start_moto() -> Moto {
         let exe = moto_server_path();
         assert!(
             exe.exists(),
@@ -126,27 +183,38 @@ impl Moto {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-            let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+            let mut moto = Moto { child: Some(child), container: None, endpoint: format!("http://127.0.0.1:{port}") };
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                     return moto;
                 }
-                if let Ok(Some(_)) = moto.child.try_wait() {
+                if let Some(Ok(Some(_))) = moto.child.as_mut().map(|c| c.try_wait()) {
                     break; // port taken meanwhile: try another
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            let _ = moto.child.kill();
+            if let Some(c) = moto.child.as_mut() {
+                let _ = c.kill();
+            }
         }
         panic!("moto_server did not start");
+    }
+
+    /// Which emulator this is.
+    pub fn kind(&self) -> EmulatorKind {
+        if self.container.is_some() { EmulatorKind::LocalStack } else { EmulatorKind::Moto }
     }
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // The container is removed when dropped.
+        self.container.take();
     }
 }
 
@@ -155,7 +223,18 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "tests"))
+        // LocalStack takes the account from a 12-digit access key id (else 000000000000); moto's
+        // default account is the same 123456789012 whatever the key.
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            match EmulatorKind::from_env() {
+                EmulatorKind::Moto => "testing",
+                EmulatorKind::LocalStack => "123456789012",
+            },
+            "testing",
+            None,
+            None,
+            "tests",
+        ))
         .load()
         .await
 }

@@ -82,6 +82,49 @@ fn each_ecs_service_runs_as_its_worker_role_and_scales_on_its_own_queue() {
 }
 
 #[test]
+fn each_lambda_function_runs_as_its_worker_role_on_its_own_queue_and_reports_item_failures() {
+    let lambda = template("infra/cloudformation/lambda.yaml");
+    let stack = template("infra/cloudformation/portcullis.yaml");
+    let names = StackNames::new("p");
+    for (w, queue) in WORKERS.into_iter().zip([names.access_queue(), names.directory_queue(), names.posture_queue()]) {
+        let cap = format!("{}{}", w[..1].to_uppercase(), &w[1..]);
+        let function = &lambda["Resources"][format!("{cap}Function")]["Properties"];
+        let role = sub(&function["Role"], "p");
+        let role_name = sub(&stack["Resources"][format!("{cap}WorkerRole")]["Properties"]["RoleName"], "p");
+        assert!(role.ends_with(&format!(":role/{role_name}")), "{cap}: runs as {role}, not {role_name}");
+        assert_eq!(
+            function["ImageConfig"]["Command"],
+            serde_json::json!(["lambda", w]),
+            "`portcullis-worker lambda {w}`"
+        );
+        let mapping = &lambda["Resources"][format!("{cap}Queue")]["Properties"];
+        assert!(sub(&mapping["EventSourceArn"], "p").ends_with(&format!(":{queue}")), "{cap} reads its own queue");
+        assert_eq!(mapping["FunctionResponseTypes"], serde_json::json!(["ReportBatchItemFailures"]), "{cap}");
+        assert!(mapping["BatchSize"].as_i64().is_some_and(|b| (1..=10).contains(&b)), "{cap}: a batch is one receive");
+        // The timed work: a schedule that may invoke this function.
+        let schedule = &lambda["Resources"][format!("{cap}Schedule")]["Properties"];
+        assert_eq!(schedule["Targets"][0]["Arn"], Value::from(format!("{cap}Function.Arn")), "{cap}");
+        let permission = &lambda["Resources"][format!("{cap}SchedulePermission")]["Properties"];
+        assert_eq!(permission["Principal"], "events.amazonaws.com");
+        assert_eq!(permission["SourceArn"], Value::from(format!("{cap}Schedule.Arn")));
+        // Logs go to the function's own group, which only its role may write.
+        let logs = &lambda["Resources"][format!("{cap}LogsPolicy")]["Properties"];
+        assert_eq!(sub(&logs["Roles"][0], "p"), role_name, "{cap}");
+    }
+    // A message must not become visible again while its invocation runs: the longest timeout the
+    // template allows is at most every queue's visibility timeout.
+    let longest = lambda["Parameters"]["TimeoutSeconds"]["MaxValue"].as_i64().expect("a bound");
+    let queues: Vec<i64> = stack["Resources"]
+        .as_object()
+        .expect("resources")
+        .values()
+        .filter(|r| r["Type"] == "AWS::SQS::Queue")
+        .filter_map(|r| r["Properties"]["VisibilityTimeout"].as_i64())
+        .collect();
+    assert!(!queues.is_empty() && queues.iter().all(|v| *v >= longest), "{longest} s against {queues:?}");
+}
+
+#[test]
 fn member_account_roles_trust_only_the_central_worker_roles() {
     let member = template("infra/cloudformation/member-account.yaml");
     let stack = template("infra/cloudformation/portcullis.yaml");

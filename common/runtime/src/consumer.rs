@@ -332,7 +332,6 @@ impl<Q: Queue, H: Handler> MessageContext<Q, H> {
             },
         };
         let started = Instant::now();
-        let handled = AssertUnwindSafe(self.handler.handle(&message, attempt)).catch_unwind();
         let outcome = tokio::select! {
             biased;
             _ = lease_lost.cancelled() => {
@@ -341,13 +340,7 @@ impl<Q: Queue, H: Handler> MessageContext<Q, H> {
                 self.abandon(&message, "unknown");
                 return;
             }
-            result = handled => match result {
-                Ok(outcome) => outcome,
-                Err(_) if attempt.is_last => {
-                    Outcome::rejected("unknown", ErrorCode::InternalError, "the handler failed on every delivery")
-                }
-                Err(_) => Outcome::retry("unknown", "the handler panicked"),
-            },
+            outcome = handle_guarded(&*self.handler, &message, attempt) => outcome,
         };
         // The handler may have finished just as the lease lapsed: its work is durable but the
         // message is no longer ours to delete or answer for.
@@ -355,65 +348,23 @@ impl<Q: Queue, H: Handler> MessageContext<Q, H> {
             self.abandon(&message, &outcome.kind);
             return;
         }
-        // The redrive policy would move a message that fails its last delivery verbatim and without a
-        // code: keep it here instead, redacted and coded.
-        let outcome = match outcome.disposition {
-            Disposition::Retry { reason, .. } if attempt.is_last => Outcome {
-                kind: outcome.kind,
-                disposition: Disposition::Reject {
-                    code: ErrorCode::Unavailable,
-                    reason: format!("gave up after the last delivery: {reason}"),
-                },
-            },
-            other => Outcome { kind: outcome.kind, disposition: other },
-        };
         drop(heartbeat);
         let receipt = self.current_receipt(&message);
-        let elapsed = started.elapsed().as_secs_f64();
-        let queue_name = self.queue.name().to_owned();
-        let labels = [
-            KeyValue::new("queue", queue_name.clone()),
-            KeyValue::new("kind", outcome.kind.clone()),
-            KeyValue::new("outcome", outcome.label()),
-        ];
-        self.metrics.processed.add(1, &labels);
-        self.metrics.duration.record(elapsed, &labels);
-
-        match &outcome.disposition {
-            Disposition::Done => {
-                debug!(kind = %outcome.kind, elapsed, "message done");
-                let _ = self.delete_tx.send(receipt.clone()).await;
+        match settle(&*self.queue, &self.options, &self.metrics, &message, attempt, &outcome, started.elapsed()).await {
+            Settled::Delete => {
+                let _ = self.delete_tx.send(receipt).await;
             }
-            Disposition::Reject { code, reason } => {
-                self.metrics
-                    .failed
-                    .add(1, &[labels[0].clone(), labels[1].clone(), KeyValue::new("code", code.as_str())]);
-                info!(kind = %outcome.kind, code = %code, reason = %redact_secrets(reason), "message rejected");
-                let kept = ReceivedMessage { body: redact_secrets(&message.body), ..message.clone() };
-                match self.queue.dead_letter(&kept, *code, &redact_secrets(reason)).await {
-                    Ok(()) => {
-                        self.metrics.dead_lettered.add(1, &[labels[0].clone(), KeyValue::new("code", code.as_str())]);
-                        let _ = self.delete_tx.send(receipt.clone()).await;
-                    }
-                    Err(e) => {
-                        // Not deleted: it comes back and is rejected (and answered) again.
-                        self.metrics.queue_error(&queue_name, e.op);
-                        error!(error = %e, "could not dead-letter a rejected message; it stays in the queue");
-                        let _ = self.queue.change_visibility(&receipt, self.options.backoff(attempt.number)).await;
-                    }
-                }
-            }
-            Disposition::Retry { reason, after } => {
-                self.metrics.failed.add(1, &[labels[0].clone(), labels[1].clone(), KeyValue::new("code", "retry")]);
-                let delay = after.unwrap_or_else(|| self.options.backoff(attempt.number));
-                warn!(kind = %outcome.kind, reason = %redact_secrets(reason), retry_in = ?delay, "message will be retried");
-                if let Err(e) = self.queue.change_visibility(&receipt, delay).await {
-                    self.metrics.queue_error(&queue_name, e.op);
-                    warn!(error = %e, "could not set the retry delay; the visibility timeout applies");
-                }
-            }
+            Settled::Redeliver { after } => self.redeliver_after(&receipt, after).await,
         }
         self.forget(&message);
+    }
+
+    /// Leave the message for redelivery `after` from now.
+    async fn redeliver_after(&self, receipt: &str, after: Duration) {
+        if let Err(e) = self.queue.change_visibility(receipt, after).await {
+            self.metrics.queue_error(self.queue.name(), e.op);
+            warn!(error = %e, "could not set the retry delay; the visibility timeout applies");
+        }
     }
 
     fn current_receipt(&self, message: &ReceivedMessage) -> String {
@@ -500,6 +451,160 @@ const HEARTBEAT_RETRY: Duration = Duration::from_secs(1);
 /// the clock difference with SQS only makes it earlier).
 pub fn lease_margin(visibility: Duration) -> Duration {
     (visibility / 10).max(Duration::from_millis(500)).min(visibility / 2)
+}
+
+/// Run the handler on one message, as every runner (the consumer loop, a Lambda batch) does: a panic
+/// is a retry, or `internal_error` on the last delivery; a retry on the last delivery becomes an
+/// `unavailable` rejection, because the redrive policy would move the message verbatim and without a
+/// code: it is kept here instead, redacted and coded.
+pub async fn handle_guarded<H: Handler + ?Sized>(handler: &H, message: &ReceivedMessage, attempt: Attempt) -> Outcome {
+    let outcome = match AssertUnwindSafe(handler.handle(message, attempt)).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(_) if attempt.is_last => {
+            Outcome::rejected("unknown", ErrorCode::InternalError, "the handler failed on every delivery")
+        }
+        Err(_) => Outcome::retry("unknown", "the handler panicked"),
+    };
+    match outcome.disposition {
+        Disposition::Retry { reason, .. } if attempt.is_last => Outcome {
+            kind: outcome.kind,
+            disposition: Disposition::Reject {
+                code: ErrorCode::Unavailable,
+                reason: format!("gave up after the last delivery: {reason}"),
+            },
+        },
+        other => Outcome { kind: outcome.kind, disposition: other },
+    }
+}
+
+/// What becomes of a handled message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Its work is durable (done, or kept in the dead-letter queue): delete it.
+    Delete,
+    /// Leave it for redelivery after this delay.
+    Redeliver { after: Duration },
+}
+
+/// Record a handled message's outcome and act on it the one way every runner does: metrics and logs,
+/// a rejected message kept in the dead-letter queue (body and reason redacted, with its code) before
+/// it may be deleted, a retry's delay. Deleting (or not) is the caller's: the consumer batches its
+/// deletes; Lambda deletes what the function does not report as failed.
+pub async fn settle<Q: Queue + ?Sized>(
+    queue: &Q,
+    options: &ConsumerOptions,
+    metrics: &PipelineMetrics,
+    message: &ReceivedMessage,
+    attempt: Attempt,
+    outcome: &Outcome,
+    elapsed: Duration,
+) -> Settled {
+    let elapsed = elapsed.as_secs_f64();
+    let queue_name = queue.name().to_owned();
+    let labels = [
+        KeyValue::new("queue", queue_name.clone()),
+        KeyValue::new("kind", outcome.kind.clone()),
+        KeyValue::new("outcome", outcome.label()),
+    ];
+    metrics.processed.add(1, &labels);
+    metrics.duration.record(elapsed, &labels);
+    match &outcome.disposition {
+        Disposition::Done => {
+            debug!(kind = %outcome.kind, elapsed, "message done");
+            Settled::Delete
+        }
+        Disposition::Reject { code, reason } => {
+            metrics.failed.add(1, &[labels[0].clone(), labels[1].clone(), KeyValue::new("code", code.as_str())]);
+            info!(kind = %outcome.kind, code = %code, reason = %redact_secrets(reason), "message rejected");
+            let kept = ReceivedMessage { body: redact_secrets(&message.body), ..message.clone() };
+            match queue.dead_letter(&kept, *code, &redact_secrets(reason)).await {
+                Ok(()) => {
+                    metrics.dead_lettered.add(1, &[labels[0].clone(), KeyValue::new("code", code.as_str())]);
+                    Settled::Delete
+                }
+                Err(e) => {
+                    // Not deleted: it comes back and is rejected (and answered) again.
+                    metrics.queue_error(&queue_name, e.op);
+                    error!(error = %e, "could not dead-letter a rejected message; it stays in the queue");
+                    Settled::Redeliver { after: options.backoff(attempt.number) }
+                }
+            }
+        }
+        Disposition::Retry { reason, after } => {
+            metrics.failed.add(1, &[labels[0].clone(), labels[1].clone(), KeyValue::new("code", "retry")]);
+            let delay = after.unwrap_or_else(|| options.backoff(attempt.number));
+            warn!(kind = %outcome.kind, reason = %redact_secrets(reason), retry_in = ?delay, "message will be retried");
+            Settled::Redeliver { after: delay }
+        }
+    }
+}
+
+/// What [`process_batch`] made of a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Message ids to leave in the queue (retries, unfinished work, dead letters that could not be
+    /// written): Lambda's `batchItemFailures`. Every other message may be deleted.
+    pub failed: Vec<String>,
+}
+
+/// Handle a batch someone else received (an SQS event source mapping's Lambda invocation), with the
+/// consumer's semantics: up to `concurrency` at once, rejections dead-lettered with their code,
+/// retries left with their backoff. Work still running at `stop_at` (the invocation's deadline less a
+/// margin) is stopped before it replies or deletes anything and reported as failed, like a lapsed
+/// lease on ECS. Nothing here deletes: the caller (Lambda) deletes what is not reported.
+pub async fn process_batch<Q: Queue, H: Handler>(
+    queue: &Q,
+    handler: &H,
+    options: &ConsumerOptions,
+    metrics: &PipelineMetrics,
+    messages: Vec<ReceivedMessage>,
+    stop_at: Option<tokio::time::Instant>,
+) -> BatchReport {
+    use futures::StreamExt;
+    let one = |message: ReceivedMessage| async move {
+        let attempt = Attempt {
+            number: message.receive_count,
+            is_last: queue.max_receive_count().is_some_and(|max| message.receive_count >= max),
+        };
+        metrics.received.add(1, &[KeyValue::new("queue", queue.name().to_owned())]);
+        let started = Instant::now();
+        let handled = handle_guarded(handler, &message, attempt);
+        let outcome = match stop_at {
+            Some(at) => match tokio::time::timeout_at(at, handled).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    metrics.processed.add(
+                        1,
+                        &[
+                            KeyValue::new("queue", queue.name().to_owned()),
+                            KeyValue::new("kind", "unknown"),
+                            KeyValue::new("outcome", "abandoned"),
+                        ],
+                    );
+                    warn!(message_id = %message.message_id, "the invocation's time ran out: work on this message stopped; it will be redelivered");
+                    return Some(message.message_id);
+                }
+            },
+            None => handled.await,
+        };
+        match settle(queue, options, metrics, &message, attempt, &outcome, started.elapsed()).await {
+            Settled::Delete => None,
+            Settled::Redeliver { after } => {
+                if let Err(e) = queue.change_visibility(&message.receipt_handle, after).await {
+                    metrics.queue_error(queue.name(), e.op);
+                    warn!(error = %e, "could not set the retry delay; the visibility timeout applies");
+                }
+                Some(message.message_id)
+            }
+        }
+    };
+    let failed = futures::stream::iter(messages)
+        .map(one)
+        .buffer_unordered(options.concurrency.max(1))
+        .filter_map(|failed| async move { failed })
+        .collect::<Vec<_>>()
+        .await;
+    BatchReport { failed }
 }
 
 async fn run_deleter<Q: Queue>(queue: Arc<Q>, mut rx: mpsc::Receiver<String>, metrics: PipelineMetrics) {

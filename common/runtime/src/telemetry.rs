@@ -118,6 +118,11 @@ impl Telemetry {
         }
     }
 
+    /// A handle that exports what has been recorded, on demand, without stopping anything.
+    pub fn flusher(&self) -> Flusher {
+        Flusher { meter_provider: self.meter_provider.clone(), tracer_provider: self.tracer_provider.clone() }
+    }
+
     /// Flush and stop every provider; never blocks for more than `timeout`.
     pub fn shutdown(self, timeout: Duration) {
         let Telemetry { meter_provider, tracer_provider } = self;
@@ -190,5 +195,39 @@ pub mod instruments {
         check(m, Instrument::Gauge);
         let b = meter.u64_observable_gauge(m.name).with_description(m.description);
         if m.unit.is_empty() { b } else { b.with_unit(m.unit) }
+    }
+}
+
+/// Exports what has been recorded now, without stopping (the end of a Lambda invocation: the process
+/// is frozen until the next one, so a periodic export may never run).
+#[derive(Debug, Clone)]
+pub struct Flusher {
+    meter_provider: Option<SdkMeterProvider>,
+    tracer_provider: Option<SdkTracerProvider>,
+}
+
+impl Flusher {
+    /// Export now; never waits for more than `timeout`.
+    pub async fn flush(&self, timeout: Duration) {
+        let meters = self.meter_provider.clone();
+        let tracers = self.tracer_provider.clone();
+        if meters.is_none() && tracers.is_none() {
+            return;
+        }
+        let flush = tokio::task::spawn_blocking(move || {
+            if let Some(m) = meters
+                && let Err(e) = m.force_flush()
+            {
+                tracing::warn!(error = %e, "metrics flush failed");
+            }
+            if let Some(t) = tracers
+                && let Err(e) = t.force_flush()
+            {
+                tracing::warn!(error = %e, "traces flush failed");
+            }
+        });
+        if tokio::time::timeout(timeout, flush).await.is_err() {
+            tracing::warn!(?timeout, "telemetry flush did not finish in time");
+        }
     }
 }

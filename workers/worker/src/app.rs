@@ -27,6 +27,9 @@ use portcullis_runtime::clock::SystemClock;
 use portcullis_runtime::config::Settings;
 use portcullis_runtime::consumer::{ConsumerOptions, PipelineMetrics, run_consumer};
 use portcullis_runtime::queue::SqsQueue;
+use portcullis_runtime::telemetry::Flusher;
+
+use crate::lambda::{self, Function};
 use tokio_util::sync::CancellationToken;
 
 /// Which workers to run.
@@ -45,6 +48,19 @@ pub async fn run_access(
     meter: &Meter,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let (queue, handler) = access_worker(&settings, sdk, meter).await?;
+    let counter = tokio::spawn(count_reviews_owed(handler.clone(), shutdown.clone()));
+    run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
+    let _ = counter.await;
+    Ok(())
+}
+
+/// The access worker's queue and handler, as the consumer loop and the Lambda entry run them.
+pub async fn access_worker(
+    settings: &Settings,
+    sdk: &SdkConfig,
+    meter: &Meter,
+) -> anyhow::Result<(Arc<SqsQueue>, Arc<AccessHandler>)> {
     let names = StackNames::new(&settings.stack.prefix);
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let queue = Arc::new(SqsQueue::connect(sqs.clone(), &names.access_queue()).await?);
@@ -52,15 +68,12 @@ pub async fn run_access(
     // deployment problem to report now, not a reason to refuse every reply address later.
     let request_queue = QueueUrl::parse(queue.url())
         .ok_or_else(|| anyhow::anyhow!("the access queue URL `{}` is not an SQS queue URL", queue.url()))?;
-    let config = AccessConfig::from_settings(&settings, &request_queue)?;
-    let ports = access_ports(&settings, sdk, &names).await?;
+    let config = AccessConfig::from_settings(settings, &request_queue)?;
+    let ports = access_ports(settings, sdk, &names).await?;
     let evidence = Arc::new(DynamoEvidenceReader::new(aws_sdk_dynamodb::Client::new(sdk), names.table()));
-    let reading = PostureReading::from_settings(&settings, request_queue.account(), evidence);
+    let reading = PostureReading::from_settings(settings, request_queue.account(), evidence);
     let handler = Arc::new(AccessHandler::new(config, ports, AccessMetrics::new(meter)).with_posture_reading(reading));
-    let counter = tokio::spawn(count_reviews_owed(handler.clone(), shutdown.clone()));
-    run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
-    let _ = counter.await;
-    Ok(())
+    Ok((queue, handler))
 }
 
 /// How often the access worker counts the break-glass grants whose review is owed.
@@ -75,14 +88,19 @@ async fn count_reviews_owed(handler: Arc<AccessHandler>, shutdown: CancellationT
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match handler.count_reviews_owed().await {
-            Ok(owed) if owed.overdue > 0 => {
-                tracing::warn!(owed = owed.all, overdue = owed.overdue, "break-glass reviews are overdue")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "break-glass reviews could not be counted"),
+        if let Err(e) = count_reviews_owed_once(&handler).await {
+            tracing::warn!(error = %e, "break-glass reviews could not be counted");
         }
     }
+}
+
+/// Count the break-glass grants whose review is owed once (the gauge), warning when some are overdue.
+pub async fn count_reviews_owed_once(handler: &AccessHandler) -> anyhow::Result<()> {
+    let owed = handler.count_reviews_owed().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if owed.overdue > 0 {
+        tracing::warn!(owed = owed.all, overdue = owed.overdue, "break-glass reviews are overdue");
+    }
+    Ok(())
 }
 
 /// The ports the access and directory workers share, over AWS.
@@ -106,19 +124,27 @@ pub async fn run_directory(
     meter: &Meter,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let names = StackNames::new(&settings.stack.prefix);
-    let queue = Arc::new(SqsQueue::connect(aws_sdk_sqs::Client::new(sdk), &names.directory_queue()).await?);
-    let directory_queue = QueueUrl::parse(queue.url())
-        .ok_or_else(|| anyhow::anyhow!("the directory queue URL `{}` is not an SQS queue URL", queue.url()))?;
-    let config = AccessConfig::from_settings(&settings, &directory_queue)?;
-    let ports = access_ports(&settings, sdk, &names).await?;
-    let front = Front::new(QueueRole::Directory, &config, &ports);
-    let revoker = Revoker::for_config(&config, &ports);
-    let handler = Arc::new(DirectoryHandler::new(front, ports.store.clone(), revoker));
+    let (queue, handler) = directory_worker(&settings, sdk).await?;
     let scheduler = tokio::spawn(apply_due_directory_changes(handler.clone(), shutdown.clone()));
     run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
     let _ = scheduler.await;
     Ok(())
+}
+
+/// The directory worker's queue and handler, as the consumer loop and the Lambda entry run them.
+pub async fn directory_worker(
+    settings: &Settings,
+    sdk: &SdkConfig,
+) -> anyhow::Result<(Arc<SqsQueue>, Arc<DirectoryHandler>)> {
+    let names = StackNames::new(&settings.stack.prefix);
+    let queue = Arc::new(SqsQueue::connect(aws_sdk_sqs::Client::new(sdk), &names.directory_queue()).await?);
+    let directory_queue = QueueUrl::parse(queue.url())
+        .ok_or_else(|| anyhow::anyhow!("the directory queue URL `{}` is not an SQS queue URL", queue.url()))?;
+    let config = AccessConfig::from_settings(settings, &directory_queue)?;
+    let ports = access_ports(settings, sdk, &names).await?;
+    let front = Front::new(QueueRole::Directory, &config, &ports);
+    let revoker = Revoker::for_config(&config, &ports);
+    Ok((queue, Arc::new(DirectoryHandler::new(front, ports.store.clone(), revoker))))
 }
 
 /// How often the directory worker applies the scheduled changes that became due: a change applies
@@ -272,5 +298,62 @@ pub async fn run(
             );
             a.and(p).and(d)
         }
+    }
+}
+
+/// Run one worker as an AWS Lambda function (SQS event source mapping with batch item failures, and
+/// a schedule for its timed work) until the runtime stops: see [`crate::lambda`].
+pub async fn run_lambda(
+    workers: Workers,
+    settings: Arc<Settings>,
+    sdk: &SdkConfig,
+    meter: &Meter,
+    flusher: Flusher,
+) -> anyhow::Result<()> {
+    let options = ConsumerOptions::from(&settings.worker);
+    let metrics = PipelineMetrics::new(meter);
+    match workers {
+        Workers::Access => {
+            let (queue, handler) = access_worker(&settings, sdk, meter).await?;
+            let counted = handler.clone();
+            let function = Function::new(queue, handler, options, metrics).on_schedule(Arc::new(move || {
+                let handler = counted.clone();
+                Box::pin(async move { count_reviews_owed_once(&handler).await })
+            }));
+            lambda::serve(function, flusher).await
+        }
+        Workers::Directory => {
+            let (queue, handler) = directory_worker(&settings, sdk).await?;
+            let due = handler.clone();
+            let function = Function::new(queue, handler, options, metrics).on_schedule(Arc::new(move || {
+                let handler = due.clone();
+                Box::pin(async move {
+                    let applied = handler.apply_due().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                    tracing::info!(applied, "scheduled directory changes applied");
+                    Ok(())
+                })
+            }));
+            lambda::serve(function, flusher).await
+        }
+        Workers::Posture => {
+            let posture = Arc::new(Posture::build(&settings, sdk, meter, None).await?);
+            let names = StackNames::new(&settings.stack.prefix);
+            let queue = Arc::new(SqsQueue::connect(aws_sdk_sqs::Client::new(sdk), &names.posture_queue()).await?);
+            let handler = Arc::new(PostureEventHandler::new(posture.clone()));
+            let function = Function::new(queue, handler, options, metrics).on_schedule(Arc::new(move || {
+                let posture = posture.clone();
+                Box::pin(async move {
+                    // One invocation per schedule tick: every scope, no lease to take.
+                    let scans = posture.scanner.scopes().into_iter().map(|scope| {
+                        let posture = posture.clone();
+                        async move { posture.scan_and_record(&scope, &ScanTarget::Full, "scheduled").await }
+                    });
+                    futures::future::join_all(scans).await.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+                    Ok(())
+                })
+            }));
+            lambda::serve(function, flusher).await
+        }
+        Workers::All => anyhow::bail!("a Lambda function runs one worker: access, directory or posture"),
     }
 }

@@ -5,5 +5,7 @@
 //!
 //! - [`app`]: AWS clients, adapters, queues and consumers for each worker, run until shutdown, and
 //!   `posture scan --once`.
+//! - [`lambda`]: the same workers as AWS Lambda functions (SQS batches with item failures, schedules).
 
 pub mod app;
+pub mod lambda;

@@ -39,6 +39,12 @@ enum Command {
     Directory,
     /// Every worker in one process.
     All,
+    /// One worker as an AWS Lambda function: SQS batches from an event source mapping (reporting batch
+    /// item failures) and its timed work on an EventBridge schedule. Runs on the Lambda runtime API.
+    Lambda {
+        #[arg(value_enum)]
+        worker: LambdaWorker,
+    },
     /// A queue's dead letters: list them or move chosen ones back.
     Dlq {
         #[command(subcommand)]
@@ -85,6 +91,13 @@ enum PostureAction {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LambdaWorker {
+    Access,
+    Directory,
+    Posture,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Format {
     Json,
     Table,
@@ -106,6 +119,14 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(cancel_on_signal(shutdown.clone()));
         let workers = match cli.command {
             Command::Dlq { action } => return dead_letters(&settings, &sdk, action).await,
+            Command::Lambda { worker } => {
+                let worker = match worker {
+                    LambdaWorker::Access => Workers::Access,
+                    LambdaWorker::Directory => Workers::Directory,
+                    LambdaWorker::Posture => Workers::Posture,
+                };
+                return app::run_lambda(worker, settings.clone(), &sdk, &telemetry.meter(), telemetry.flusher()).await;
+            }
             Command::Access => Workers::Access,
             Command::Directory => Workers::Directory,
             Command::All => Workers::All,
