@@ -27,7 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SDK_TO_LOCALSTACK = {
     "sqs": "sqs", "dynamodb": "dynamodb", "sts": "sts", "iam": "iam", "kms": "kms", "cloudtrail": "cloudtrail",
     "eventbridge": "events", "cloudformation": "cloudformation", "guardduty": "guardduty", "ec2": "ec2",
-    "config": "config", "s3control": "s3",
+    "config": "config", "s3control": "s3", "cloudwatchlogs": "logs", "cloudwatch": "cloudwatch", "sns": "sns",
+    "securityhub": "securityhub",
     # The Account API is used only for posture.regions = ["all"]; the compose settings name the region.
     "account": None,
 }
