@@ -151,6 +151,7 @@ pub fn hint_for(code: &str, details: Option<&serde_json::Value>) -> &'static str
             "Portcullis could not finish; try the same command again in a minute"
         }
         ErrorCode::BrokerRefused => "ask a Portcullis admin to check the broker role",
+        ErrorCode::WorkerDenied => "ask a Portcullis admin to fix the workers' permissions; your request was kept",
         ErrorCode::MessageIdReused => "send the request again (portcullis picks a fresh id each time)",
         ErrorCode::ReplyKeyRequired | ErrorCode::ReplyKeyInvalid => "upgrade portcullis (`portcullis --version`)",
         ErrorCode::BadRequest | ErrorCode::UnsupportedVersion | ErrorCode::UnknownKind | ErrorCode::MessageTooLarge => {

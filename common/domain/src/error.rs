@@ -112,6 +112,12 @@ error_codes! {
     DurationInvalid = "duration_invalid", Request;
     /// A dependency kept failing; the request was given up after the last retry.
     Unavailable = "unavailable", Request;
+    /// The deployment, not the request, refused a call Portcullis needs to do this: the worker's role
+    /// may not make it (`AccessDenied`, a service control policy, a key policy), or what it names does
+    /// not exist (the table, the bus, an account's broker role). Retrying cannot help, so the request is
+    /// refused at the first delivery and kept in the dead-letter queue: an operator fixes the
+    /// permissions (`docs/deploy.md`) and redrives it.
+    WorkerDenied = "worker_denied", Request;
     /// STS refused to issue credentials with the account's broker role for a reason retrying cannot
     /// fix (for example `AccessDenied` on the role, or a session policy STS rejects).
     BrokerRefused = "broker_refused", Request;

@@ -240,6 +240,12 @@ impl Grant {
         matches!(self.status_at(now), GrantStatus::Pending | GrantStatus::Active)
     }
 
+    /// Whether `by` revoked the grant for `reason`: what a redelivery of a revocation finds of the
+    /// work an earlier delivery did (and must still finish: kill the sessions, announce it).
+    pub fn revoked_for(&self, by: &str, reason: &str) -> bool {
+        self.revoked.as_ref().is_some_and(|r| r.by == by && r.reason == reason)
+    }
+
     /// Whether the grant ever conferred access (no approval needed, or approved); a grant that was
     /// pending or denied never did.
     pub fn was_activated(&self) -> bool {

@@ -74,6 +74,19 @@ pub struct SdkFailure {
     pub message: String,
 }
 
+impl SdkFailure {
+    /// A failure of `kind` that no service code came with (a client-side check, a fake).
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self { kind, code: None, message: message.into() }
+    }
+
+    /// The same failure with `context` (the call and its target) in front of the message.
+    pub fn context(mut self, context: impl std::fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+}
+
 /// Classify an SDK error. The one place that says which AWS errors are worth retrying.
 pub fn classify<E>(e: &SdkError<E, HttpResponse>) -> SdkFailure
 where

@@ -184,8 +184,9 @@ impl AccessHandler {
             let grant = self.decision_grant(&r.grant_id, ctx).await?;
             // Refused here (own grant, not a reviewer, nothing to review) before anything is revoked.
             grant.clone().review(ctx.who, r.verdict, note, ctx.now)?;
-            if grant.is_live(ctx.now) {
-                let reason = format!("break-glass review: unjustified: {note}");
+            let reason = format!("break-glass review: unjustified: {note}");
+            // Live, or revoked by an earlier delivery of this review that did not finish.
+            if grant.is_live(ctx.now) || grant.revoked_for(&ctx.who.user, &reason) {
                 let account = vec![grant.account.clone()];
                 revocation = Some(self.revoke_and_kill(&grant.user.clone(), vec![grant], account, &reason, ctx).await?);
             }

@@ -17,9 +17,9 @@ use portcullis_domain::{AccountId, GrantId, MessageId, QueueUrl, TemplateName};
 use portcullis_runtime::clock::Clock;
 
 use crate::ports::{
-    AccessStore, AssumeRequest, AuditError, AuditSink, BrokerError, CredentialBroker, IdentityError, IdentityVerifier,
-    IssuedCredentials, NewRecord, PublishedEvent, Recorded, ReplyError, ReplySink, RequestKey, RequestRecord,
-    RevokerError, SessionRevoker, StoreError, TemplateIndex,
+    AccessStore, AssumeRequest, AuditError, AuditSink, BrokerError, CredentialBroker, FailureKind, IdentityError,
+    IdentityVerifier, IssuedCredentials, NewRecord, PublishedEvent, Recorded, ReplyError, ReplySink, RequestKey,
+    RequestRecord, RevokerError, SessionRevoker, StoreError, TemplateIndex,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -45,9 +45,15 @@ pub struct MemoryStore {
     state: Mutex<StoreState>,
     fail_next: Mutex<Vec<StoreError>>,
     fail_writes_next: Mutex<Vec<StoreError>>,
+    template_version_reads: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
+    /// How many times a template version was read.
+    pub fn template_version_reads(&self) -> usize {
+        self.template_version_reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Make the next calls fail with these errors, in order.
     pub fn fail_next(&self, errors: impl IntoIterator<Item = StoreError>) {
         lock(&self.fail_next).extend(errors);
@@ -126,6 +132,7 @@ impl AccessStore for MemoryStore {
 
     async fn template_version(&self, name: &TemplateName, version: u32) -> Result<Option<StoredTemplate>, StoreError> {
         self.injected()?;
+        self.template_version_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(lock(&self.state).versions.get(&(name.clone(), version)).cloned())
     }
 
@@ -460,10 +467,11 @@ impl ReplySink for RecordingReplies {
 
 // ---------------------------------------------------------------------------------------- sessions
 
-/// [`SessionRevoker`] that keeps each account's policy document.
+/// [`SessionRevoker`] that keeps each account's policy document (or fails as told).
 #[derive(Debug, Default)]
 pub struct FakeSessions {
     policies: Mutex<HashMap<AccountId, String>>,
+    fail_next: Mutex<Vec<RevokerError>>,
 }
 
 impl FakeSessions {
@@ -471,14 +479,26 @@ impl FakeSessions {
     pub fn policy(&self, account: &AccountId) -> Option<String> {
         lock(&self.policies).get(account).cloned()
     }
+
+    /// Make the next calls (reads or writes) fail with these errors, in order.
+    pub fn fail_next(&self, errors: impl IntoIterator<Item = RevokerError>) {
+        lock(&self.fail_next).extend(errors);
+    }
+
+    fn failure(&self) -> Result<(), RevokerError> {
+        let mut next = lock(&self.fail_next);
+        if next.is_empty() { Ok(()) } else { Err(next.remove(0)) }
+    }
 }
 
 #[async_trait]
 impl SessionRevoker for FakeSessions {
     async fn get_policy(&self, account: &AccountId) -> Result<Option<String>, RevokerError> {
+        self.failure()?;
         Ok(self.policy(account))
     }
     async fn put_policy(&self, account: &AccountId, document: &str) -> Result<(), RevokerError> {
+        self.failure()?;
         lock(&self.policies).insert(account.clone(), document.to_owned());
         Ok(())
     }
@@ -490,7 +510,7 @@ impl SessionRevoker for FakeSessions {
 #[derive(Debug, Default)]
 pub struct RecordingAudit {
     events: Mutex<Vec<PublishedEvent>>,
-    fail_next: Mutex<usize>,
+    fail_next: Mutex<Vec<AuditError>>,
 }
 
 impl RecordingAudit {
@@ -503,8 +523,14 @@ impl RecordingAudit {
         lock(&self.events).iter().map(|e| e.detail_type.clone()).collect()
     }
 
+    /// Make the next `times` publishes fail as an outage.
     pub fn fail_next(&self, times: usize) {
-        *lock(&self.fail_next) += times;
+        self.fail_next_with(vec![AuditError::new(FailureKind::Transient, "the bus is down"); times]);
+    }
+
+    /// Make the next publishes fail with these errors, in order.
+    pub fn fail_next_with(&self, errors: impl IntoIterator<Item = AuditError>) {
+        lock(&self.fail_next).extend(errors);
     }
 }
 
@@ -513,9 +539,8 @@ impl AuditSink for RecordingAudit {
     async fn publish(&self, events: &[PublishedEvent]) -> Result<(), AuditError> {
         {
             let mut fail = lock(&self.fail_next);
-            if *fail > 0 {
-                *fail -= 1;
-                return Err(AuditError("the bus is down".into()));
+            if !fail.is_empty() {
+                return Err(fail.remove(0));
             }
         }
         lock(&self.events).extend(events.iter().cloned());

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::warn;
 
-use crate::ports::{AuditSink, PublishedEvent, ReplyError, ReplySink, StoreError};
+use crate::ports::{AuditSink, FailureKind, PublishedEvent, ReplyError, ReplySink, SdkFailure, StoreError};
 use crate::revoke::RevokeError;
 
 /// Admission and answering for one queue.
@@ -48,11 +48,40 @@ impl From<RequestError> for Failure {
     }
 }
 
+/// The one conversion of a classified dependency failure into retry or refusal: throttling, an
+/// outage or a lost race is retried with backoff; a call the deployment refuses (denied, a missing
+/// resource, an unimplemented API) is refused at once as `worker_denied`, never retried to the last
+/// delivery; a call AWS rejects as invalid is refused as `bad_request`.
+impl From<SdkFailure> for Failure {
+    fn from(f: SdkFailure) -> Self {
+        match f.kind {
+            FailureKind::Throttled | FailureKind::Transient | FailureKind::ConditionFailed => Failure::Retry(f.message),
+            FailureKind::AccessDenied | FailureKind::NotFound | FailureKind::Unsupported => {
+                Failure::Refused(worker_denied(&f.message))
+            }
+            FailureKind::Invalid => Failure::Refused(RequestError::new(
+                ErrorCode::BadRequest,
+                format!("AWS refused a call this request needs as invalid ({}); retrying cannot help", f.message),
+            )),
+        }
+    }
+}
+
+fn worker_denied(message: &str) -> RequestError {
+    RequestError::new(
+        ErrorCode::WorkerDenied,
+        format!(
+            "{message}; the deployment refused a call Portcullis needs: an operator must fix the worker's \
+             permissions, then redrive this message"
+        ),
+    )
+}
+
 impl From<RevokeError> for Failure {
     fn from(e: RevokeError) -> Self {
         match e {
             RevokeError::Store(e) => e.into(),
-            RevokeError::Sessions(why) => Failure::Retry(why),
+            RevokeError::Sessions(failure) => failure.into(),
         }
     }
 }
@@ -61,6 +90,7 @@ impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) | StoreError::Conflict(_) => Failure::Retry(e.to_string()),
+            StoreError::Denied(_) => Failure::Refused(worker_denied(&e.to_string())),
             StoreError::Invalid(_) => Failure::Refused(RequestError::new(
                 ErrorCode::BadRequest,
                 format!("the request could not be stored ({e}); check its names and values"),
@@ -342,11 +372,11 @@ impl Front {
         }
     }
 
-    /// Publish audit events (a failure is worth retrying).
+    /// Publish audit events (an outage is retried, a denied bus refused: [`Failure`]'s conversion).
     pub async fn publish(&self, events: &[PublishedEvent]) -> Result<(), Failure> {
         if events.is_empty() {
             return Ok(());
         }
-        self.audit.publish(events).await.map_err(|e| Failure::Retry(e.to_string()))
+        self.audit.publish(events).await.map_err(Failure::from)
     }
 }

@@ -25,7 +25,7 @@ use portcullis_domain::messages::QueueRole;
 use portcullis_domain::naming::StackNames;
 use portcullis_domain::producers::Producers;
 use portcullis_domain::reply_policy::ReplyPolicy;
-use portcullis_domain::template::CompiledTemplate;
+use portcullis_domain::template::{CompiledTemplate, StoredTemplate};
 use portcullis_domain::{AccountId, ErrorCode, QueueUrl, RequestError, TemplateName};
 use portcullis_runtime::clock::Clock;
 use portcullis_runtime::config::Settings;
@@ -158,6 +158,8 @@ pub struct AccessHandler {
     pub(crate) revoker: Revoker,
     pub(crate) front: Front,
     templates: Mutex<HashMap<(TemplateName, u32), Arc<CompiledTemplate>>>,
+    /// Stored template versions read so far (immutable: a put makes a new version).
+    stored_templates: Mutex<HashMap<(TemplateName, u32), StoredTemplate>>,
     /// `posture.status`: where evidence is read, and who may read it (none: refused).
     pub(crate) posture: Option<crate::posture_status::PostureReading>,
 }
@@ -166,7 +168,16 @@ impl AccessHandler {
     pub fn new(config: AccessConfig, ports: Ports, metrics: AccessMetrics) -> Self {
         let revoker = Revoker::for_config(&config, &ports);
         let front = Front::new(QueueRole::Access, &config, &ports);
-        Self { config, ports, metrics, revoker, front, templates: Mutex::new(HashMap::new()), posture: None }
+        Self {
+            config,
+            ports,
+            metrics,
+            revoker,
+            front,
+            templates: Mutex::new(HashMap::new()),
+            stored_templates: Mutex::new(HashMap::new()),
+            posture: None,
+        }
     }
 
     /// Serve `posture.status` from `reading` (without it, the kind is refused as unavailable here).
@@ -254,11 +265,23 @@ impl AccessHandler {
         (Some(who), result)
     }
 
+    /// A template version read before, if it is still cached.
+    pub(crate) fn stored_template(&self, name: &TemplateName, version: u32) -> Option<StoredTemplate> {
+        self.stored_templates.lock().ok().and_then(|c| c.get(&(name.clone(), version)).cloned())
+    }
+
+    /// Keep a template version read from the store (bounded like the compiled ones).
+    pub(crate) fn keep_stored_template(&self, stored: &StoredTemplate) {
+        if let Ok(mut cache) = self.stored_templates.lock() {
+            if cache.len() >= TEMPLATE_CACHE_SIZE {
+                cache.clear();
+            }
+            cache.insert((stored.spec.name.clone(), stored.version), stored.clone());
+        }
+    }
+
     /// The compiled form of a stored template version (cached).
-    pub(crate) fn compiled(
-        &self,
-        stored: &portcullis_domain::template::StoredTemplate,
-    ) -> Result<Arc<CompiledTemplate>, Failure> {
+    pub(crate) fn compiled(&self, stored: &StoredTemplate) -> Result<Arc<CompiledTemplate>, Failure> {
         let cache_key = (stored.spec.name.clone(), stored.version);
         if let Some(t) = self.templates.lock().ok().and_then(|c| c.get(&cache_key).cloned()) {
             return Ok(t);

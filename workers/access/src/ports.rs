@@ -17,6 +17,7 @@ use portcullis_domain::messages::{ProcessCredentials, TemplateSummary};
 use portcullis_domain::revocation::SessionRevocation;
 use portcullis_domain::template::StoredTemplate;
 use portcullis_domain::{AccountId, GrantId, MessageId, QueueUrl, RequestError, TemplateName};
+pub use portcullis_runtime::aws::{FailureKind, SdkFailure};
 
 // ---------------------------------------------------------------------------------------- store
 
@@ -36,6 +37,10 @@ pub enum StoreError {
     /// cannot help.
     #[error("the store refused the request: {0}")]
     Invalid(String),
+    /// The deployment refused the call: the worker's role may not make it (`AccessDenied`, a key
+    /// policy) or the table does not exist. Retrying cannot help; an operator must fix it.
+    #[error("the store refused the worker: {0}")]
+    Denied(String),
 }
 
 /// Identifies a request for idempotency: (requester, message id). Scoping by requester means nobody
@@ -197,10 +202,9 @@ pub trait AccessStore: Send + Sync + Debug + 'static {
 
 // ---------------------------------------------------------------------------------------- sessions
 
-/// Why a broker role's revocation policy could not be read or written.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct RevokerError(pub String);
+/// Why a broker role's revocation policy could not be read or written: the classified failure of the
+/// IAM call, which decides retry or refusal ([`crate::front::Failure`]).
+pub type RevokerError = SdkFailure;
 
 /// Reads and writes the inline revocation policy on each account's broker role.
 #[async_trait]
@@ -213,10 +217,8 @@ pub trait SessionRevoker: Send + Sync + Debug + 'static {
 
 // ---------------------------------------------------------------------------------------- audit
 
-/// Why audit events could not be published.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("audit events could not be published: {0}")]
-pub struct AuditError(pub String);
+/// Why audit events could not be published: the classified failure of the call.
+pub type AuditError = SdkFailure;
 
 /// Publishes audit events.
 #[async_trait]

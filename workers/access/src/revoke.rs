@@ -17,18 +17,19 @@ use portcullis_domain::session::sts_name_for;
 use tracing::{info, warn};
 
 use crate::handler::BrokeredAccount;
-use crate::ports::{AccessStore, SessionRevoker, StoreError};
+use crate::ports::{AccessStore, FailureKind, SdkFailure, SessionRevoker, StoreError};
 
 /// How many times to re-render when other writers keep adding revocations meanwhile.
 const CONVERGE_TRIES: usize = 5;
 
-/// Why sessions could not be revoked (retry later).
+/// Why sessions could not be revoked: the store's or IAM's classified failure (retried or refused by
+/// [`crate::front::Failure`]'s conversion).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RevokeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("sessions could not be revoked: {0}")]
-    Sessions(String),
+    Sessions(SdkFailure),
 }
 
 /// Revokes grants and sessions.
@@ -119,7 +120,7 @@ impl Revoker {
             if policy.merged {
                 warn!(account = %account, users = policy.users, "revocations merged to fit the inline-policy budget");
             }
-            self.sessions.put_policy(account, &policy.document).await.map_err(|e| RevokeError::Sessions(e.0))?;
+            self.sessions.put_policy(account, &policy.document).await.map_err(RevokeError::Sessions)?;
             let (stored, _) = self.store.session_revocations(account).await?;
             if stored == generation {
                 return Ok(());
@@ -129,13 +130,16 @@ impl Revoker {
                 .sessions
                 .get_policy(account)
                 .await
-                .map_err(|e| RevokeError::Sessions(e.0))?
+                .map_err(RevokeError::Sessions)?
                 .as_deref()
                 .and_then(generation_of);
             if on_role.is_some_and(|g| g >= stored) {
                 return Ok(());
             }
         }
-        Err(RevokeError::Sessions(format!("the revocation policy of {account} kept changing; will retry")))
+        Err(RevokeError::Sessions(SdkFailure::new(
+            FailureKind::Transient,
+            format!("the revocation policy of {account} kept changing; will retry"),
+        )))
     }
 }

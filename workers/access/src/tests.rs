@@ -677,6 +677,81 @@ async fn store_failures_retry_or_refuse_by_kind() {
     assert_eq!(h.refused(Kind::GrantList, json!({}), &alice()).await.0, ErrorCode::BadRequest);
 }
 
+/// One failure model: whatever the port, a throttled or unavailable dependency is retried and a call
+/// the deployment refuses (denied, a missing resource) is refused at the first delivery as
+/// `worker_denied`, with the call named and no retry in vain. Nothing is lost: redelivered after the
+/// fix (a redrive), the same message finishes the work exactly once.
+#[tokio::test]
+async fn a_denied_call_is_refused_at_once_and_an_outage_is_retried_whatever_the_port() {
+    use crate::ports::{FailureKind, SdkFailure};
+    let h = harness();
+    h.put_bucket_read().await;
+
+    // Store.
+    h.store.fail_next([StoreError::Denied("DynamoDB Query: AccessDeniedException: not authorized".into())]);
+    let (code, message) = h.refused(Kind::GrantList, json!({}), &alice()).await;
+    assert_eq!(code, ErrorCode::WorkerDenied);
+    assert!(message.contains("DynamoDB Query") && message.contains("redrive"), "{message}");
+
+    // Audit bus: denied at once, yet the grant is durable and a redelivery finishes exactly once.
+    h.audit.fail_next_with([SdkFailure::new(FailureKind::AccessDenied, "events:PutEvents: AccessDeniedException")]);
+    let (outcome, reply) = h.request_as("m-a", Kind::GrantRequest, grant_body("one", 600), &alice(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::WorkerDenied);
+    assert_eq!(error(&reply.unwrap()).0, ErrorCode::WorkerDenied);
+    assert_eq!(h.store.grants().len(), 1, "the grant is durable");
+    let (outcome, reply) = h.request_as("m-a", Kind::GrantRequest, grant_body("one", 600), &alice(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done);
+    assert_eq!(result(&reply.unwrap())["grant"]["user"], "alice");
+    assert_eq!(h.store.grants().len(), 1, "no second grant");
+    assert_eq!(h.audit.detail_types().iter().filter(|t| *t == "Grant Created").count(), 1);
+    let g = h.store.grants()[0].id.to_string();
+
+    // IAM on the broker role: throttled is retried, denied is refused at once, and after the fix the
+    // revocation completes.
+    let revoke = json!({"grant_id": g, "reason": "done"});
+    h.sessions.fail_next([SdkFailure::new(FailureKind::Throttled, "iam:PutRolePolicy: Throttling")]);
+    let (outcome, reply) = h.request_as("m-r", Kind::GrantRevoke, revoke.clone(), &alice(), FIRST).await;
+    assert!(matches!(outcome.disposition, Disposition::Retry { .. }) && reply.is_none(), "{outcome:?}");
+    h.sessions.fail_next([SdkFailure::new(FailureKind::AccessDenied, "iam:PutRolePolicy on p-broker: AccessDenied")]);
+    let (outcome, reply) = h.request_as("m-r", Kind::GrantRevoke, revoke.clone(), &alice(), FIRST).await;
+    assert_eq!(rejected_code(&outcome), ErrorCode::WorkerDenied);
+    assert!(error(&reply.unwrap()).1.contains("iam:PutRolePolicy on p-broker"));
+    assert!(h.sessions.policy(&AccountId::parse(ACCOUNT).unwrap()).is_none(), "nothing written while denied");
+    let (outcome, reply) = h.request_as("m-r", Kind::GrantRevoke, revoke, &alice(), FIRST).await;
+    assert_eq!(outcome.disposition, Disposition::Done, "{outcome:?}");
+    assert_eq!(result(&reply.unwrap())["grants"], json!([g]), "revoked by the first delivery, reported by this one");
+    assert!(h.sessions.policy(&AccountId::parse(ACCOUNT).unwrap()).is_some(), "sessions killed after the fix");
+
+    // A missing broker role is the deployment's too; an invalid call is refused, not retried.
+    for (kind, expected) in
+        [(FailureKind::NotFound, ErrorCode::WorkerDenied), (FailureKind::Invalid, ErrorCode::BadRequest)]
+    {
+        h.audit.fail_next_with([SdkFailure::new(kind, "events:PutEvents: x")]);
+        let (outcome, _) = h.request(Kind::GrantRequest, grant_body("two", 600), &alice()).await;
+        assert_eq!(rejected_code(&outcome), expected, "{kind:?}");
+    }
+}
+
+/// A template version is immutable, so it is read from the store once per worker; the index (latest
+/// version, deleted) is read every time, so a new version or a delete takes effect at once.
+#[tokio::test]
+async fn a_template_version_is_read_once_and_a_new_version_or_a_delete_is_seen_at_once() {
+    let h = harness();
+    h.put_bucket_read().await;
+    for bucket in ["one", "two", "three"] {
+        h.ok(Kind::GrantRequest, grant_body(bucket, 600), &alice()).await;
+    }
+    assert_eq!(h.store.template_version_reads(), 1);
+    let mut v2 = bucket_read();
+    v2["description"] = json!("version two");
+    assert_eq!(h.ok(Kind::TemplatePut, json!({"template": v2}), &admin()).await["version"], 2);
+    let g = h.ok(Kind::GrantRequest, grant_body("four", 600), &alice()).await;
+    assert_eq!(g["grant"]["template_version"], 2, "{g}");
+    assert_eq!(h.store.template_version_reads(), 2);
+    h.ok(Kind::TemplateDelete, json!({"name": "bucketRead"}), &admin()).await;
+    assert_eq!(h.refused(Kind::GrantRequest, grant_body("five", 600), &alice()).await.0, ErrorCode::TemplateNotFound);
+}
+
 // ---------------------------------------------------------------------------------------- answer
 
 #[tokio::test]

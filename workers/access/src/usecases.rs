@@ -198,7 +198,13 @@ impl AccessHandler {
         if wanted < 1 || wanted > index.latest_version {
             return Err(not_found());
         }
-        self.ports.store.template_version(name, wanted).await?.ok_or_else(not_found)
+        // A stored version never changes (a put makes a new one, a delete marks the index): read once.
+        if let Some(stored) = self.stored_template(name, wanted) {
+            return Ok(stored);
+        }
+        let stored = self.ports.store.template_version(name, wanted).await?.ok_or_else(not_found)?;
+        self.keep_stored_template(&stored);
+        Ok(stored)
     }
 
     async fn template_delete(&self, r: TemplateDelete, ctx: &Ctx<'_>) -> Result<String, Failure> {
@@ -451,7 +457,7 @@ impl AccessHandler {
             return Ok(reply);
         }
         let mut grants = self.ports.store.kept_grants(&r.user, ctx.now).await?;
-        grants.retain(|g| g.is_open(ctx.now));
+        grants.retain(|g| g.is_open(ctx.now) || g.revoked_for(&ctx.who.user, reason));
         self.revoke_user(&r.user, grants, self.revoker.accounts(), reason, ctx).await
     }
 
@@ -460,7 +466,13 @@ impl AccessHandler {
         let Some(user) = grants.first().map(|g| g.user.clone()) else {
             return Err(RequestError::new(ErrorCode::GrantNotFound, "nothing to revoke").into());
         };
-        let mut accounts: Vec<_> = grants.iter().filter(|g| g.is_live(ctx.now)).map(|g| g.account.clone()).collect();
+        // Live grants, and the ones an earlier delivery of this revocation revoked already: a delivery
+        // that failed after marking them revoked must not leave their sessions alive.
+        let mut accounts: Vec<_> = grants
+            .iter()
+            .filter(|g| g.is_live(ctx.now) || (g.revoked_for(&ctx.who.user, reason) && g.was_activated()))
+            .map(|g| g.account.clone())
+            .collect();
         accounts.sort();
         accounts.dedup();
         self.revoke_user(&user, grants, accounts, reason, ctx).await
@@ -497,8 +509,16 @@ impl AccessHandler {
         ctx: &Ctx<'_>,
     ) -> Result<(RevocationResult, Vec<PublishedEvent>), Failure> {
         let revocation = Revocation { at: ctx.now, by: ctx.who.user.clone(), reason: reason.to_owned() };
-        let open: Vec<Grant> = grants.into_iter().filter(|g| g.is_open(ctx.now)).collect();
-        let revoked = self.revoker.revoke_grants(&open, &revocation).await?;
+        let open: Vec<Grant> = grants.iter().filter(|g| g.is_open(ctx.now)).cloned().collect();
+        let mut revoked = self.revoker.revoke_grants(&open, &revocation).await?;
+        // Grants an earlier delivery of this very revocation revoked are reported and announced again
+        // (same event ids), so a delivery that failed after revoking them loses nothing.
+        for g in grants {
+            if g.revoked_for(&revocation.by, reason) && !revoked.iter().any(|r| r.id == g.id) {
+                revoked.push(g);
+            }
+        }
+        revoked.sort_by(|a, b| a.id.cmp(&b.id));
         let cutoff = self.revoker.kill_sessions(user, &accounts, ctx.now, ctx.now).await?;
         let mut events = Vec::new();
         for g in &revoked {

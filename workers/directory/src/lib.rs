@@ -201,8 +201,7 @@ impl DirectoryHandler {
         let mut revoked = self.revoker.revoke_grants(&covered, &revocation).await.map_err(Failure::from)?;
         // Grants an earlier delivery of this very change revoked are reported (and announced) again.
         for g in self.store.kept_grants(&event.user, now).await? {
-            let by_this = g.revoked.as_ref().is_some_and(|r| r.by == DIRECTORY_ACTOR && r.reason == reason);
-            if by_this && !revoked.iter().any(|r| r.id == g.id) {
+            if g.revoked_for(DIRECTORY_ACTOR, &reason) && !revoked.iter().any(|r| r.id == g.id) {
                 revoked.push(g);
             }
         }

@@ -58,7 +58,7 @@ fn key_of(item: &Item) -> String {
 }
 
 /// A classified DynamoDB error as a store error: retryable ones may pass, the rest cannot.
-fn store_error<E>(op: &'static str, e: &SdkError<E>) -> StoreError
+pub(crate) fn store_error<E>(op: &'static str, e: &SdkError<E>) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -67,7 +67,8 @@ where
     match failure.kind {
         FailureKind::Invalid => StoreError::Invalid(message),
         FailureKind::ConditionFailed => StoreError::Conflict(message),
-        _ => StoreError::Unavailable(message),
+        FailureKind::AccessDenied | FailureKind::NotFound | FailureKind::Unsupported => StoreError::Denied(message),
+        FailureKind::Throttled | FailureKind::Transient => StoreError::Unavailable(message),
     }
 }
 

@@ -1,9 +1,9 @@
 //! [`AuditSink`] over EventBridge: audit events on the Portcullis bus, source `portcullis.access`.
 
 use async_trait::async_trait;
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
 use portcullis_domain::audit::SOURCE;
-use portcullis_runtime::aws::classify;
+use portcullis_runtime::aws::{FailureKind, classify};
 
 use crate::ports::{AuditError, AuditSink, PublishedEvent};
 
@@ -41,18 +41,30 @@ impl AuditSink for EventBridgeAudit {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| AuditError(format!("events:PutEvents: {}", classify(&e).message)))?;
+                .map_err(|e| classify(&e).context("events:PutEvents"))?;
             if out.failed_entry_count > 0 {
-                let why: Vec<String> = out
-                    .entries()
-                    .iter()
-                    .filter_map(|e| {
-                        e.error_code.clone().map(|c| format!("{c}: {}", e.error_message.clone().unwrap_or_default()))
-                    })
-                    .collect();
-                return Err(AuditError(format!("events:PutEvents: {}", why.join("; "))));
+                return Err(entry_failure(out.entries()));
             }
         }
         Ok(())
     }
+}
+
+/// The failure of a `PutEvents` whose entries failed: denied when an entry was denied (the bus's
+/// resource policy, a KMS key), else worth retrying (EventBridge's `InternalFailure`,
+/// `ThrottlingException`).
+fn entry_failure(entries: &[PutEventsResultEntry]) -> AuditError {
+    let codes: Vec<&str> = entries.iter().filter_map(|e| e.error_code.as_deref()).collect();
+    let why: Vec<String> = entries
+        .iter()
+        .filter_map(|e| {
+            e.error_code.as_ref().map(|c| format!("{c}: {}", e.error_message.as_deref().unwrap_or_default()))
+        })
+        .collect();
+    let kind = if codes.iter().any(|c| c.to_ascii_lowercase().contains("accessdenied")) {
+        FailureKind::AccessDenied
+    } else {
+        FailureKind::Transient
+    };
+    AuditError::new(kind, format!("events:PutEvents: {}", why.join("; ")))
 }

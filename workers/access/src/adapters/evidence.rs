@@ -12,7 +12,6 @@ use portcullis_domain::AccountId;
 use portcullis_domain::messages::ControlEvidence;
 use portcullis_domain::posture::ControlId;
 use portcullis_domain::table::Key;
-use portcullis_runtime::aws::classify;
 
 use crate::ports::{EvidenceReader, StoreError};
 
@@ -86,10 +85,13 @@ impl EvidenceReader for DynamoEvidenceReader {
                 .map_err(|e| StoreError::Invalid(format!("DynamoDB BatchGetItem: {e}")))?;
             let mut pending = HashMap::from([(self.table.clone(), request)]);
             for attempt in 0..5u64 {
-                let resp =
-                    self.client.batch_get_item().set_request_items(Some(pending.clone())).send().await.map_err(
-                        |e| StoreError::Unavailable(format!("DynamoDB BatchGetItem: {}", classify(&e).message)),
-                    )?;
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(pending.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| super::dynamo::store_error("BatchGetItem", &e))?;
                 for item in resp.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
                     out.extend(evidence_of(&item));
                 }

@@ -25,9 +25,12 @@ impl IamSessionRevoker {
     }
 
     fn account(&self, account: &AccountId) -> Result<&(aws_sdk_iam::Client, String), RevokerError> {
-        self.accounts
-            .get(account)
-            .ok_or_else(|| RevokerError(format!("account {account} has no broker role to revoke sessions on")))
+        self.accounts.get(account).ok_or_else(|| {
+            RevokerError::new(
+                FailureKind::NotFound,
+                format!("account {account} has no broker role to revoke sessions on"),
+            )
+        })
     }
 }
 
@@ -47,7 +50,7 @@ impl SessionRevoker for IamSessionRevoker {
                 if failure.kind == FailureKind::NotFound {
                     Ok(None)
                 } else {
-                    Err(RevokerError(format!("iam:GetRolePolicy on {role} in {account}: {}", failure.message)))
+                    Err(failure.context(format_args!("iam:GetRolePolicy on {role} in {account}")))
                 }
             }
         }
@@ -61,7 +64,7 @@ impl SessionRevoker for IamSessionRevoker {
             .policy_document(document)
             .send()
             .await
-            .map_err(|e| RevokerError(format!("iam:PutRolePolicy on {role} in {account}: {}", classify(&e).message)))?;
+            .map_err(|e| classify(&e).context(format_args!("iam:PutRolePolicy on {role} in {account}")))?;
         Ok(())
     }
 }
