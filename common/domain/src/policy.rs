@@ -329,7 +329,7 @@ mod tests {
     /// A statement split into what it says apart from time (without `Sid`, which IAM ignores for
     /// access) and its `aws:CurrentTime` upper bounds: each entry is one `DateLessThan` key whose
     /// values are alternatives.
-    fn split(statement: &Value) -> (Value, Vec<Vec<DateTime<Utc>>>) {
+    fn split(statement: &Value) -> (Value, Bounds) {
         let mut core = statement.as_object().expect("an object").clone();
         core.remove("Sid");
         let mut bounds = Vec::new();
@@ -351,6 +351,9 @@ mod tests {
         }
         (Value::Object(core), bounds)
     }
+
+    /// `aws:CurrentTime` upper bounds: one entry per key, its values alternatives.
+    type Bounds = Vec<Vec<DateTime<Utc>>>;
 
     fn in_time(bounds: &[Vec<DateTime<Utc>>], t: DateTime<Utc>) -> bool {
         bounds.iter().all(|values| values.iter().any(|v| t < *v))
@@ -387,12 +390,12 @@ mod tests {
             prop_assert_eq!(Some(policy.latest_expiry), live.iter().map(|g| g.expires_at).max());
             let doc: Value = serde_json::from_str(&policy.json).expect("the policy is JSON");
             prop_assert_eq!(&doc["Version"], "2012-10-17");
-            let out: Vec<(Value, Vec<Vec<DateTime<Utc>>>)> =
+            let out: Vec<(Value, Bounds)> =
                 doc["Statement"].as_array().expect("statements").iter().map(split).collect();
             prop_assert_eq!(out.len(), policy.statement_count);
             crate::iam_policy::PolicyDocument::parse(&doc).expect("the evaluator reads it");
 
-            let granted: Vec<(Value, Vec<Vec<DateTime<Utc>>>, DateTime<Utc>)> = live
+            let granted: Vec<(Value, Bounds, DateTime<Utc>)> = live
                 .iter()
                 .flat_map(|g| g.statements.iter().map(|s| { let (core, bounds) = split(s); (core, bounds, g.expires_at) }))
                 .collect();

@@ -175,7 +175,11 @@ mod tests {
     /// users it names (`None`: everyone) and the issue times it denies before. Any other statement
     /// shape or condition fails the test, so a change to what [`render`] writes must come with a
     /// change to this oracle.
-    struct Denials(Vec<(Option<Vec<String>>, Vec<DateTime<Utc>>)>);
+    struct Denials(Vec<Denial>);
+
+    /// One deny statement: the users it names (`None`: everyone), and the issue times it denies
+    /// sessions before (alternatives).
+    type Denial = (Option<Vec<String>>, Vec<DateTime<Utc>>);
 
     impl Denials {
         fn read(document: &str) -> Self {
