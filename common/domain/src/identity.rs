@@ -95,7 +95,7 @@ mod tests {
     use serde_json::json;
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+        #![proptest_config(crate::properties::config(1024))]
 
         /// Whatever an IdP profile holds: a sanitized name is short, printable, visibly what it
         /// says (no invisible formatting), single-spaced and trimmed, and sanitizing it again

@@ -270,7 +270,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(1024))]
+        #![proptest_config(crate::properties::config(1024))]
 
         /// Each id accepts exactly the strings its published pattern (the JSON Schema's) matches,
         /// the same through serde, and prints back what it parsed.

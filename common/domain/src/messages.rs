@@ -796,7 +796,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(crate::properties::config(512))]
 
         /// Any text, any JSON, and valid envelopes with text spliced in: never a panic, always a
         /// parsed request or a refusal with a stable code.

@@ -360,7 +360,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(crate::properties::config(512))]
 
         /// For any grants: the policy holds exactly the live grants' statements, each for exactly as
         /// long as its grant and its own condition allow (none lost, none widened, nothing from an

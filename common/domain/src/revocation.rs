@@ -233,7 +233,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(128))]
+        #![proptest_config(crate::properties::config(128))]
 
         /// Every revoked user's sessions issued before their cutoff are denied, whatever merging the
         /// budget forces; the document stays within the budget whenever one statement can; and

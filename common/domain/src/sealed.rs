@@ -181,7 +181,7 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+        #![proptest_config(crate::properties::config(1024))]
 
         /// Any text is a reply key or a `Wire` refusal; a key that parses is its one canonical
         /// spelling, and every 32-byte key survives the wire.

@@ -669,7 +669,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(crate::properties::config(512))]
 
         /// Whatever the values: a render that succeeds is exactly the template with the values
         /// substituted as text (so every action and resource is one the template declared, with
