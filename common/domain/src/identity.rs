@@ -94,6 +94,29 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    proptest::proptest! {
+        #![proptest_config(crate::properties::config(1024))]
+
+        /// Whatever an IdP profile holds: a sanitized name is short, printable, visibly what it
+        /// says (no invisible formatting), single-spaced and trimmed, and sanitizing it again
+        /// changes nothing.
+        #[test]
+        fn display_names_are_bounded_printable_and_stable(
+            raw in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "[a-z \t\n\u{202E}\u{200B}\u{FEFF}\u{00AD}\u{1b}é山]{0,200}",
+            ],
+        ) {
+            if let Some(name) = sanitize_display_name(&raw) {
+                proptest::prop_assert!(name.chars().count() <= MAX_DISPLAY_NAME_CHARS);
+                proptest::prop_assert!(!name.chars().any(|c| c.is_control() || is_invisible_format(c)), "{:?}", name);
+                proptest::prop_assert!(!name.starts_with(char::is_whitespace) && !name.ends_with(char::is_whitespace));
+                proptest::prop_assert!(!name.contains("  "));
+                proptest::prop_assert_eq!(sanitize_display_name(&name), Some(name.clone()));
+            }
+        }
+    }
+
     fn claims(v: Value) -> Map<String, Value> {
         v.as_object().expect("an object").clone()
     }

@@ -222,6 +222,88 @@ impl fmt::Display for QueueUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Strings near `pattern`: matching it, off by a character or a length, or anything.
+    fn near(pattern: &'static str) -> impl Strategy<Value = String> {
+        let inner = pattern.trim_start_matches('^').trim_end_matches('$');
+        prop_oneof![
+            inner,
+            (inner, any::<prop::sample::Index>(), any::<char>()).prop_map(|(s, at, c)| {
+                let mut chars: Vec<char> = s.chars().collect();
+                let i = at.index(chars.len() + 1);
+                chars.insert(i, c);
+                chars.into_iter().collect()
+            }),
+            (inner, any::<prop::sample::Index>()).prop_map(|(s, at)| {
+                let mut chars: Vec<char> = s.chars().collect();
+                if !chars.is_empty() {
+                    chars.remove(at.index(chars.len()));
+                }
+                chars.into_iter().collect()
+            }),
+            any::<String>(),
+        ]
+    }
+
+    fn agrees_with_pattern<
+        T: std::str::FromStr + fmt::Display + Serialize + for<'de> Deserialize<'de> + PartialEq + fmt::Debug,
+    >(
+        s: &str,
+        pattern: &str,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let parsed = s.parse::<T>();
+        static COMPILED: std::sync::LazyLock<Vec<(&str, regex::Regex)>> = std::sync::LazyLock::new(|| {
+            [AccountId::PATTERN, TemplateName::PATTERN, MessageId::PATTERN, GrantId::PATTERN]
+                .map(|p| (p, regex::Regex::new(p).unwrap()))
+                .into()
+        });
+        let regex = &COMPILED.iter().find(|(p, _)| *p == pattern).unwrap().1;
+        prop_assert_eq!(parsed.is_ok(), regex.is_match(s), "{:?}", s);
+        let json = serde_json::to_string(s).unwrap();
+        prop_assert_eq!(serde_json::from_str::<T>(&json).is_ok(), parsed.is_ok());
+        if let Ok(id) = parsed {
+            prop_assert_eq!(id.to_string(), s);
+            prop_assert_eq!(serde_json::to_string(&id).unwrap(), json);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(crate::properties::config(1024))]
+
+        /// Each id accepts exactly the strings its published pattern (the JSON Schema's) matches,
+        /// the same through serde, and prints back what it parsed.
+        #[test]
+        fn ids_accept_exactly_their_pattern(
+            account in near(AccountId::PATTERN),
+            template in near(TemplateName::PATTERN),
+            message in near(MessageId::PATTERN),
+            grant in near(GrantId::PATTERN),
+        ) {
+            agrees_with_pattern::<AccountId>(&account, AccountId::PATTERN)?;
+            agrees_with_pattern::<TemplateName>(&template, TemplateName::PATTERN)?;
+            agrees_with_pattern::<MessageId>(&message, MessageId::PATTERN)?;
+            agrees_with_pattern::<GrantId>(&grant, GrantId::PATTERN)?;
+        }
+
+        /// Any text is a queue URL or not, without panicking; one that is splits into parts that
+        /// put it back together.
+        #[test]
+        fn queue_urls_split_into_parts_that_rebuild_them(
+            url in prop_oneof![
+                any::<String>(),
+                "(https?|ftp)://[A-Za-z0-9.:@?#-]{0,12}/[0-9]{11,13}/[A-Za-z0-9_.%/-]{0,84}",
+            ],
+        ) {
+            if let Some(q) = QueueUrl::parse(&url) {
+                prop_assert_eq!(q.as_str(), url.as_str());
+                let rebuilt = format!("{}/{}/{}", q.endpoint(), q.account(), q.name());
+                prop_assert_eq!(rebuilt.to_ascii_lowercase(), url.to_ascii_lowercase());
+                prop_assert!((1..=MAX_QUEUE_NAME_CHARS).contains(&q.name().len()));
+            }
+        }
+    }
 
     #[test]
     fn each_id_accepts_exactly_its_shape() {

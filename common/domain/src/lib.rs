@@ -51,3 +51,17 @@ pub mod template;
 
 pub use error::{ErrorCode, RequestError};
 pub use ids::{AccountId, GrantId, MessageId, QueueUrl, TemplateName};
+
+/// Property tests (proptest) in every module: how many cases each runs.
+#[cfg(test)]
+pub(crate) mod properties {
+    use proptest::prelude::ProptestConfig;
+
+    /// `default` cases, chosen so the property takes a few seconds at most in a debug build on two
+    /// cores (`cargo test` in CI runs them all); `PROPTEST_CASES` raises or lowers every property at
+    /// once for a longer fuzzing run. (`ProptestConfig::with_cases` alone ignores the variable.)
+    pub(crate) fn config(default: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(default);
+        ProptestConfig { cases, ..ProptestConfig::default() }
+    }
+}

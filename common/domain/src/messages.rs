@@ -716,7 +716,123 @@ pub(crate) fn canonical(v: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
     use std::path::PathBuf;
+
+    /// Any JSON value, with keys that are often the envelope's own.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            "[0-9a-z.:_-]{0,12}".prop_map(Value::from),
+        ];
+        let key = prop_oneof![
+            "version|message_id|kind|sent_at|identity_token|on_behalf_of|reply_to|body|user|account|template|params|ttl|reason",
+            any::<String>(),
+        ];
+        leaf.prop_recursive(4, 32, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(key.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn valid_envelope() -> impl Strategy<Value = Envelope<Value>> {
+        (
+            MessageId::PATTERN.trim_start_matches('^').trim_end_matches('$'),
+            prop_oneof![prop::sample::select(Kind::ALL).prop_map(|k| k.as_str().to_owned()), any::<String>()],
+            -10_000_000_000i64..10_000_000_000,
+            0u32..1_000_000_000,
+            prop::option::of(any::<String>()),
+            prop::option::of((
+                any::<String>(),
+                prop::option::of(any::<String>()),
+                prop::collection::vec(any::<String>(), 0..3),
+            )),
+            prop::option::of(any::<String>()),
+            json_value(),
+        )
+            .prop_map(|(id, kind, secs, nanos, identity_token, on_behalf_of, reply_to, body)| Envelope {
+                version: ENVELOPE_VERSION,
+                message_id: MessageId::parse(&id).expect("generated from the pattern"),
+                kind,
+                sent_at: DateTime::from_timestamp(secs, nanos).expect("in range"),
+                identity_token,
+                on_behalf_of: on_behalf_of.map(|(user, team, groups)| OnBehalfOf { user, team, groups }),
+                reply_to,
+                body,
+            })
+    }
+
+    /// What a worker does with a raw message body, in order; each step either goes on or refuses
+    /// with one of the codes it may give.
+    fn read_message(raw: &str) -> Result<(), TestCaseError> {
+        let _ = Envelope::salvage_reply_to(raw);
+        let envelope = match Envelope::parse(raw) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                prop_assert!(matches!(e.code, ErrorCode::BadRequest | ErrorCode::UnsupportedVersion), "{:?}", e.code);
+                return Ok(());
+            }
+        };
+        let _ = envelope.digest();
+        let kind = match Kind::parse(&envelope.kind) {
+            Ok(kind) => kind,
+            Err(e) => {
+                prop_assert_eq!(e.code, ErrorCode::UnknownKind);
+                return Ok(());
+            }
+        };
+        if let Err(e) = Request::parse(kind, envelope.body) {
+            prop_assert_eq!(e.code, ErrorCode::BadRequest);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(crate::properties::config(512))]
+
+        /// Any text, any JSON, and valid envelopes with text spliced in: never a panic, always a
+        /// parsed request or a refusal with a stable code.
+        #[test]
+        fn any_message_is_read_or_refused_with_a_code(
+            raw in prop_oneof![
+                any::<String>(),
+                json_value().prop_map(|v| v.to_string()),
+                (valid_envelope(), any::<prop::sample::Index>(), "[\"{}\\[\\],:0-9a-z\\\\]{0,4}").prop_map(|(e, at, splice)| {
+                    let mut text = serde_json::to_string(&e).expect("serializes");
+                    let at = text.char_indices().map(|(i, _)| i).nth(at.index(text.chars().count())).unwrap_or(0);
+                    text.insert_str(at, &splice);
+                    text
+                }),
+            ],
+        ) {
+            read_message(&raw)?;
+        }
+
+        /// A body of any shape for any kind: parsed, or refused as `bad_request`.
+        #[test]
+        fn any_body_for_any_kind_is_parsed_or_bad_request(kind in prop::sample::select(Kind::ALL), body in json_value()) {
+            if let Err(e) = Request::parse(kind, body) {
+                prop_assert_eq!(e.code, ErrorCode::BadRequest);
+            }
+        }
+
+        /// A valid envelope survives the wire unchanged.
+        #[test]
+        fn valid_envelopes_round_trip(envelope in valid_envelope()) {
+            let text = serde_json::to_string(&envelope).expect("serializes");
+            prop_assert_eq!(Envelope::parse(&text).expect("parses"), envelope.clone());
+            let (reply_to, message_id) = Envelope::salvage_reply_to(&text);
+            prop_assert_eq!((reply_to, message_id), (envelope.reply_to, Some(envelope.message_id)));
+        }
+    }
 
     #[test]
     fn a_newer_envelope_is_unsupported_even_with_fields_this_version_lacks() {

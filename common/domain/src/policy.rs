@@ -131,11 +131,7 @@ fn with_expiry_condition(mut statement: Value, expiry: DateTime<Utc>) -> Value {
             let op = cond.entry("DateLessThan").or_insert_with(|| Value::Object(Map::new()));
             if let Some(op) = op.as_object_mut() {
                 // A template's own, earlier aws:CurrentTime bound wins.
-                let keep_existing = op
-                    .get("aws:CurrentTime")
-                    .and_then(Value::as_str)
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                    .is_some_and(|t| t.with_timezone(&Utc) < expiry);
+                let keep_existing = op.get("aws:CurrentTime").and_then(latest_bound).is_some_and(|t| t < expiry);
                 if !keep_existing {
                     op.insert("aws:CurrentTime".into(), Value::String(stamp));
                 }
@@ -145,11 +141,33 @@ fn with_expiry_condition(mut statement: Value, expiry: DateTime<Utc>) -> Value {
     statement
 }
 
+/// The latest instant an `aws:CurrentTime` condition value lets through, read as IAM reads dates
+/// (RFC 3339 or epoch seconds, as a number or digits); a list allows while *any* of its values does,
+/// so its latest. `None` when a value is none of these: IAM refuses a policy with a date it cannot
+/// read (`MalformedPolicyDocument`), so the grant's expiry replaces it.
+fn latest_bound(value: &Value) -> Option<DateTime<Utc>> {
+    let one = |v: &Value| match v {
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok().and_then(|secs| DateTime::from_timestamp(secs, 0))
+        }
+        Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)),
+        Value::Number(n) => n.as_i64().and_then(|secs| DateTime::from_timestamp(secs, 0)),
+        _ => None,
+    };
+    match value {
+        Value::Array(items) if !items.is_empty() => {
+            items.iter().map(one).collect::<Option<Vec<_>>>()?.into_iter().max()
+        }
+        other => one(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::{AccountId, MessageId, TemplateName};
     use chrono::{Duration, TimeZone};
+    use proptest::prelude::*;
     use std::collections::BTreeMap;
 
     fn now() -> DateTime<Utc> {
@@ -188,6 +206,227 @@ mod tests {
             break_glass: None,
             user_display_name: None,
             revision: 0,
+        }
+    }
+
+    /// Where a grant stands, for the properties: only `Active` and `Approved` confer access.
+    #[derive(Debug, Clone, Copy)]
+    enum State {
+        Active,
+        Approved,
+        Expired,
+        Revoked,
+        Pending,
+        Denied,
+    }
+
+    fn state() -> impl Strategy<Value = State> {
+        prop_oneof![
+            4 => Just(State::Active),
+            1 => Just(State::Approved),
+            1 => Just(State::Expired),
+            1 => Just(State::Revoked),
+            1 => Just(State::Pending),
+            1 => Just(State::Denied),
+        ]
+    }
+
+    /// A whole-second time `minutes` from `now()`, RFC 3339 (a policy's dates have whole seconds).
+    fn at(minutes: i64) -> String {
+        (now() + Duration::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+
+    /// A statement's own condition, as a template may write it: time bounds on `aws:CurrentTime` as
+    /// one date, several (IAM: any of them), or epoch seconds, and conditions on other keys.
+    fn own_condition() -> impl Strategy<Value = Option<Value>> {
+        let minutes = -30i64..600;
+        prop_oneof![
+            4 => Just(None),
+            2 => minutes.clone().prop_map(|m| Some(json!({"DateLessThan": {"aws:CurrentTime": at(m)}}))),
+            1 => prop::collection::vec(minutes.clone(), 1..3)
+                .prop_map(|ms| Some(json!({"DateLessThan": {"aws:CurrentTime": ms.into_iter().map(at).collect::<Vec<_>>()}}))),
+            1 => minutes.clone().prop_map(|m| Some(json!({"DateLessThan": {"aws:CurrentTime": (now() + Duration::minutes(m)).timestamp()}}))),
+            1 => minutes.clone().prop_map(|m| Some(json!({"DateLessThan": {"aws:CurrentTime": (now() + Duration::minutes(m)).timestamp().to_string()}}))),
+            1 => Just(Some(json!({"Bool": {"aws:SecureTransport": "true"}}))),
+            1 => minutes.prop_map(|m| Some(json!({"Bool": {"aws:SecureTransport": "true"}, "DateLessThan": {"aws:CurrentTime": at(m)}}))),
+        ]
+    }
+
+    /// A rendered statement from a small pool, so that grants often share statements.
+    fn statement() -> impl Strategy<Value = Value> {
+        let actions = prop::sample::subsequence(
+            vec!["s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt", "dynamodb:GetItem"],
+            1..3,
+        );
+        (
+            prop_oneof![5 => Just("Allow"), 1 => Just("Deny")],
+            actions,
+            prop_oneof![(0..3u8).prop_map(|b| format!("arn:aws:s3:::b{b}/*")), Just("*".to_owned())],
+            prop::option::of("[A-Z][a-z0-9]{0,6}"),
+            own_condition(),
+        )
+            .prop_map(|(effect, actions, resource, sid, condition)| {
+                let mut s = json!({"Effect": effect, "Action": actions, "Resource": resource});
+                if let Some(sid) = sid {
+                    s["Sid"] = json!(sid);
+                }
+                if let Some(condition) = condition {
+                    s["Condition"] = condition;
+                }
+                s
+            })
+    }
+
+    fn grants() -> impl Strategy<Value = Vec<Grant>> {
+        prop::collection::vec((state(), 1i64..600, prop::collection::vec(statement(), 1..5)), 0..9).prop_map(|specs| {
+            specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (state, minutes, statements))| {
+                    let mut g = grant(&format!("g{i}"), "unused", minutes);
+                    g.statements = statements;
+                    let approval = |activated: bool, denied: bool| crate::grant::GrantApproval {
+                        required: 1,
+                        approver_groups: vec!["leads".into()],
+                        approvals: vec![],
+                        pending_until: now() + Duration::minutes(10),
+                        activated_at: activated.then(|| now() - Duration::minutes(1)),
+                        denied: denied.then(|| crate::grant::Denial {
+                            by: "bob".into(),
+                            at: now(),
+                            reason: "no".into(),
+                        }),
+                    };
+                    match state {
+                        State::Active => {}
+                        State::Approved => g.approval = Some(approval(true, false)),
+                        State::Expired => g.expires_at = now() - Duration::minutes(minutes % 60),
+                        State::Revoked => {
+                            g.revoked =
+                                Some(crate::grant::Revocation { at: now(), by: "alice".into(), reason: "r".into() })
+                        }
+                        State::Pending => g.approval = Some(approval(false, false)),
+                        State::Denied => g.approval = Some(approval(false, true)),
+                    }
+                    g
+                })
+                .collect()
+        })
+    }
+
+    /// IAM's reading of a date in a date condition: RFC 3339, or epoch seconds (a number or digits).
+    fn iam_date(v: &Value) -> DateTime<Utc> {
+        match v {
+            Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => {
+                DateTime::from_timestamp(s.parse().expect("epoch seconds"), 0).expect("a time")
+            }
+            Value::String(s) => s.parse().expect("an RFC 3339 date"),
+            Value::Number(n) => DateTime::from_timestamp(n.as_i64().expect("epoch seconds"), 0).expect("a time"),
+            other => panic!("not a date: {other}"),
+        }
+    }
+
+    /// A statement split into what it says apart from time (without `Sid`, which IAM ignores for
+    /// access) and its `aws:CurrentTime` upper bounds: each entry is one `DateLessThan` key whose
+    /// values are alternatives.
+    fn split(statement: &Value) -> (Value, Bounds) {
+        let mut core = statement.as_object().expect("an object").clone();
+        core.remove("Sid");
+        let mut bounds = Vec::new();
+        if let Some(Value::Object(condition)) = core.get_mut("Condition") {
+            if let Some(Value::Object(op)) = condition.get_mut("DateLessThan") {
+                if let Some(values) = op.remove("aws:CurrentTime") {
+                    bounds.push(match values {
+                        Value::Array(vs) => vs.iter().map(iam_date).collect(),
+                        one => vec![iam_date(&one)],
+                    });
+                }
+                if op.is_empty() {
+                    condition.remove("DateLessThan");
+                }
+            }
+            if condition.is_empty() {
+                core.remove("Condition");
+            }
+        }
+        (Value::Object(core), bounds)
+    }
+
+    /// `aws:CurrentTime` upper bounds: one entry per key, its values alternatives.
+    type Bounds = Vec<Vec<DateTime<Utc>>>;
+
+    fn in_time(bounds: &[Vec<DateTime<Utc>>], t: DateTime<Utc>) -> bool {
+        bounds.iter().all(|values| values.iter().any(|v| t < *v))
+    }
+
+    proptest! {
+        #![proptest_config(crate::properties::config(512))]
+
+        /// For any grants: the policy holds exactly the live grants' statements, each for exactly as
+        /// long as its grant and its own condition allow (none lost, none widened, nothing from an
+        /// expired, revoked, pending or denied grant), its size is its length, and a policy that
+        /// would not fit is refused as `policy_too_large`, never cut.
+        #[test]
+        fn the_policy_is_exactly_the_live_grants(grants in grants()) {
+            let live: Vec<&Grant> = grants.iter().filter(|g| g.is_live(now())).collect();
+            let policy = match compose_session_policy(&grants, now()) {
+                Ok(policy) => policy,
+                Err(err) if live.is_empty() => {
+                    prop_assert_eq!(err.code, ErrorCode::NoGrants);
+                    return Ok(());
+                }
+                Err(err) => {
+                    prop_assert_eq!(err.code, ErrorCode::PolicyTooLarge);
+                    let details = err.details.expect("details");
+                    prop_assert!(details["size"].as_u64().expect("a size") > MAX_SESSION_POLICY_CHARS as u64);
+                    prop_assert_eq!(details["grants"].as_array().expect("grants").len(), live.len());
+                    return Ok(());
+                }
+            };
+            prop_assert!(!live.is_empty());
+            prop_assert_eq!(policy.size(), policy.json.chars().count());
+            prop_assert!(policy.size() <= MAX_SESSION_POLICY_CHARS);
+            prop_assert_eq!(&policy.grant_ids, &live.iter().map(|g| g.id.clone()).collect::<Vec<_>>());
+            prop_assert_eq!(Some(policy.latest_expiry), live.iter().map(|g| g.expires_at).max());
+            let doc: Value = serde_json::from_str(&policy.json).expect("the policy is JSON");
+            prop_assert_eq!(&doc["Version"], "2012-10-17");
+            let out: Vec<(Value, Bounds)> =
+                doc["Statement"].as_array().expect("statements").iter().map(split).collect();
+            prop_assert_eq!(out.len(), policy.statement_count);
+            crate::iam_policy::PolicyDocument::parse(&doc).expect("the evaluator reads it");
+
+            let granted: Vec<(Value, Bounds, DateTime<Utc>)> = live
+                .iter()
+                .flat_map(|g| g.statements.iter().map(|s| { let (core, bounds) = split(s); (core, bounds, g.expires_at) }))
+                .collect();
+            // Every instant where something could change: each bound and expiry, either side of it.
+            let mut probes = vec![now(), now() + Duration::days(365)];
+            for g in &grants {
+                for s in &g.statements {
+                    probes.extend(split(s).1.into_iter().flatten());
+                }
+                probes.push(g.expires_at);
+            }
+            let probes: Vec<DateTime<Utc>> =
+                probes.iter().flat_map(|t| [*t - Duration::seconds(1), *t, *t + Duration::seconds(1)]).collect();
+            for t in probes {
+                for (core, bounds, expiry) in &granted {
+                    if t < *expiry && in_time(bounds, t) {
+                        prop_assert!(
+                            out.iter().any(|(o, ob)| o == core && in_time(ob, t)),
+                            "lost at {}: {}", t, core
+                        );
+                    }
+                }
+                for (o, ob) in &out {
+                    if in_time(ob, t) {
+                        prop_assert!(
+                            granted.iter().any(|(core, bounds, expiry)| core == o && t < *expiry && in_time(bounds, t)),
+                            "widened at {}: {} {:?}", t, o, ob
+                        );
+                    }
+                }
+            }
         }
     }
 
@@ -259,6 +498,30 @@ mod tests {
                    "Condition": {"DateLessThan": {"aws:CurrentTime": "2026-11-22T13:00:00Z"}}})
         );
         assert_eq!(st[1]["Resource"], "arn:aws:s3:::b/*");
+    }
+
+    /// Found by `the_policy_is_exactly_the_live_grants`: a template's own bound written as a list
+    /// (or in epoch seconds) was not read, so the grant's later expiry replaced it and the statement
+    /// was allowed for hours after its template said it ends.
+    #[test]
+    fn an_earlier_bound_as_a_list_or_epoch_seconds_is_kept() {
+        for bound in [
+            json!(["2026-11-22T12:00:00Z"]),
+            json!(["2026-11-22T12:00:00Z", "2026-11-22T12:10:00Z"]),
+            json!(now().timestamp() + 600),
+            json!((now().timestamp() + 600).to_string()),
+        ] {
+            let mut g = grant("g1", "a", 300);
+            g.statements[0]["Condition"] = json!({"DateLessThan": {"aws:CurrentTime": bound.clone()}});
+            let doc: Value = serde_json::from_str(&compose_session_policy(&[g], now()).unwrap().json).unwrap();
+            assert_eq!(doc["Statement"][0]["Condition"]["DateLessThan"]["aws:CurrentTime"], bound);
+        }
+        // A list whose latest value is after the grant's expiry gives way to the expiry.
+        let mut late = grant("g1", "a", 60);
+        late.statements[0]["Condition"] =
+            json!({"DateLessThan": {"aws:CurrentTime": ["2026-11-22T12:10:00Z", "2027-01-01T00:00:00Z"]}});
+        let doc: Value = serde_json::from_str(&compose_session_policy(&[late], now()).unwrap().json).unwrap();
+        assert_eq!(doc["Statement"][0]["Condition"]["DateLessThan"]["aws:CurrentTime"], "2026-11-22T13:00:00Z");
     }
 
     #[test]

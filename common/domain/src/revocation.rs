@@ -154,7 +154,9 @@ pub fn generation_of(document: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iam_policy::{Decision, PolicyDocument};
     use chrono::TimeZone;
+    use proptest::prelude::*;
 
     fn t(second: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap() + Duration::seconds(second)
@@ -167,6 +169,137 @@ mod tests {
     fn statements(policy: &RevocationPolicy) -> Vec<Value> {
         let v: Value = serde_json::from_str(&policy.document).unwrap();
         v["Statement"].as_array().unwrap().clone()
+    }
+
+    /// A revocation document as IAM reads it, for the conditions it uses: per deny statement, the
+    /// users it names (`None`: everyone) and the issue times it denies before. Any other statement
+    /// shape or condition fails the test, so a change to what [`render`] writes must come with a
+    /// change to this oracle.
+    struct Denials(Vec<Denial>);
+
+    /// One deny statement: the users it names (`None`: everyone), and the issue times it denies
+    /// sessions before (alternatives).
+    type Denial = (Option<Vec<String>>, Vec<DateTime<Utc>>);
+
+    impl Denials {
+        fn read(document: &str) -> Self {
+            let doc: Value = serde_json::from_str(document).expect("the document is JSON");
+            assert_eq!(doc["Version"], "2012-10-17");
+            let statements = doc["Statement"].as_array().expect("a statement list").iter().map(|s| {
+                assert_eq!(
+                    (&s["Effect"], &s["Action"], &s["Resource"]),
+                    (&json!("Deny"), &json!("*"), &json!("*")),
+                    "{s}"
+                );
+                let condition = s["Condition"].as_object().expect("every deny is conditional");
+                let (mut users, mut before) = (None, Vec::new());
+                for (op, keys) in condition {
+                    for (key, values) in keys.as_object().expect("an operator maps keys to values") {
+                        // IAM: the values of one key are alternatives; keys and operators must all hold.
+                        let values: Vec<String> = match values {
+                            Value::String(v) => vec![v.clone()],
+                            Value::Array(vs) => {
+                                vs.iter().map(|v| v.as_str().expect("string values").to_owned()).collect()
+                            }
+                            other => panic!("unexpected condition value {other}"),
+                        };
+                        match (op.as_str(), key.as_str()) {
+                            ("DateLessThan", "aws:TokenIssueTime") => {
+                                assert!(before.is_empty(), "one issue-time condition per statement");
+                                before = values.iter().map(|v| v.parse().expect("an RFC 3339 date")).collect();
+                            }
+                            ("StringEquals", "aws:SourceIdentity") => users = Some(values),
+                            other => panic!("a condition the oracle does not know: {other:?}"),
+                        }
+                    }
+                }
+                assert!(!before.is_empty(), "every deny is bounded by an issue time");
+                (users, before)
+            });
+            Self(statements.collect())
+        }
+
+        /// Whether every action of a session of `user` issued at `issued` is denied.
+        fn deny(&self, user: &str, issued: DateTime<Utc>) -> bool {
+            self.0.iter().any(|(users, before)| {
+                users.as_ref().is_none_or(|u| u.iter().any(|u| u == user)) && before.iter().any(|b| issued < *b)
+            })
+        }
+    }
+
+    /// STS names (`[A-Za-z0-9_+=,.@-]{2,64}`): short ones collide often, long ones fill the budget.
+    fn source_identity() -> impl Strategy<Value = String> {
+        prop_oneof!["u[a-e]{1,2}", "[A-Za-z0-9_+=,.@-]{2,64}"]
+    }
+
+    proptest! {
+        #![proptest_config(crate::properties::config(128))]
+
+        /// Every revoked user's sessions issued before their cutoff are denied, whatever merging the
+        /// budget forces; the document stays within the budget whenever one statement can; and
+        /// nobody else is denied, except in the documented last resort (one statement denying every
+        /// session issued before the latest cutoff), which is used only when no list of users fits.
+        #[test]
+        fn revoked_users_stay_denied_and_nobody_else_is(
+            revocations in prop::collection::vec((source_identity(), 0i64..7_500), 0..120),
+            budget in prop_oneof![300usize..1_500, 1_500usize..=10_240],
+            generation in any::<u64>(),
+            other in "zz[a-z]{0,8}",
+            probe in 0i64..7_500,
+        ) {
+            let (now, max_session) = (t(7_200), Duration::hours(1));
+            let revocations: Vec<SessionRevocation> =
+                revocations.into_iter().map(|(user, second)| SessionRevocation { source_identity: user, cutoff: t(second) }).collect();
+            let p = render(&revocations, generation, now, max_session, budget);
+            let size = p.document.chars().count();
+            let d = Denials::read(&p.document);
+            prop_assert_eq!(generation_of(&p.document), Some(generation));
+            // No statement denies unconditionally: the policy never locks out the whole role.
+            let parsed = PolicyDocument::parse(&serde_json::from_str(&p.document).expect("JSON")).expect("a policy");
+            prop_assert_ne!(parsed.decide("s3:GetObject"), Decision::ExplicitDeny);
+
+            let live: BTreeMap<&str, DateTime<Utc>> = revocations
+                .iter()
+                .filter(|r| r.cutoff + max_session > now)
+                .map(|r| (r.source_identity.as_str(), revoked_until(&revocations, &r.source_identity).expect("revoked")))
+                .collect();
+            prop_assert_eq!(p.users, live.len());
+            let Some(latest) = live.values().max().copied() else {
+                prop_assert_eq!((p.statements, p.merged), (0, false));
+                prop_assert!(!d.deny(&other, t(probe)));
+                return Ok(());
+            };
+            // Within budget whenever the smallest possible document is.
+            if document(generation, &[(latest, Vec::new())]).chars().count() <= budget {
+                prop_assert!(size <= budget, "{} > {}", size, budget);
+            }
+            let mut everyone: Vec<&str> = live.keys().copied().collect();
+            everyone.sort_unstable();
+            let one_list_fits = document(generation, &[(latest, everyone)]).chars().count() <= budget;
+            let last_resort = p.statements == 1 && !p.document.contains("aws:SourceIdentity");
+            if one_list_fits {
+                prop_assert!(!last_resort, "the last resort was used though one statement of users fits");
+            }
+            for (user, cutoff) in &live {
+                // Denied up to their own cutoff: the second before it, and any earlier probe.
+                prop_assert!(d.deny(user, *cutoff - Duration::seconds(1)), "{} not denied before {}", user, cutoff);
+                if t(probe) < *cutoff {
+                    prop_assert!(d.deny(user, t(probe)));
+                }
+                // Never past the latest cutoff; and without merging, exactly up to their own.
+                prop_assert!(!d.deny(user, latest));
+                if !p.merged {
+                    prop_assert!(!d.deny(user, *cutoff));
+                }
+            }
+            // Someone not revoked (or whose revocations were all pruned) is never denied, except
+            // under the last resort, and then only for sessions issued before the latest cutoff.
+            let pruned = revocations.iter().map(|r| r.source_identity.as_str()).find(|u| !live.contains_key(u));
+            for bystander in std::iter::once(other.as_str()).chain(pruned).filter(|u| !live.contains_key(u)) {
+                let denied = d.deny(bystander, t(probe));
+                prop_assert_eq!(denied, last_resort && t(probe) < latest, "{} at {}", bystander, t(probe));
+            }
+        }
     }
 
     #[test]

@@ -180,6 +180,25 @@ fn decode_32(s: &str) -> Option<[u8; 32]> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(crate::properties::config(1024))]
+
+        /// Any text is a reply key or a `Wire` refusal; a key that parses is its one canonical
+        /// spelling, and every 32-byte key survives the wire.
+        #[test]
+        fn reply_keys_parse_canonically(
+            text in proptest::prop_oneof!["[A-Za-z0-9_-]{42,44}", proptest::prelude::any::<String>()],
+            bytes in proptest::prelude::any::<[u8; 32]>(),
+        ) {
+            match ReplyKey::parse(&text) {
+                Ok(key) => proptest::prop_assert_eq!(key.encode(), text),
+                Err(e) => proptest::prop_assert!(matches!(e, SealError::Wire(_)), "{:?}", e),
+            }
+            let key = ReplyKey(bytes);
+            proptest::prop_assert_eq!(ReplyKey::parse(&key.encode()), Ok(key));
+        }
+    }
+
     const PT: &[u8] = br#"{"Version":1,"AccessKeyId":"ASIA...","SecretAccessKey":"s","SessionToken":"t"}"#;
 
     fn sealed_for(key: &ReplyKey) -> SealedBox {

@@ -111,7 +111,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(crate::properties::config(2000))]
 
         /// Always a valid STS name, and distinct users get distinct names, including users whose
         /// names are other users' changed names.

@@ -490,6 +490,7 @@ fn check_string_list(v: &Value, what: &str, valid: impl Fn(&str) -> bool, expect
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn bucket_read() -> TemplateSpec {
@@ -509,6 +510,229 @@ mod tests {
 
     fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// Templates whose strings use only `{{ name }}` placeholders, so a render must be plain textual
+    /// substitution of the values: the oracle below.
+    fn property_templates() -> Vec<TemplateSpec> {
+        let spec = |name: &str, parameters: Value, statements: Value| -> TemplateSpec {
+            serde_json::from_value(json!({"name": name, "description": "d", "parameters": parameters,
+                                          "statements": statements, "max_ttl_seconds": 3600}))
+            .unwrap()
+        };
+        vec![
+            spec(
+                "prefixRead",
+                json!([{"name": "bucket", "description": "d", "pattern": "[a-z0-9.-]{3,63}"},
+                       {"name": "prefix", "description": "d", "pattern": "(?s).*"}]),
+                json!([{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                        "Resource": ["arn:aws:s3:::{{ bucket }}", "arn:aws:s3:::{{ bucket }}/{{ prefix }}*"],
+                        "Condition": {"StringLike": {"s3:prefix": ["{{ prefix }}*"]}}}]),
+            ),
+            spec(
+                "verbFromParam",
+                json!([{"name": "verb", "description": "d", "pattern": "Get[A-Za-z]*"},
+                       {"name": "bucket", "description": "d", "pattern": "(?s).*", "allow_wildcards": true}]),
+                json!([{"Effect": "Allow", "Action": "s3:{{ verb }}", "Resource": "arn:aws:s3:::{{ bucket }}/*"},
+                       {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::{{ bucket }}/{{ bucket }}"}]),
+            ),
+            spec(
+                "everythingTemplated",
+                json!([{"name": "effect", "description": "d", "pattern": "(?s).*"},
+                       {"name": "sid", "description": "d", "pattern": "(?s).*"},
+                       {"name": "arn", "description": "d", "pattern": "(?s).*"}]),
+                json!([{"Sid": "{{ sid }}", "Effect": "{{ effect }}", "Action": "sqs:SendMessage",
+                        "Resource": "{{ arn }}"}]),
+            ),
+        ]
+    }
+
+    /// `text` with every `{{ name }}` replaced by its value, in one pass (a value holding `{{ x }}`
+    /// stays as it is).
+    fn substitute(text: &str, params: &BTreeMap<String, String>) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("{{ ") {
+            let end = start + rest[start..].find(" }}").expect("a closed placeholder");
+            out.push_str(&rest[..start]);
+            out.push_str(&params[&rest[start + 3..end]]);
+            rest = &rest[end + 3..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn substitute_all(v: &Value, params: &BTreeMap<String, String>) -> Value {
+        match v {
+            Value::String(s) => Value::String(substitute(s, params)),
+            Value::Array(items) => Value::Array(items.iter().map(|i| substitute_all(i, params)).collect()),
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), substitute_all(v, params))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// The template's rules for values, restated: declared, present, short, printable, no IAM
+    /// wildcard unless allowed, and matching the whole pattern.
+    fn values_are_acceptable(spec: &TemplateSpec, params: &BTreeMap<String, String>) -> bool {
+        params.keys().all(|k| spec.parameters.iter().any(|p| &p.name == k))
+            && spec.parameters.iter().all(|p| {
+                params.get(&p.name).is_some_and(|v| {
+                    v.chars().count() <= MAX_PARAM_VALUE_CHARS
+                        && !v.chars().any(char::is_control)
+                        && (p.allow_wildcards || !v.contains(['*', '?', '$']))
+                        && Regex::new(&format!("^(?:{})$", p.pattern)).unwrap().is_match(v)
+                })
+            })
+    }
+
+    /// Pieces of values that try to break out: JSON and Jinja metacharacters, IAM wildcards,
+    /// separators, other scripts (all printable; newlines come from `hostile_value`).
+    fn fragment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("\"".to_owned()),
+            Just("\\".to_owned()),
+            Just("{{".to_owned()),
+            Just("}}".to_owned()),
+            Just("{%".to_owned()),
+            Just("%}".to_owned()),
+            Just("{{ bucket }}".to_owned()),
+            Just("*".to_owned()),
+            Just("?".to_owned()),
+            Just("$".to_owned()),
+            Just(",".to_owned()),
+            Just("]".to_owned()),
+            Just("[".to_owned()),
+            Just("\u{2028}".to_owned()),
+            Just("é山🦀".to_owned()),
+            Just("Allow".to_owned()),
+            Just("Deny".to_owned()),
+            Just("arn:aws:s3:::".to_owned()),
+            Just("\", \"Action\": \"iam:*".to_owned()),
+            Just("/".to_owned()),
+            "[a-z0-9.-]{1,8}",
+        ]
+    }
+
+    fn hostile_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => prop::collection::vec(fragment(), 0..10).prop_map(|f| f.concat()),
+            1 => prop::collection::vec(prop_oneof![fragment(), Just("\n".to_owned())], 0..10).prop_map(|f| f.concat()),
+            1 => any::<String>(),
+            1 => "[a-z]{300}",
+        ]
+    }
+
+    /// A value for the parameter `name` of [`property_templates`]: half the time one its template
+    /// can render (hostile text where the pattern lets it through), else anything.
+    fn value_for(name: &str) -> BoxedStrategy<String> {
+        let hostile_text = prop::collection::vec(fragment(), 0..10).prop_map(|f| f.concat());
+        let plausible = match name {
+            "bucket" => prop_oneof!["[a-z0-9.-]{3,12}", hostile_text].boxed(),
+            "verb" => {
+                prop_oneof![Just("GetObject".to_owned()), Just("GetObjectVersion".to_owned()), "Get[A-Za-z]{0,9}"]
+                    .boxed()
+            }
+            "effect" => prop_oneof![Just("Allow".to_owned()), Just("Deny".to_owned())].boxed(),
+            "sid" => "[A-Za-z0-9]{1,12}".boxed(),
+            "arn" => hostile_text.prop_map(|t| format!("arn:aws:sqs:eu-west-1:123456789012:{t}")).boxed(),
+            _ => hostile_text.boxed(),
+        };
+        prop_oneof![3 => plausible, 1 => hostile_value()].boxed()
+    }
+
+    fn template_and_params() -> impl Strategy<Value = (TemplateSpec, BTreeMap<String, String>)> {
+        (0..property_templates().len()).prop_flat_map(|i| {
+            let spec = property_templates().swap_remove(i);
+            let values: Vec<BoxedStrategy<(String, String)>> = spec
+                .parameters
+                .iter()
+                .map(|p| {
+                    let name = p.name.clone();
+                    value_for(&name).prop_map(move |v| (name.clone(), v)).boxed()
+                })
+                .collect();
+            (Just(spec), values, prop::option::weighted(0.05, "[a-z]{1,6}"), any::<bool>()).prop_map(
+                |(spec, values, extra, drop_one)| {
+                    let mut params: BTreeMap<String, String> = values.into_iter().collect();
+                    if let Some(extra) = extra {
+                        params.insert(extra, "x".into());
+                        if drop_one {
+                            params.pop_first();
+                        }
+                    }
+                    (spec, params)
+                },
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(crate::properties::config(512))]
+
+        /// Whatever the values: a render that succeeds is exactly the template with the values
+        /// substituted as text (so every action and resource is one the template declared, with
+        /// parameter text only where it has a placeholder, no element added and no wildcard a
+        /// pattern forbids), it round-trips through JSON, and every value kept the template's rules;
+        /// a render that fails is a coded refusal, `param_invalid` exactly when a value broke them.
+        #[test]
+        fn renders_are_the_template_with_values_as_text((spec, params) in template_and_params()) {
+            let acceptable = values_are_acceptable(&spec, &params);
+            let template = CompiledTemplate::compile(spec.clone()).expect("the template compiles");
+            match template.render(&params, &Guardrails::default()) {
+                Ok(out) => {
+                    prop_assert!(acceptable, "rendered with unacceptable values {:?}", params);
+                    let expected: Vec<Value> = spec.statements.iter().map(|s| substitute_all(s, &params)).collect();
+                    prop_assert_eq!(&out, &expected);
+                    let text = serde_json::to_string(&out).expect("serializes");
+                    prop_assert_eq!(serde_json::from_str::<Vec<Value>>(&text).expect("parses"), out.clone());
+                    for (p, value) in spec.parameters.iter().map(|p| (p, &params[&p.name])) {
+                        prop_assert!(p.allow_wildcards || !value.contains(['*', '?', '$']));
+                    }
+                }
+                Err(err) => {
+                    let param_error = matches!(err, RenderError::Param { .. });
+                    prop_assert_eq!(param_error, !acceptable, "{}", err);
+                    let code = RequestError::from(err).code;
+                    prop_assert!(
+                        matches!(code, ErrorCode::ParamInvalid | ErrorCode::TemplateInvalid
+                            | ErrorCode::GuardrailViolation | ErrorCode::ActionUnknown),
+                        "{:?}", code
+                    );
+                }
+            }
+        }
+
+        /// Template strings built from Jinja syntax: compiling never panics, and a template that
+        /// compiles renders any value to one statement of the same keys, or refuses with a code.
+        #[test]
+        fn arbitrary_template_strings_compile_or_are_refused(
+            fragments in prop::collection::vec(prop_oneof![
+                Just("{{"), Just("}}"), Just("{%"), Just("%}"), Just("{#"), Just("#}"), Just(" a "), Just("|upper"),
+                Just("|safe"), Just(" if "), Just(" for x in "), Just("range(9999)"), Just("endfor"), Just("endif"),
+                Just("~"), Just("\""), Just("\\"), Just("arn:aws:s3:::"), Just("*"), Just("loop"), Just(" else "),
+            ], 0..12),
+            value in value_for("a"),
+        ) {
+            let mut spec = bucket_read();
+            spec.parameters[0].name = "a".into();
+            spec.parameters[0].pattern = "(?s).*".into();
+            spec.statements[0]["Resource"] = json!(format!("arn:aws:s3:::{{{{ a }}}}/{}", fragments.concat()));
+            let Ok(template) = CompiledTemplate::compile(spec) else { return Ok(()) };
+            match template.render(&params(&[("a", &value)]), &Guardrails::default()) {
+                Ok(out) => {
+                    prop_assert_eq!(out.len(), 1);
+                    let keys: Vec<&String> = out[0].as_object().expect("an object").keys().collect();
+                    prop_assert_eq!(keys, vec!["Action", "Effect", "Resource"]);
+                    prop_assert!(out[0]["Resource"].as_str().is_some_and(|r| r.starts_with("arn:aws:s3:::")));
+                }
+                Err(err) => {
+                    let code = RequestError::from(err).code;
+                    prop_assert!(matches!(code, ErrorCode::ParamInvalid | ErrorCode::TemplateInvalid), "{:?}", code);
+                }
+            }
+        }
     }
 
     #[test]
