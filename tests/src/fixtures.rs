@@ -559,7 +559,9 @@ pub async fn close_default_security_groups(sdk: &SdkConfig) {
 /// does not rotate, one logging multi-region trail and `extra_trails` single-region trails (every
 /// other one without log file validation), `security_groups` security groups in `vpcs` new VPCs
 /// (every 10th open to 0.0.0.0/0 on SSH), a flow log on every VPC but every 5th new one, one
-/// detector, and the account-wide settings of a healthy account.
+/// detector, `buckets` buckets (every 5th bare), `db_instances` DB instances and `file_systems` file
+/// systems (every 5th failing RDS.2/.3/.13 and EFS.1), `server_certificates` server certificates
+/// (every 5th expired), and the account-wide settings of a healthy account.
 pub async fn benchmark_account(sdk: &SdkConfig, size: &BenchmarkSize) {
     rotate_existing_keys(sdk).await;
     let bucket = "bench-logs";
@@ -578,6 +580,27 @@ pub async fn benchmark_account(sdk: &SdkConfig, size: &BenchmarkSize) {
         .unwrap();
     aws_sdk_ec2::Client::new(sdk).enable_ebs_encryption_by_default().send().await.unwrap();
     config_recorder(sdk, bucket, true).await;
+    futures::stream::iter(0..size.buckets)
+        .for_each_concurrent(8, |i| async move {
+            let name = format!("bench-bucket-{i:03}");
+            if i % 5 == 4 { bare_bucket(sdk, &name).await } else { secure_bucket(sdk, &name, Vec::new()).await }
+        })
+        .await;
+    for i in 0..size.db_instances {
+        let settings = if i % 5 == 4 {
+            DbSettings { public: true, encrypted: false, minor_upgrades: false }
+        } else {
+            DbSettings::HEALTHY
+        };
+        db_instance(sdk, &format!("bench-db-{i:03}"), settings).await;
+    }
+    for i in 0..size.file_systems {
+        file_system(sdk, &format!("bench-fs-{i:03}"), i % 5 != 4).await;
+    }
+    for i in 0..size.server_certificates {
+        let body = if i % 5 == 4 { EXPIRED_2021_PEM } else { VALID_2099_PEM };
+        server_certificate(sdk, &format!("bench-cert-{i:03}"), body).await;
+    }
     futures::stream::iter(0..size.users)
         .for_each_concurrent(8, |i| {
             let iam = iam.clone();
@@ -674,4 +697,12 @@ pub struct BenchmarkSize {
     pub extra_trails: usize,
     pub vpcs: usize,
     pub security_groups: usize,
+    /// Buckets besides the trails' (every 5th bare: no policy, no Block Public Access).
+    pub buckets: usize,
+    /// RDS DB instances (every 5th public, unencrypted and pinned to its minor version).
+    pub db_instances: usize,
+    /// EFS file systems (every 5th unencrypted).
+    pub file_systems: usize,
+    /// IAM server certificates (every 5th expired).
+    pub server_certificates: usize,
 }
