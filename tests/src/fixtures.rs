@@ -1,7 +1,8 @@
 //! Account fixtures for posture tests and the posture benchmark, created through the real APIs.
 //!
 //! [`healthy_account_in`] makes every control of the catalog pass in moto (except IAM.9 and IAM.6:
-//! moto's root user has no MFA device and none can be added), which takes more than on AWS: moto's
+//! moto's root user has no MFA device and none can be added; S3.20: moto's `GetBucketVersioning`
+//! answer does not parse in the SDK; IAM.28: moto has no IAM Access Analyzer), which takes more than on AWS: moto's
 //! default security groups allow all outbound traffic (EC2.2), its default VPCs have no flow log
 //! (EC2.6), EBS default encryption, AWS Config, S3 Block Public Access and the password policy start
 //! off, and there is no support role (IAM.18).
@@ -22,13 +23,15 @@ pub async fn healthy_account(sdk: &SdkConfig) -> HealthyAccount {
 /// A healthy account, `regions[0]` being the home region:
 /// - account-wide: a password policy (14 characters, 24 remembered), S3 Block Public Access on,
 ///   user `alice` with an active access key, user `dana` with a console password and MFA, a
-///   security contact (Account.1);
+///   security contact (Account.1), a server certificate valid until 2099 (IAM.26);
 /// - in the home region: a logging multi-region trail with log file validation and a KMS key, a
 ///   rotating KMS key, S3 object-level data events of every bucket on that trail, and the CIS
 ///   4.1-4.15 chain from it ([`monitoring_chain`]);
 /// - in every region: an enabled GuardDuty detector, EBS default encryption, an AWS Config recorder
 ///   (all resources, global ones in the home region only, the service-linked role), a flow log on
-///   every VPC, default security groups without rules, Security Hub (CIS 4.16).
+///   every VPC, default security groups without rules, Security Hub (CIS 4.16), an RDS DB instance
+///   that is private, encrypted and upgrades minor versions (RDS.2, RDS.3, RDS.13), an encrypted EFS
+///   file system (EFS.1).
 pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAccount {
     let home = regions.first().copied().unwrap_or("us-east-1");
     let home_sdk = regional(sdk, home);
@@ -54,6 +57,7 @@ pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAcc
     console_user(&home_sdk, "dana", true).await;
     block_public_access(&home_sdk, true).await;
     support_role(&home_sdk, "aws-support").await;
+    server_certificate(&home_sdk, "valid-2099", VALID_2099_PEM).await;
     aws_sdk_account::Client::new(&home_sdk)
         .put_alternate_contact()
         .alternate_contact_type(aws_sdk_account::types::AlternateContactType::Security)
@@ -80,6 +84,8 @@ pub async fn healthy_account_in(sdk: &SdkConfig, regions: &[&str]) -> HealthyAcc
         close_default_security_groups(&r).await;
         deny_admin_ports_in_network_acls(&r).await;
         aws_sdk_securityhub::Client::new(&r).enable_security_hub().send().await.unwrap();
+        db_instance(&r, "portcullis-db", DbSettings::HEALTHY).await;
+        file_system(&r, "portcullis-fs", true).await;
     }
     HealthyAccount { trail, detector, key, bucket, monitoring }
 }
@@ -264,10 +270,11 @@ pub async fn rotate_existing_keys(sdk: &SdkConfig) {
 }
 
 /// A healthy multi-region trail (logging, log file validation, encrypted with a new rotating KMS
-/// key) into a new bucket. Returns its ARN.
+/// key) into a new secure bucket with server access logging (CloudTrail.7). Returns its ARN.
 pub async fn logging_trail(sdk: &SdkConfig, name: &str) -> String {
     let bucket = format!("{name}-logs");
     bucket_for(sdk, &bucket).await;
+    access_logging(sdk, &bucket).await;
     let kms = aws_sdk_kms::Client::new(sdk);
     let key = kms.create_key().send().await.unwrap().key_metadata.unwrap();
     kms.enable_key_rotation().key_id(&key.key_id).send().await.unwrap();
@@ -288,12 +295,136 @@ pub async fn logging_trail(sdk: &SdkConfig, name: &str) -> String {
     arn
 }
 
-/// CloudTrail, Config and flow logs need a bucket and moto checks that it exists. The workspace has
-/// no S3 SDK, and moto's S3 accepts an unsigned `PUT /<bucket>` (an existing bucket is fine).
+/// An S3 client for the emulator (path-style: its address cannot take a bucket name in front).
+pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
+}
+
+/// The bucket policy statement that denies every request without TLS (S3.5). `Principal` is
+/// `{"AWS": "*"}`: moto's check of a logging target's policy fails with a 500 on a bare `"*"`.
+pub fn tls_only_statement(bucket: &str) -> serde_json::Value {
+    serde_json::json!({"Sid": "TlsOnly", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*",
+        "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+}
+
+/// A new bucket in `sdk`'s region with nothing set (an existing one is fine).
+pub async fn bare_bucket(sdk: &SdkConfig, bucket: &str) {
+    use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+    let mut create = s3(sdk).create_bucket().bucket(bucket);
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    if region != "us-east-1" {
+        let location = BucketLocationConstraint::from(region.as_str());
+        create = create
+            .create_bucket_configuration(CreateBucketConfiguration::builder().location_constraint(location).build());
+    }
+    if let Err(e) = create.send().await {
+        let owned = e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you());
+        assert!(owned, "bucket {bucket}: {e:?}");
+    }
+}
+
+/// A bucket that denies requests without TLS (S3.5, with `statements` besides) and has all four
+/// bucket-level Block Public Access settings on (S3.8). No MFA delete (S3.20): moto drops it.
+pub async fn secure_bucket(sdk: &SdkConfig, bucket: &str, statements: Vec<serde_json::Value>) {
+    use aws_sdk_s3::types::PublicAccessBlockConfiguration;
+    bare_bucket(sdk, bucket).await;
+    let mut all = vec![tls_only_statement(bucket)];
+    all.extend(statements);
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": all});
+    let s3 = s3(sdk);
+    s3.put_bucket_policy().bucket(bucket).policy(policy.to_string()).send().await.unwrap();
+    let block = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(true)
+        .restrict_public_buckets(true)
+        .build();
+    s3.put_public_access_block().bucket(bucket).public_access_block_configuration(block).send().await.unwrap();
+}
+
+/// CloudTrail, Config and flow logs need a bucket and moto checks that it exists: a secure one
+/// ([`secure_bucket`]).
 pub async fn bucket_for(sdk: &SdkConfig, bucket: &str) {
-    let endpoint = sdk.endpoint_url().expect("tests run against an emulator endpoint");
-    let resp = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.unwrap();
-    assert!(resp.status().is_success() || resp.status().as_u16() == 409, "bucket {bucket}: {}", resp.status());
+    secure_bucket(sdk, bucket, Vec::new()).await;
+}
+
+/// Server access logging of `bucket` into `<bucket>-access` (a secure bucket the S3 logging service
+/// may write to), as CloudTrail.7 wants of a trail's bucket.
+pub async fn access_logging(sdk: &SdkConfig, bucket: &str) {
+    use aws_sdk_s3::types::{BucketLoggingStatus, LoggingEnabled};
+    let target = format!("{bucket}-access");
+    let delivery = serde_json::json!({"Sid": "S3ServerAccessLogs", "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": ["s3:PutObject"],
+        "Resource": format!("arn:aws:s3:::{target}/*")});
+    secure_bucket(sdk, &target, vec![delivery]).await;
+    let logging = LoggingEnabled::builder().target_bucket(&target).target_prefix("").build().unwrap();
+    s3(sdk)
+        .put_bucket_logging()
+        .bucket(bucket)
+        .bucket_logging_status(BucketLoggingStatus::builder().logging_enabled(logging).build())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A self-signed certificate valid until 2099-01-01 (IAM.26 passes). moto stamps every server
+/// certificate's metadata with a 2012 expiry; IAM.26 reads the body, so this one passes there.
+pub const VALID_2099_PEM: &str = include_str!("../testdata/valid-2099.pem");
+/// A self-signed certificate that expired on 2021-01-01 (IAM.26 fails).
+pub const EXPIRED_2021_PEM: &str = include_str!("../testdata/expired-2021.pem");
+
+/// A server certificate `name` stored in IAM, with `body` (moto does not check the private key).
+/// Returns its ARN.
+pub async fn server_certificate(sdk: &SdkConfig, name: &str, body: &str) -> String {
+    let uploaded = aws_sdk_iam::Client::new(sdk)
+        .upload_server_certificate()
+        .server_certificate_name(name)
+        .certificate_body(body)
+        .private_key("(not checked by the emulator)")
+        .send()
+        .await
+        .unwrap();
+    uploaded.server_certificate_metadata.unwrap().arn
+}
+
+/// What [`db_instance`] sets.
+#[derive(Debug, Clone, Copy)]
+pub struct DbSettings {
+    pub public: bool,
+    pub encrypted: bool,
+    pub minor_upgrades: bool,
+}
+
+impl DbSettings {
+    /// Private, encrypted, upgrading minor versions: RDS.2, RDS.3 and RDS.13 pass.
+    pub const HEALTHY: DbSettings = DbSettings { public: false, encrypted: true, minor_upgrades: true };
+}
+
+/// An RDS DB instance `id` (PostgreSQL, the smallest class). Returns its ARN.
+pub async fn db_instance(sdk: &SdkConfig, id: &str, settings: DbSettings) -> String {
+    let created = aws_sdk_rds::Client::new(sdk)
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("portcullis")
+        .master_user_password("Correct-Horse-Battery-9")
+        .publicly_accessible(settings.public)
+        .storage_encrypted(settings.encrypted)
+        .auto_minor_version_upgrade(settings.minor_upgrades)
+        .send()
+        .await
+        .unwrap();
+    created.db_instance.unwrap().db_instance_arn.unwrap()
+}
+
+/// An EFS file system (created with `token`), encrypted at rest or not. Returns its ARN.
+pub async fn file_system(sdk: &SdkConfig, token: &str, encrypted: bool) -> String {
+    let created =
+        aws_sdk_efs::Client::new(sdk).create_file_system().creation_token(token).encrypted(encrypted).send().await;
+    created.unwrap().file_system_arn.unwrap()
 }
 
 /// An enabled GuardDuty detector.
@@ -428,7 +559,9 @@ pub async fn close_default_security_groups(sdk: &SdkConfig) {
 /// does not rotate, one logging multi-region trail and `extra_trails` single-region trails (every
 /// other one without log file validation), `security_groups` security groups in `vpcs` new VPCs
 /// (every 10th open to 0.0.0.0/0 on SSH), a flow log on every VPC but every 5th new one, one
-/// detector, and the account-wide settings of a healthy account.
+/// detector, `buckets` buckets (every 5th bare), `db_instances` DB instances and `file_systems` file
+/// systems (every 5th failing RDS.2/.3/.13 and EFS.1), `server_certificates` server certificates
+/// (every 5th expired), and the account-wide settings of a healthy account.
 pub async fn benchmark_account(sdk: &SdkConfig, size: &BenchmarkSize) {
     rotate_existing_keys(sdk).await;
     let bucket = "bench-logs";
@@ -447,6 +580,27 @@ pub async fn benchmark_account(sdk: &SdkConfig, size: &BenchmarkSize) {
         .unwrap();
     aws_sdk_ec2::Client::new(sdk).enable_ebs_encryption_by_default().send().await.unwrap();
     config_recorder(sdk, bucket, true).await;
+    futures::stream::iter(0..size.buckets)
+        .for_each_concurrent(8, |i| async move {
+            let name = format!("bench-bucket-{i:03}");
+            if i % 5 == 4 { bare_bucket(sdk, &name).await } else { secure_bucket(sdk, &name, Vec::new()).await }
+        })
+        .await;
+    for i in 0..size.db_instances {
+        let settings = if i % 5 == 4 {
+            DbSettings { public: true, encrypted: false, minor_upgrades: false }
+        } else {
+            DbSettings::HEALTHY
+        };
+        db_instance(sdk, &format!("bench-db-{i:03}"), settings).await;
+    }
+    for i in 0..size.file_systems {
+        file_system(sdk, &format!("bench-fs-{i:03}"), i % 5 != 4).await;
+    }
+    for i in 0..size.server_certificates {
+        let body = if i % 5 == 4 { EXPIRED_2021_PEM } else { VALID_2099_PEM };
+        server_certificate(sdk, &format!("bench-cert-{i:03}"), body).await;
+    }
     futures::stream::iter(0..size.users)
         .for_each_concurrent(8, |i| {
             let iam = iam.clone();
@@ -543,4 +697,12 @@ pub struct BenchmarkSize {
     pub extra_trails: usize,
     pub vpcs: usize,
     pub security_groups: usize,
+    /// Buckets besides the trails' (every 5th bare: no policy, no Block Public Access).
+    pub buckets: usize,
+    /// RDS DB instances (every 5th public, unencrypted and pinned to its minor version).
+    pub db_instances: usize,
+    /// EFS file systems (every 5th unencrypted).
+    pub file_systems: usize,
+    /// IAM server certificates (every 5th expired).
+    pub server_certificates: usize,
 }

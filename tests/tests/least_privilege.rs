@@ -74,6 +74,9 @@ const POSTURE_READ_SERVICES: &[&str] = &[
     "cloudwatch",
     "sns",
     "securityhub",
+    "rds",
+    "elasticfilesystem",
+    "access-analyzer",
 ];
 
 fn holders() -> Vec<Holder> {
@@ -139,6 +142,7 @@ fn holders() -> Vec<Holder> {
 
 /// The IAM service prefix of each SDK crate the workspace uses.
 const SDK_SERVICES: &[(&str, &str)] = &[
+    ("aws-sdk-accessanalyzer", "access-analyzer"),
     ("aws-sdk-account", "account"),
     ("aws-sdk-cloudformation", "cloudformation"),
     ("aws-sdk-cloudtrail", "cloudtrail"),
@@ -147,10 +151,13 @@ const SDK_SERVICES: &[(&str, &str)] = &[
     ("aws-sdk-config", "config"),
     ("aws-sdk-dynamodb", "dynamodb"),
     ("aws-sdk-ec2", "ec2"),
+    ("aws-sdk-efs", "elasticfilesystem"),
     ("aws-sdk-eventbridge", "events"),
     ("aws-sdk-guardduty", "guardduty"),
     ("aws-sdk-iam", "iam"),
     ("aws-sdk-kms", "kms"),
+    ("aws-sdk-rds", "rds"),
+    ("aws-sdk-s3", "s3"),
     ("aws-sdk-s3control", "s3"),
     ("aws-sdk-securityhub", "securityhub"),
     ("aws-sdk-sns", "sns"),
@@ -219,8 +226,17 @@ fn pascal(snake: &str) -> String {
 
 /// The IAM actions an operation needs where IAM does not name the action after the operation, given the
 /// builder methods set on the request and the file it is in. `None`: the ordinary rule applies.
-fn action_exceptions(service: &str, op: &str, builder: &[String], file: &syn::File) -> Option<Vec<String>> {
+fn action_exceptions(krate: &str, op: &str, builder: &[String], file: &syn::File) -> Option<Vec<String>> {
     let set = |m: &str| builder.iter().any(|b| b == m);
+    let service = service_of(krate);
+    // S3 and S3 Control share the `s3` prefix and some operation names.
+    if krate == "aws-sdk-s3" {
+        return match op {
+            "get_public_access_block" => Some(vec!["s3:GetBucketPublicAccessBlock".into()]),
+            "list_buckets" => Some(vec!["s3:ListAllMyBuckets".into()]),
+            _ => None,
+        };
+    }
     let actions: Vec<&str> = match (service, op) {
         // Batch calls are authorised by the action of one entry.
         ("sqs", "delete_message_batch") => vec!["sqs:DeleteMessage"],
@@ -508,10 +524,16 @@ fn call_actions(sdks: &Sdks, call: &Call, file: &syn::File, rel: &str) -> Vec<St
         [one] => *one,
         many => {
             // The same operation name in several SDKs: the receiver says which (`iam.get_user()`).
-            let named: Vec<&&str> = many
-                .iter()
-                .filter(|k| call.receiver.iter().any(|r| r == service_of(k) || k.ends_with(r.as_str())))
-                .collect();
+            // A receiver named exactly after a crate (`s3` for aws-sdk-s3, `s3control`) says it first.
+            let exact: Vec<&&str> =
+                many.iter().filter(|k| call.receiver.iter().any(|r| k.strip_prefix("aws-sdk-") == Some(r))).collect();
+            let named: Vec<&&str> = if exact.len() == 1 {
+                exact
+            } else {
+                many.iter()
+                    .filter(|k| call.receiver.iter().any(|r| r == service_of(k) || k.ends_with(r.as_str())))
+                    .collect()
+            };
             match named.as_slice() {
                 [one] => **one,
                 _ => panic!(
@@ -525,7 +547,7 @@ fn call_actions(sdks: &Sdks, call: &Call, file: &syn::File, rel: &str) -> Vec<St
         }
     };
     let service = service_of(krate);
-    if let Some(actions) = action_exceptions(service, &call.op, &call.builder, file) {
+    if let Some(actions) = action_exceptions(krate, &call.op, &call.builder, file) {
         return actions;
     }
     let guess = format!("{service}:{}", pascal(&call.op));

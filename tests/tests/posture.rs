@@ -52,7 +52,10 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     // device; and CIS 4.1-4.15, unknown: moto cannot answer `aws-sdk-cloudwatch`'s CBOR requests
     // (the chain with alarms is in `the_cis_monitoring_chain_is_judged_link_by_link`).
     let root_mfa = [ControlId::Iam9, ControlId::Iam6];
-    let alarmed = |c: &ControlId| MONITORING_CLASSES.iter().any(|m| m.control == *c);
+    // IAM.28 is unknown: moto has no IAM Access Analyzer; S3.20 is unknown (`error`):
+    // moto's `GetBucketVersioning` answer has a root element the SDK rejects (mocked tests judge both).
+    let moto_cannot = [ControlId::Iam28, ControlId::S320];
+    let alarmed = |c: &ControlId| MONITORING_CLASSES.iter().any(|m| m.control == *c) || moto_cannot.contains(c);
     let expected: Vec<(String, Status)> = ControlId::ALL
         .iter()
         .map(|c| {
@@ -142,6 +145,24 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     // The new VPC's default network ACL allows everything in (EC2.21); an instance accepts IMDSv1
     // (EC2.8).
     let instance = run_instance(&env.sdk, "optional").await;
+    // A public, unencrypted DB instance pinned to its minor version (RDS.2, RDS.3, RDS.13) and an
+    // unencrypted file system (EFS.1).
+    let open = fixtures::DbSettings { public: true, encrypted: false, minor_upgrades: false };
+    let db = fixtures::db_instance(&env.sdk, "open-db", open).await;
+    let fs = fixtures::file_system(&env.sdk, "plain-fs", false).await;
+    // An expired server certificate (IAM.26; the fixture's valid one stays valid).
+    let expired = fixtures::server_certificate(&env.sdk, "expired-2021", fixtures::EXPIRED_2021_PEM).await;
+    // A bucket with no policy, no Block Public Access and no MFA delete (S3.5, S3.8, S3.20), and the
+    // trail's bucket no longer logging its access (CloudTrail.7).
+    fixtures::bare_bucket(&env.sdk, "bare-bucket").await;
+    let trail_bucket = "portcullis-test-trail-logs";
+    fixtures::s3(&env.sdk)
+        .put_bucket_logging()
+        .bucket(trail_bucket)
+        .bucket_logging_status(aws_sdk_s3::types::BucketLoggingStatus::builder().build())
+        .send()
+        .await
+        .unwrap();
 
     // 91 days later (by the scanner's clock) the fixture's key is past IAM.3's 90 days and every
     // credential is unused for more than IAM.22's 45: the real collector's fail paths, without
@@ -153,9 +174,15 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     let reports = vec![posture.scan_and_record(&scope, &ScanTarget::Full, "once").await.unwrap()];
     let wall = started.elapsed();
     let by = |c: ControlId| reports[0].result(c).unwrap().clone();
-    for c in ControlId::ALL.iter().filter(|c| **c != ControlId::Iam4) {
+    for c in ControlId::ALL.iter().filter(|c| ![ControlId::Iam4, ControlId::Iam28, ControlId::S320].contains(c)) {
         assert_eq!(by(*c).status, Status::Fail, "{c}: {:?}", by(*c));
     }
+    let iam28 = by(ControlId::Iam28);
+    assert_eq!(iam28.status, Status::Unknown, "moto has no Access Analyzer");
+    assert!(iam28.reason.unwrap().contains("access-analyzer:ListAnalyzers"));
+    let s320 = by(ControlId::S320);
+    assert_eq!((s320.status, s320.error_code), (Status::Unknown, Some(ErrorCode::ReadFailed)), "{s320:?}");
+    assert!(s320.reason.unwrap().contains("s3:GetBucketVersioning"));
     assert!(by(ControlId::CloudTrail1).reason.unwrap().contains("not logging"));
     assert_eq!(by(ControlId::CloudTrail2).failing_resources, vec![account.trail.clone()]);
     assert_eq!(by(ControlId::CloudTrail4).failing_resources, vec![account.trail.clone()]);
@@ -204,6 +231,15 @@ async fn full_scan_passes_then_fails_every_control_the_emulator_can_break() {
     );
     assert_eq!(by(ControlId::Iam4).status, Status::Pass);
     assert_eq!(by(ControlId::Account1).failing_resources, vec![format!("security-contact:{ACCOUNT}")]);
+    for c in [ControlId::Rds2, ControlId::Rds3, ControlId::Rds13] {
+        assert_eq!(by(c).failing_resources, vec![db.clone()], "{c}: only the new instance");
+    }
+    assert_eq!(by(ControlId::Efs1).failing_resources, vec![fs.clone()]);
+    for c in [ControlId::S35, ControlId::S38] {
+        assert_eq!(by(c).failing_resources, vec!["arn:aws:s3:::bare-bucket"], "{c}: only the new bucket");
+    }
+    assert_eq!(by(ControlId::Iam26).failing_resources, vec![expired.clone()]);
+    assert_eq!(by(ControlId::CloudTrail7).failing_resources, vec![format!("arn:aws:s3:::{trail_bucket}")]);
     for c in [ControlId::S322, ControlId::S323] {
         assert!(by(c).reason.unwrap().contains("no multi-region, logging trail records S3 object-level"), "{c}");
     }
@@ -527,8 +563,9 @@ async fn a_multi_region_trail_counts_in_every_scanned_region() {
     for (_, r) in &eu.results {
         // CIS 4.1-4.15 reach the trail's log group and topic in us-east-1, then moto cannot answer
         // CloudWatch (see the full-scan test).
-        let expected =
-            if MONITORING_CLASSES.iter().any(|m| m.control == r.control) { Status::Unknown } else { Status::Pass };
+        // IAM.28: moto has no IAM Access Analyzer.
+        let unknown = MONITORING_CLASSES.iter().any(|m| m.control == r.control) || r.control == ControlId::Iam28;
+        let expected = if unknown { Status::Unknown } else { Status::Pass };
         assert_eq!(r.status, expected, "{r:?}");
     }
     let home = reports.iter().find(|r| r.scope.region == "us-east-1").unwrap();
@@ -673,7 +710,7 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
     let iam = aws_sdk_iam::Client::new(&env.sdk);
     let mut vpc = String::new();
     let admin = full_admin_policy(&env.sdk, "everything").await;
-    let cases: [(&str, &str, &str, Value, &[&str]); 15] = [
+    let cases: [(&str, &str, &str, Value, &[&str]); 21] = [
         (
             "aws.iam",
             "iam.amazonaws.com",
@@ -705,6 +742,21 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
         ),
         ("aws.iam", "iam.amazonaws.com", "CreateAccessKey", json!({"userName": "alice"}), &["CIS3-1.13"]),
         ("aws.s3", "s3.amazonaws.com", "PutAccountPublicAccessBlock", json!({}), &["S3.1"]),
+        ("aws.s3", "s3.amazonaws.com", "DeleteBucketPolicy", json!({"bucketName": account.bucket.clone()}), &["S3.5"]),
+        (
+            "aws.s3",
+            "s3.amazonaws.com",
+            "DeleteBucketPublicAccessBlock",
+            json!({"bucketName": account.bucket.clone()}),
+            &["S3.8"],
+        ),
+        (
+            "aws.s3",
+            "s3.amazonaws.com",
+            "PutBucketLogging",
+            json!({"bucketName": "portcullis-test-trail-logs"}),
+            &["CloudTrail.7"],
+        ),
         ("aws.ec2", "ec2.amazonaws.com", "DisableEbsEncryptionByDefault", json!({}), &["EC2.7"]),
         // A new VPC: its default group allows outbound traffic, it has no flow log, and its default
         // network ACL lets everything in.
@@ -725,6 +777,16 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
             &["Config.1"],
         ),
         ("aws.securityhub", "securityhub.amazonaws.com", "DisableSecurityHub", json!({}), &["CIS3-4.16"]),
+        // The fixture's DB instance made public and pinned, then an unencrypted one created.
+        (
+            "aws.rds",
+            "rds.amazonaws.com",
+            "ModifyDBInstance",
+            json!({"dBInstanceIdentifier": "portcullis-db"}),
+            &["RDS.2", "RDS.13"],
+        ),
+        ("aws.rds", "rds.amazonaws.com", "CreateDBInstance", json!({"dBInstanceIdentifier": "plain-db"}), &["RDS.3"]),
+        ("aws.elasticfilesystem", "elasticfilesystem.amazonaws.com", "CreateFileSystem", json!({}), &["EFS.1"]),
         (
             "aws.account",
             "account.amazonaws.com",
@@ -761,6 +823,21 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
                 iam.create_access_key().user_name("alice").send().await.unwrap();
             }
             "PutAccountPublicAccessBlock" => fixtures::block_public_access(&env.sdk, false).await,
+            "DeleteBucketPolicy" => {
+                fixtures::s3(&env.sdk).delete_bucket_policy().bucket(&account.bucket).send().await.unwrap();
+            }
+            "DeleteBucketPublicAccessBlock" => {
+                fixtures::s3(&env.sdk).delete_public_access_block().bucket(&account.bucket).send().await.unwrap();
+            }
+            "PutBucketLogging" => {
+                fixtures::s3(&env.sdk)
+                    .put_bucket_logging()
+                    .bucket("portcullis-test-trail-logs")
+                    .bucket_logging_status(aws_sdk_s3::types::BucketLoggingStatus::builder().build())
+                    .send()
+                    .await
+                    .unwrap();
+            }
             "DisableEbsEncryptionByDefault" => {
                 ec2.disable_ebs_encryption_by_default().send().await.unwrap();
             }
@@ -791,6 +868,24 @@ async fn change_events_rescan_the_controls_the_catalog_names() {
             }
             "DisableSecurityHub" => {
                 aws_sdk_securityhub::Client::new(&env.sdk).disable_security_hub().send().await.unwrap();
+            }
+            "ModifyDBInstance" => {
+                aws_sdk_rds::Client::new(&env.sdk)
+                    .modify_db_instance()
+                    .db_instance_identifier("portcullis-db")
+                    .publicly_accessible(true)
+                    .auto_minor_version_upgrade(false)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            "CreateDBInstance" => {
+                let plain = fixtures::DbSettings { encrypted: false, ..fixtures::DbSettings::HEALTHY };
+                fixtures::db_instance(&env.sdk, "plain-db", plain).await;
+            }
+            "CreateFileSystem" => {
+                fixtures::file_system(&env.sdk, "plain-fs", false).await;
             }
             "UpdateTrail" => {
                 aws_sdk_cloudtrail::Client::new(&env.sdk)
@@ -1002,4 +1097,76 @@ async fn s3_object_level_logging_follows_basic_and_advanced_selectors() {
         .await
         .unwrap();
     assert_eq!(statuses().await, (Status::Fail, Status::Pass, Status::Pass));
+}
+
+/// RDS.2/.3/.13 and EFS.1 are regional: a public, unencrypted DB instance and an unencrypted file
+/// system in eu-west-1 fail there and nowhere else; a change event from that region rescans them.
+/// S3.5/.8/.20 are account-wide, measured at home, each bucket read in its own region: a secure
+/// bucket in eu-west-1 passes S3.5 and S3.8, a bare one fails them.
+#[tokio::test]
+async fn data_controls_follow_each_resource_to_its_region() {
+    let env = PostureEnv::start_in(&["us-east-1", "eu-west-1"], "").await;
+    fixtures::healthy_account_in(&env.sdk, &["us-east-1", "eu-west-1"]).await;
+    let eu = fixtures::regional(&env.sdk, "eu-west-1");
+    fixtures::secure_bucket(&eu, "eu-secure", Vec::new()).await;
+    let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+    let home = reports.iter().find(|r| r.scope.region == "us-east-1").unwrap();
+    for c in [ControlId::S35, ControlId::S38] {
+        assert_eq!(home.result(c).unwrap().status, Status::Pass, "{:?}", home.result(c));
+        let eu_report = reports.iter().find(|r| r.scope.region == "eu-west-1").unwrap();
+        assert!(eu_report.result(c).is_none(), "{c} is measured at home only");
+    }
+    fixtures::bare_bucket(&eu, "eu-bare").await;
+    let open = fixtures::DbSettings { public: true, encrypted: false, minor_upgrades: false };
+    let db = fixtures::db_instance(&eu, "open-db", open).await;
+    let fs = fixtures::file_system(&eu, "plain-fs", false).await;
+    assert!(db.contains(":eu-west-1:") && fs.contains(":eu-west-1:"), "{db} {fs}");
+    let data = [ControlId::Rds2, ControlId::Rds3, ControlId::Rds13, ControlId::Efs1];
+    let (reports, _, _) = scan_once(&env.settings, &env.sdk, &env.metrics.meter()).await.unwrap();
+    let home = reports.iter().find(|r| r.scope.region == "us-east-1").unwrap();
+    for c in [ControlId::S35, ControlId::S38] {
+        assert_eq!(home.result(c).unwrap().failing_resources, vec!["arn:aws:s3:::eu-bare"], "{c}");
+    }
+    for report in &reports {
+        for c in data {
+            let r = report.result(c).unwrap();
+            match report.scope.region.as_str() {
+                "us-east-1" => assert_eq!(r.status, Status::Pass, "{r:?}"),
+                _ => {
+                    assert_eq!(r.status, Status::Fail, "{r:?}");
+                    let expected = if c == ControlId::Efs1 { &fs } else { &db };
+                    assert_eq!(&r.failing_resources, &vec![expected.clone()], "{c}");
+                }
+            }
+        }
+    }
+
+    // The instance made private and upgrading (its storage stays unencrypted): a ModifyDBInstance
+    // event from eu-west-1 rescans RDS.2 and RDS.13 there.
+    aws_sdk_rds::Client::new(&eu)
+        .modify_db_instance()
+        .db_instance_identifier("open-db")
+        .publicly_accessible(false)
+        .auto_minor_version_upgrade(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let body = json!({
+        "version": "0", "id": "e1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.rds",
+        "account": ACCOUNT, "region": "eu-west-1", "time": Utc::now().to_rfc3339(), "resources": [],
+        "detail": {"eventSource": "rds.amazonaws.com", "eventName": "ModifyDBInstance",
+                   "requestParameters": {"dBInstanceIdentifier": "open-db"}}
+    });
+    let trigger =
+        match portcullis_tests::portcullis_domain::posture::events::parse_event(&body.to_string(), None).unwrap() {
+            portcullis_tests::portcullis_domain::posture::events::Parsed::Rescan(t) => t,
+            other => panic!("{other:?}"),
+        };
+    assert_eq!(trigger.target, ScanTarget::controls([ControlId::Rds2, ControlId::Rds13]));
+    let posture = env.build_posture().await;
+    let scope = Scope { account_id: AccountId::parse(ACCOUNT).unwrap(), region: "eu-west-1".into() };
+    let report = posture.scan_and_record(&scope, &trigger.target, "event").await.unwrap();
+    let measured: Vec<(ControlId, Status)> = report.results.iter().map(|(_, r)| (r.control, r.status)).collect();
+    assert_eq!(measured, vec![(ControlId::Rds2, Status::Pass), (ControlId::Rds13, Status::Pass)]);
 }

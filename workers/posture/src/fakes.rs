@@ -9,15 +9,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::controls::{
-    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, MonitoringFacts, NaclFacts,
-    PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
+    AnalyzerFacts, AuthorizationFacts, BucketFacts, BucketReads, ConfigRecorderFacts, DbInstanceFacts, FileSystemFacts,
+    FlowLogFacts, InstanceFacts, MonitoringFacts, NaclFacts, PasswordPolicyFacts, PublicAccessBlockFacts,
+    SecurityGroupFacts, ServerCertificateFacts, VirtualMfaDevice, VpcFacts,
 };
 use portcullis_domain::posture::{
     ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
     UserRead,
 };
 
-use crate::ports::{CollectError, EvidenceError, FactReader, PostureStore, UserReadStore};
+use crate::ports::{BucketReadsWanted, CollectError, EvidenceError, FactReader, PostureStore, UserReadStore};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -52,6 +53,14 @@ pub struct Facts {
     pub security_hub: Option<String>,
     /// Whether the account has a security alternate contact.
     pub security_contact: bool,
+    pub db_instances: Vec<DbInstanceFacts>,
+    pub file_systems: Vec<FileSystemFacts>,
+    /// Every bucket's reads (all of them, whatever a scan asks for).
+    pub buckets: BucketFacts,
+    /// The trails' buckets' access logging (whatever buckets a scan asks about).
+    pub trail_bucket_logging: BucketReads<bool>,
+    pub server_certificates: Vec<ServerCertificateFacts>,
+    pub access_analyzers: Vec<AnalyzerFacts>,
 }
 
 /// A [`FactReader`] over fixed facts (change them with [`StaticReader::set`]).
@@ -160,6 +169,24 @@ impl FactReader for StaticReader {
     }
     async fn security_contact(&self) -> Result<bool, CollectError> {
         Ok(self.read().security_contact)
+    }
+    async fn db_instances(&self) -> Result<Vec<DbInstanceFacts>, CollectError> {
+        Ok(self.read().db_instances)
+    }
+    async fn file_systems(&self) -> Result<Vec<FileSystemFacts>, CollectError> {
+        Ok(self.read().file_systems)
+    }
+    async fn buckets(&self, _wanted: BucketReadsWanted) -> Result<BucketFacts, CollectError> {
+        Ok(self.read().buckets)
+    }
+    async fn trail_bucket_logging(&self, _buckets: &BTreeSet<String>) -> Result<BucketReads<bool>, CollectError> {
+        Ok(self.read().trail_bucket_logging)
+    }
+    async fn server_certificates(&self) -> Result<(Vec<ServerCertificateFacts>, Vec<Unreadable>), CollectError> {
+        Ok((self.read().server_certificates, Vec::new()))
+    }
+    async fn access_analyzers(&self) -> Result<Vec<AnalyzerFacts>, CollectError> {
+        Ok(self.read().access_analyzers)
     }
 }
 

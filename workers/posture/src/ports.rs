@@ -9,8 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::posture::controls::{
-    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, MonitoringFacts, NaclFacts,
-    PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
+    AnalyzerFacts, AuthorizationFacts, BucketFacts, BucketReads, ConfigRecorderFacts, DbInstanceFacts, FileSystemFacts,
+    FlowLogFacts, InstanceFacts, MonitoringFacts, NaclFacts, PasswordPolicyFacts, PublicAccessBlockFacts,
+    SecurityGroupFacts, ServerCertificateFacts, VirtualMfaDevice, VpcFacts,
 };
 use portcullis_domain::posture::{
     ControlId, CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, ScanReport, Scope, TrailFacts, Unreadable,
@@ -32,6 +33,17 @@ impl CollectError {
     pub fn new(op: &'static str, code: ErrorCode, message: impl Into<String>) -> Self {
         Self { op, code, message: message.into() }
     }
+}
+
+/// Which per-bucket reads a scan needs (a targeted rescan of one control reads only its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BucketReadsWanted {
+    /// `GetBucketPolicy` (S3.5).
+    pub policy: bool,
+    /// `GetPublicAccessBlock` (S3.8).
+    pub public_access_block: bool,
+    /// `GetBucketVersioning` (S3.20).
+    pub versioning: bool,
 }
 
 /// Reads posture facts in one account and region.
@@ -86,6 +98,20 @@ pub trait FactReader: Send + Sync + Debug + 'static {
     async fn security_contact(&self) -> Result<bool, CollectError>;
     /// The region's Security Hub ARN (`None`: not enabled there).
     async fn security_hub(&self) -> Result<Option<String>, CollectError>;
+    /// Every RDS DB instance of the region.
+    async fn db_instances(&self) -> Result<Vec<DbInstanceFacts>, CollectError>;
+    /// Every EFS file system of the region.
+    async fn file_systems(&self) -> Result<Vec<FileSystemFacts>, CollectError>;
+    /// Every bucket the account owns, with the `wanted` reads of each.
+    async fn buckets(&self, wanted: BucketReadsWanted) -> Result<BucketFacts, CollectError>;
+    /// Whether each of `buckets` (the trails' buckets) has server access logging; a bucket of another
+    /// account, or whose logging cannot be read, is unreadable.
+    async fn trail_bucket_logging(&self, buckets: &BTreeSet<String>) -> Result<BucketReads<bool>, CollectError>;
+    /// Every server certificate stored in IAM with the end of its validity (from its body); those
+    /// that could not be read, apart.
+    async fn server_certificates(&self) -> Result<(Vec<ServerCertificateFacts>, Vec<Unreadable>), CollectError>;
+    /// Every IAM Access Analyzer analyzer of the region.
+    async fn access_analyzers(&self) -> Result<Vec<AnalyzerFacts>, CollectError>;
 }
 
 /// A failure writing evidence, publishing, or taking a lease.

@@ -19,14 +19,16 @@ use std::time::{Duration, Instant};
 
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::controls::{
-    Anywhere, CREDENTIAL_REPORT_MAX_AGE, MONITORING_CLASSES, MonitoringFacts, current_users,
-    evaluate_account_public_access_block, evaluate_admin_ports, evaluate_cloudshell_access, evaluate_cloudtrail,
-    evaluate_config, evaluate_console_mfa, evaluate_default_security_groups, evaluate_ebs_default_encryption,
+    Anywhere, CREDENTIAL_REPORT_MAX_AGE, MONITORING_CLASSES, MonitoringFacts, current_users, evaluate_access_analyzer,
+    evaluate_account_public_access_block, evaluate_admin_ports, evaluate_bucket_public_access_blocks,
+    evaluate_bucket_tls, evaluate_cloudshell_access, evaluate_cloudtrail, evaluate_config, evaluate_console_mfa,
+    evaluate_db_instances, evaluate_default_security_groups, evaluate_ebs_default_encryption, evaluate_file_systems,
     evaluate_flow_logs, evaluate_full_admin_policies, evaluate_guardduty, evaluate_imdsv2, evaluate_kms,
-    evaluate_log_file_validation, evaluate_monitoring, evaluate_nacl_admin_ports, evaluate_one_active_key,
-    evaluate_password_policy, evaluate_root, evaluate_root_hardware_mfa, evaluate_s3_object_logging,
-    evaluate_security_contact, evaluate_security_hub, evaluate_support_role, evaluate_trail_encryption,
-    evaluate_unused_credentials, evaluate_user_access_keys, evaluate_user_policies, monitored_log_groups,
+    evaluate_log_file_validation, evaluate_mfa_delete, evaluate_monitoring, evaluate_nacl_admin_ports,
+    evaluate_one_active_key, evaluate_password_policy, evaluate_root, evaluate_root_hardware_mfa,
+    evaluate_s3_object_logging, evaluate_security_contact, evaluate_security_hub, evaluate_server_certificates,
+    evaluate_support_role, evaluate_trail_bucket_logging, evaluate_trail_encryption, evaluate_unused_credentials,
+    evaluate_user_access_keys, evaluate_user_policies, monitored_log_groups, trail_buckets,
 };
 use portcullis_domain::posture::{
     AccessKeyAge, ControlId, ControlResult, CredentialReport, Findings, IamUserFacts, KmsKeyFacts, ScanReport,
@@ -34,7 +36,7 @@ use portcullis_domain::posture::{
 };
 use portcullis_runtime::clock::{Clock, SystemClock};
 
-use crate::ports::{CollectError, FactReader, UserReadStore};
+use crate::ports::{BucketReadsWanted, CollectError, FactReader, UserReadStore};
 
 fn unknown(control: ControlId, e: &CollectError) -> ControlResult {
     ControlResult::unknown(control, e.code, format!("could not read {}: {}", e.op, e.message))
@@ -70,6 +72,16 @@ pub enum Reading {
     SecurityHub,
     /// `GetAlternateContact` (`SECURITY`).
     SecurityContact,
+    /// `DescribeDBInstances`.
+    DbInstances,
+    /// `DescribeFileSystems`.
+    FileSystems,
+    /// `ListBuckets`, then each bucket's location and the reads its controls need.
+    Buckets,
+    /// `ListServerCertificates` and each certificate's body.
+    ServerCertificates,
+    /// `ListAnalyzers`.
+    AccessAnalyzers,
 }
 
 impl Reading {
@@ -79,11 +91,16 @@ impl Reading {
         match control {
             // The CIS 4.x chain starts at the trails: one reading of them serves both.
             CloudTrail1 | CloudTrail2 | CloudTrail4 | S322 | S323 => Reading::Trails,
+            // The trails name the buckets whose logging CloudTrail.7 reads.
+            CloudTrail7 => Reading::Trails,
+            S35 | S38 | S320 => Reading::Buckets,
             Cis3_4_1 | Cis3_4_2 | Cis3_4_3 | Cis3_4_4 | Cis3_4_5 | Cis3_4_6 | Cis3_4_7 | Cis3_4_8 | Cis3_4_9
             | Cis3_4_10 | Cis3_4_11 | Cis3_4_12 | Cis3_4_13 | Cis3_4_14 | Cis3_4_15 => Reading::Trails,
             Cis3_4_16 => Reading::SecurityHub,
             Account1 => Reading::SecurityContact,
             Config1 => Reading::ConfigRecorders,
+            Efs1 => Reading::FileSystems,
+            Rds2 | Rds3 | Rds13 => Reading::DbInstances,
             Ec22 | Ec253 | Ec254 => Reading::SecurityGroups,
             Ec26 => Reading::VpcsAndFlowLogs,
             Ec27 => Reading::EbsDefaultEncryption,
@@ -94,6 +111,8 @@ impl Reading {
             Iam4 | Iam6 | Iam9 => Reading::RootSummary,
             Iam2 | Iam18 | Iam27 | Cis3_1_16 => Reading::IamAuthorization,
             Iam15 | Iam16 => Reading::PasswordPolicy,
+            Iam26 => Reading::ServerCertificates,
+            Iam28 => Reading::AccessAnalyzers,
             Kms3 | Kms4 => Reading::Kms,
             S31 => Reading::AccountPublicAccessBlock,
         }
@@ -248,6 +267,11 @@ impl Scanner {
             security_contact,
             security_hub,
             kms,
+            db_instances,
+            file_systems,
+            buckets,
+            certificates,
+            analyzers,
         ) = tokio::join!(
             async {
                 needs(Reading::Trails).then_some(())?;
@@ -261,6 +285,12 @@ impl Scanner {
                             evaluate_s3_object_logging(&trails, &unreadable, true),
                             evaluate_s3_object_logging(&trails, &unreadable, false),
                         ];
+                        if wanted.contains(&ControlId::CloudTrail7) {
+                            results.push(match reader.trail_bucket_logging(&trail_buckets(&trails)).await {
+                                Ok(logging) => evaluate_trail_bucket_logging(&logging),
+                                Err(e) => unknown(ControlId::CloudTrail7, &e),
+                            });
+                        }
                         if monitoring {
                             results.extend(self.monitoring(reader, account, &trails, unreadable).await);
                         }
@@ -382,6 +412,52 @@ impl Scanner {
                     _ => self.kms_full(reader, scope).await,
                 })
             },
+            async {
+                needs(Reading::DbInstances).then_some(())?;
+                Some(match reader.db_instances().await {
+                    Ok(instances) => evaluate_db_instances(&instances).into(),
+                    Err(e) => Reading::DbInstances.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::FileSystems).then_some(())?;
+                Some(match reader.file_systems().await {
+                    Ok(file_systems) => vec![evaluate_file_systems(&file_systems)],
+                    Err(e) => Reading::FileSystems.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::Buckets).then_some(())?;
+                let wanted = BucketReadsWanted {
+                    policy: wanted.contains(&ControlId::S35),
+                    public_access_block: wanted.contains(&ControlId::S38),
+                    versioning: wanted.contains(&ControlId::S320),
+                };
+                Some(match reader.buckets(wanted).await {
+                    Ok(facts) => vec![
+                        evaluate_bucket_tls(&facts),
+                        evaluate_bucket_public_access_blocks(&facts),
+                        evaluate_mfa_delete(&facts),
+                    ],
+                    Err(e) => Reading::Buckets.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::ServerCertificates).then_some(())?;
+                Some(match reader.server_certificates().await {
+                    Ok((certificates, unreadable)) => {
+                        vec![evaluate_server_certificates(&certificates, &unreadable, self.clock.now())]
+                    }
+                    Err(e) => Reading::ServerCertificates.unknown(&e),
+                })
+            },
+            async {
+                needs(Reading::AccessAnalyzers).then_some(())?;
+                Some(match reader.access_analyzers().await {
+                    Ok(analyzers) => vec![evaluate_access_analyzer(account, region, &analyzers)],
+                    Err(e) => Reading::AccessAnalyzers.unknown(&e),
+                })
+            },
         );
         if let Some((r, findings)) = guardduty {
             report.results.push((region.to_owned(), r));
@@ -406,6 +482,11 @@ impl Scanner {
             security_contact,
             security_hub,
             kms,
+            db_instances,
+            file_systems,
+            buckets,
+            certificates,
+            analyzers,
         ];
         for rs in readings.into_iter().flatten() {
             report.results.extend(rs.into_iter().map(|r| (region.to_owned(), r)));

@@ -51,6 +51,10 @@ struct Rules {
     cloudwatch: Vec<Rule>,
     sns: Vec<Rule>,
     securityhub: Vec<Rule>,
+    rds: Vec<Rule>,
+    efs: Vec<Rule>,
+    s3: Vec<Rule>,
+    accessanalyzer: Vec<Rule>,
 }
 
 fn reader_with(r: Rules) -> Arc<dyn FactReader> {
@@ -74,6 +78,10 @@ fn aws_reader(r: Rules) -> AwsReader {
             cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, r.cloudwatch.iter()),
             sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, r.sns.iter()),
             securityhub: mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, r.securityhub.iter()),
+            rds: mock_client!(aws_sdk_rds, RuleMode::MatchAny, r.rds.iter()),
+            efs: mock_client!(aws_sdk_efs, RuleMode::MatchAny, r.efs.iter()),
+            s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, r.s3.iter()),
+            accessanalyzer: mock_client!(aws_sdk_accessanalyzer, RuleMode::MatchAny, r.accessanalyzer.iter()),
         },
         4,
     )
@@ -282,6 +290,7 @@ async fn access_denied_makes_every_control_unknown_with_a_reason() {
 
 /// Every read a full scan makes, denied.
 fn denied_everywhere() -> Rules {
+    use aws_sdk_accessanalyzer::operation::list_analyzers::ListAnalyzersError;
     use aws_sdk_account::operation::get_alternate_contact::GetAlternateContactError;
     use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsError;
     use aws_sdk_config::operation::describe_configuration_recorder_status::DescribeConfigurationRecorderStatusError;
@@ -292,13 +301,17 @@ fn denied_everywhere() -> Rules {
     use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsError;
     use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError;
     use aws_sdk_ec2::operation::get_ebs_encryption_by_default::GetEbsEncryptionByDefaultError;
+    use aws_sdk_efs::operation::describe_file_systems::DescribeFileSystemsError;
     use aws_sdk_guardduty::operation::list_detectors::ListDetectorsError;
     use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportError;
     use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsError;
     use aws_sdk_iam::operation::get_account_password_policy::GetAccountPasswordPolicyError;
     use aws_sdk_iam::operation::get_account_summary::GetAccountSummaryError;
+    use aws_sdk_iam::operation::list_server_certificates::ListServerCertificatesError;
     use aws_sdk_iam::operation::list_virtual_mfa_devices::ListVirtualMFADevicesError;
     use aws_sdk_kms::operation::list_keys::ListKeysError;
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
+    use aws_sdk_s3::operation::list_buckets::ListBucketsError;
     use aws_sdk_s3control::operation::get_public_access_block::GetPublicAccessBlockError;
     use aws_sdk_securityhub::operation::describe_hub::DescribeHubError;
     Rules {
@@ -339,6 +352,8 @@ fn denied_everywhere() -> Rules {
                 .then_error(|| GetAccountAuthorizationDetailsError::generic(denied())),
             mock!(aws_sdk_iam::Client::list_virtual_mfa_devices)
                 .then_error(|| ListVirtualMFADevicesError::generic(denied())),
+            mock!(aws_sdk_iam::Client::list_server_certificates)
+                .then_error(|| ListServerCertificatesError::generic(denied())),
         ],
         kms: vec![mock!(aws_sdk_kms::Client::list_keys).then_error(|| ListKeysError::generic(denied()))],
         s3control: vec![
@@ -348,8 +363,215 @@ fn denied_everywhere() -> Rules {
         securityhub: vec![
             mock!(aws_sdk_securityhub::Client::describe_hub).then_error(|| DescribeHubError::generic(denied())),
         ],
+        rds: vec![
+            mock!(aws_sdk_rds::Client::describe_db_instances)
+                .then_error(|| DescribeDBInstancesError::generic(denied())),
+        ],
+        efs: vec![
+            mock!(aws_sdk_efs::Client::describe_file_systems)
+                .then_error(|| DescribeFileSystemsError::generic(denied())),
+        ],
+        s3: vec![mock!(aws_sdk_s3::Client::list_buckets).then_error(|| ListBucketsError::generic(denied()))],
+        accessanalyzer: vec![
+            mock!(aws_sdk_accessanalyzer::Client::list_analyzers).then_error(|| ListAnalyzersError::generic(denied())),
+        ],
         ..Rules::default()
     }
+}
+
+/// S3.20 with MFA delete enabled (moto drops `MFADelete`), each bucket read where `ListBuckets` says
+/// it is or else where `GetBucketLocation` says; a bucket whose versioning is denied is named, and
+/// leaves the control unknown while no other bucket fails.
+#[tokio::test]
+async fn mfa_delete_is_read_per_bucket_and_a_denied_bucket_is_unknown() {
+    use aws_sdk_s3::operation::get_bucket_location::GetBucketLocationOutput;
+    use aws_sdk_s3::operation::get_bucket_versioning::{GetBucketVersioningError, GetBucketVersioningOutput};
+    use aws_sdk_s3::operation::list_buckets::ListBucketsOutput;
+    use aws_sdk_s3::types::{Bucket, BucketLocationConstraint, BucketVersioningStatus, MfaDeleteStatus};
+    let listed = || {
+        ListBucketsOutput::builder()
+            .buckets(Bucket::builder().name("guarded").bucket_region("eu-west-1").build())
+            .buckets(Bucket::builder().name("located").build())
+            .buckets(Bucket::builder().name("secret").bucket_region("eu-west-1").build())
+            .build()
+    };
+    let rules = |secret: Rule| {
+        vec![
+            mock!(aws_sdk_s3::Client::list_buckets).then_output(listed),
+            // Only the bucket without a listed region is located.
+            mock!(aws_sdk_s3::Client::get_bucket_location)
+                .match_requests(|r| r.bucket() == Some("located"))
+                .then_output(|| {
+                    GetBucketLocationOutput::builder().location_constraint(BucketLocationConstraint::EuWest1).build()
+                }),
+            mock!(aws_sdk_s3::Client::get_bucket_versioning)
+                .match_requests(|r| r.bucket() != Some("secret"))
+                .then_output(|| {
+                    GetBucketVersioningOutput::builder()
+                        .status(BucketVersioningStatus::Enabled)
+                        .mfa_delete(MfaDeleteStatus::Enabled)
+                        .build()
+                }),
+            secret,
+        ]
+    };
+    let target = ScanTarget::controls([ControlId::S320]);
+    let enabled = mock!(aws_sdk_s3::Client::get_bucket_versioning)
+        .match_requests(|r| r.bucket() == Some("secret"))
+        .then_output(|| GetBucketVersioningOutput::builder().mfa_delete(MfaDeleteStatus::Enabled).build());
+    let scanner = Scanner::new(vec![reader_with(Rules { s3: rules(enabled), ..Rules::default() })], 90);
+    let report = scanner.scan(&scope(), &target, "test").await.unwrap();
+    assert_eq!(report.result(ControlId::S320).unwrap().status, Status::Pass, "{report:?}");
+
+    let denied_secret = mock!(aws_sdk_s3::Client::get_bucket_versioning)
+        .match_requests(|r| r.bucket() == Some("secret"))
+        .then_error(|| GetBucketVersioningError::generic(denied()));
+    let scanner = Scanner::new(vec![reader_with(Rules { s3: rules(denied_secret), ..Rules::default() })], 90);
+    let report = scanner.scan(&scope(), &target, "test").await.unwrap();
+    let r = report.result(ControlId::S320).unwrap();
+    assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{r:?}");
+    let reason = r.reason.as_deref().unwrap();
+    assert!(reason.contains("arn:aws:s3:::secret") && reason.contains("s3:GetBucketVersioning"), "{reason}");
+    // Only S3.20 was asked for: no bucket policy or Block Public Access was read (no rule for them).
+    assert_eq!(report.results.len(), 1);
+
+    // Versioned without MFA delete: fails, naming the bucket.
+    let without_mfa = mock!(aws_sdk_s3::Client::get_bucket_versioning)
+        .match_requests(|r| r.bucket() == Some("secret"))
+        .then_output(|| GetBucketVersioningOutput::builder().status(BucketVersioningStatus::Enabled).build());
+    let scanner = Scanner::new(vec![reader_with(Rules { s3: rules(without_mfa), ..Rules::default() })], 90);
+    let r = scanner.scan(&scope(), &target, "test").await.unwrap().result(ControlId::S320).unwrap().clone();
+    assert_eq!((r.status, r.failing_resources), (Status::Fail, vec!["arn:aws:s3:::secret".to_owned()]));
+}
+
+/// CloudTrail.7: the trail's bucket is read for access logging where it is; a trail delivering to a
+/// bucket the account does not own, or whose logging is denied, leaves the control unknown.
+#[tokio::test]
+async fn a_trail_bucket_elsewhere_or_denied_is_unknown() {
+    use aws_sdk_cloudtrail::operation::describe_trails::DescribeTrailsOutput;
+    use aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput;
+    use aws_sdk_cloudtrail::operation::get_trail_status::GetTrailStatusOutput;
+    use aws_sdk_cloudtrail::types::Trail;
+    use aws_sdk_s3::operation::get_bucket_logging::{GetBucketLoggingError, GetBucketLoggingOutput};
+    use aws_sdk_s3::operation::list_buckets::ListBucketsOutput;
+    use aws_sdk_s3::types::{Bucket, LoggingEnabled};
+    let cloudtrail = |bucket: &'static str| {
+        vec![
+            mock!(aws_sdk_cloudtrail::Client::describe_trails).then_output(move || {
+                let trail = Trail::builder()
+                    .name("main")
+                    .trail_arn(format!("arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/main"))
+                    .home_region(REGION)
+                    .is_multi_region_trail(true)
+                    .s3_bucket_name(bucket)
+                    .build();
+                DescribeTrailsOutput::builder().trail_list(trail).build()
+            }),
+            mock!(aws_sdk_cloudtrail::Client::get_trail_status)
+                .then_output(|| GetTrailStatusOutput::builder().is_logging(true).build()),
+            mock!(aws_sdk_cloudtrail::Client::get_event_selectors)
+                .then_output(|| GetEventSelectorsOutput::builder().build()),
+        ]
+    };
+    let s3 = |logging: Rule| {
+        vec![
+            mock!(aws_sdk_s3::Client::list_buckets).then_output(|| {
+                ListBucketsOutput::builder()
+                    .buckets(Bucket::builder().name("trail-logs").bucket_region(REGION).build())
+                    .build()
+            }),
+            logging,
+        ]
+    };
+    let logged = || {
+        mock!(aws_sdk_s3::Client::get_bucket_logging).then_output(|| {
+            let target = LoggingEnabled::builder().target_bucket("access-logs").target_prefix("t/").build().unwrap();
+            GetBucketLoggingOutput::builder().logging_enabled(target).build()
+        })
+    };
+    let scan = |cloudtrail: Vec<Rule>, s3: Vec<Rule>| async move {
+        let scanner = Scanner::new(vec![reader_with(Rules { cloudtrail, s3, ..Rules::default() })], 90);
+        scanner.scan(&scope(), &ScanTarget::controls([ControlId::CloudTrail7]), "test").await.unwrap()
+    };
+    let report = scan(cloudtrail("trail-logs"), s3(logged())).await;
+    assert_eq!(report.result(ControlId::CloudTrail7).unwrap().status, Status::Pass);
+
+    let report = scan(cloudtrail("org-archive"), s3(logged())).await;
+    let r = report.result(ControlId::CloudTrail7).unwrap();
+    assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{r:?}");
+    assert!(r.reason.as_deref().unwrap().contains("arn:aws:s3:::org-archive: the bucket is not this account's"));
+
+    let denied_logging =
+        mock!(aws_sdk_s3::Client::get_bucket_logging).then_error(|| GetBucketLoggingError::generic(denied()));
+    let report = scan(cloudtrail("trail-logs"), s3(denied_logging)).await;
+    let r = report.result(ControlId::CloudTrail7).unwrap();
+    assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{r:?}");
+    assert!(r.reason.as_deref().unwrap().contains("s3:GetBucketLogging"), "{r:?}");
+}
+
+/// RDS.2/.3/.13 over every page of `DescribeDBInstances` (the marker followed), and EFS.1 over every
+/// page of `DescribeFileSystems`: a failing instance or file system on the second page is found.
+#[tokio::test]
+async fn db_instances_and_file_systems_are_read_page_by_page() {
+    use aws_sdk_efs::operation::describe_file_systems::DescribeFileSystemsOutput;
+    use aws_sdk_efs::types::FileSystemDescription;
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::types::DbInstance;
+    let db = |id: &str, public: bool, encrypted: bool, upgrades: bool| {
+        DbInstance::builder()
+            .db_instance_identifier(id)
+            .db_instance_arn(format!("arn:aws:rds:{REGION}:{ACCOUNT}:db:{id}"))
+            .publicly_accessible(public)
+            .storage_encrypted(encrypted)
+            .auto_minor_version_upgrade(upgrades)
+            .build()
+    };
+    let fs = |id: &str, encrypted: bool| {
+        use aws_sdk_efs::types::{LifeCycleState, PerformanceMode};
+        FileSystemDescription::builder()
+            .owner_id(ACCOUNT)
+            .creation_token(id)
+            .creation_time(aws_smithy_types::DateTime::from_secs(0))
+            .life_cycle_state(LifeCycleState::Available)
+            .performance_mode(PerformanceMode::GeneralPurpose)
+            .set_tags(Some(Vec::new()))
+            .size_in_bytes(aws_sdk_efs::types::FileSystemSize::builder().value(0).build())
+            .number_of_mount_targets(0)
+            .file_system_id(id)
+            .file_system_arn(format!("arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/{id}"))
+            .encrypted(encrypted)
+            .build()
+            .unwrap()
+    };
+    let rds = vec![
+        mock!(aws_sdk_rds::Client::describe_db_instances).match_requests(|r| r.marker().is_none()).then_output(
+            move || {
+                DescribeDbInstancesOutput::builder().db_instances(db("good", false, true, true)).marker("p2").build()
+            },
+        ),
+        mock!(aws_sdk_rds::Client::describe_db_instances).match_requests(|r| r.marker() == Some("p2")).then_output(
+            move || DescribeDbInstancesOutput::builder().db_instances(db("open", true, false, false)).build(),
+        ),
+    ];
+    let efs = vec![
+        mock!(aws_sdk_efs::Client::describe_file_systems).match_requests(|r| r.marker().is_none()).then_output(
+            move || DescribeFileSystemsOutput::builder().file_systems(fs("fs-1", true)).next_marker("p2").build(),
+        ),
+        mock!(aws_sdk_efs::Client::describe_file_systems)
+            .match_requests(|r| r.marker() == Some("p2"))
+            .then_output(move || DescribeFileSystemsOutput::builder().file_systems(fs("fs-2", false)).build()),
+    ];
+    let controls = ScanTarget::controls([ControlId::Rds2, ControlId::Rds3, ControlId::Rds13, ControlId::Efs1]);
+    let scanner = Scanner::new(vec![reader_with(Rules { rds, efs, ..Rules::default() })], 90);
+    let report = scanner.scan(&scope(), &controls, "test").await.unwrap();
+    for c in [ControlId::Rds2, ControlId::Rds3, ControlId::Rds13] {
+        let r = report.result(c).unwrap();
+        assert_eq!(r.status, Status::Fail, "{c}");
+        assert_eq!(r.failing_resources, vec![format!("arn:aws:rds:{REGION}:{ACCOUNT}:db:open")], "{c}");
+    }
+    let efs1 = report.result(ControlId::Efs1).unwrap();
+    assert_eq!(efs1.status, Status::Fail);
+    assert_eq!(efs1.failing_resources, vec![format!("arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/fs-2")]);
 }
 
 #[tokio::test]
@@ -1030,4 +1252,121 @@ async fn security_hub_enabled_not_subscribed_or_unreadable() {
     let denied = mock!(aws_sdk_securityhub::Client::describe_hub).then_error(|| DescribeHubError::generic(denied()));
     let r = hub(denied).await;
     assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{r:?}");
+}
+
+/// IAM.28 on a mocked client (moto has no IAM Access Analyzer: `ListAnalyzers` is a 404 there, so
+/// the emulator shows only `unknown`/`unsupported`): every page is read, an active `ACCOUNT`
+/// analyzer on the second page passes, an unused-access one alone fails, and a 404 is unknown.
+#[tokio::test]
+async fn access_analyzer_is_read_page_by_page_and_only_an_active_external_one_passes() {
+    use aws_sdk_accessanalyzer::operation::list_analyzers::ListAnalyzersOutput;
+    use aws_sdk_accessanalyzer::types::{AnalyzerStatus, AnalyzerSummary, Type};
+    let analyzer = |name: &str, kind: Type, status: AnalyzerStatus| {
+        AnalyzerSummary::builder()
+            .arn(format!("arn:aws:access-analyzer:{REGION}:{ACCOUNT}:analyzer/{name}"))
+            .name(name)
+            .r#type(kind)
+            .status(status)
+            .created_at(aws_smithy_types::DateTime::from_secs(0))
+            .build()
+            .unwrap()
+    };
+    let unused = move || analyzer("unused", Type::AccountUnusedAccess, AnalyzerStatus::Active);
+    let external = move || analyzer("external", Type::Account, AnalyzerStatus::Active);
+    let two_pages = vec![
+        mock!(aws_sdk_accessanalyzer::Client::list_analyzers)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(move || ListAnalyzersOutput::builder().analyzers(unused()).next_token("p2").build().unwrap()),
+        mock!(aws_sdk_accessanalyzer::Client::list_analyzers)
+            .match_requests(|r| r.next_token() == Some("p2"))
+            .then_output(move || ListAnalyzersOutput::builder().analyzers(external()).build().unwrap()),
+    ];
+    let target = ScanTarget::controls([ControlId::Iam28]);
+    let scan = |rules: Vec<Rule>| {
+        let target = target.clone();
+        async move {
+            let scanner = Scanner::new(vec![reader_with(Rules { accessanalyzer: rules, ..Rules::default() })], 90);
+            scanner.scan(&scope(), &target, "test").await.unwrap().result(ControlId::Iam28).unwrap().clone()
+        }
+    };
+    assert_eq!(scan(two_pages).await.status, Status::Pass);
+
+    let only_unused = vec![
+        mock!(aws_sdk_accessanalyzer::Client::list_analyzers)
+            .then_output(move || ListAnalyzersOutput::builder().analyzers(unused()).build().unwrap()),
+    ];
+    let r = scan(only_unused).await;
+    assert_eq!(r.status, Status::Fail);
+    assert_eq!(r.failing_resources, vec![format!("access-analyzer:{ACCOUNT}:{REGION}")]);
+
+    let not_found =
+        || HttpResponse::new(StatusCode::try_from(404).unwrap(), SdkBody::from("<html><h1>Not Found</h1></html>"));
+    let r = scan(vec![mock!(aws_sdk_accessanalyzer::Client::list_analyzers).then_http_response(not_found)]).await;
+    assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::Unsupported)), "{r:?}");
+}
+
+/// IAM.26 reads each certificate's `notAfter` from its body, whatever the listing's `Expiration`
+/// says; a certificate whose body is denied or garbled is unknown, never a pass.
+#[tokio::test]
+async fn server_certificates_expire_by_their_body() {
+    use aws_sdk_iam::operation::get_server_certificate::{GetServerCertificateError, GetServerCertificateOutput};
+    use aws_sdk_iam::operation::list_server_certificates::ListServerCertificatesOutput;
+    use aws_sdk_iam::types::{ServerCertificate, ServerCertificateMetadata};
+    const EXPIRED: &str = include_str!("collect/testdata/expired-2021.pem");
+    let metadata = |name: &str| {
+        ServerCertificateMetadata::builder()
+            .path("/")
+            .server_certificate_name(name)
+            .server_certificate_id(name)
+            .arn(format!("arn:aws:iam::{ACCOUNT}:server-certificate/{name}"))
+            // A listing that says otherwise: the body decides.
+            .expiration(aws_smithy_types::DateTime::from_secs(4_102_444_800))
+            .build()
+            .unwrap()
+    };
+    let listed = move |names: &'static [&'static str]| {
+        mock!(aws_sdk_iam::Client::list_server_certificates).then_output(move || {
+            let mut out = ListServerCertificatesOutput::builder();
+            for n in names {
+                out = out.server_certificate_metadata_list(metadata(n));
+            }
+            out.build().unwrap()
+        })
+    };
+    let body = move |name: &'static str, pem: &'static str| {
+        mock!(aws_sdk_iam::Client::get_server_certificate)
+            .match_requests(move |r| r.server_certificate_name() == Some(name))
+            .then_output(move || {
+                let cert = ServerCertificate::builder()
+                    .server_certificate_metadata(metadata(name))
+                    .certificate_body(pem)
+                    .build()
+                    .unwrap();
+                GetServerCertificateOutput::builder().server_certificate(cert).build()
+            })
+    };
+    let target = ScanTarget::controls([ControlId::Iam26]);
+    let scan = |iam: Vec<Rule>| {
+        let target = target.clone();
+        async move {
+            let scanner = Scanner::new(vec![reader_with(Rules { iam, ..Rules::default() })], 90);
+            scanner.scan(&scope(), &target, "test").await.unwrap().result(ControlId::Iam26).unwrap().clone()
+        }
+    };
+    let r = scan(vec![listed(&["old"]), body("old", EXPIRED)]).await;
+    assert_eq!(r.status, Status::Fail);
+    assert_eq!(r.failing_resources, vec![format!("arn:aws:iam::{ACCOUNT}:server-certificate/old")]);
+
+    let denied_body =
+        mock!(aws_sdk_iam::Client::get_server_certificate).then_error(|| GetServerCertificateError::generic(denied()));
+    let r = scan(vec![listed(&["secret"]), denied_body]).await;
+    assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::AccessDenied)), "{r:?}");
+
+    let r = scan(vec![
+        listed(&["garbled"]),
+        body("garbled", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+    ])
+    .await;
+    assert_eq!((r.status, r.error_code), (Status::Unknown, Some(ErrorCode::ReadFailed)), "{r:?}");
+    assert!(r.reason.unwrap().contains("the certificate body"));
 }

@@ -133,6 +133,9 @@ const GUARDDUTY: &str = "guardduty.amazonaws.com";
 const IAM: &str = "iam.amazonaws.com";
 const KMS: &str = "kms.amazonaws.com";
 const S3: &str = "s3.amazonaws.com";
+const RDS: &str = "rds.amazonaws.com";
+const EFS: &str = "elasticfilesystem.amazonaws.com";
+const ACCESS_ANALYZER: &str = "access-analyzer.amazonaws.com";
 const LOGS: &str = "logs.amazonaws.com";
 /// CloudWatch (alarms).
 const MONITORING: &str = "monitoring.amazonaws.com";
@@ -173,6 +176,37 @@ const S3_DATA_EVENT_EVENTS: &[ChangeEvent] = &[ChangeEvent::Api {
     event_source: CLOUDTRAIL,
     names: &["PutEventSelectors", "CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging"],
 }];
+/// A DB instance created, restored, changed or deleted (RDS.2, RDS.13).
+const DB_INSTANCE_EVENTS: &[ChangeEvent] = &[ChangeEvent::Api {
+    event_source: RDS,
+    names: &[
+        "CreateDBInstance",
+        "CreateDBInstanceReadReplica",
+        "RestoreDBInstanceFromDBSnapshot",
+        "RestoreDBInstanceToPointInTime",
+        "RestoreDBInstanceFromS3",
+        "ModifyDBInstance",
+        "DeleteDBInstance",
+    ],
+}];
+/// A DB instance created, restored or deleted: encryption is set at creation only (RDS.3).
+const DB_INSTANCE_CREATION_EVENTS: &[ChangeEvent] = &[ChangeEvent::Api {
+    event_source: RDS,
+    names: &[
+        "CreateDBInstance",
+        "CreateDBInstanceReadReplica",
+        "RestoreDBInstanceFromDBSnapshot",
+        "RestoreDBInstanceToPointInTime",
+        "RestoreDBInstanceFromS3",
+        "DeleteDBInstance",
+    ],
+}];
+const DB_INSTANCE_READS: &[&str] = &["rds:DescribeDBInstances"];
+const DB_INSTANCE_COST: &str =
+    "1 `DescribeDBInstances` per region and 100 instances, shared by RDS.2, RDS.3 and RDS.13";
+/// What S3.5, S3.8 and S3.20 read: the account's buckets, each one's region, then one read per
+/// bucket in that region.
+const BUCKET_LIST_READS: [&str; 2] = ["s3:ListAllMyBuckets", "s3:GetBucketLocation"];
 const TRAIL_CONFIG_EVENTS: &[ChangeEvent] =
     &[ChangeEvent::Api { event_source: CLOUDTRAIL, names: &["CreateTrail", "UpdateTrail", "DeleteTrail"] }];
 catalog! {
@@ -260,6 +294,30 @@ catalog! {
         reads: &["cloudtrail:DescribeTrails", "cloudtrail:GetTrail"],
         cost: "1 `GetTrail` per shadow trail (in its home region), beyond CloudTrail.1's reads",
         events: TRAIL_CONFIG_EVENTS,
+    }
+    CloudTrail7 = "CloudTrail.7" {
+        title: "The S3 buckets trails deliver to have server access logging",
+        label: "Trail bucket logging",
+        severity: Severity::Low,
+        cis: &["3.4"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "The S3 bucket of every trail `DescribeTrails` lists in the region (shadow copies \
+            included) has server access logging (`GetBucketLogging` returns a `LoggingEnabled` target). A \
+            bucket the account does not own (`ListBuckets` does not list it: an organization's log archive \
+            in another account) is not judged from here and leaves the control unknown, as does a bucket \
+            whose logging cannot be read; a bucket that can be read and has no logging fails. A region \
+            without trails passes (CloudTrail.1 judges that).",
+        remediation: "`aws s3api put-bucket-logging --bucket <trail bucket> --bucket-logging-status \
+            '{\"LoggingEnabled\":{\"TargetBucket\":\"<log bucket>\",\"TargetPrefix\":\"<trail bucket>/\"}}'` \
+            (a separate target bucket); for a bucket in a log archive account, check it there.",
+        reads: &["cloudtrail:DescribeTrails", "s3:ListAllMyBuckets", "s3:GetBucketLocation", "s3:GetBucketLogging"],
+        cost: "beyond CloudTrail.1's reads: 1 `ListBuckets` per region with trails, plus 1 \
+            `GetBucketLocation` and 1 `GetBucketLogging` per trail bucket the account owns",
+        events: &[
+            ChangeEvent::Api { event_source: CLOUDTRAIL, names: &["CreateTrail", "UpdateTrail", "DeleteTrail"] },
+            ChangeEvent::Api { event_source: S3, names: &["PutBucketLogging"] },
+        ],
     }
     Config1 = "Config.1" {
         title: "AWS Config records all resources with the service-linked role",
@@ -463,6 +521,22 @@ catalog! {
                 "DeleteSecurityGroup",
             ],
         }],
+    }
+    Efs1 = "EFS.1" {
+        title: "EFS file systems are encrypted at rest",
+        label: "EFS encrypted",
+        severity: Severity::Medium,
+        cis: &["2.4.1"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Every file system `DescribeFileSystems` lists in the region has `Encrypted` true (with AWS \
+            KMS). A region without file systems passes.",
+        remediation: "Encryption at rest is chosen when a file system is created: create an encrypted one \
+            (`aws efs create-file-system --encrypted --kms-key-id <key>`), copy the data (AWS DataSync), \
+            point the mount targets' clients at it and delete the old one.",
+        reads: &["elasticfilesystem:DescribeFileSystems"],
+        cost: "1 per region and 100 file systems",
+        events: &[ChangeEvent::Api { event_source: EFS, names: &["CreateFileSystem", "DeleteFileSystem"] }],
     }
     GuardDuty1 = "GuardDuty.1" {
         title: "GuardDuty is enabled",
@@ -705,6 +779,27 @@ catalog! {
             ],
         }],
     }
+    Iam26 = "IAM.26" {
+        title: "Expired SSL/TLS server certificates are removed from IAM",
+        label: "IAM certs expired",
+        severity: Severity::Medium,
+        cis: &["1.19"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "No server certificate `ListServerCertificates` lists has expired. The end of validity is \
+            read from the certificate itself (`GetServerCertificate`'s PEM body, its `notAfter`), not from \
+            the listing's `Expiration` (the emulator stamps a fixed date there; AWS derives it from the \
+            body). A body that cannot be read or parsed leaves the control unknown unless another \
+            certificate has expired. A certificate expires with no event: the periodic scan catches it.",
+        remediation: "`aws iam delete-server-certificate --server-certificate-name <name>` once nothing uses \
+            it (check load balancers and CloudFront first); prefer ACM, which renews.",
+        reads: &["iam:ListServerCertificates", "iam:GetServerCertificate"],
+        cost: "1 per account and 1,000 certificates, plus 1 `GetServerCertificate` per certificate",
+        events: &[ChangeEvent::Api {
+            event_source: IAM,
+            names: &["UploadServerCertificate", "UpdateServerCertificate", "DeleteServerCertificate"],
+        }],
+    }
     Iam27 = "IAM.27" {
         title: "AWSCloudShellFullAccess is attached to nobody",
         label: "No CloudShell full",
@@ -731,6 +826,23 @@ catalog! {
                 "DetachRolePolicy",
             ],
         }],
+    }
+    Iam28 = "IAM.28" {
+        title: "An IAM Access Analyzer external access analyzer is enabled in every region",
+        label: "Access Analyzer",
+        severity: Severity::High,
+        cis: &["1.20"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "`ListAnalyzers` in the region lists an analyzer of type `ACCOUNT` or `ORGANIZATION` \
+            (external access) with status `ACTIVE`; unused-access and internal-access analyzers do not \
+            count, nor does a `CREATING`, `DISABLED` or `FAILED` one.",
+        remediation: "`aws accessanalyzer create-analyzer --analyzer-name external --type ACCOUNT` in every \
+            region (`ORGANIZATION` from the management or delegated administrator account); review its \
+            findings.",
+        reads: &["access-analyzer:ListAnalyzers"],
+        cost: "1 per region and 100 analyzers",
+        events: &[ChangeEvent::Api { event_source: ACCESS_ANALYZER, names: &["CreateAnalyzer", "DeleteAnalyzer"] }],
     }
     Kms3 = "KMS.3" {
         title: "No customer managed key is pending deletion",
@@ -770,6 +882,53 @@ catalog! {
             names: &["DisableKeyRotation", "EnableKeyRotation", "DisableKey", "EnableKey", "CreateKey", "CancelKeyDeletion"],
         }],
     }
+    Rds2 = "RDS.2" {
+        title: "RDS DB instances are not publicly accessible",
+        label: "RDS not public",
+        severity: Severity::Critical,
+        cis: &["2.3.3"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Every DB instance `DescribeDBInstances` lists in the region (Aurora instances included) \
+            has `PubliclyAccessible` false. A region without DB instances passes. The setting is what is \
+            judged, not the security groups or subnets that may still keep a public instance unreachable.",
+        remediation: "`aws rds modify-db-instance --db-instance-identifier <id> --no-publicly-accessible \
+            --apply-immediately`; reach the database from inside the VPC (a bastion, SSM port forwarding or \
+            a VPN).",
+        reads: DB_INSTANCE_READS,
+        cost: DB_INSTANCE_COST,
+        events: DB_INSTANCE_EVENTS,
+    }
+    Rds3 = "RDS.3" {
+        title: "RDS DB instances are encrypted at rest",
+        label: "RDS encrypted",
+        severity: Severity::Medium,
+        cis: &["2.3.1"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Every DB instance `DescribeDBInstances` lists in the region has `StorageEncrypted` true. \
+            A region without DB instances passes.",
+        remediation: "Encryption is chosen at creation: snapshot the instance, copy the snapshot with \
+            `--kms-key-id`, restore an encrypted instance from the copy and switch clients to it.",
+        reads: DB_INSTANCE_READS,
+        cost: DB_INSTANCE_COST,
+        events: DB_INSTANCE_CREATION_EVENTS,
+    }
+    Rds13 = "RDS.13" {
+        title: "RDS DB instances upgrade minor versions automatically",
+        label: "RDS minor upgrades",
+        severity: Severity::High,
+        cis: &["2.3.2"],
+        coverage: Coverage::Region,
+        rescan: Rescan::Scope,
+        passes_when: "Every DB instance `DescribeDBInstances` lists in the region has \
+            `AutoMinorVersionUpgrade` true. A region without DB instances passes.",
+        remediation: "`aws rds modify-db-instance --db-instance-identifier <id> --auto-minor-version-upgrade \
+            --apply-immediately`; the upgrades then happen in the instance's maintenance window.",
+        reads: DB_INSTANCE_READS,
+        cost: DB_INSTANCE_COST,
+        events: DB_INSTANCE_EVENTS,
+    }
     S31 = "S3.1" {
         title: "S3 Block Public Access is on for the account",
         label: "S3 account BPA",
@@ -791,6 +950,68 @@ catalog! {
             event_source: S3,
             names: &["PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"],
         }],
+    }
+    S35 = "S3.5" {
+        title: "S3 buckets require requests to use TLS",
+        label: "S3 TLS only",
+        severity: Severity::Medium,
+        cis: &["2.1.1"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "The policy of every bucket `ListBuckets` lists (each read in the bucket's region) has a \
+            statement that denies everyone every S3 action without TLS: `Effect` `Deny`, `Principal` `*` (or \
+            `{\"AWS\": \"*\"}`), `Action` `s3:*` or `*`, `Resource` covering the bucket and its objects, and \
+            a `Condition` that is exactly `Bool` (or `BoolIfExists`) `aws:SecureTransport` `false`. A deny \
+            with any other condition too covers some requests only and does not count; a bucket without a \
+            policy fails; a bucket whose policy cannot be read leaves the control unknown unless another \
+            fails. No bucket: pass.",
+        remediation: "Add to the bucket policy: `{\"Effect\": \"Deny\", \"Principal\": \"*\", \"Action\": \
+            \"s3:*\", \"Resource\": [\"arn:aws:s3:::<bucket>\", \"arn:aws:s3:::<bucket>/*\"], \"Condition\": \
+            {\"Bool\": {\"aws:SecureTransport\": \"false\"}}}` (`aws s3api put-bucket-policy`).",
+        reads: &[BUCKET_LIST_READS[0], BUCKET_LIST_READS[1], "s3:GetBucketPolicy"],
+        cost: "1 `ListBuckets` per account, plus 1 `GetBucketLocation` and 1 `GetBucketPolicy` per bucket \
+            (the list and locations shared with S3.8 and S3.20)",
+        events: &[ChangeEvent::Api {
+            event_source: S3,
+            names: &["PutBucketPolicy", "DeleteBucketPolicy", "CreateBucket", "DeleteBucket"],
+        }],
+    }
+    S38 = "S3.8" {
+        title: "S3 buckets block public access",
+        label: "S3 bucket BPA",
+        severity: Severity::High,
+        cis: &["2.1.4"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "Every bucket `ListBuckets` lists has all four bucket-level Block Public Access settings \
+            (`BlockPublicAcls`, `IgnorePublicAcls`, `BlockPublicPolicy`, `RestrictPublicBuckets`) true; a \
+            bucket with none (`NoSuchPublicAccessBlockConfiguration`) fails, whatever the account-level \
+            setting (S3.1) says. No bucket: pass.",
+        remediation: "`aws s3api put-public-access-block --bucket <bucket> --public-access-block-configuration \
+            BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`.",
+        reads: &[BUCKET_LIST_READS[0], BUCKET_LIST_READS[1], "s3:GetBucketPublicAccessBlock"],
+        cost: "1 `GetBucketPublicAccessBlock` per bucket, beyond S3.5's list and locations",
+        events: &[ChangeEvent::Api {
+            event_source: S3,
+            names: &["PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock", "CreateBucket", "DeleteBucket"],
+        }],
+    }
+    S320 = "S3.20" {
+        title: "S3 buckets have MFA delete enabled",
+        label: "S3 MFA delete",
+        severity: Severity::Low,
+        cis: &["2.1.2"],
+        coverage: Coverage::Account,
+        rescan: Rescan::Scope,
+        passes_when: "Every bucket `ListBuckets` lists has versioning with `MFADelete` `Enabled` \
+            (`GetBucketVersioning`); an unversioned bucket, or one versioned without MFA delete, fails. \
+            No bucket: pass.",
+        remediation: "As the root user with its MFA device: `aws s3api put-bucket-versioning --bucket <bucket> \
+            --versioning-configuration Status=Enabled,MFADelete=Enabled --mfa '<device arn> <code>'`. A bucket \
+            with a lifecycle configuration cannot have MFA delete: decide which the bucket needs.",
+        reads: &[BUCKET_LIST_READS[0], BUCKET_LIST_READS[1], "s3:GetBucketVersioning"],
+        cost: "1 `GetBucketVersioning` per bucket, beyond S3.5's list and locations",
+        events: &[ChangeEvent::Api { event_source: S3, names: &["PutBucketVersioning", "CreateBucket", "DeleteBucket"] }],
     }
     S322 = "S3.22" {
         title: "A multi-region trail logs S3 object-level write events",
@@ -1469,9 +1690,34 @@ pub const EVENT_RULES: &[EventRule] = &[
     EventRule {
         logical_id: "S3AccountChangeRule",
         name: "s3-account-changes",
-        about: "The account's S3 Block Public Access changed",
+        about: "S3 Block Public Access (account or bucket), bucket policies, versioning, access logging, or \
+            buckets created or deleted",
         source: "aws.s3",
         kind: RuleKind::Api { event_source: S3 },
+        note: None,
+    },
+    EventRule {
+        logical_id: "RdsChangeRule",
+        name: "rds-changes",
+        about: "RDS DB instances created, restored, modified or deleted",
+        source: "aws.rds",
+        kind: RuleKind::Api { event_source: RDS },
+        note: None,
+    },
+    EventRule {
+        logical_id: "EfsChangeRule",
+        name: "efs-changes",
+        about: "EFS file systems created or deleted",
+        source: "aws.elasticfilesystem",
+        kind: RuleKind::Api { event_source: EFS },
+        note: None,
+    },
+    EventRule {
+        logical_id: "AccessAnalyzerChangeRule",
+        name: "access-analyzer-changes",
+        about: "IAM Access Analyzer analyzers created or deleted",
+        source: "aws.access-analyzer",
+        kind: RuleKind::Api { event_source: ACCESS_ANALYZER },
         note: None,
     },
     EventRule {

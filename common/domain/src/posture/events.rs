@@ -155,9 +155,23 @@ mod tests {
             )
         );
         let t = rescan(&api_call("aws.cloudtrail", "cloudtrail.amazonaws.com", "UpdateTrail", json!({"name": "main"})));
-        let mut trail = ScanTarget::controls([CloudTrail1, CloudTrail2, CloudTrail4, S322, S323]).measures(true);
+        let mut trail =
+            ScanTarget::controls([CloudTrail1, CloudTrail2, CloudTrail4, CloudTrail7, S322, S323]).measures(true);
         trail.extend(crate::posture::controls::MONITORING_CLASSES.iter().map(|m| m.control));
         assert_eq!(t.target, ScanTarget::Controls(trail));
+        // A bucket's access logging rescans CloudTrail.7 in the event's region; a bucket policy, S3.5
+        // (account-wide); a DB instance change, RDS.2 and RDS.13 but not RDS.3 (set at creation).
+        let t = rescan(&api_call("aws.s3", "s3.amazonaws.com", "PutBucketLogging", json!({"bucketName": "b"})));
+        assert_eq!((t.target, t.region.as_str()), (ScanTarget::controls([CloudTrail7]), "eu-west-1"));
+        let t = rescan(&api_call("aws.s3", "s3.amazonaws.com", "PutBucketPolicy", json!({"bucketName": "b"})));
+        assert_eq!(t.target, ScanTarget::controls([S35]));
+        assert!(t.target.is_global());
+        let t = rescan(&api_call("aws.rds", "rds.amazonaws.com", "ModifyDBInstance", json!({})));
+        assert_eq!(t.target, ScanTarget::controls([Rds2, Rds13]));
+        let t = rescan(&api_call("aws.iam", "iam.amazonaws.com", "UploadServerCertificate", json!({})));
+        assert_eq!(t.target, ScanTarget::controls([Iam26]));
+        let t = rescan(&api_call("aws.access-analyzer", "access-analyzer.amazonaws.com", "DeleteAnalyzer", json!({})));
+        assert_eq!(t.target, ScanTarget::controls([Iam28]));
         // A link of the CIS 4.x chain further down rescans the fifteen classes.
         let t = rescan(&api_call("aws.logs", "logs.amazonaws.com", "DeleteMetricFilter", json!({})));
         assert_eq!(

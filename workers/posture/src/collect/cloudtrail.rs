@@ -55,6 +55,7 @@ impl AwsReader {
                     log_file_validation: t.log_file_validation_enabled.unwrap_or(false),
                     kms_key_id: t.kms_key_id.clone().filter(|k| !k.is_empty()),
                     cloudwatch_logs_group_arn: t.cloud_watch_logs_log_group_arn.clone().filter(|a| !a.is_empty()),
+                    s3_bucket_name: t.s3_bucket_name.clone().filter(|b| !b.is_empty()),
                     ..TrailFacts::default()
                 };
                 match settings {
@@ -66,6 +67,8 @@ impl AwsReader {
                             facts.kms_key_id = home.kms_key_id.filter(|k| !k.is_empty());
                             facts.cloudwatch_logs_group_arn =
                                 home.cloud_watch_logs_log_group_arn.filter(|a| !a.is_empty());
+                            facts.s3_bucket_name =
+                                home.s3_bucket_name.filter(|b| !b.is_empty()).or(facts.s3_bucket_name);
                         }
                         None => {
                             facts.settings_unreadable = Some(Unreadable {

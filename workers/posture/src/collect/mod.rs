@@ -18,8 +18,10 @@ mod config;
 mod ec2;
 mod guardduty;
 mod iam;
+mod iam_extras;
 mod kms;
 mod monitoring;
+mod rds;
 mod s3;
 
 use std::collections::{BTreeSet, HashMap};
@@ -32,15 +34,17 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use portcullis_domain::AccountId;
 use portcullis_domain::posture::controls::{
-    AuthorizationFacts, ConfigRecorderFacts, FlowLogFacts, InstanceFacts, MonitoringFacts, NaclFacts,
-    PasswordPolicyFacts, PublicAccessBlockFacts, SecurityGroupFacts, VirtualMfaDevice, VpcFacts,
+    AnalyzerFacts, AuthorizationFacts, BucketFacts, BucketReads, ConfigRecorderFacts, DbInstanceFacts, FileSystemFacts,
+    FlowLogFacts, InstanceFacts, MonitoringFacts, NaclFacts, PasswordPolicyFacts, PublicAccessBlockFacts,
+    SecurityGroupFacts, ServerCertificateFacts, VirtualMfaDevice, VpcFacts,
 };
 use portcullis_domain::posture::{CredentialReport, FindingCounts, IamUserFacts, KmsKeyFacts, TrailFacts, Unreadable};
 use portcullis_runtime::aws::{ApiCallCounter, classify as classify_sdk};
 use tokio::sync::Semaphore;
 
 pub use self::iam::parse_credential_report;
-use crate::ports::{CollectError, FactReader};
+pub use self::iam_extras::certificate_not_after;
+use crate::ports::{BucketReadsWanted, CollectError, FactReader};
 
 /// Classify an SDK error into the code a posture result carries.
 pub(crate) fn classify<E>(op: &'static str, e: &SdkError<E, HttpResponse>) -> CollectError
@@ -66,6 +70,10 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
     pub securityhub: aws_sdk_securityhub::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub efs: aws_sdk_efs::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub accessanalyzer: aws_sdk_accessanalyzer::Client,
 }
 
 impl Clients {
@@ -88,6 +96,11 @@ impl Clients {
         if let Some(endpoint) = sdk.endpoint_url() {
             s3control = s3control.endpoint_resolver(s3::FixedEndpoint(endpoint.to_owned()));
         }
+        // An emulator's address cannot take a bucket name in front of its host: path-style there.
+        let mut s3 = aws_sdk_s3::config::Builder::from(&regional).force_path_style(sdk.endpoint_url().is_some());
+        if let Some(c) = counter {
+            s3 = s3.interceptor(c.clone());
+        }
         Self {
             account: client!(aws_sdk_account),
             cloudtrail: client!(aws_sdk_cloudtrail),
@@ -101,6 +114,10 @@ impl Clients {
             cloudwatch: client!(aws_sdk_cloudwatch),
             sns: client!(aws_sdk_sns),
             securityhub: client!(aws_sdk_securityhub),
+            rds: client!(aws_sdk_rds),
+            efs: client!(aws_sdk_efs),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            accessanalyzer: client!(aws_sdk_accessanalyzer),
         }
     }
 }
@@ -260,6 +277,24 @@ impl FactReader for AwsReader {
     }
     async fn security_contact(&self) -> Result<bool, CollectError> {
         self.read_security_contact().await
+    }
+    async fn db_instances(&self) -> Result<Vec<DbInstanceFacts>, CollectError> {
+        self.read_db_instances().await
+    }
+    async fn file_systems(&self) -> Result<Vec<FileSystemFacts>, CollectError> {
+        self.read_file_systems().await
+    }
+    async fn buckets(&self, wanted: BucketReadsWanted) -> Result<BucketFacts, CollectError> {
+        self.read_buckets(wanted).await
+    }
+    async fn trail_bucket_logging(&self, buckets: &BTreeSet<String>) -> Result<BucketReads<bool>, CollectError> {
+        self.read_trail_bucket_logging(buckets).await
+    }
+    async fn server_certificates(&self) -> Result<(Vec<ServerCertificateFacts>, Vec<Unreadable>), CollectError> {
+        self.read_server_certificates().await
+    }
+    async fn access_analyzers(&self) -> Result<Vec<AnalyzerFacts>, CollectError> {
+        self.read_access_analyzers().await
     }
 }
 

@@ -27,6 +27,8 @@ pub struct TrailFacts {
     pub selectors: Vec<TrailSelector>,
     /// The CloudWatch Logs group it delivers to (`CloudWatchLogsLogGroupArn`), for the CIS 4.x chain.
     pub cloudwatch_logs_group_arn: Option<String>,
+    /// The S3 bucket it delivers log files to (CloudTrail.7).
+    pub s3_bucket_name: Option<String>,
     /// Set when the configuration (KMS key, log file validation) could not be read in the trail's
     /// home region: CloudTrail.2 and CloudTrail.4 do not judge it on defaults.
     pub settings_unreadable: Option<Unreadable>,
@@ -455,6 +457,7 @@ mod tests {
             latest_delivery_error: None,
             selectors: vec![],
             cloudwatch_logs_group_arn: None,
+            s3_bucket_name: Some("trail-logs".into()),
             settings_unreadable: None,
         }
     }

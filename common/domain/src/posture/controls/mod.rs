@@ -1,7 +1,7 @@
 //! Control evaluation: plain facts in, a [`ControlResult`] out. Pure: no I/O.
 //!
 //! One module per service family ([`account`], [`cloudtrail`], [`config`], [`ec2`], [`guardduty`], [`iam`],
-//! [`iam_policies`], [`kms`], [`monitoring`], [`s3`]); this one holds what every control shares:
+//! [`iam_policies`], [`iam_extras`] (server certificates, Access Analyzer), [`kms`], [`monitoring`], [`rds`] (with EFS), [`s3`]); this one holds what every control shares:
 //! the status, the result, and the rule for resources that could not be read. The controls
 //! themselves are listed in the [catalog](crate::posture::catalog).
 //!
@@ -21,9 +21,11 @@ pub mod config;
 pub mod ec2;
 pub mod guardduty;
 pub mod iam;
+pub mod iam_extras;
 pub mod iam_policies;
 pub mod kms;
 pub mod monitoring;
+pub mod rds;
 pub mod s3;
 
 pub use self::account::*;
@@ -32,9 +34,11 @@ pub use self::config::*;
 pub use self::ec2::*;
 pub use self::guardduty::*;
 pub use self::iam::*;
+pub use self::iam_extras::*;
 pub use self::iam_policies::*;
 pub use self::kms::*;
 pub use self::monitoring::*;
+pub use self::rds::*;
 pub use self::s3::*;
 
 /// Pass, fail or unknown.
