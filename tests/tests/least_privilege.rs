@@ -85,7 +85,10 @@ fn holders() -> Vec<Holder> {
             units: &[
                 Unit::Crate("workers/access"),
                 QUEUE,
-                Unit::Functions(APP, &["run_access", "access_ports", "session_revoker", "count_reviews_owed"]),
+                Unit::Functions(
+                    APP,
+                    &["run_access", "access_ports", "session_revoker", "session_revoker_counted", "count_reviews_owed"],
+                ),
             ],
             services: None,
         },
@@ -103,7 +106,7 @@ fn holders() -> Vec<Holder> {
                 Unit::Module("workers/access/src/adapters/iam.rs"),
                 Unit::Module("workers/access/src/adapters/events.rs"),
                 QUEUE,
-                Unit::Functions(APP, &["run_directory", "session_revoker"]),
+                Unit::Functions(APP, &["run_directory", "session_revoker", "session_revoker_counted"]),
             ],
             services: None,
         },
