@@ -457,7 +457,16 @@ async fn floor_one(
             vec![("reply", s(&sample.reply)), ("digest", s(&"0".repeat(64))), ("events", s("[]"))],
         ),
     ];
-    dynamodb.transact_write_items().set_transact_items(Some(items)).send().await.unwrap();
+    // moto answers concurrent transactions with an occasional 500 (its rollback copies the tables
+    // while another thread writes them); the worker meets the same and retries through its consumer.
+    // Every attempt is counted.
+    for attempt in 1.. {
+        match dynamodb.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+            Ok(_) => break,
+            Err(e) if attempt < 10 => eprintln!("  floor: TransactWriteItems attempt {attempt}: {e:?}"),
+            Err(e) => panic!("floor: TransactWriteItems failed 10 times: {e:?}"),
+        }
+    }
     let reply = json!({"in_reply_to": message_id, "kind": "grant.result", "result": {"grant": sample.grant}});
     sqs.send_message().queue_url(replies_url).message_body(reply.to_string()).send().await.unwrap();
 }
