@@ -7,14 +7,16 @@ PYTHON ?= python3
 MOTO   := $(VENV)/bin/moto_server
 IDP    := tests/idp/node_modules/.package-lock.json
 
-.PHONY: help deps venv idp build install run test test-localstack test-rust check-format lint rules cfn-lint compose-check schemas catalog bench bench-posture clean
+.PHONY: help deps venv idp build install run test test-localstack test-rust check-format lint rules cfn-lint compose-check schemas catalog bench bench-access bench-posture clean
 
 help:
 	@echo "make run            emulator + OpenID provider + stack + workers + a CLI demo (Ctrl-C stops everything)"
 	@echo "make install        cargo install --path cli (puts portcullis on your PATH)"
 	@echo "make test           formatting, clippy, unit and integration tests, alert rules (promtool), cfn-lint, compose check"
 	@echo "make test-localstack the integration tests against LocalStack instead of moto (needs Docker)"
-	@echo "make bench          criterion benchmarks of rendering and policy composition"
+	@echo "make bench          criterion benchmarks, then bench-access and bench-posture (prints their tables)"
+	@echo "make bench-access   access worker benchmark against the emulator: grant.request throughput, calls per"
+	@echo "                    message and credentials latency, each beside its floor (JSON in bench/results/)"
 	@echo "make bench-posture  posture scan benchmark against the emulator (calls and wall time)"
 	@echo "make schemas        regenerate docs/schemas from the Rust types"
 	@echo "make catalog        regenerate what the control catalog generates (stack rules, docs, dashboard tiles)"
@@ -95,8 +97,15 @@ schemas:
 catalog:
 	PORTCULLIS_BLESS_CATALOG=1 cargo test --workspace --lib -- posture::generated
 
+# Benchmarks, not tests: `make test` runs none of them.
 bench:
 	cargo bench -p portcullis-domain
+	$(MAKE) bench-access
+	$(MAKE) bench-posture
+
+# BENCH_REQUESTS / BENCH_CREDENTIALS change the counts (default 500 and 100).
+bench-access: venv
+	cargo run --release -p portcullis-tests --bin bench-access
 
 bench-posture: venv
 	cargo run --release -p portcullis-tests --bin bench-posture

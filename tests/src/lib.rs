@@ -29,6 +29,7 @@ use portcullis_client::dev_issuer as dev;
 use portcullis_domain::MessageId;
 use portcullis_domain::messages::{Kind, Reply, ReplyOutcome};
 use portcullis_domain::naming::StackNames;
+use portcullis_runtime::aws::ApiCallCounter;
 use portcullis_runtime::config::Settings;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -557,13 +558,17 @@ pub fn trusted_everything() -> String {
 impl TestApp {
     /// (Re)start the access worker.
     pub fn start_worker(&mut self) {
+        self.start_worker_counted(None);
+    }
+
+    /// (Re)start the access worker, its AWS clients counting their calls in `counter` if given.
+    pub fn start_worker_counted(&mut self, counter: Option<ApiCallCounter>) {
         self.shutdown = CancellationToken::new();
         let (settings, sdk, meter, shutdown) =
             (self.settings.clone(), self.sdk.clone(), self.metrics.meter(), self.shutdown.clone());
-        self.worker =
-            Some(tokio::spawn(
-                async move { portcullis_worker::app::run_access(settings, &sdk, &meter, shutdown).await },
-            ));
+        self.worker = Some(tokio::spawn(async move {
+            portcullis_worker::app::run_access_counted(settings, &sdk, &meter, shutdown, counter).await
+        }));
     }
 
     /// Stop the worker gracefully and wait for it.

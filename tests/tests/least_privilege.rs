@@ -88,7 +88,10 @@ fn holders() -> Vec<Holder> {
             units: &[
                 Unit::Crate("workers/access"),
                 QUEUE,
-                Unit::Functions(APP, &["run_access", "access_ports", "session_revoker", "count_reviews_owed"]),
+                Unit::Functions(
+                    APP,
+                    &["run_access", "access_ports", "session_revoker", "session_revoker_counted", "count_reviews_owed"],
+                ),
             ],
             services: None,
         },
@@ -106,7 +109,7 @@ fn holders() -> Vec<Holder> {
                 Unit::Module("workers/access/src/adapters/iam.rs"),
                 Unit::Module("workers/access/src/adapters/events.rs"),
                 QUEUE,
-                Unit::Functions(APP, &["run_directory", "session_revoker"]),
+                Unit::Functions(APP, &["run_directory", "session_revoker", "session_revoker_counted"]),
             ],
             services: None,
         },

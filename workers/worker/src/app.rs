@@ -41,6 +41,20 @@ pub enum Workers {
     All,
 }
 
+/// An `aws_sdk_*` client for `$sdk`; when `$counter` (an `Option<&ApiCallCounter>`) holds a counter,
+/// the client counts its calls there (the benchmark's calls per operation). Without one it is
+/// `Client::new`, as in production.
+macro_rules! aws_client {
+    ($krate:ident, $sdk:expr, $counter:expr) => {
+        match $counter {
+            Some(counter) => $krate::Client::from_conf(
+                $krate::config::Builder::from($sdk).interceptor(ApiCallCounter::clone(counter)).build(),
+            ),
+            None => $krate::Client::new($sdk),
+        }
+    };
+}
+
 /// Run the access worker until `shutdown` is cancelled.
 pub async fn run_access(
     settings: Arc<Settings>,
@@ -48,7 +62,19 @@ pub async fn run_access(
     meter: &Meter,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (queue, handler) = access_worker(&settings, sdk, meter).await?;
+    run_access_counted(settings, sdk, meter, shutdown, None).await
+}
+
+/// [`run_access`] with every AWS client counting its calls in `counter` when one is given
+/// (`make bench-access`).
+pub async fn run_access_counted(
+    settings: Arc<Settings>,
+    sdk: &SdkConfig,
+    meter: &Meter,
+    shutdown: CancellationToken,
+    counter: Option<ApiCallCounter>,
+) -> anyhow::Result<()> {
+    let (queue, handler) = build_access_worker(&settings, sdk, meter, counter.as_ref()).await?;
     let counter = tokio::spawn(count_reviews_owed(handler.clone(), shutdown.clone()));
     run_consumer(queue, handler, ConsumerOptions::from(&settings.worker), PipelineMetrics::new(meter), shutdown).await;
     let _ = counter.await;
@@ -61,16 +87,25 @@ pub async fn access_worker(
     sdk: &SdkConfig,
     meter: &Meter,
 ) -> anyhow::Result<(Arc<SqsQueue>, Arc<AccessHandler>)> {
+    build_access_worker(settings, sdk, meter, None).await
+}
+
+async fn build_access_worker(
+    settings: &Settings,
+    sdk: &SdkConfig,
+    meter: &Meter,
+    counter: Option<&ApiCallCounter>,
+) -> anyhow::Result<(Arc<SqsQueue>, Arc<AccessHandler>)> {
     let names = StackNames::new(&settings.stack.prefix);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let sqs = aws_client!(aws_sdk_sqs, sdk, counter);
     let queue = Arc::new(SqsQueue::connect(sqs.clone(), &names.access_queue()).await?);
     // Replies may only go where the request queue's URL says; a URL that does not parse is a
     // deployment problem to report now, not a reason to refuse every reply address later.
     let request_queue = QueueUrl::parse(queue.url())
         .ok_or_else(|| anyhow::anyhow!("the access queue URL `{}` is not an SQS queue URL", queue.url()))?;
     let config = AccessConfig::from_settings(settings, &request_queue)?;
-    let ports = access_ports(settings, sdk, &names).await?;
-    let evidence = Arc::new(DynamoEvidenceReader::new(aws_sdk_dynamodb::Client::new(sdk), names.table()));
+    let ports = access_ports(settings, sdk, &names, counter).await?;
+    let evidence = Arc::new(DynamoEvidenceReader::new(aws_client!(aws_sdk_dynamodb, sdk, counter), names.table()));
     let reading = PostureReading::from_settings(settings, request_queue.account(), evidence);
     let handler = Arc::new(AccessHandler::new(config, ports, AccessMetrics::new(meter)).with_posture_reading(reading));
     Ok((queue, handler))
@@ -103,16 +138,22 @@ pub async fn count_reviews_owed_once(handler: &AccessHandler) -> anyhow::Result<
     Ok(())
 }
 
-/// The ports the access and directory workers share, over AWS.
-async fn access_ports(settings: &Settings, sdk: &SdkConfig, names: &StackNames) -> anyhow::Result<Ports> {
+/// The ports the access and directory workers share, over AWS; every client counts its calls in
+/// `counter` when one is given.
+async fn access_ports(
+    settings: &Settings,
+    sdk: &SdkConfig,
+    names: &StackNames,
+    counter: Option<&ApiCallCounter>,
+) -> anyhow::Result<Ports> {
     let identity = OidcVerifier::new(settings.identity.clone()).map_err(|e| anyhow::anyhow!("identity: {e}"))?;
     Ok(Ports {
-        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), names.table())),
-        broker: Arc::new(StsBroker::new(aws_sdk_sts::Client::new(sdk))),
-        replies: Arc::new(SqsReplySink::new(aws_sdk_sqs::Client::new(sdk))),
+        store: Arc::new(DynamoStore::new(aws_client!(aws_sdk_dynamodb, sdk, counter), names.table())),
+        broker: Arc::new(StsBroker::new(aws_client!(aws_sdk_sts, sdk, counter))),
+        replies: Arc::new(SqsReplySink::new(aws_client!(aws_sdk_sqs, sdk, counter))),
         identity: Arc::new(identity),
-        sessions: Arc::new(session_revoker(settings, sdk).await?),
-        audit: Arc::new(EventBridgeAudit::new(aws_sdk_eventbridge::Client::new(sdk), names.event_bus())),
+        sessions: Arc::new(session_revoker_counted(settings, sdk, counter).await?),
+        audit: Arc::new(EventBridgeAudit::new(aws_client!(aws_sdk_eventbridge, sdk, counter), names.event_bus())),
         clock: Arc::new(SystemClock),
     })
 }
@@ -141,7 +182,7 @@ pub async fn directory_worker(
     let directory_queue = QueueUrl::parse(queue.url())
         .ok_or_else(|| anyhow::anyhow!("the directory queue URL `{}` is not an SQS queue URL", queue.url()))?;
     let config = AccessConfig::from_settings(settings, &directory_queue)?;
-    let ports = access_ports(settings, sdk, &names).await?;
+    let ports = access_ports(settings, sdk, &names, None).await?;
     let front = Front::new(QueueRole::Directory, &config, &ports);
     let revoker = Revoker::for_config(&config, &ports);
     Ok((queue, Arc::new(DirectoryHandler::new(front, ports.store.clone(), revoker))))
@@ -176,6 +217,15 @@ async fn apply_due_directory_changes(handler: Arc<DirectoryHandler>, shutdown: C
 /// each account's credentials are checked with `sts:GetCallerIdentity` here, and an account they do
 /// not belong to is a configuration error: the worker does not start.
 pub async fn session_revoker(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<IamSessionRevoker> {
+    session_revoker_counted(settings, sdk, None).await
+}
+
+/// [`session_revoker`] with its clients counting their calls in `counter` when one is given.
+async fn session_revoker_counted(
+    settings: &Settings,
+    sdk: &SdkConfig,
+    counter: Option<&ApiCallCounter>,
+) -> anyhow::Result<IamSessionRevoker> {
     let mut revoker = IamSessionRevoker::default();
     for (account, a) in &settings.accounts {
         let role = role_name(&a.role_arn)
@@ -184,7 +234,7 @@ pub async fn session_revoker(settings: &Settings, sdk: &SdkConfig) -> anyhow::Re
             Some(revoker_role) => assumed_role_config(sdk, revoker_role, "portcullis-revoker").await,
             None => sdk.clone(),
         };
-        let caller = aws_sdk_sts::Client::new(&config).get_caller_identity().send().await.map_err(|e| {
+        let caller = aws_client!(aws_sdk_sts, &config, counter).get_caller_identity().send().await.map_err(|e| {
             anyhow::anyhow!(
                 "accounts.{account}: cannot tell which account the credentials for its broker role belong to \
                  (sts:GetCallerIdentity: {}); check accounts.{account}.revoker_role_arn and its trust policy",
@@ -200,7 +250,7 @@ pub async fn session_revoker(settings: &Settings, sdk: &SdkConfig) -> anyhow::Re
                  iam:GetRolePolicy and iam:PutRolePolicy on `{role}`"
             );
         }
-        revoker = revoker.with_account(account.clone(), aws_sdk_iam::Client::new(&config), role);
+        revoker = revoker.with_account(account.clone(), aws_client!(aws_sdk_iam, &config, counter), role);
     }
     Ok(revoker)
 }

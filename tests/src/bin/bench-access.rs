@@ -1,0 +1,774 @@
+//! Access worker benchmark (`make bench-access`).
+//!
+//! Starts a private moto_server, deploys the stack, puts the example templates and runs one access
+//! worker in-process whose every AWS client counts its calls ([`ApiCallCounter`]). Then:
+//!
+//! - **grant requests**: one requester puts N `grant.request` messages on the access queue as fast as
+//!   it can (`SendMessageBatch`, several batches in flight) and waits for the N replies: throughput
+//!   from the first send to the last reply, AWS calls per message by operation, and checks that
+//!   every reply is ok, answers one request, and that exactly N grants exist.
+//! - **the floor**, in the same run, on the same emulator, with the same SDK and the worker's
+//!   concurrency: N messages pre-filled on a queue of their own, read by a minimal loop doing only
+//!   the unavoidable work per request: `ReceiveMessage` (10 at a time), one `TransactWriteItems`
+//!   (grant, grant index and request record: the worker's three items, of similar sizes), one
+//!   `SendMessage` reply, and one `DeleteMessageBatch` per batch.
+//! - **credentials latency**: M `credentials.request` one at a time (request sent to reply opened),
+//!   beside a floor round trip (send, receive, `AssumeRole`, reply, receive).
+//!
+//! Prints one table (each figure beside its floor and the target of issue 17) and writes the
+//! figures as JSON under `bench/results/access-<unix time>.json`. `--requests N` (or
+//! `BENCH_REQUESTS`, default 500) and `--credentials M` (or `BENCH_CREDENTIALS`, default 100; 0 skips
+//! the latency run). Exits non-zero when a check fails.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+use futures::StreamExt;
+use portcullis_access::adapters::DynamoStore;
+use portcullis_access::ports::AccessStore;
+use portcullis_tests::portcullis_domain::messages::{Kind, Reply, ReplyOutcome};
+use portcullis_tests::portcullis_runtime::aws::ApiCallCounter;
+use portcullis_tests::*;
+use serde_json::{Value, json};
+
+const DEFAULT_REQUESTS: usize = 500;
+const DEFAULT_CREDENTIALS: usize = 100;
+/// SQS takes at most ten messages per receive, send batch and delete batch.
+const BATCH: usize = 10;
+/// Send batches in flight at once from the requester.
+const SENDERS: usize = 8;
+/// Give up when no reply has come for this long.
+const QUIET: Duration = Duration::from_secs(60);
+
+#[tokio::main]
+async fn main() {
+    let (requests, credentials) = args();
+    let mut app = spawn_app_with("", "").await;
+    app.put_example_templates().await;
+    // The worker again, now counting: the templates' puts and the start-up calls are not the benchmark's.
+    app.stop_worker().await;
+    let worker_calls = ApiCallCounter::new();
+    app.start_worker_counted(Some(worker_calls.clone()));
+    // Counting starts once the worker polls: its start-up calls are not per message.
+    eventually(Duration::from_secs(30), "the worker polls its queue", || async {
+        worker_calls.snapshot().contains_key("SQS.ReceiveMessage").then_some(())
+    })
+    .await;
+    let concurrency = app.settings.worker.concurrency;
+    let wait_seconds = app.settings.worker.wait_seconds;
+    let mut problems = Vec::new();
+
+    eprintln!("worker: {requests} grant.request ...");
+    let worker = grant_requests(&app, requests, &worker_calls, &mut problems).await;
+    eprintln!("floor: {requests} messages ...");
+    let floor = floor_grants(&app, requests, &worker.sample, &mut problems).await;
+    let latency = if credentials > 0 {
+        eprintln!("credentials: {credentials} credentials.request, one at a time ...");
+        Some(credentials_latency(&app, credentials, &worker_calls, &mut problems).await)
+    } else {
+        None
+    };
+
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let emulator = match app.stack.moto.kind() {
+        EmulatorKind::Moto => "moto",
+        EmulatorKind::LocalStack => "localstack",
+    };
+    let table = table(requests, credentials, concurrency, wait_seconds, profile, emulator, &worker, &floor, &latency);
+    println!("{table}");
+    let path = write_json(json!({
+        "benchmark": "access",
+        "unix_time": unix_time(),
+        "profile": profile,
+        "emulator": emulator,
+        "requests": requests,
+        "credentials_requests": credentials,
+        "worker_concurrency": concurrency,
+        "worker_wait_seconds": wait_seconds,
+        "grant_request": {
+            "worker": worker.figures(),
+            "floor": floor.figures(),
+            "ratio_worker_to_floor": worker.per_second() / floor.per_second(),
+            "grants_found": worker.grants_found,
+        },
+        "credentials": latency.as_ref().map(Latency::figures),
+        "problems": problems,
+    }));
+    println!("figures written to {}", path.display());
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("CHECK FAILED: {p}");
+        }
+        std::process::exit(1);
+    }
+}
+
+/// `--requests N` / `BENCH_REQUESTS` and `--credentials M` / `BENCH_CREDENTIALS`.
+fn args() -> (usize, usize) {
+    let from_env = |name: &str, default: usize| {
+        std::env::var(name).ok().map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}={v}: not a count")))
+    };
+    let (mut requests, mut credentials) =
+        (from_env("BENCH_REQUESTS", DEFAULT_REQUESTS), from_env("BENCH_CREDENTIALS", DEFAULT_CREDENTIALS));
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            let v = args.next().unwrap_or_else(|| panic!("{name} needs a count"));
+            v.parse::<usize>().unwrap_or_else(|_| panic!("{name} {v}: not a count"))
+        };
+        match arg.as_str() {
+            "--requests" => requests = value("--requests"),
+            "--credentials" => credentials = value("--credentials"),
+            other => panic!("unknown argument {other}: expected --requests N or --credentials M"),
+        }
+    }
+    assert!(requests > 0, "--requests must be at least 1");
+    (requests, credentials)
+}
+
+/// One run of N messages: the worker's or the floor's.
+#[derive(Debug, Default)]
+struct Run {
+    messages: usize,
+    wall: Duration,
+    /// Calls per `Service.Operation` during the run.
+    calls: BTreeMap<String, u64>,
+    /// Messages the consumer took per `ReceiveMessage` that returned any (`None`: not measured).
+    received_per_nonempty_receive: Option<f64>,
+    /// One ok reply's grant and the reply's text (sizes for the floor's items).
+    sample: Sample,
+    grants_found: usize,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Sample {
+    grant: String,
+    reply: String,
+}
+
+impl Run {
+    fn per_second(&self) -> f64 {
+        self.messages as f64 / self.wall.as_secs_f64()
+    }
+    fn total_calls(&self) -> u64 {
+        self.calls.values().sum()
+    }
+    fn per_message(&self, op: &str) -> f64 {
+        self.calls.get(op).copied().unwrap_or(0) as f64 / self.messages as f64
+    }
+    /// Messages per call of `op`: how well a batch call is filled.
+    fn messages_per(&self, op: &str) -> f64 {
+        let calls = self.calls.get(op).copied().unwrap_or(0);
+        if calls == 0 { 0.0 } else { self.messages as f64 / calls as f64 }
+    }
+    fn figures(&self) -> Value {
+        json!({
+            "messages": self.messages,
+            "wall_seconds": self.wall.as_secs_f64(),
+            "messages_per_second": self.per_second(),
+            "calls_total": self.total_calls(),
+            "calls_per_message": self.total_calls() as f64 / self.messages as f64,
+            "calls_by_operation": self.calls,
+            "messages_per_receive": self.messages_per("SQS.ReceiveMessage"),
+            "messages_per_nonempty_receive": self.received_per_nonempty_receive,
+            "messages_per_delete_batch": self.messages_per("SQS.DeleteMessageBatch"),
+        })
+    }
+}
+
+/// N `grant.request` from one requester through the worker.
+async fn grant_requests(app: &TestApp, n: usize, counter: &ApiCallCounter, problems: &mut Vec<String>) -> Run {
+    let token = app.token("bench", Some("platform"), &[]);
+    let envelopes: Vec<_> = (0..n)
+        .map(|i| {
+            app.client.envelope(
+                Kind::GrantRequest,
+                json!({"template": "bucketRead", "params": {"bucketName": format!("bench-{i:05}")},
+                       "account": ACCOUNT, "ttl": 3600, "reason": "benchmark"}),
+                Some(&token),
+            )
+        })
+        .collect();
+    let ids: BTreeSet<String> = envelopes.iter().map(|e| e.message_id.as_str().to_owned()).collect();
+    let bodies: Vec<String> = envelopes.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+    let sqs = app.sqs();
+
+    counter.reset();
+    let started = Instant::now();
+    let collector = tokio::spawn(collect_replies(sqs.clone(), app.client.reply_queue_url().to_owned(), n));
+    send_all(&sqs, app.client.request_queue_url(), &bodies).await;
+    let sent = started.elapsed();
+    let (replies, last) = collector.await.unwrap();
+    let calls = counter.snapshot();
+    let wall = last.map_or(started.elapsed(), |t| t.duration_since(started));
+    eprintln!("  sent in {:.2} s, {} replies in {:.2} s", sent.as_secs_f64(), replies.len(), wall.as_secs_f64());
+
+    let mut answered = BTreeMap::<String, usize>::new();
+    let mut grant_ids = BTreeSet::new();
+    let mut sample = Sample::default();
+    let mut user = None;
+    for text in &replies {
+        let reply: Reply<Value> = match serde_json::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("unreadable reply ({e}): {text:.200}"));
+                continue;
+            }
+        };
+        let to = reply.in_reply_to.as_ref().map(|m| m.as_str().to_owned()).unwrap_or_default();
+        *answered.entry(to).or_default() += 1;
+        match reply.outcome {
+            ReplyOutcome::Ok { result } => {
+                let grant = &result["grant"];
+                grant_ids.insert(grant["id"].as_str().unwrap_or_default().to_owned());
+                user = grant["user"].as_str().map(str::to_owned);
+                if sample.grant.is_empty() {
+                    sample = Sample { grant: grant.to_string(), reply: text.clone() };
+                }
+            }
+            ReplyOutcome::Error { error } => {
+                problems.push(format!("grant.request refused: {}: {}", error.code, error.message))
+            }
+        }
+    }
+    let unanswered = ids.iter().filter(|id| !answered.contains_key(*id)).count();
+    let duplicated = answered.values().filter(|c| **c > 1).count();
+    let strangers = answered.keys().filter(|id| !ids.contains(*id)).count();
+    if unanswered + duplicated + strangers > 0 {
+        problems.push(format!(
+            "replies: {unanswered} requests unanswered, {duplicated} answered more than once, {strangers} replies to unknown requests"
+        ));
+    }
+    if grant_ids.len() != n {
+        problems.push(format!("{} distinct grant ids in the replies, expected {n}", grant_ids.len()));
+    }
+    // The store itself: exactly N live grants for the requester.
+    let store = DynamoStore::new(app.dynamodb(), app.names.table());
+    let grants_found = match user {
+        Some(user) => store.live_grants(&user, None, chrono::Utc::now()).await.unwrap().len(),
+        None => 0,
+    };
+    if grants_found != n {
+        problems.push(format!("{grants_found} live grants in the table, expected {n}"));
+    }
+    Run { messages: n, wall, calls, received_per_nonempty_receive: None, sample, grants_found }
+}
+
+/// Put `bodies` on `queue_url`, ten per `SendMessageBatch`, [`SENDERS`] batches in flight.
+async fn send_all(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String]) {
+    futures::stream::iter(bodies.chunks(BATCH))
+        .map(|chunk| async move {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build().unwrap()
+                })
+                .collect();
+            let out = sqs.send_message_batch().queue_url(queue_url).set_entries(Some(entries)).send().await.unwrap();
+            assert!(out.failed.is_empty(), "SendMessageBatch failed entries: {:?}", out.failed);
+        })
+        .buffer_unordered(SENDERS)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// Receive (and delete) replies from `url` until `n` arrived or none came for [`QUIET`]: their texts
+/// and when the last arrived.
+async fn collect_replies(sqs: aws_sdk_sqs::Client, url: String, n: usize) -> (Vec<String>, Option<Instant>) {
+    let mut replies = Vec::with_capacity(n);
+    let mut last = None;
+    let mut last_new = Instant::now();
+    while replies.len() < n && last_new.elapsed() < QUIET {
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(BATCH as i32)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            continue;
+        }
+        let now = Instant::now();
+        last = Some(now);
+        last_new = now;
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone().unwrap())
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        sqs.delete_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.unwrap();
+        replies.extend(messages.into_iter().filter_map(|m| m.body));
+    }
+    (replies, last)
+}
+
+/// An SDK client from `sdk` whose calls `counter` counts.
+macro_rules! counted {
+    ($krate:ident, $sdk:expr, $counter:expr) => {
+        $krate::Client::from_conf($krate::config::Builder::from($sdk).interceptor($counter.clone()).build())
+    };
+}
+
+/// The floor for `grant.request`: N messages like the worker's, pre-filled on a queue of their own,
+/// through a loop that makes only the unavoidable calls, with the worker's concurrency.
+async fn floor_grants(app: &TestApp, n: usize, sample: &Sample, problems: &mut Vec<String>) -> Run {
+    let sqs = app.sqs();
+    let prefix = app.names.prefix();
+    let queue = create_queue(&sqs, &format!("{prefix}-bench-floor")).await;
+    let replies_url = create_queue(&sqs, &format!("{prefix}-bench-floor-replies")).await;
+    let token = app.token("bench-floor", Some("platform"), &[]);
+    let bodies: Vec<String> = (0..n)
+        .map(|i| {
+            let envelope = app.client.envelope(
+                Kind::GrantRequest,
+                json!({"template": "bucketRead", "params": {"bucketName": format!("bench-{i:05}")},
+                       "account": ACCOUNT, "ttl": 3600, "reason": "benchmark"}),
+                Some(&token),
+            );
+            serde_json::to_string(&envelope).unwrap()
+        })
+        .collect();
+    send_all(&sqs, &queue, &bodies).await;
+
+    let counter = ApiCallCounter::new();
+    let floor_sqs = counted!(aws_sdk_sqs, &app.sdk, counter);
+    let dynamodb = counted!(aws_sdk_dynamodb, &app.sdk, counter);
+    let table = app.names.table();
+    let concurrency = app.settings.worker.concurrency;
+    let wait = i32::try_from(app.settings.worker.wait_seconds).unwrap();
+    let visibility = i32::try_from(app.settings.worker.visibility_timeout_seconds).unwrap();
+
+    let started = Instant::now();
+    let collector = tokio::spawn(collect_replies(sqs.clone(), replies_url.clone(), n));
+    let (mut processed, mut nonempty_receives) = (0, 0);
+    let deadline = Instant::now() + QUIET;
+    while processed < n && Instant::now() < deadline {
+        let out = floor_sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(BATCH as i32)
+            .wait_time_seconds(wait)
+            .visibility_timeout(visibility)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            continue;
+        }
+        nonempty_receives += 1;
+        futures::stream::iter(&messages)
+            .map(|m| floor_one(&floor_sqs, &dynamodb, &table, &replies_url, m.body.as_deref().unwrap(), sample))
+            .buffer_unordered(concurrency)
+            .collect::<Vec<()>>()
+            .await;
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone().unwrap())
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let out = floor_sqs.delete_message_batch().queue_url(&queue).set_entries(Some(entries)).send().await.unwrap();
+        assert!(out.failed.is_empty(), "DeleteMessageBatch failed entries: {:?}", out.failed);
+        processed += messages.len();
+    }
+    let (replies, last) = collector.await.unwrap();
+    let calls = counter.snapshot();
+    let wall = last.map_or(started.elapsed(), |t| t.duration_since(started));
+    if replies.len() != n {
+        problems.push(format!("floor: {} replies, expected {n}", replies.len()));
+    }
+    Run {
+        messages: n,
+        wall,
+        calls,
+        received_per_nonempty_receive: Some(processed as f64 / f64::from(nonempty_receives.max(1))),
+        sample: sample.clone(),
+        grants_found: 0,
+    }
+}
+
+/// The floor's work for one request: the worker's transaction (grant, grant index, request record)
+/// and its reply.
+async fn floor_one(
+    sqs: &aws_sdk_sqs::Client,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    replies_url: &str,
+    body: &str,
+    sample: &Sample,
+) {
+    let envelope: Value = serde_json::from_str(body).unwrap();
+    let message_id = envelope["message_id"].as_str().unwrap();
+    let grant_id = uuid::Uuid::new_v4().simple().to_string();
+    let keep = chrono::Utc::now().timestamp() + 3600 + 7 * 86_400;
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let put = |pk: String, sk: String, attrs: Vec<(&str, AttributeValue)>| {
+        let mut put = Put::builder()
+            .table_name(table)
+            .item("pk", AttributeValue::S(pk))
+            .item("sk", AttributeValue::S(sk))
+            .item("expires_at", AttributeValue::N(keep.to_string()))
+            .condition_expression("attribute_not_exists(pk)");
+        for (k, v) in attrs {
+            put = put.item(k, v);
+        }
+        TransactWriteItem::builder().put(put.build().unwrap()).build()
+    };
+    let items = vec![
+        put(
+            "FLOOR#USER#bench-floor".into(),
+            format!("GRANT#{ACCOUNT}#{grant_id}"),
+            vec![
+                ("doc", s(&sample.grant)),
+                ("account", s(ACCOUNT)),
+                ("template", s("bucketRead")),
+                ("rev", AttributeValue::N("0".into())),
+            ],
+        ),
+        put(
+            format!("FLOOR#GRANTID#{grant_id}"),
+            "GRANTID".into(),
+            vec![("user", s("bench-floor")), ("account", s(ACCOUNT))],
+        ),
+        put(
+            format!("FLOOR#REQ#bench-floor#{message_id}"),
+            "REQ".into(),
+            vec![("reply", s(&sample.reply)), ("digest", s(&"0".repeat(64))), ("events", s("[]"))],
+        ),
+    ];
+    // moto answers concurrent transactions with an occasional 500 (its rollback copies the tables
+    // while another thread writes them); the worker meets the same and retries through its consumer.
+    // Every attempt is counted.
+    for attempt in 1.. {
+        match dynamodb.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+            Ok(_) => break,
+            Err(e) if attempt < 10 => eprintln!("  floor: TransactWriteItems attempt {attempt}: {e:?}"),
+            Err(e) => panic!("floor: TransactWriteItems failed 10 times: {e:?}"),
+        }
+    }
+    let reply = json!({"in_reply_to": message_id, "kind": "grant.result", "result": {"grant": sample.grant}});
+    sqs.send_message().queue_url(replies_url).message_body(reply.to_string()).send().await.unwrap();
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap()
+}
+
+/// Credentials latency through the worker and through a floor responder, one request at a time.
+#[derive(Debug)]
+struct Latency {
+    worker: Vec<Duration>,
+    floor: Vec<Duration>,
+    /// The worker's calls per `credentials.request`, by operation.
+    worker_calls: BTreeMap<String, f64>,
+    floor_calls: BTreeMap<String, f64>,
+}
+
+impl Latency {
+    fn figures(&self) -> Value {
+        json!({
+            "requests": self.worker.len(),
+            "worker_ms": {"p50": ms(percentile(&self.worker, 50)), "p99": ms(percentile(&self.worker, 99))},
+            "floor_ms": {"p50": ms(percentile(&self.floor, 50)), "p99": ms(percentile(&self.floor, 99))},
+            "worker_calls_per_request": self.worker_calls,
+            "floor_calls_per_request": self.floor_calls,
+        })
+    }
+}
+
+async fn credentials_latency(
+    app: &TestApp,
+    m: usize,
+    worker_calls: &ApiCallCounter,
+    problems: &mut Vec<String>,
+) -> Latency {
+    // A requester of their own with one live grant: the benchmark's N grants would make a session
+    // policy too large to issue.
+    let token = app.token("bench-creds", Some("platform"), &[]);
+    app.grant_bucket(&token, "bench-creds", 3600).await;
+
+    worker_calls.reset();
+    let mut worker = Vec::with_capacity(m);
+    for _ in 0..m {
+        let started = Instant::now();
+        let reply = app
+            .client
+            .request(Kind::CredentialsRequest, json!({"account": ACCOUNT}), Some(&token), REPLY_TIMEOUT)
+            .await;
+        worker.push(started.elapsed());
+        match reply {
+            Ok(Reply { outcome: ReplyOutcome::Ok { .. }, .. }) => {}
+            Ok(Reply { outcome: ReplyOutcome::Error { error }, .. }) => {
+                problems.push(format!("credentials.request refused: {}: {}", error.code, error.message))
+            }
+            Err(e) => problems.push(format!("credentials.request: {e}")),
+        }
+    }
+    let worker_calls = per_request(&worker_calls.snapshot(), m);
+
+    // The floor: a responder that receives, assumes the broker role with a session policy and replies.
+    let sqs = app.sqs();
+    let prefix = app.names.prefix();
+    let requests = create_queue(&sqs, &format!("{prefix}-bench-floor-creds")).await;
+    let replies = create_queue(&sqs, &format!("{prefix}-bench-floor-creds-replies")).await;
+    let counter = ApiCallCounter::new();
+    let role_arn = app.settings.accounts.values().next().unwrap().role_arn.clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let responder = tokio::spawn(floor_responder(
+        app.sdk.clone(),
+        counter.clone(),
+        requests.clone(),
+        replies.clone(),
+        role_arn,
+        i32::try_from(app.settings.worker.wait_seconds).unwrap(),
+        stop.clone(),
+    ));
+    let mut floor = Vec::with_capacity(m);
+    for i in 0..m {
+        let id = format!("floor-{i}");
+        let started = Instant::now();
+        sqs.send_message().queue_url(&requests).message_body(&id).send().await.unwrap();
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(&replies)
+                .max_number_of_messages(BATCH as i32)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            let Some(reply) = out.messages.unwrap_or_default().into_iter().next() else { continue };
+            sqs.delete_message()
+                .queue_url(&replies)
+                .receipt_handle(reply.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.body.as_deref(), Some(id.as_str()), "floor replies come in order");
+            break;
+        }
+        floor.push(started.elapsed());
+    }
+    stop.cancel();
+    responder.await.unwrap();
+    Latency { worker, floor, worker_calls, floor_calls: per_request(&counter.snapshot(), m) }
+}
+
+/// Answer each message on `requests` with an `AssumeRole` and a reply carrying the message's body.
+async fn floor_responder(
+    sdk: SdkConfig,
+    counter: ApiCallCounter,
+    requests: String,
+    replies: String,
+    role_arn: String,
+    wait: i32,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let sqs = counted!(aws_sdk_sqs, &sdk, counter);
+    let sts = counted!(aws_sdk_sts, &sdk, counter);
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": "arn:aws:s3:::bench-creds/*"}]})
+    .to_string();
+    while !stop.is_cancelled() {
+        let received = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = sqs.receive_message().queue_url(&requests).max_number_of_messages(BATCH as i32).wait_time_seconds(wait).send() => r.unwrap(),
+        };
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            continue;
+        }
+        let mut entries = Vec::new();
+        for (i, m) in messages.into_iter().enumerate() {
+            let creds = sts
+                .assume_role()
+                .role_arn(&role_arn)
+                .role_session_name("bench-creds")
+                .policy(&policy)
+                .duration_seconds(3600)
+                .send()
+                .await
+                .unwrap();
+            assert!(creds.credentials.is_some());
+            sqs.send_message().queue_url(&replies).message_body(m.body.unwrap()).send().await.unwrap();
+            entries.push(
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .build()
+                    .unwrap(),
+            );
+        }
+        sqs.delete_message_batch().queue_url(&requests).set_entries(Some(entries)).send().await.unwrap();
+    }
+}
+
+fn per_request(calls: &BTreeMap<String, u64>, m: usize) -> BTreeMap<String, f64> {
+    calls.iter().map(|(op, n)| (op.clone(), *n as f64 / m as f64)).collect()
+}
+
+fn percentile(v: &[Duration], p: usize) -> Duration {
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut v = v.to_vec();
+    v.sort();
+    v[((v.len() * p).div_ceil(100)).clamp(1, v.len()) - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn unix_time() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn write_json(figures: Value) -> std::path::PathBuf {
+    let dir = workspace_root().join("bench/results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("access-{}.json", unix_time()));
+    std::fs::write(&path, serde_json::to_string_pretty(&figures).unwrap()).unwrap();
+    path.canonicalize().unwrap_or(path)
+}
+
+/// The table: each figure beside its floor and the target.
+#[allow(clippy::too_many_arguments)]
+fn table(
+    requests: usize,
+    credentials: usize,
+    concurrency: usize,
+    wait_seconds: u64,
+    profile: &str,
+    emulator: &str,
+    worker: &Run,
+    floor: &Run,
+    latency: &Option<Latency>,
+) -> String {
+    let mut out = String::new();
+    let mut row = |figure: &str, w: String, f: String, target: String, verdict: String| {
+        out.push_str(&format!("  {figure:<36} {w:>10} {f:>10}   {target:<28} {verdict}\n"));
+    };
+    let yes_no = |ok: bool| if ok { "met".to_owned() } else { "MISSED".to_owned() };
+    row("figure", "worker".into(), "floor".into(), "target (issue 17)".into(), "".into());
+    let (wr, fr) = (worker.per_second(), floor.per_second());
+    row(
+        "grant.request per second",
+        format!("{wr:.1}"),
+        format!("{fr:.1}"),
+        format!(">= 0.9 x floor = {:.1}", 0.9 * fr),
+        format!("{} ({:.2} x floor)", yes_no(wr >= 0.9 * fr), wr / fr),
+    );
+    let (wc, fc) = (worker.total_calls() as f64 / requests as f64, floor.total_calls() as f64 / requests as f64);
+    row(
+        "AWS calls per grant.request",
+        format!("{wc:.2}"),
+        format!("{fc:.2}"),
+        format!("<= floor + 1 = {:.2}", fc + 1.0),
+        format!("{} ({:+.2} over floor)", yes_no(wc <= fc + 1.0), wc - fc),
+    );
+    let ops: BTreeSet<&String> = worker.calls.keys().chain(floor.calls.keys()).collect();
+    for op in ops {
+        row(
+            &format!("  {op}"),
+            format!("{:.2}", worker.per_message(op)),
+            format!("{:.2}", floor.per_message(op)),
+            "".into(),
+            "".into(),
+        );
+    }
+    row("AWS calls in total", worker.total_calls().to_string(), floor.total_calls().to_string(), "".into(), "".into());
+    let receive = |r: &Run| r.messages_per("SQS.ReceiveMessage");
+    row(
+        "messages per ReceiveMessage",
+        format!("{:.2}", receive(worker)),
+        format!("{:.2}", receive(floor)),
+        "in tens (~10) under load".into(),
+        yes_no(receive(worker) >= 9.0),
+    );
+    let delete = |r: &Run| r.messages_per("SQS.DeleteMessageBatch");
+    row(
+        "messages per DeleteMessageBatch",
+        format!("{:.2}", delete(worker)),
+        format!("{:.2}", delete(floor)),
+        "in tens (~10) under load".into(),
+        yes_no(delete(worker) >= 9.0),
+    );
+    row(
+        "wall time, s",
+        format!("{:.1}", worker.wall.as_secs_f64()),
+        format!("{:.1}", floor.wall.as_secs_f64()),
+        "".into(),
+        "".into(),
+    );
+    row(
+        "grants in the table",
+        worker.grants_found.to_string(),
+        "".into(),
+        format!("= {requests}"),
+        yes_no(worker.grants_found == requests),
+    );
+    match latency {
+        Some(l) => {
+            let (w50, w99, f50, f99) = (
+                ms(percentile(&l.worker, 50)),
+                ms(percentile(&l.worker, 99)),
+                ms(percentile(&l.floor, 50)),
+                ms(percentile(&l.floor, 99)),
+            );
+            row(
+                &format!("credentials p50, ms ({credentials} req.)"),
+                format!("{w50:.0}"),
+                format!("{f50:.0}"),
+                "".into(),
+                "".into(),
+            );
+            row(
+                &format!("credentials p99, ms ({credentials} req.)"),
+                format!("{w99:.0}"),
+                format!("{f99:.0}"),
+                format!("<= 1.5 x floor = {:.0}", 1.5 * f99),
+                format!("{} ({:.2} x floor)", yes_no(w99 <= 1.5 * f99), w99 / f99),
+            );
+            let (wt, ft): (f64, f64) = (l.worker_calls.values().sum(), l.floor_calls.values().sum());
+            row("AWS calls per credentials.request", format!("{wt:.2}"), format!("{ft:.2}"), "".into(), "".into());
+            let ops: BTreeSet<&String> = l.worker_calls.keys().chain(l.floor_calls.keys()).collect();
+            for op in ops {
+                let get = |m: &BTreeMap<String, f64>| m.get(op).copied().unwrap_or(0.0);
+                row(
+                    &format!("  {op}"),
+                    format!("{:.2}", get(&l.worker_calls)),
+                    format!("{:.2}", get(&l.floor_calls)),
+                    "".into(),
+                    "".into(),
+                );
+            }
+        }
+        None => row("credentials latency", "skipped".into(), "".into(), "".into(), "".into()),
+    }
+    format!(
+        "access benchmark: {requests} grant.request through one access worker (concurrency {concurrency}, \
+         wait {wait_seconds} s), {emulator}, {profile} build; floor: the unavoidable calls only, same run\n{out}"
+    )
+}
