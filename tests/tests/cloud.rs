@@ -230,3 +230,34 @@ async fn the_stack_creates_a_role_per_worker_and_delete_keeps_what_holds_data() 
     let again = portcullis_cli::stack::delete(&cfn, &prefix, std::time::Duration::from_secs(60), &mut |_| {}).await;
     assert_eq!(again.expect("a second delete succeeds"), "DELETE_COMPLETE");
 }
+
+/// A member account forwards every change event the central posture rules react to: each `source`
+/// and CloudTrail `eventSource` a central API-call rule names is in the member forwarding rule, so
+/// adding a control's rule without forwarding it from member accounts fails here.
+#[test]
+fn member_accounts_forward_every_source_the_central_rules_react_to() {
+    let central = template("infra/cloudformation/portcullis.yaml");
+    let member = template("infra/cloudformation/member-account.yaml");
+    let forward = &member["Resources"]["ForwardApiCallsRule"]["Properties"]["EventPattern"];
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    };
+    let (sources, event_sources) = (strings(&forward["source"]), strings(&forward["detail"]["eventSource"]));
+    let mut checked = 0;
+    for (name, resource) in central["Resources"].as_object().expect("resources") {
+        let pattern = &resource["Properties"]["EventPattern"];
+        if resource["Type"] != "AWS::Events::Rule"
+            || !strings(&pattern["detail-type"]).iter().any(|t| t == "AWS API Call via CloudTrail")
+        {
+            continue;
+        }
+        for s in strings(&pattern["source"]) {
+            assert!(sources.contains(&s), "{name}: member accounts do not forward source {s}");
+            checked += 1;
+        }
+        for s in strings(&pattern["detail"]["eventSource"]) {
+            assert!(event_sources.contains(&s), "{name}: member accounts do not forward eventSource {s}");
+        }
+    }
+    assert!(checked >= 15, "the central rules were read ({checked} sources checked)");
+}
