@@ -7,10 +7,12 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use portcullis_access::AccessHandler;
 use portcullis_domain::MessageId;
 use portcullis_domain::messages::Kind;
 use portcullis_runtime::consumer::{ConsumerOptions, PipelineMetrics};
-use portcullis_tests::{REPLY_TIMEOUT, error_code, ok, spawn_app};
+use portcullis_runtime::queue::SqsQueue;
+use portcullis_tests::{REPLY_TIMEOUT, TestApp, error_code, ok, spawn_app};
 use portcullis_worker::lambda::Function;
 use serde_json::{Value, json};
 
@@ -107,16 +109,22 @@ async fn delete_unreported(sqs: &aws_sdk_sqs::Client, queue_url: &str, event: &V
     }
 }
 
-#[tokio::test]
-async fn a_lambda_batch_is_answered_and_refused_as_on_ecs() {
+/// A fresh stack whose access queue is read only by the Lambda function over the real access worker
+/// (the consumer loop is stopped).
+async fn access_function() -> (TestApp, Function<SqsQueue, AccessHandler>) {
     let mut app = spawn_app().await;
-    // No consumer loop: the function below is the only thing reading the access queue.
     app.stop_worker().await;
     let meter = app.metrics.meter();
     let (queue, handler) =
         portcullis_worker::app::access_worker(&app.settings, &app.sdk, &meter).await.expect("access worker");
     let function =
         Function::new(queue, handler, ConsumerOptions::from(&app.settings.worker), PipelineMetrics::new(&meter));
+    (app, function)
+}
+
+#[tokio::test]
+async fn a_lambda_batch_is_answered_and_refused_as_on_ecs() {
+    let (app, function) = access_function().await;
 
     let token = app.token("alice", None, &[]);
     let list = app.client.envelope(Kind::TemplateList, json!({}), Some(&token));
@@ -153,13 +161,7 @@ async fn a_lambda_batch_is_answered_and_refused_as_on_ecs() {
 
 #[tokio::test]
 async fn a_lambda_record_from_another_queue_is_not_handled() {
-    let mut app = spawn_app().await;
-    app.stop_worker().await;
-    let meter = app.metrics.meter();
-    let (queue, handler) =
-        portcullis_worker::app::access_worker(&app.settings, &app.sdk, &meter).await.expect("access worker");
-    let function =
-        Function::new(queue, handler, ConsumerOptions::from(&app.settings.worker), PipelineMetrics::new(&meter));
+    let (app, function) = access_function().await;
     let token = app.token("alice", None, &[]);
     app.client.send(&app.client.envelope(Kind::TemplateList, json!({}), Some(&token))).await.expect("sent");
     let sqs = app.sqs();
