@@ -167,7 +167,8 @@ pub async fn run_consumer<Q: Queue, H: Handler>(
     let running = Arc::new(Semaphore::new(concurrency));
     let held = Arc::new(Semaphore::new(concurrency + MAX_BATCH));
     let (delete_tx, delete_rx) = mpsc::channel::<String>(1024);
-    let deleter = tokio::spawn(run_deleter(queue.clone(), delete_rx, metrics.clone()));
+    let deleter =
+        tokio::spawn(run_deleter(queue.clone(), delete_rx, metrics.clone(), delete_linger(options.visibility_timeout)));
     let in_flight: InFlight = Arc::default();
     let mut tasks = JoinSet::new();
     let mut receive_failures = 0u32;
@@ -607,13 +608,29 @@ pub async fn process_batch<Q: Queue, H: Handler>(
     BatchReport { failed }
 }
 
-async fn run_deleter<Q: Queue>(queue: Arc<Q>, mut rx: mpsc::Receiver<String>, metrics: PipelineMetrics) {
+/// How long a finished message may wait for others to share its `DeleteMessageBatch`: a second, or a
+/// tenth of the visibility timeout when that is shorter. Deleting late costs nothing but a little
+/// visibility (the lease has about two thirds of the timeout left when the work ends); deleting one
+/// at a time costs a call per message under load.
+fn delete_linger(visibility: Duration) -> Duration {
+    (visibility / 10).min(Duration::from_secs(1))
+}
+
+/// Deletes finished messages in batches of ten: a batch goes when it is full, when its oldest
+/// receipt has waited `linger`, or at shutdown.
+async fn run_deleter<Q: Queue>(
+    queue: Arc<Q>,
+    mut rx: mpsc::Receiver<String>,
+    metrics: PipelineMetrics,
+    linger: Duration,
+) {
     let mut pending: Vec<String> = Vec::with_capacity(MAX_BATCH);
+    let mut flush_at = tokio::time::Instant::now();
     loop {
         let next = if pending.is_empty() {
             rx.recv().await
         } else {
-            match tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
+            match tokio::time::timeout_at(flush_at, rx.recv()).await {
                 Ok(r) => r,
                 Err(_) => {
                     flush(&*queue, &mut pending, &metrics).await;
@@ -623,6 +640,9 @@ async fn run_deleter<Q: Queue>(queue: Arc<Q>, mut rx: mpsc::Receiver<String>, me
         };
         match next {
             Some(receipt) => {
+                if pending.is_empty() {
+                    flush_at = tokio::time::Instant::now() + linger;
+                }
                 pending.push(receipt);
                 if pending.len() >= MAX_BATCH {
                     flush(&*queue, &mut pending, &metrics).await;
@@ -908,6 +928,22 @@ mod tests {
         let receives: Vec<usize> = queue.receives().into_iter().filter(|n| *n > 0).collect();
         assert_eq!(receives, vec![10; 10], "ten receives of ten for 100 messages with 4 handlers");
         assert!(handler.max_running.load(Ordering::SeqCst) <= 4, "concurrency still bounds the handlers");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_consumer_deletes_in_tens() {
+        let queue = Arc::new(MemoryQueue::new("memory", Some(3)));
+        for _ in 0..100 {
+            queue.push("ok");
+        }
+        // Four handlers of 50 ms each finish four messages every 50 ms: waiting up to the linger
+        // for a full batch makes every delete carry ten.
+        let handler = Arc::new(SlowHandler { delay: Duration::from_millis(50), started: AtomicUsize::new(0) });
+        let (shutdown, task) = spawn_consumer(&queue, handler, options());
+        wait_for(Duration::from_secs(60), "all deleted", || queue.deleted().len() == 100).await;
+        shutdown.cancel();
+        task.await.unwrap();
+        assert_eq!(queue.delete_batches(), vec![10; 10], "deletes go in tens under load");
     }
 
     /// A handler that waits `delay`, then records that it reached the point where it would act.

@@ -19,8 +19,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::warn;
 
-use crate::ports::{AuditSink, FailureKind, PublishedEvent, ReplyError, ReplySink, SdkFailure, StoreError};
-use crate::revoke::RevokeError;
+pub use crate::failure::Failure;
+use crate::ports::{AuditSink, PublishedEvent, ReplyError, ReplySink};
 
 /// Admission and answering for one queue.
 #[derive(Debug, Clone)]
@@ -33,74 +33,6 @@ pub struct Front {
     pub replies: Arc<dyn ReplySink>,
     pub audit: Arc<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
-}
-
-/// A refused request, or a failure worth retrying.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
-    Refused(RequestError),
-    Retry(String),
-}
-
-impl From<RequestError> for Failure {
-    fn from(e: RequestError) -> Self {
-        Failure::Refused(e)
-    }
-}
-
-/// The one conversion of a classified dependency failure into retry or refusal: throttling, an
-/// outage or a lost race is retried with backoff; a call the deployment refuses (denied, a missing
-/// resource, an unimplemented API) is refused at once as `worker_denied`, never retried to the last
-/// delivery; a call AWS rejects as invalid is refused as `bad_request`.
-impl From<SdkFailure> for Failure {
-    fn from(f: SdkFailure) -> Self {
-        match f.kind {
-            FailureKind::Throttled | FailureKind::Transient | FailureKind::ConditionFailed => Failure::Retry(f.message),
-            FailureKind::AccessDenied | FailureKind::NotFound | FailureKind::Unsupported => {
-                Failure::Refused(worker_denied(&f.message))
-            }
-            FailureKind::Invalid => Failure::Refused(RequestError::new(
-                ErrorCode::BadRequest,
-                format!("AWS refused a call this request needs as invalid ({}); retrying cannot help", f.message),
-            )),
-        }
-    }
-}
-
-fn worker_denied(message: &str) -> RequestError {
-    RequestError::new(
-        ErrorCode::WorkerDenied,
-        format!(
-            "{message}; the deployment refused a call Portcullis needs: an operator must fix the worker's \
-             permissions, then redrive this message"
-        ),
-    )
-}
-
-impl From<RevokeError> for Failure {
-    fn from(e: RevokeError) -> Self {
-        match e {
-            RevokeError::Store(e) => e.into(),
-            RevokeError::Sessions(failure) => failure.into(),
-        }
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(_) | StoreError::Conflict(_) => Failure::Retry(e.to_string()),
-            StoreError::Denied(_) => Failure::Refused(worker_denied(&e.to_string())),
-            StoreError::Invalid(_) => Failure::Refused(RequestError::new(
-                ErrorCode::BadRequest,
-                format!("the request could not be stored ({e}); check its names and values"),
-            )),
-            StoreError::Corrupt { .. } => Failure::Refused(RequestError::new(
-                ErrorCode::StoredDataInvalid,
-                format!("{e}; a Portcullis admin must repair or remove the record"),
-            )),
-        }
-    }
 }
 
 /// Where and how to answer one request.

@@ -13,117 +13,29 @@
 //! instead. Changes are idempotent on (requester, message id): a redelivered request gets the
 //! recorded reply byte for byte and acts once, and a reused id with another body is refused.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::audit::{self, Actor};
-use portcullis_domain::guardrails::Guardrails;
 use portcullis_domain::identity::{Identity, sanitize_display_name};
 use portcullis_domain::messages::QueueRole;
-use portcullis_domain::naming::StackNames;
-use portcullis_domain::producers::Producers;
-use portcullis_domain::reply_policy::ReplyPolicy;
 use portcullis_domain::template::{CompiledTemplate, StoredTemplate};
-use portcullis_domain::{AccountId, ErrorCode, QueueUrl, RequestError, TemplateName};
-use portcullis_runtime::clock::Clock;
-use portcullis_runtime::config::Settings;
+use portcullis_domain::{ErrorCode, RequestError, TemplateName};
 use portcullis_runtime::consumer::{Handler, Outcome};
 use portcullis_runtime::queue::{Attempt, ReceivedMessage};
 use tracing::info;
 
+pub use crate::config::{AccessConfig, BrokeredAccount};
 use crate::front::{Admitted, Answer, Failure, Front};
 use crate::metrics::AccessMetrics;
-use crate::ports::{
-    AccessStore, AuditSink, CredentialBroker, IdentityError, IdentityVerifier, PublishedEvent, ReplySink, RequestKey,
-    SessionRevoker,
-};
+pub use crate::ports::Ports;
+use crate::ports::{IdentityError, PublishedEvent, RequestKey, TemplateIndex};
 use crate::revoke::Revoker;
 
 /// Most compiled templates kept in memory.
 const TEMPLATE_CACHE_SIZE: usize = 512;
-
-/// One brokered account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokeredAccount {
-    pub role_arn: String,
-    pub max_session_seconds: u64,
-}
-
-/// The access rules, from the settings, checked at start-up.
-#[derive(Debug, Clone)]
-pub struct AccessConfig {
-    pub admin_groups: Vec<String>,
-    pub allowed_sender_ids: Vec<String>,
-    pub max_message_bytes: usize,
-    pub guardrails: Guardrails,
-    pub reply_policy: ReplyPolicy,
-    pub accounts: BTreeMap<AccountId, BrokeredAccount>,
-    pub max_credentials_seconds: u64,
-    pub idempotency_ttl_seconds: u64,
-    pub producers: Producers,
-    pub revocation_policy_max_chars: usize,
-    /// Credentials only go out sealed to the request's `reply_key`.
-    pub require_sealed_credentials: bool,
-    pub pending_ttl_seconds: u64,
-    pub break_glass_review_seconds: u64,
-}
-
-impl AccessConfig {
-    /// The rules of `settings` for a worker whose request queue is `request_queue`.
-    pub fn from_settings(settings: &Settings, request_queue: &QueueUrl) -> anyhow::Result<Self> {
-        let access = &settings.access;
-        let guardrails = Guardrails::new(&access.denied_actions, &settings.own_resources())
-            .map_err(|e| anyhow::anyhow!("access.denied_actions: {e}"))?;
-        Ok(Self {
-            admin_groups: access.admin_groups.clone(),
-            allowed_sender_ids: access.allowed_sender_ids.clone(),
-            max_message_bytes: access.max_message_bytes,
-            guardrails,
-            reply_policy: {
-                let policy =
-                    ReplyPolicy::new(request_queue, &access.reply_queue_accounts, settings.reply_queue_patterns());
-                match access.bind_reply_queue_to_subject {
-                    true => policy.bound_to_subject(StackNames::new(&settings.stack.prefix).reply_queue_prefix()),
-                    false => policy,
-                }
-            },
-            accounts: settings
-                .accounts
-                .iter()
-                .map(|(id, a)| {
-                    (
-                        id.clone(),
-                        BrokeredAccount {
-                            role_arn: a.role_arn.clone(),
-                            max_session_seconds: a.max_session_duration_seconds,
-                        },
-                    )
-                })
-                .collect(),
-            max_credentials_seconds: access.max_credentials_seconds,
-            idempotency_ttl_seconds: access.idempotency_ttl_seconds,
-            producers: Producers::new(settings.producers.clone()),
-            revocation_policy_max_chars: access.revocation_policy_max_chars,
-            require_sealed_credentials: access.require_sealed_credentials,
-            pending_ttl_seconds: access.pending_ttl_seconds,
-            break_glass_review_seconds: access.break_glass_review_seconds,
-        })
-    }
-}
-
-/// Everything the access use cases talk to.
-#[derive(Debug, Clone)]
-pub struct Ports {
-    pub store: Arc<dyn AccessStore>,
-    pub broker: Arc<dyn CredentialBroker>,
-    pub replies: Arc<dyn ReplySink>,
-    pub identity: Arc<dyn IdentityVerifier>,
-    pub sessions: Arc<dyn SessionRevoker>,
-    pub audit: Arc<dyn AuditSink>,
-    pub clock: Arc<dyn Clock>,
-}
 
 /// What a use case knows about the request it serves.
 #[derive(Debug)]
@@ -135,6 +47,9 @@ pub(crate) struct Ctx<'a> {
     pub digest: String,
     pub answer: &'a Answer,
     pub now: DateTime<Utc>,
+    /// The index of the template a `grant.request` names, read with the requester's directory
+    /// record (`None`: not read; `Some(None)`: there is no such template).
+    pub template_index: Option<Option<TemplateIndex>>,
 }
 
 impl Ctx<'_> {
@@ -193,7 +108,14 @@ impl AccessHandler {
 
     /// Step 2: the verified requester (from the ID token, or from a trusted producer acting for
     /// them), as the directory lets them act.
-    async fn authenticate(&self, admitted: &Admitted, now: DateTime<Utc>) -> Result<Identity, Failure> {
+    /// With `template` (a `grant.request`'s), that template's index too, read with the directory
+    /// record in one round trip.
+    async fn authenticate(
+        &self,
+        admitted: &Admitted,
+        now: DateTime<Utc>,
+        template: Option<&TemplateName>,
+    ) -> Result<(Identity, Option<Option<TemplateIndex>>), Failure> {
         let envelope = &admitted.envelope;
         let identity = match (&envelope.on_behalf_of, &admitted.producer) {
             (Some(person), Some(producer)) => {
@@ -227,19 +149,34 @@ impl AccessHandler {
         if identity.user.is_empty() || identity.user.len() > 256 || identity.user.chars().any(char::is_control) {
             return Err(RequestError::new(ErrorCode::Unauthenticated, "the user is not a usable name").into());
         }
-        match self.ports.store.directory_record(&identity.user).await? {
-            Some((record, _)) => Ok(record.check(&identity)?),
-            None => Ok(identity),
+        let (record, index) = match template {
+            Some(name) => {
+                let (record, index) =
+                    self.ports.store.directory_record_and_template_index(&identity.user, name).await?;
+                (record, Some(index))
+            }
+            None => (self.ports.store.directory_record(&identity.user).await?, None),
+        };
+        match record {
+            Some((record, _)) => Ok((record.check(&identity)?, index)),
+            None => Ok((identity, index)),
         }
     }
 
     /// Steps 2 and 3: the requester (when authenticated) and the reply text for an admitted request.
     async fn serve(&self, admitted: &Admitted, now: DateTime<Utc>) -> (Option<Identity>, Result<String, Failure>) {
-        let who = match self.authenticate(admitted, now).await {
-            Ok(who) => who,
+        // Parsed first (it is pure) so that a grant request's template is read with the directory
+        // record; a parse error is still only reported to an authenticated requester.
+        let parsed = portcullis_domain::messages::Request::parse(admitted.kind, admitted.envelope.body.clone());
+        let template = match &parsed {
+            Ok(portcullis_domain::messages::Request::GrantRequest(r)) => Some(&r.template),
+            _ => None,
+        };
+        let (who, template_index) = match self.authenticate(admitted, now, template).await {
+            Ok(found) => found,
             Err(e) => return (None, Err(e)),
         };
-        let request = match portcullis_domain::messages::Request::parse(admitted.kind, admitted.envelope.body.clone()) {
+        let request = match parsed {
             Ok(r) => r,
             Err(e) => return (Some(who), Err(e.into())),
         };
@@ -257,6 +194,7 @@ impl AccessHandler {
             digest: admitted.envelope.digest(),
             answer: &admitted.answer,
             now,
+            template_index,
         };
         let result = self.apply(request, &ctx).await;
         if let Err(Failure::Refused(err)) = &result {

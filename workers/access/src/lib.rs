@@ -2,13 +2,18 @@
 //!
 //! # Layout
 //!
+//! Lower modules first; each imports only those above it in this list:
+//!
+//! - [`config`]: [`config::AccessConfig`], the access rules from the settings (imports nothing of
+//!   this crate).
+//! - [`failure`]: [`failure::Failure`] (refused with a code, or retry) and the one conversion of every
+//!   classified port failure into it (imports nothing of this crate).
+//! - [`ports`]: what the use cases need from the world, and [`ports::Ports`], the set of them.
+//! - [`front`]: admission and answering, shared with the directory worker.
 //! - [`handler`]: the [`handler::AccessHandler`], one message in four steps (admit, authenticate,
-//!   apply, answer), with its configuration and the [`handler::Ports`] it is built on.
+//!   apply, answer).
 //! - [`usecases`]: one use case per kind (template put/get/list/delete, grant request/list,
 //!   credentials), over the ports; the decisions themselves are the domain's.
-//! - [`ports`]: what the use cases need from the world: [`ports::AccessStore`],
-//!   [`ports::CredentialBroker`], [`ports::ReplySink`], [`ports::IdentityVerifier`],
-//!   [`ports::EvidenceReader`].
 //! - [`approvals`]: the second person (`grant.approve`, `grant.deny`, `grant.pending`, `grant.review`).
 //! - [`revoke`]: taking access away (grants, and live sessions through each broker role).
 //! - [`posture_status`]: the read-only `posture.status` use case and who may use it.
@@ -18,6 +23,8 @@
 
 pub mod adapters;
 pub mod approvals;
+pub mod config;
+pub mod failure;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fakes;
 pub mod front;
@@ -30,4 +37,6 @@ pub mod revoke;
 mod tests;
 mod usecases;
 
-pub use handler::{AccessConfig, AccessHandler, Ports};
+pub use config::AccessConfig;
+pub use handler::AccessHandler;
+pub use ports::Ports;

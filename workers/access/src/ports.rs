@@ -6,6 +6,7 @@
 //! [`portcullis_runtime::aws::classify`], once.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,30 +19,11 @@ use portcullis_domain::revocation::SessionRevocation;
 use portcullis_domain::template::StoredTemplate;
 use portcullis_domain::{AccountId, GrantId, MessageId, QueueUrl, RequestError, TemplateName};
 pub use portcullis_runtime::aws::{FailureKind, SdkFailure};
+use portcullis_runtime::clock::Clock;
 
 // ---------------------------------------------------------------------------------------- store
 
-/// A storage failure.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StoreError {
-    /// The store could not be reached or failed; retrying may help.
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
-    /// A stored item cannot be decoded: retrying cannot help.
-    #[error("stored item {key} is unreadable: {message}")]
-    Corrupt { key: String, message: String },
-    /// A concurrent update won a conditional write; retry at once.
-    #[error("concurrent update of {0}; retry")]
-    Conflict(String),
-    /// The store refused the request itself (for example a key over its size limit): retrying
-    /// cannot help.
-    #[error("the store refused the request: {0}")]
-    Invalid(String),
-    /// The deployment refused the call: the worker's role may not make it (`AccessDenied`, a key
-    /// policy) or the table does not exist. Retrying cannot help; an operator must fix it.
-    #[error("the store refused the worker: {0}")]
-    Denied(String),
-}
+pub use crate::failure::StoreError;
 
 /// Identifies a request for idempotency: (requester, message id). Scoping by requester means nobody
 /// can replay someone else's reply by reusing their message id.
@@ -173,6 +155,16 @@ pub trait AccessStore: Send + Sync + Debug + 'static {
 
     /// The directory record of a user and its revision.
     async fn directory_record(&self, user: &str) -> Result<Option<(DirectoryRecord, u64)>, StoreError>;
+
+    /// [`Self::directory_record`] of `user` and [`Self::template_index`] of `template`, read together
+    /// (the grant path needs both; a store that can reads them in one round trip).
+    async fn directory_record_and_template_index(
+        &self,
+        user: &str,
+        template: &TemplateName,
+    ) -> Result<(Option<(DirectoryRecord, u64)>, Option<TemplateIndex>), StoreError> {
+        Ok((self.directory_record(user).await?, self.template_index(template).await?))
+    }
 
     /// Write a directory record whose current revision is `revision` (`None`: none yet). `Conflict`
     /// when someone else wrote it meanwhile.
@@ -314,4 +306,18 @@ pub trait EvidenceReader: Send + Sync + Debug + 'static {
         accounts: &[AccountId],
         regions: &[String],
     ) -> Result<Vec<portcullis_domain::messages::ControlEvidence>, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------- all
+
+/// Everything the access use cases talk to.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    pub store: Arc<dyn AccessStore>,
+    pub broker: Arc<dyn CredentialBroker>,
+    pub replies: Arc<dyn ReplySink>,
+    pub identity: Arc<dyn IdentityVerifier>,
+    pub sessions: Arc<dyn SessionRevoker>,
+    pub audit: Arc<dyn AuditSink>,
+    pub clock: Arc<dyn Clock>,
 }

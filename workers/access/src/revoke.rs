@@ -16,7 +16,8 @@ use portcullis_domain::revocation::{SessionRevocation, generation_of, render, re
 use portcullis_domain::session::sts_name_for;
 use tracing::{info, warn};
 
-use crate::handler::BrokeredAccount;
+use crate::config::BrokeredAccount;
+use crate::failure::Failure;
 use crate::ports::{AccessStore, FailureKind, SdkFailure, SessionRevoker, StoreError};
 
 /// How many times to re-render when other writers keep adding revocations meanwhile.
@@ -141,5 +142,14 @@ impl Revoker {
             FailureKind::Transient,
             format!("the revocation policy of {account} kept changing; will retry"),
         )))
+    }
+}
+
+impl From<RevokeError> for Failure {
+    fn from(e: RevokeError) -> Self {
+        match e {
+            RevokeError::Store(e) => e.into(),
+            RevokeError::Sessions(failure) => failure.into(),
+        }
     }
 }

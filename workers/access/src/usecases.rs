@@ -22,7 +22,9 @@ use zeroize::Zeroizing;
 
 use crate::front::Failure;
 use crate::handler::{AccessHandler, BrokeredAccount, Ctx};
-use crate::ports::{AssumeRequest, BrokerError, NewRecord, PublishedEvent, Recorded, RequestRecord, StoreError};
+use crate::ports::{
+    AssumeRequest, BrokerError, NewRecord, PublishedEvent, Recorded, RequestRecord, StoreError, TemplateIndex,
+};
 
 /// Longest `reason`, in characters.
 const MAX_REASON_CHARS: usize = 512;
@@ -64,6 +66,7 @@ impl AccessHandler {
     /// its id here, without a reply, before acting: a reuse with another kind or body is refused
     /// with `message_id_reused` either way, and a repeat of the same request acts again (reads
     /// answer with the current state; credentials are issued afresh, never stored to be replayed).
+    /// (`credentials.request` claims its id itself, beside its reads.)
     async fn claim_message_id(&self, request: &Request, ctx: &Ctx<'_>) -> Result<(), Failure> {
         let records_itself = matches!(
             request,
@@ -75,10 +78,17 @@ impl AccessHandler {
                 | Request::GrantApprove(_)
                 | Request::GrantDeny(_)
                 | Request::GrantReview(_)
+                | Request::CredentialsRequest(_)
         );
         if records_itself {
             return Ok(());
         }
+        self.record_message_id(ctx).await
+    }
+
+    /// Record this request's id (without a reply): `message_id_reused` when it was recorded for
+    /// another request.
+    async fn record_message_id(&self, ctx: &Ctx<'_>) -> Result<(), Failure> {
         match self.ports.store.put_request_record(&self.new_record(ctx, "")?).await? {
             Recorded::Applied(()) => Ok(()),
             Recorded::Replayed(record) if record.digest == ctx.digest => Ok(()),
@@ -186,6 +196,17 @@ impl AccessHandler {
 
     /// A template by name: the latest version, or `version`. Deleted templates are not found.
     async fn load_template(&self, name: &TemplateName, version: Option<u32>) -> Result<StoredTemplate, Failure> {
+        let index = self.ports.store.template_index(name).await?;
+        self.load_template_at(name, version, index).await
+    }
+
+    /// [`Self::load_template`] with the template's index already read.
+    async fn load_template_at(
+        &self,
+        name: &TemplateName,
+        version: Option<u32>,
+        index: Option<TemplateIndex>,
+    ) -> Result<StoredTemplate, Failure> {
         let not_found = || {
             let which = version.map(|v| format!(" version {v}")).unwrap_or_default();
             Failure::Refused(RequestError::new(
@@ -193,7 +214,7 @@ impl AccessHandler {
                 format!("there is no template `{name}`{which}; send template.list to see the templates"),
             ))
         };
-        let index = self.ports.store.template_index(name).await?.filter(|i| !i.deleted).ok_or_else(not_found)?;
+        let index = index.filter(|i| !i.deleted).ok_or_else(not_found)?;
         let wanted = version.unwrap_or(index.latest_version);
         if wanted < 1 || wanted > index.latest_version {
             return Err(not_found());
@@ -248,12 +269,42 @@ impl AccessHandler {
             )
             .into());
         }
-        // A redelivered request finds the reply it got before, even if the template has changed or
-        // gone since: the first answer stands.
-        if let Some(reply) = self.recorded_reply(ctx).await? {
-            return Ok(reply);
+        // A redelivered request gets the reply it got before, even if the template has changed or
+        // gone since: the first answer stands. The record is only read when needed: the grant's write
+        // is conditional on it (a redelivery that gets that far replays it), and a refusal checks
+        // for it before refusing.
+        let grant = match self.new_grant(r, ctx).await {
+            Ok(grant) => grant,
+            Err(Failure::Refused(refusal)) => {
+                return match self.recorded_reply(ctx).await? {
+                    Some(reply) => Ok(reply),
+                    None => Err(Failure::Refused(refusal)),
+                };
+            }
+            Err(retry) => return Err(retry),
+        };
+        let reply = ctx.answer.ok_text(&GrantRequestResult { grant: grant.clone() })?;
+        let events = self.grant_request_events(&grant, ctx)?;
+        match self.ports.store.put_grant(&grant, &self.new_record_with_events(ctx, &reply, events.clone())?).await? {
+            Recorded::Applied(()) => {
+                self.metrics.grant_created(&grant);
+                info!(grant = %grant.id, user = %grant.user, template = %grant.template, account = %grant.account,
+                      status = grant.status.as_str(), break_glass = grant.break_glass.is_some(),
+                      expires_at = %grant.expires_at, reason = %redact_secrets(&grant.reason), via = ?grant.via, "grant created");
+                self.publish(&events).await?;
+                Ok(reply)
+            }
+            Recorded::Replayed(record) => self.replay(record, ctx).await,
         }
-        let stored = self.load_template(&r.template, None).await?;
+    }
+
+    /// The grant `r` asks for (not stored yet), or why it is refused.
+    async fn new_grant(&self, r: GrantRequest, ctx: &Ctx<'_>) -> Result<Grant, Failure> {
+        let reason = r.reason.trim();
+        let stored = match ctx.template_index {
+            Some(index) => self.load_template_at(&r.template, None, index).await?,
+            None => self.load_template(&r.template, None).await?,
+        };
         self.account(&r.account)?;
         if let Some(allowed) = &stored.spec.allowed_accounts
             && !allowed.contains(&r.account)
@@ -328,7 +379,7 @@ impl AccessHandler {
             }
             (None, _) => (GrantStatus::Active, active_until, None, None),
         };
-        let grant = Grant {
+        Ok(Grant {
             id: Grant::id_for(&ctx.who.user, ctx.key.message_id),
             status,
             user: ctx.who.user.clone(),
@@ -350,20 +401,7 @@ impl AccessHandler {
             break_glass,
             revoked: None,
             revision: 0,
-        };
-        let reply = ctx.answer.ok_text(&GrantRequestResult { grant: grant.clone() })?;
-        let events = self.grant_request_events(&grant, ctx)?;
-        match self.ports.store.put_grant(&grant, &self.new_record_with_events(ctx, &reply, events.clone())?).await? {
-            Recorded::Applied(()) => {
-                self.metrics.grant_created(&grant);
-                info!(grant = %grant.id, user = %grant.user, template = %grant.template, account = %grant.account,
-                      status = grant.status.as_str(), break_glass = grant.break_glass.is_some(),
-                      expires_at = %grant.expires_at, reason = %redact_secrets(&grant.reason), via = ?grant.via, "grant created");
-                self.publish(&events).await?;
-                Ok(reply)
-            }
-            Recorded::Replayed(record) => self.replay(record, ctx).await,
-        }
+        })
     }
 
     /// What a new grant announces: that it waits for approval, or that it exists (and broke the glass).
@@ -624,24 +662,38 @@ impl AccessHandler {
                 format!("{why} while the credentials were being issued; they were not sent. Ask for access again"),
             ))
         };
-        if let Some((record, _)) = self.ports.store.directory_record(&ctx.who.user).await?
+        // Three independent reads, at once: the time between issuing and sending stays one round trip.
+        let session_name = sts_name_for(&ctx.who.user);
+        let (directory, live, sessions) = tokio::join!(
+            self.ports.store.directory_record(&ctx.who.user),
+            self.ports.store.live_grants(&ctx.who.user, Some(account), checked_at),
+            self.check_sessions_not_revoked(account, &session_name, issued_at),
+        );
+        if let Some((record, _)) = directory?
             && let Err(e) = record.check(ctx.who)
         {
             return Err(revoked(format!("the directory changed ({})", e.message)));
         }
-        let live = self.ports.store.live_grants(&ctx.who.user, Some(account), checked_at).await?;
+        let live = live?;
         if let Some(gone) = grant_ids.iter().find(|id| !live.iter().any(|g| &g.id == *id)) {
             return Err(revoked(format!("grant {gone} was revoked or ended")));
         }
-        self.check_sessions_not_revoked(account, &sts_name_for(&ctx.who.user), issued_at).await
+        sessions
     }
 
     async fn credentials(&self, r: CredentialsRequest, ctx: &Ctx<'_>) -> Result<String, Failure> {
         let account = self.account(&r.account)?;
         let reply_key = self.reply_key(&r)?;
-        let grants = self.ports.store.live_grants(&ctx.who.user, Some(&r.account), ctx.now).await?;
-        let policy = compose_session_policy(&grants, ctx.now)?;
-        self.check_sessions_not_revoked(&r.account, &sts_name_for(&ctx.who.user), ctx.now).await?;
+        // The id claim and the two reads are independent: one round trip for the three.
+        let name = sts_name_for(&ctx.who.user);
+        let (claimed, grants, sessions) = tokio::join!(
+            self.record_message_id(ctx),
+            self.ports.store.live_grants(&ctx.who.user, Some(&r.account), ctx.now),
+            self.check_sessions_not_revoked(&r.account, &name, ctx.now),
+        );
+        claimed?;
+        let policy = compose_session_policy(&grants?, ctx.now)?;
+        sessions?;
         let duration = session_duration(
             r.duration,
             ctx.now,
@@ -649,7 +701,6 @@ impl AccessHandler {
             account.max_session_seconds,
             self.config.max_credentials_seconds,
         )?;
-        let name = sts_name_for(&ctx.who.user);
         let request = AssumeRequest {
             role_arn: account.role_arn.clone(),
             session_name: name.clone(),

@@ -35,6 +35,7 @@ struct State {
     fail_deletes_once: HashSet<String>,
     visibility_fault: Option<VisibilityFault>,
     receives: Vec<usize>,
+    delete_batches: Vec<usize>,
     next: u64,
 }
 
@@ -104,6 +105,11 @@ impl MemoryQueue {
     /// How many messages each receive call returned, in order.
     pub fn receives(&self) -> Vec<usize> {
         self.state().receives.clone()
+    }
+
+    /// How many entries each `DeleteMessageBatch` carried, in order.
+    pub fn delete_batches(&self) -> Vec<usize> {
+        self.state().delete_batches.clone()
     }
 
     /// Receipts deleted, in order.
@@ -211,6 +217,7 @@ impl Queue for MemoryQueue {
     async fn delete_batch(&self, receipts: &[String]) -> Result<Vec<(String, String)>, QueueError> {
         assert!(receipts.len() <= MAX_BATCH, "at most {MAX_BATCH} entries per batch");
         let mut state = self.state();
+        state.delete_batches.push(receipts.len());
         let mut failed = Vec::new();
         for r in receipts {
             if state.fail_deletes_once.remove(r) {

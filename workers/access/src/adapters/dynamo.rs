@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use portcullis_domain::directory::{DirectoryRecord, ScheduledChange};
 use portcullis_domain::grant::{Grant, Revocation};
@@ -51,6 +51,24 @@ fn get_s<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
 
 fn get_n(item: &Item, key: &str) -> Option<i64> {
     item.get(key).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+/// A template index item.
+fn template_index_of(item: &Item) -> Result<TemplateIndex, StoreError> {
+    let latest = get_n(item, "latest_version")
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| StoreError::Corrupt { key: key_of(item), message: "no `latest_version`".into() })?;
+    let deleted = item.get("deleted").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+    Ok(TemplateIndex { latest_version: latest, deleted })
+}
+
+/// A directory item: the record and its revision.
+fn directory_record_of(item: &Item) -> Result<(DirectoryRecord, u64), StoreError> {
+    let record: DirectoryRecord = decode(item, "doc")?;
+    let rev = get_n(item, "rev")
+        .and_then(|r| u64::try_from(r).ok())
+        .ok_or_else(|| StoreError::Corrupt { key: key_of(item), message: "no `rev`".into() })?;
+    Ok((record, rev))
 }
 
 fn key_of(item: &Item) -> String {
@@ -186,6 +204,39 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Two items in one strongly consistent `BatchGetItem` (what it leaves unprocessed is read with
+    /// `GetItem`).
+    async fn get_two(&self, keys: [Key; 2]) -> Result<[Option<Item>; 2], StoreError> {
+        let request = keys
+            .iter()
+            .fold(KeysAndAttributes::builder().consistent_read(true), |b, key| {
+                b.keys(HashMap::from([("pk".to_owned(), s(&key.pk)), ("sk".to_owned(), s(&key.sk))]))
+            })
+            .build()
+            .map_err(build_err(&keys[0].pk))?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await
+            .map_err(|e| store_error("BatchGetItem", &e))?;
+        let mut found = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
+        let unprocessed =
+            out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+        let mut items: [Option<Item>; 2] = [None, None];
+        for (slot, key) in items.iter_mut().zip(&keys) {
+            let is_key =
+                |item: &Item| get_s(item, "pk") == Some(key.pk.as_str()) && get_s(item, "sk") == Some(key.sk.as_str());
+            *slot = match found.iter().position(is_key) {
+                Some(i) => Some(found.swap_remove(i)),
+                None if unprocessed.iter().any(is_key) => self.get(key).await?,
+                None => None,
+            };
+        }
+        Ok(items)
+    }
+
     async fn query(&self, prefix: &KeyPrefix, filter_now: Option<i64>) -> Result<Vec<Item>, StoreError> {
         let mut q = self
             .client
@@ -276,12 +327,7 @@ impl AccessStore for DynamoStore {
     }
 
     async fn template_index(&self, name: &TemplateName) -> Result<Option<TemplateIndex>, StoreError> {
-        let Some(item) = self.get(&Key::template_index(name)).await? else { return Ok(None) };
-        let latest = get_n(&item, "latest_version")
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| StoreError::Corrupt { key: key_of(&item), message: "no `latest_version`".into() })?;
-        let deleted = item.get("deleted").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
-        Ok(Some(TemplateIndex { latest_version: latest, deleted }))
+        self.get(&Key::template_index(name)).await?.map(|item| template_index_of(&item)).transpose()
     }
 
     async fn put_template(
@@ -477,12 +523,19 @@ impl AccessStore for DynamoStore {
     }
 
     async fn directory_record(&self, user: &str) -> Result<Option<(DirectoryRecord, u64)>, StoreError> {
-        let Some(item) = self.get(&Key::directory(user)).await? else { return Ok(None) };
-        let record: DirectoryRecord = decode(&item, "doc")?;
-        let rev = get_n(&item, "rev")
-            .and_then(|r| u64::try_from(r).ok())
-            .ok_or_else(|| StoreError::Corrupt { key: key_of(&item), message: "no `rev`".into() })?;
-        Ok(Some((record, rev)))
+        self.get(&Key::directory(user)).await?.map(|item| directory_record_of(&item)).transpose()
+    }
+
+    async fn directory_record_and_template_index(
+        &self,
+        user: &str,
+        template: &TemplateName,
+    ) -> Result<(Option<(DirectoryRecord, u64)>, Option<TemplateIndex>), StoreError> {
+        let [directory, index] = self.get_two([Key::directory(user), Key::template_index(template)]).await?;
+        Ok((
+            directory.map(|item| directory_record_of(&item)).transpose()?,
+            index.map(|item| template_index_of(&item)).transpose()?,
+        ))
     }
 
     async fn put_directory_record(&self, record: &DirectoryRecord, revision: Option<u64>) -> Result<(), StoreError> {

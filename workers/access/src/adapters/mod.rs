@@ -83,6 +83,45 @@ mod failure_tests {
     }
 
     #[tokio::test]
+    async fn concurrent_publishers_share_one_put_events_and_each_gets_its_own_outcome() {
+        use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+        use aws_sdk_eventbridge::types::PutEventsResultEntry;
+        let rule = mock!(aws_sdk_eventbridge::Client::put_events)
+            .match_requests(|r| r.entries().len() == 3)
+            .then_output(|| {
+                PutEventsOutput::builder()
+                    .failed_entry_count(1)
+                    .entries(PutEventsResultEntry::builder().event_id("a").build())
+                    .entries(PutEventsResultEntry::builder().error_code("InternalFailure").error_message("m").build())
+                    .entries(PutEventsResultEntry::builder().event_id("c").build())
+                    .build()
+            });
+        let audit = EventBridgeAudit::with_linger(
+            mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&rule]),
+            "bus",
+            std::time::Duration::from_millis(200),
+        );
+        let event =
+            |n: &str| [PublishedEvent { detail_type: "Grant Created".into(), detail: format!("{{\"n\":\"{n}\"}}") }];
+        let (a, b, c) = (event("a"), event("b"), event("c"));
+        let (first, second, third) = tokio::join!(
+            audit.publish(&a),
+            async {
+                tokio::task::yield_now().await;
+                audit.publish(&b).await
+            },
+            async {
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                audit.publish(&c).await
+            }
+        );
+        assert_eq!(rule.num_calls(), 1, "one call for the three publishers");
+        assert!(first.is_ok() && third.is_ok(), "{first:?} {third:?}");
+        assert_eq!(second.unwrap_err().kind, FailureKind::Transient, "only the failed entry's publisher fails");
+    }
+
+    #[tokio::test]
     async fn a_denied_bus_or_a_denied_entry_is_denied_and_an_outage_is_not() {
         use aws_sdk_eventbridge::operation::put_events::{PutEventsError, PutEventsOutput};
         use aws_sdk_eventbridge::types::PutEventsResultEntry;
