@@ -7,13 +7,17 @@ PYTHON ?= python3
 MOTO   := $(VENV)/bin/moto_server
 IDP    := tests/idp/node_modules/.package-lock.json
 
-.PHONY: help deps venv idp build install run test test-localstack test-rust check-format lint rules cfn-lint compose-check schemas catalog bench bench-access bench-posture clean
+.PHONY: help deps venv idp build install run test test-localstack test-rust check-format lint rules cfn-lint compose-check schemas catalog bench bench-access bench-posture chaos load clean
 
 help:
 	@echo "make run            emulator + OpenID provider + stack + workers + a CLI demo (Ctrl-C stops everything)"
 	@echo "make install        cargo install --path cli (puts portcullis on your PATH)"
 	@echo "make test           formatting, clippy, unit and integration tests, alert rules (promtool), cfn-lint, compose check"
 	@echo "make test-localstack the integration tests against LocalStack instead of moto (needs Docker)"
+	@echo "make chaos          fault tests: worker processes SIGKILLed and SIGTERMed mid-stream, throttling, 5xx,"
+	@echo "                    access denied and a 30 s outage injected by a proxy in front of the emulator"
+	@echo "make load           LOAD_REQUESTS grant requests (default 10000) through 4 worker processes: none lost,"
+	@echo "                    exactly one grant each; prints wall time and throughput"
 	@echo "make bench          criterion benchmarks, then bench-access and bench-posture (prints their tables)"
 	@echo "make bench-access   access worker benchmark against the emulator: grant.request throughput, calls per"
 	@echo "                    message and credentials latency, each beside its floor (JSON in bench/results/)"
@@ -88,6 +92,20 @@ cfn-lint: venv
 # healthchecks and the services each profile starts (scripts/check-compose.py).
 compose-check: venv
 	$(VENV)/bin/python scripts/check-compose.py docker-compose.yml
+
+# Fault tests (tests/tests/chaos.rs): real worker processes behind a fault-injecting proxy in front of the
+# emulator. One at a time: they kill processes and wait out throttle windows and an outage. Through the
+# workspace's feature resolution, as `make test` (`-p` would rebuild the AWS SDK crates with other features).
+chaos: venv
+	cargo test --workspace --test chaos -- --ignored --test-threads=1
+
+# Load (tests/tests/load.rs): LOAD_REQUESTS grant requests through LOAD_WORKERS worker processes
+# (LOAD_DELAY_MS=30: behind a 30 ms round-trip delay line in front of the emulator).
+LOAD_REQUESTS ?= 10000
+LOAD_WORKERS ?= 4
+LOAD_DELAY_MS ?= 0
+load: venv
+	LOAD_REQUESTS=$(LOAD_REQUESTS) LOAD_WORKERS=$(LOAD_WORKERS) LOAD_DELAY_MS=$(LOAD_DELAY_MS) cargo test --workspace --test load -- --ignored --nocapture
 
 # Both through the workspace's own feature resolution (as `make test`): `-p` resolves another set of
 # features and rebuilds dependencies.

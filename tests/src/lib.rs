@@ -6,6 +6,11 @@
 //! in-process, and connects an [`AccessClient`] with its own reply queue, so tests drive the worker only
 //! through real SQS messages. Every name and port is random: tests run in parallel.
 //!
+//! For the fault and load tests, [`proxy::FaultProxy`] sits between workers and the emulator (it
+//! counts every AWS call by operation, delays, injects throttling, 5xx and access denied in each
+//! protocol's error shape, and goes down and comes back), and [`fleet::Fleet`] runs access workers as
+//! separate OS processes through it, to SIGKILL, SIGTERM and restart.
+//!
 //! [`idp::Idp`] runs the test OpenID provider (`tests/idp`, oidc-provider from npm) the same way.
 //!
 //! A missing `moto_server`, Node or `npm ci` is a loud failure, never a skip.
@@ -43,7 +48,9 @@ pub use portcullis_runtime;
 pub use portcullis_worker;
 
 pub mod fixtures;
+pub mod fleet;
 pub mod idp;
+pub mod proxy;
 
 /// moto's default account id.
 pub const ACCOUNT: &str = "123456789012";
