@@ -238,30 +238,27 @@ impl Fleet {
 
     /// Messages visible or in flight on `queue` (by name).
     pub async fn depth(&self, queue: &str) -> u64 {
-        let sqs = aws_sdk_sqs::Client::new(&self.stack.sdk);
-        let url = sqs.get_queue_url().queue_name(queue).send().await.unwrap().queue_url.unwrap();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap_or_default();
-        attrs.values().filter_map(|v| v.parse::<u64>().ok()).sum()
+        use QueueAttributeName::*;
+        self.approximate(
+            queue,
+            &[ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible, ApproximateNumberOfMessagesDelayed],
+        )
+        .await
     }
 
     /// Messages in flight (received and hidden) on `queue` (by name).
     pub async fn hidden(&self, queue: &str) -> u64 {
+        self.approximate(queue, &[QueueAttributeName::ApproximateNumberOfMessagesNotVisible]).await
+    }
+
+    /// The sum of `counts` (approximate message counts) of `queue` (by name).
+    async fn approximate(&self, queue: &str, counts: &[QueueAttributeName]) -> u64 {
         let sqs = aws_sdk_sqs::Client::new(&self.stack.sdk);
         let url = sqs.get_queue_url().queue_name(queue).send().await.unwrap().queue_url.unwrap();
         let attrs = sqs
             .get_queue_attributes()
             .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .set_attribute_names(Some(counts.to_vec()))
             .send()
             .await
             .unwrap()
