@@ -32,6 +32,13 @@ use crate::{ACCOUNT, REPLY_TIMEOUT, TestStack, ok, settings_toml, workspace_root
 /// SQS takes at most ten messages per batch call.
 const BATCH: usize = 10;
 
+/// The fleet's redrive `maxReceiveCount`: the stack's default. A SIGKILLed worker takes the receive
+/// of every message it held (in hand or received ahead, up to concurrency + 10) with it, so a message
+/// can lose one delivery per kill; with the tests' usual 3, three kills that each caught the same
+/// message would dead-letter it although nothing failed. Real SQS counts the same way: the redrive
+/// count must exceed the kills (and heartbeat lapses) one message may meet.
+pub const FLEET_MAX_RECEIVE_COUNT: u32 = 5;
+
 /// One worker process.
 #[derive(Debug)]
 struct WorkerProcess {
@@ -58,7 +65,7 @@ impl Fleet {
     /// Deploy a stack, start the proxy, and write the workers' settings. `overrides` are
     /// `PORTCULLIS__…` environment overrides for every worker (`("WORKER__CONCURRENCY", "8")`).
     pub async fn start(exe: &Path, overrides: &[(&str, &str)]) -> Fleet {
-        let stack = TestStack::deploy("", "").await;
+        let stack = TestStack::deploy_with("", "", FLEET_MAX_RECEIVE_COUNT).await;
         let proxy = FaultProxy::start(&stack.moto.endpoint).await;
         proxy.serialize("dynamodb:*");
         let dir = tempfile::tempdir().unwrap();

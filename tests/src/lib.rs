@@ -252,8 +252,18 @@ pub fn random_prefix() -> String {
     format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
+/// Deliveries before a message is dead-lettered in the tests' stacks: few, so the redrive tests finish
+/// quickly.
+pub const TEST_MAX_RECEIVE_COUNT: u32 = 3;
+
 /// Deploy the stack under `prefix` through the CloudFormation API.
 pub async fn deploy_stack(sdk: &SdkConfig, prefix: &str) {
+    deploy_stack_with(sdk, prefix, TEST_MAX_RECEIVE_COUNT).await;
+}
+
+/// Deploy the stack under `prefix` with the given redrive `maxReceiveCount`.
+pub async fn deploy_stack_with(sdk: &SdkConfig, prefix: &str, max_receive_count: u32) {
+    let max_receive_count = max_receive_count.to_string();
     let cfn = aws_sdk_cloudformation::Client::new(sdk);
     let worker = portcullis_cli::stack::caller_principal_arn(&aws_sdk_sts::Client::new(sdk))
         .await
@@ -262,7 +272,7 @@ pub async fn deploy_stack(sdk: &SdkConfig, prefix: &str) {
         &cfn,
         prefix,
         portcullis_cli::stack::TEMPLATE,
-        &[("Prefix", prefix), ("MaxReceiveCount", "3"), ("WorkerPrincipalArn", &worker)],
+        &[("Prefix", prefix), ("MaxReceiveCount", &max_receive_count), ("WorkerPrincipalArn", &worker)],
         Duration::from_secs(60),
     )
     .await
@@ -463,11 +473,16 @@ impl TestStack {
     /// Start moto, deploy a fresh stack, create an issuer. `access_lines` go in the `[access]` table,
     /// `extra_toml` at the end.
     pub async fn deploy(access_lines: &str, extra_toml: &str) -> TestStack {
+        TestStack::deploy_with(access_lines, extra_toml, TEST_MAX_RECEIVE_COUNT).await
+    }
+
+    /// [`TestStack::deploy`] with the given redrive `maxReceiveCount`.
+    pub async fn deploy_with(access_lines: &str, extra_toml: &str, max_receive_count: u32) -> TestStack {
         init_tracing();
         let moto = Moto::start();
         let sdk = sdk_config(&moto.endpoint).await;
         let prefix = random_prefix();
-        deploy_stack(&sdk, &prefix).await;
+        deploy_stack_with(&sdk, &prefix, max_receive_count).await;
         let issuer_dir = tempfile::tempdir().unwrap();
         let jwks = dev::init(issuer_dir.path()).unwrap();
         let settings = Arc::new(
