@@ -171,7 +171,9 @@ pub fn hint_for(code: &str, details: Option<&serde_json::Value>) -> &'static str
         | ErrorCode::SlackRequestStale
         | ErrorCode::SlackWorkspaceUnknown
         | ErrorCode::SlackNotLinked
-        | ErrorCode::SlackLinkInvalid => "this is the Slack edge's code, not the workers': see docs/messages.md",
+        | ErrorCode::SlackLinkInvalid => {
+            "this is the Slack edge's code, not the workers'; in Slack, run `/portcullis link` or ask a Portcullis admin"
+        }
         ErrorCode::UnrecognisedEvent
         | ErrorCode::ScopeUnknown
         | ErrorCode::RescanFailed
