@@ -220,7 +220,10 @@ async fn throttling_and_5xx_on_dynamodb_sts_sqs_and_eventbridge_are_ridden_out()
 
     let rules = [
         ("dynamodb:* sometimes", fleet.proxy.add(FaultRule::sometimes(0.1, "dynamodb:*", Fault::Throttle))),
-        ("dynamodb:GetItem 503", fleet.proxy.add(FaultRule::first(3, "dynamodb:GetItem", Fault::Unavailable))),
+        (
+            "dynamodb:BatchGetItem 503",
+            fleet.proxy.add(FaultRule::first(3, "dynamodb:BatchGetItem", Fault::Unavailable)),
+        ),
         ("sqs:SendMessage 503", fleet.proxy.add(FaultRule::first(4, "sqs:SendMessage", Fault::Unavailable))),
         ("sqs:ReceiveMessage 500", fleet.proxy.add(FaultRule::first(3, "sqs:ReceiveMessage", Fault::InternalError))),
         (
