@@ -1,4 +1,5 @@
-# Portcullis: both binaries (`portcullis-worker`, `portcullis`) in a small non-root runtime image.
+# Portcullis: its binaries (`portcullis-worker`, `portcullis`, the Slack edge `portcullis-slack`) in a small
+# non-root runtime image (the edge runs with `--entrypoint /usr/local/bin/portcullis-slack`).
 #
 #   docker build -t portcullis .                                      # settings: config/local.toml
 #   docker build -t portcullis --build-arg CONFIG=deploy/prod.toml .  # your settings file, baked in
@@ -18,16 +19,16 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p portcullis-worker -p portcullis-cli \
+    cargo build --release --locked -p portcullis-worker -p portcullis-cli -p portcullis-slack \
  && mkdir -p /out \
- && cp target/release/portcullis-worker target/release/portcullis /out/
+ && cp target/release/portcullis-worker target/release/portcullis target/release/portcullis-slack /out/
 
 # ---------------------------------------------------------------- run
 # Distroless: glibc, CA certificates and nothing else (no shell, no package manager); the :nonroot
 # variant runs as uid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 ARG CONFIG=config/local.toml
-COPY --from=build /out/portcullis-worker /out/portcullis /usr/local/bin/
+COPY --from=build /out/portcullis-worker /out/portcullis /out/portcullis-slack /usr/local/bin/
 COPY ${CONFIG} /etc/portcullis/portcullis.toml
 ENV PORTCULLIS_CONFIG=/etc/portcullis/portcullis.toml
 USER 65532:65532

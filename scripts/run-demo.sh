@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 
 PORT="${PORTCULLIS_EMULATOR_PORT:-4566}"
 IDP_PORT="${PORTCULLIS_IDP_PORT:-4445}"
+SLACK_PORT="${PORTCULLIS_FAKE_SLACK_PORT:-4447}"
+EDGE_PORT="${PORTCULLIS_SLACK_EDGE_PORT:-4448}"
 STATE=.portcullis
 # Where cargo put the binaries: its own answer, so CARGO_TARGET_DIR and build.target-dir are honoured.
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 BIN="$TARGET_DIR/debug"
-for b in portcullis portcullis-worker; do
+for b in portcullis portcullis-worker portcullis-slack; do
   [ -x "$BIN/$b" ] || { echo "no $BIN/$b: run \`make build\` (make run does)" >&2; exit 1; }
 done
 ACCOUNT=123456789012
@@ -66,9 +68,9 @@ quietly_as() {
 }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-for p in "$PORT" "$IDP_PORT"; do
+for p in "$PORT" "$IDP_PORT" "$SLACK_PORT" "$EDGE_PORT"; do
   if port_busy "$p"; then
-    echo "port $p is already in use; stop what runs there (or set PORTCULLIS_EMULATOR_PORT / PORTCULLIS_IDP_PORT)" >&2
+    echo "port $p is already in use; stop what runs there (or set PORTCULLIS_EMULATOR_PORT / PORTCULLIS_IDP_PORT / PORTCULLIS_FAKE_SLACK_PORT / PORTCULLIS_SLACK_EDGE_PORT)" >&2
     exit 1
   fi
 done
@@ -158,6 +160,98 @@ GLASS=$(quietly_as alice "$BIN/portcullis" grants --output json | .venv/bin/pyth
   'import json,sys; print([g["id"] for g in json.load(sys.stdin)["grants"] if g.get("break_glass")][0])')
 as secops "$BIN/portcullis" pending
 as secops "$BIN/portcullis" review "$GLASS" --verdict justified --note "SEV1 on record; CloudTrail shows only the restore"
+
+bold "9b. The same from Slack: the Slack edge (portcullis-slack) and a local fake of Slack's Web API"
+# The Slack part never stops the rest of the demo: a failure is reported and the demo goes on.
+slack_demo() {
+SLACK_SECRET=demo-signing-secret-0123456789abcdef
+"$BIN/portcullis-slack" fake-slack --port "$SLACK_PORT" --token xoxb-demo >"$STATE/slack-calls.jsonl" 2>"$STATE/fake-slack.log" &
+PIDS+=($!)
+cat >"$STATE/slack.toml" <<SLACKTOML
+[aws]
+region = "us-east-1"
+endpoint_url = "$AWS_ENDPOINT_URL"
+[stack]
+prefix = "$PREFIX"
+[http]
+listen = "127.0.0.1:$EDGE_PORT"
+public_url = "http://127.0.0.1:$EDGE_PORT"
+[slack]
+team_id = "T0PORTCUL"
+api_app_id = "A0PORTCUL"
+signing_secret = "$SLACK_SECRET"
+bot_token = "xoxb-demo"
+api_base_url = "http://127.0.0.1:$SLACK_PORT/api"
+response_url_prefixes = ["http://127.0.0.1:$SLACK_PORT/hooks/"]
+approvals_channel = "C0APPROVALS"
+default_account = "$ACCOUNT"
+producer_name = "local"              # the worker's [[producers]] entry (config/local.toml)
+[link]
+scopes = ["portcullis"]
+redirect_uri = "http://127.0.0.1:$EDGE_PORT/callback"
+[link.identity]
+issuer = "$PORTCULLIS__IDENTITY__ISSUER"
+audience = "portcullis-cli"
+SLACKTOML
+env -u PORTCULLIS__IDENTITY__ISSUER -u PORTCULLIS__AWS__ENDPOINT_URL \
+  "$BIN/portcullis-slack" --config "$STATE/slack.toml" >"$STATE/slack-edge.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do port_busy "$EDGE_PORT" && port_busy "$SLACK_PORT" && break; sleep 0.1; done
+EDGE="http://127.0.0.1:$EDGE_PORT"
+# `slack USER TEXT`: USER types /portcullis TEXT (a signed slash command, as Slack sends it).
+slack() {
+  shown "[$1 in Slack] /portcullis $2"
+  PORTCULLIS__SLACK__SIGNING_SECRET="$SLACK_SECRET" "$BIN/portcullis-slack" send --edge "$EDGE" command_request.form \
+    "user=U0${1^^}" "text=$2" "slack=http://127.0.0.1:$SLACK_PORT" | sed 's/^/    edge: /'
+}
+# `click USER ACTION GRANT`: USER clicks a button on the approvers' message.
+click() {
+  shown "[$1 in Slack] clicks ${2#portcullis_} on $3"
+  PORTCULLIS__SLACK__SIGNING_SECRET="$SLACK_SECRET" "$BIN/portcullis-slack" send --edge "$EDGE" approve_click.json \
+    "user=U0${1^^}" "action=$2" "grant=$3" channel=C0APPROVALS ts=1.1 "action_ts=$(date +%s).0001" \
+    "slack=http://127.0.0.1:$SLACK_PORT" >/dev/null
+}
+# `link USER`: /portcullis link, then USER signs in at the IdP in the browser that opened the link.
+link() {
+  local answer url jar
+  answer=$(PORTCULLIS__SLACK__SIGNING_SECRET="$SLACK_SECRET" "$BIN/portcullis-slack" send --edge "$EDGE" \
+    command_request.form "user=U0${1^^}" text=link "slack=http://127.0.0.1:$SLACK_PORT")
+  url=$(printf '%s' "$answer" | sed -n 's/.*<\(http[^|]*\)|.*/\1/p')
+  jar="$STATE/slack-$1.cookies"
+  shown "[$1 in Slack] /portcullis link   -> a one-time link only $1 sees; $1 signs in (drive.mjs plays the browser)"
+  local authorize
+  authorize=$(curl -s -c "$jar" -o /dev/null -w '%{redirect_url}' "$url")
+  local callback
+  callback=$(node tests/idp/drive.mjs auth "$authorize" "$1" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["redirect"])')
+  curl -s -b "$jar" "$callback" | sed -e 's/<[^>]*>/ /g' -e 's/^ */    /'; echo
+}
+# Every Slack Web API call so far, one line each.
+slack_calls() {
+  .venv/bin/python - "$STATE/slack-calls.jsonl" "${1:-0}" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()[int(sys.argv[2]):]
+for line in lines:
+    c = json.loads(line)
+    b = c["body"]
+    print(f'    slack <- {c["method"]:<16} {b.get("channel", b.get("user_id", ""))!s:<12} {b.get("text", "")[:110]}')
+PY
+}
+link alice
+link secops
+slack alice "request bucketWrite bucketName=analytics-slack --ttl 30m --reason INC-4712: re-run the export from Slack"
+for _ in $(seq 1 100); do grep -q '"C0APPROVALS"' "$STATE/slack-calls.jsonl" && break; sleep 0.1; done
+SLACK_GRANT=$(grep -o 'g-[0-9a-f]\{32\}' "$STATE/slack-calls.jsonl" | tail -1)
+slack_calls
+click alice portcullis_approve "$SLACK_GRANT"
+for _ in $(seq 1 100); do grep -q approval_forbidden "$STATE/slack-calls.jsonl" && break; sleep 0.1; done
+SEEN=$(wc -l <"$STATE/slack-calls.jsonl")
+click secops portcullis_approve "$SLACK_GRANT"
+for _ in $(seq 1 100); do [ "$(grep -c '"chat.update"' "$STATE/slack-calls.jsonl")" -ge 2 ] && break; sleep 0.1; done
+sleep 1
+slack_calls $((SEEN - 1))
+shown "(alice's own click was refused by Portcullis: approval_forbidden; secops' approval updated both copies)"
+}
+slack_demo || echo "    (the Slack demo did not finish: see $STATE/slack-edge.log and $STATE/slack-calls.jsonl)"
 
 bold "10. Refusals: a pattern and a TTL checked before sending (exit 2), a server refusal with its code (exit 3)"
 as alice "$BIN/portcullis" request bucketRead --param 'bucketName=*' --ttl 1h --reason "all the buckets please" || echo "    (exit $?)"

@@ -167,6 +167,13 @@ pub fn hint_for(code: &str, details: Option<&serde_json::Value>) -> &'static str
             "remove the token or key from the reason or note (never paste secrets into free text) and send it again"
         }
         ErrorCode::EffectiveAtTooFar => "date the directory change at most 31 days ahead",
+        ErrorCode::SlackSignatureInvalid
+        | ErrorCode::SlackRequestStale
+        | ErrorCode::SlackWorkspaceUnknown
+        | ErrorCode::SlackNotLinked
+        | ErrorCode::SlackLinkInvalid => {
+            "this is the Slack edge's code, not the workers'; in Slack, run `/portcullis link` or ask a Portcullis admin"
+        }
         ErrorCode::UnrecognisedEvent
         | ErrorCode::ScopeUnknown
         | ErrorCode::RescanFailed

@@ -143,8 +143,20 @@ impl AccessClient {
 
     /// Send `body` as its kind and wait for the typed result, or the refusal.
     pub async fn ask<B: KindRequest>(&self, auth: &Auth, body: &B) -> Result<B::Result, AskError> {
+        self.ask_with_id(auth, body, new_message_id()).await
+    }
+
+    /// [`Self::ask`] with a `message_id` the caller chose: the workers act once per (requester,
+    /// message id), so a client that derives the id from what caused the request (a chat bot: the
+    /// click, the slash command's trigger) makes a repeat of that cause act once.
+    pub async fn ask_with_id<B: KindRequest>(
+        &self,
+        auth: &Auth,
+        body: &B,
+        message_id: MessageId,
+    ) -> Result<B::Result, AskError> {
         let body = serde_json::to_value(body).map_err(|e| ClientError::Encode(e.to_string()))?;
-        let reply = self.exchange(B::KIND, body, auth, self.reply_timeout).await?;
+        let reply = self.exchange_as(B::KIND, body, auth, self.reply_timeout, Some(message_id)).await?;
         answer::decode(B::KIND, reply)
     }
 
@@ -208,15 +220,24 @@ impl AccessClient {
     }
 
     /// Send, wait for the reply, and open sealed credentials in it: the reply as JSON.
-    async fn exchange(
+    async fn exchange(&self, kind: Kind, body: Value, auth: &Auth, timeout: Duration) -> Result<Value, ClientError> {
+        self.exchange_as(kind, body, auth, timeout, None).await
+    }
+
+    /// [`Self::exchange`] with the caller's `message_id`, if any.
+    async fn exchange_as(
         &self,
         kind: Kind,
         mut body: Value,
         auth: &Auth,
         timeout: Duration,
+        message_id: Option<MessageId>,
     ) -> Result<Value, ClientError> {
         let secret = sealing::prepare(kind, &mut body);
-        let envelope = self.envelope_as(kind, body, auth);
+        let mut envelope = self.envelope_as(kind, body, auth);
+        if let Some(id) = message_id {
+            envelope.message_id = id;
+        }
         self.send(&envelope).await?;
         let mut reply = self.wait_raw(&envelope.message_id, timeout).await?;
         if let Some(secret) = secret {

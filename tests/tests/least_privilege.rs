@@ -125,6 +125,21 @@ fn holders() -> Vec<Holder> {
             services: None,
         },
         Holder {
+            who: "the Slack edge",
+            template: STACK,
+            resource: "SlackEdgePolicy",
+            // The edge and the parts of the client a trusted producer runs (its shared reply queue:
+            // never `connect`'s private queue nor `close`).
+            units: &[
+                Unit::Crate("slack"),
+                Unit::Functions(
+                    "client/src/client.rs",
+                    &["send_text", "wait_own_reply", "queue_url", "create_reply_queue"],
+                ),
+            ],
+            services: None,
+        },
+        Holder {
             who: "the posture worker reading a member account",
             template: MEMBER,
             resource: "PostureReadRole",
@@ -498,7 +513,14 @@ fn derive_actions(sdks: &Sdks, units: &[Unit]) -> BTreeMap<String, Sites> {
         }
         if let Some(names) = only {
             for n in names {
-                let defined = parsed[0].1.items.iter().any(|i| matches!(i, syn::Item::Fn(f) if f.sig.ident == n));
+                let defined = parsed[0].1.items.iter().any(|i| match i {
+                    syn::Item::Fn(f) => f.sig.ident == n,
+                    // A method of an `impl` block (the client's, which the Slack edge runs part of).
+                    syn::Item::Impl(block) => {
+                        block.items.iter().any(|m| matches!(m, syn::ImplItem::Fn(f) if f.sig.ident == n))
+                    }
+                    _ => false,
+                });
                 assert!(defined, "{} defines no fn {n}: update the units in this test", files.display());
             }
         }
@@ -746,6 +768,7 @@ fn each_generated_worker_role_holds_its_own_policy_only() {
         ("AccessWorkerRole", "AccessWorkerPolicy"),
         ("DirectoryWorkerRole", "DirectoryWorkerPolicy"),
         ("PostureWorkerRole", "PostureWorkerPolicy"),
+        ("SlackEdgeRole", "SlackEdgePolicy"),
     ] {
         let r = &t["Resources"][role];
         assert_eq!(r["Type"], "AWS::IAM::Role", "{role}");

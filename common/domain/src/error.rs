@@ -22,6 +22,8 @@ pub enum CodeArea {
     Runtime,
     /// Given by the `portcullis` CLI itself, never on the wire (`docs/messages.md`).
     Cli,
+    /// Given by the Slack edge (`portcullis-slack`) to Slack, never on the wire (`docs/messages.md`).
+    Slack,
 }
 
 macro_rules! error_codes {
@@ -145,6 +147,26 @@ error_codes! {
     #[schemars(skip)]
     LoginRefused = "login_refused", Cli;
 
+    /// A request to the Slack edge whose `X-Slack-Signature` does not verify with the signing
+    /// secret (or that has none): refused with 401, nothing done. Never on the wire.
+    #[schemars(skip)]
+    SlackSignatureInvalid = "slack_signature_invalid", Slack;
+    /// A signed Slack request whose `X-Slack-Request-Timestamp` is more than 300 s from now, or
+    /// the same signature again inside that window (a replay): refused, nothing done.
+    #[schemars(skip)]
+    SlackRequestStale = "slack_request_stale", Slack;
+    /// A signed Slack request from a workspace (`team_id`) or an app (`api_app_id`) this edge is
+    /// not configured for.
+    #[schemars(skip)]
+    SlackWorkspaceUnknown = "slack_workspace_unknown", Slack;
+    /// The Slack user has no linked Portcullis identity (`/portcullis link` first).
+    #[schemars(skip)]
+    SlackNotLinked = "slack_not_linked", Slack;
+    /// An account-link URL that is unknown, used already, expired, or finished in another browser
+    /// than the one that started it; or an identity provider answer that does not verify.
+    #[schemars(skip)]
+    SlackLinkInvalid = "slack_link_invalid", Slack;
+
     /// The worker failed on the message at every delivery (a bug): it is kept for inspection.
     InternalError = "internal_error", Runtime;
 
@@ -220,7 +242,9 @@ mod tests {
         for code in ErrorCode::ALL {
             let row = format!("| `{}` |", code.as_str());
             let (doc, name) = match code.area() {
-                CodeArea::Request | CodeArea::Runtime | CodeArea::Cli => (&messages, "docs/messages.md"),
+                CodeArea::Request | CodeArea::Runtime | CodeArea::Cli | CodeArea::Slack => {
+                    (&messages, "docs/messages.md")
+                }
                 CodeArea::Event | CodeArea::Measurement => (&posture, "docs/posture.md"),
             };
             assert!(doc.contains(&row), "{name} lacks a table row for {code}");

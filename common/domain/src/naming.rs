@@ -53,6 +53,18 @@ impl StackNames {
     pub fn directory_dlq(&self) -> String {
         format!("{}-directory-events-dlq", self.prefix)
     }
+    /// The bus's grant events for the Slack edge (an EventBridge rule fills it).
+    pub fn slack_events_queue(&self) -> String {
+        format!("{}-slack-events", self.prefix)
+    }
+    /// Dead letters of the Slack edge's events queue.
+    pub fn slack_events_dlq(&self) -> String {
+        format!("{}-slack-events-dlq", self.prefix)
+    }
+    /// The Slack edge's reply queue (matches the default `access.reply_queue_names`).
+    pub fn slack_reply_queue(&self) -> String {
+        format!("{}-reply-slack", self.prefix)
+    }
     /// The single DynamoDB table.
     pub fn table(&self) -> String {
         format!("{}-state", self.prefix)

@@ -19,6 +19,9 @@
 //! | break-glass review owed | `REVIEWS` | `<grant id>` | access: `user`, `account`, `review_due`; deleted by the review |
 //! | IAM user read | `IAMREAD#<account>` | `USER#<user>` | posture: `read` (JSON), `read_at_ms`, `expires_at` |
 //! | scheduled directory change | `SCHEDULED` | `<due, RFC 3339>#<message id>#<user>` | directory: `doc` (the event), `expires_at`; deleted once applied |
+//! | Slack account binding | `SLACK#<team id>#<Slack user id>` | `BINDING` | slack edge: `doc` (subject, team, groups, linked_at); deleted by unlink |
+//! | Slack link in progress | `SLACKLINK#<state>` | `STATE` | slack edge: `doc` (team, user, PKCE verifier, nonce), `expires_at`; deleted when used |
+//! | Slack copy of a grant's message | `SLACKMSG#<grant id>` | `<channel id>#<message ts>` | slack edge: `doc` (who it was posted for), `expires_at` |
 //!
 //! Message ids, account ids, regions and control ids cannot contain `#`, so a key splits back into its
 //! parts unambiguously even when a user name does.
@@ -122,6 +125,22 @@ impl Key {
         Key { pk: iam_reads_pk(account), sk: format!("USER#{user}") }
     }
 
+    /// Which IdP subject a Slack user (of one workspace) acts as. Slack team and user ids are
+    /// upper-case letters and digits, never `#`.
+    pub fn slack_binding(team_id: &str, user_id: &str) -> Key {
+        Key { pk: format!("SLACK#{team_id}#{user_id}"), sk: "BINDING".into() }
+    }
+
+    /// A one-time account-link in progress, found by its random `state`.
+    pub fn slack_link_state(state: &str) -> Key {
+        Key { pk: format!("SLACKLINK#{state}"), sk: "STATE".into() }
+    }
+
+    /// One Slack message showing a grant (a channel copy, a DM), updated on every decision.
+    pub fn slack_message(grant: &GrantId, channel: &str, ts: &str) -> Key {
+        Key { pk: slack_messages_pk(grant), sk: format!("{channel}#{ts}") }
+    }
+
     /// (region, control) of an evidence key, when it is one.
     pub fn parse_evidence(pk: &str, sk: &str) -> Option<(String, ControlId)> {
         let rest = pk.strip_prefix("POSTURE#")?;
@@ -173,6 +192,17 @@ impl KeyPrefix {
     }
 }
 
+impl KeyPrefix {
+    /// Every Slack message showing a grant.
+    pub fn slack_messages(grant: &GrantId) -> KeyPrefix {
+        KeyPrefix { pk: slack_messages_pk(grant), sk_prefix: String::new() }
+    }
+}
+
+fn slack_messages_pk(grant: &GrantId) -> String {
+    format!("SLACKMSG#{grant}")
+}
+
 fn iam_reads_pk(account: &AccountId) -> String {
     format!("IAMREAD#{account}")
 }
@@ -208,5 +238,11 @@ mod tests {
         assert_eq!((read.pk.as_str(), read.sk.as_str()), ("IAMREAD#123456789012", "USER#bob"));
         let reads = KeyPrefix::iam_user_reads(&account);
         assert!(read.pk == reads.pk && read.sk.starts_with(&reads.sk_prefix));
+        let binding = Key::slack_binding("T0A", "U0B");
+        assert_eq!((binding.pk.as_str(), binding.sk.as_str()), ("SLACK#T0A#U0B", "BINDING"));
+        assert_eq!(Key::slack_link_state("st").pk, "SLACKLINK#st");
+        let copy = Key::slack_message(&id, "C0A", "1795834632.000100");
+        assert_eq!(copy.sk, "C0A#1795834632.000100");
+        assert!(copy.pk == KeyPrefix::slack_messages(&id).pk);
     }
 }
