@@ -15,13 +15,21 @@ pub fn payload_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/payloads")
 }
 
-/// A fixture's text with `{{team}}` and `{{app}}` defaulted and `vars` filled in.
+/// A fixture's text with `vars` filled in, `{{team}}` and `{{app}}` defaulted, and `{{trigger}}`
+/// a fresh trigger id unless given: Slack gives every invocation its own (a retry of one delivery
+/// repeats its body, trigger id included).
 pub fn fill(name: &str, vars: &[(&str, &str)]) -> String {
     let mut text = std::fs::read_to_string(payload_dir().join(name)).unwrap_or_default();
     for (k, v) in vars {
         text = text.replace(&format!("{{{{{k}}}}}"), v);
     }
-    text.replace("{{team}}", TEAM).replace("{{app}}", APP)
+    text.replace("{{team}}", TEAM).replace("{{app}}", APP).replace("{{trigger}}", &trigger_id())
+}
+
+/// A trigger id in Slack's shape (`<digits>.<digits>.<hex>`).
+fn trigger_id() -> String {
+    let (a, b, c) = rand::random::<(u32, u32, u32)>();
+    format!("{a}.{b}.{c:08x}")
 }
 
 fn encode(v: &str) -> String {
