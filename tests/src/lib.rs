@@ -100,11 +100,19 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `moto_server` executable: `$PORTCULLIS_MOTO_SERVER`, else `.venv/bin/moto_server`.
-pub fn moto_server_path() -> PathBuf {
+/// How the emulator starts: `$PORTCULLIS_MOTO_SERVER` (a `moto_server` executable) if set, else the
+/// project's `.venv` Python running `tests/emulator/moto_server.py`: moto's own server with each
+/// DynamoDB call made atomic (moto undoes concurrent writes when a transaction fails; see the
+/// script). The path that must exist, and the command before moto's `-H`/`-p` arguments.
+pub fn moto_server_command() -> (PathBuf, Command) {
     match std::env::var_os("PORTCULLIS_MOTO_SERVER") {
-        Some(p) => PathBuf::from(p),
-        None => workspace_root().join(".venv/bin/moto_server"),
+        Some(p) => (PathBuf::from(&p), Command::new(p)),
+        None => {
+            let python = workspace_root().join(".venv/bin/python");
+            let mut command = Command::new(&python);
+            command.arg(workspace_root().join("tests/emulator/moto_server.py"));
+            (workspace_root().join(".venv/bin/moto_server"), command)
+        }
     }
 }
 
@@ -174,7 +182,7 @@ impl Moto {
     }
 
     fn start_moto() -> Moto {
-        let exe = moto_server_path();
+        let (exe, _) = moto_server_command();
         assert!(
             exe.exists(),
             "moto_server not found at {}: run `make venv` (make test does) or set PORTCULLIS_MOTO_SERVER",
@@ -182,7 +190,8 @@ impl Moto {
         );
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let child = Command::new(&exe)
+            let child = moto_server_command()
+                .1
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 // AWS managed policies exist (AWSSupportAccess, AWSCloudShellFullAccess) so that they
                 // can be attached: IAM.18 and IAM.27. Loading them costs moto ~0.2 s per account.
