@@ -81,8 +81,25 @@ pub async fn start(edge: Arc<Edge>, sdk: &SdkConfig, listener: TcpListener) -> a
             .unwrap_or_default();
         tasks.push(tokio::spawn(crate::bus::run(edge.clone(), sqs, url, shutdown.clone())));
     }
+    tasks.push(tokio::spawn(sweep_expiries(edge.clone(), shutdown.clone())));
     tracing::info!(target: "portcullis::slack", %addr, "the Slack edge is listening");
     Ok(Running { edge, addr, shutdown, tasks })
+}
+
+/// Every `expiry_sweep_seconds`, update the copies of grants that ended by themselves.
+async fn sweep_expiries(edge: Arc<Edge>, shutdown: CancellationToken) {
+    let every = std::time::Duration::from_secs(edge.settings().slack.expiry_sweep_seconds.max(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match edge.sweep_expiries().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(target: "portcullis::slack", grants = n, "expired grants' messages updated"),
+            Err(e) => tracing::warn!(target: "portcullis::slack", "expiry sweep: {e}"),
+        }
+    }
 }
 
 /// The binary: settings, AWS, serve until SIGINT/SIGTERM.

@@ -258,6 +258,20 @@ impl GrantCard {
         }
     }
 
+    /// Mark an active or pending grant past its end as expired (once): whether it changed.
+    pub fn expire(&mut self, now: DateTime<Utc>) -> bool {
+        if self.state_at(now) != CardState::Expired || self.state == CardState::Expired {
+            return false;
+        }
+        self.state = CardState::Expired;
+        self.history.push(CardLine {
+            event_id: format!("expired-{}", self.expires_at.timestamp()),
+            at: self.expires_at,
+            text: "Ended by itself (its lifetime or approval window ran out).".to_owned(),
+        });
+        true
+    }
+
     /// The state as of `now`: an active or pending grant past its end has expired (Portcullis
     /// publishes no event for that).
     pub fn state_at(&self, now: DateTime<Utc>) -> CardState {

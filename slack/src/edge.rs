@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use portcullis_client::{AskError, RefusalCode};
-use portcullis_domain::audit::AuditEvent;
+use portcullis_domain::audit::{self, AuditEvent};
 use portcullis_domain::grant::Verdict;
 use portcullis_domain::messages::{
     GrantApprove, GrantDeny, GrantList, GrantRequest, GrantReview, GrantRevoke, TemplateGet,
@@ -26,8 +26,7 @@ use crate::form::check_request;
 use crate::inbound::{self, Event, Interaction, Origin};
 use crate::link::{IdProvider, LinkError, random_token, s256};
 use crate::ports::{
-    Answer, Ask, Binding, EdgeStore, LinkAudit, LinkEvent, LinkState, MessageRef, Portcullis, SlackApi, StartedLink,
-    StoreError,
+    Answer, Ask, Binding, EdgeStore, LinkAudit, LinkState, MessageRef, Portcullis, SlackApi, StartedLink, StoreError,
 };
 use crate::render::{self, Audience, Ephemeral, RequestForm, actions, callbacks};
 use crate::settings::EdgeSettings;
@@ -99,6 +98,9 @@ impl std::fmt::Debug for Edge {
         f.debug_struct("Edge").field("settings", &self.settings).field("ports", &self.ports).finish_non_exhaustive()
     }
 }
+
+/// Expiries handled per sweep.
+const EXPIRY_SWEEP_BATCH: usize = 100;
 
 /// A message id derived from what caused the request: the same cause, the same id, one action.
 pub fn message_id(parts: &[&str]) -> MessageId {
@@ -358,7 +360,7 @@ impl Edge {
         match self.ports.portcullis.ask(&binding.on_behalf_of(), id, Ask::Request(body)).await {
             Ok(Answer::Grant(grant)) => {
                 let card = GrantCard::of(&grant);
-                if let Err(e) = self.ports.store.put_card(&card).await {
+                if let Err(e) = self.save_card(&card).await {
                     tracing::warn!(target: "portcullis::slack", "{e}");
                 }
                 self.post_copy(&card, &user, Audience::Requester).await;
@@ -417,6 +419,35 @@ impl Edge {
                 tracing::warn!(target: "portcullis::slack", "{e}");
             }
         }
+    }
+
+    /// Store the card; while it can still end by itself (active or pending), its end is scheduled
+    /// for the expiry sweep.
+    async fn save_card(&self, card: &GrantCard) -> Result<(), StoreError> {
+        self.ports.store.put_card(card).await?;
+        if matches!(card.state, CardState::Active | CardState::Pending) {
+            self.ports.store.schedule_expiry(&card.grant_id, card.expires_at).await?;
+        }
+        Ok(())
+    }
+
+    /// Update every copy of the grants that ended by themselves since the last sweep (expired, or
+    /// lapsed unapproved): Portcullis publishes no event for that. Replicas may sweep the same
+    /// grant; each update shows the same message. Returns how many grants were updated.
+    pub async fn sweep_expiries(&self) -> Result<usize, StoreError> {
+        let now = self.now();
+        let mut updated = 0;
+        for (grant, at) in self.ports.store.due_expiries(now, EXPIRY_SWEEP_BATCH).await? {
+            if let Some(mut card) = self.ports.store.card(&grant).await?
+                && card.expire(now)
+            {
+                self.ports.store.put_card(&card).await?;
+                self.update_copies(&card).await;
+                updated += 1;
+            }
+            self.ports.store.clear_expiry(&grant, at).await?;
+        }
+        Ok(updated)
     }
 
     async fn open_request_modal(&self, binding: Binding, template: TemplateName, trigger: String, url: Option<String>) {
@@ -506,7 +537,7 @@ impl Edge {
             Err(e) => refusal_text(&e),
         };
         if let Some(c) = &card {
-            if let Err(e) = self.ports.store.put_card(c).await {
+            if let Err(e) = self.save_card(c).await {
                 tracing::warn!(target: "portcullis::slack", "{e}");
             }
             self.update_copies(c).await;
@@ -745,7 +776,7 @@ impl Edge {
                 None => return Ok(()),
             },
         };
-        self.ports.store.put_card(&card).await?;
+        self.save_card(&card).await?;
         // Grants this edge asked for were notified when their answer came (with their parameters);
         // the bus notifies for the others (the CLI, another producer).
         let announced_by = match event {
@@ -788,15 +819,22 @@ impl Edge {
         match self.ports.store.delete_binding(team, user).await {
             Ok(true) => {
                 if let Some(binding) = old {
-                    let event = LinkEvent {
-                        event_id: uuid::Uuid::new_v4().to_string(),
+                    // One event per binding ended: its id follows from the binding.
+                    let linked_at = binding.linked_at.to_rfc3339();
+                    let event = AuditEvent::SlackAccountUnlinked(audit::SlackAccountUnlinked {
+                        event_id: audit::event_id(&[
+                            "Slack Account Unlinked",
+                            team,
+                            user,
+                            &binding.subject,
+                            &linked_at,
+                        ]),
                         at: self.now(),
-                        linked: false,
                         team_id: team.to_owned(),
                         slack_user_id: user.to_owned(),
                         subject: binding.subject,
                         issuer: binding.issuer,
-                    };
+                    });
                     let edge = Arc::clone(self);
                     self.spawn(async move {
                         if let Err(e) = edge.ports.audit.publish(&event).await {
@@ -885,6 +923,17 @@ impl Edge {
             Ok(i) => i,
             Err(e) => return Self::link_refused(&e),
         };
+        // The directory has the last word on who may act: an offboarded person, or a token its team
+        // changes contradict, links nothing.
+        match self.ports.store.directory_record(&identity.user).await {
+            Ok(Some(record)) => {
+                if let Err(e) = record.check(&identity) {
+                    return Self::link_refused(&LinkError::Directory(e.message));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return HttpAnswer::page(503, "Try again", &e.to_string()),
+        }
         let binding = Binding {
             subject: identity.user.clone(),
             team: identity.team.clone(),
@@ -896,15 +945,14 @@ impl Edge {
         if let Err(e) = self.ports.store.put_binding(&link.team_id, &link.user_id, &binding).await {
             return HttpAnswer::page(503, "Try again", &e.to_string());
         }
-        let event = LinkEvent {
-            event_id: uuid::Uuid::new_v4().to_string(),
+        let event = AuditEvent::SlackAccountLinked(audit::SlackAccountLinked {
+            event_id: audit::event_id(&["Slack Account Linked", &link.team_id, &link.user_id, &now.to_rfc3339()]),
             at: now,
-            linked: true,
             team_id: link.team_id.clone(),
             slack_user_id: link.user_id.clone(),
             subject: binding.subject.clone(),
             issuer: binding.issuer.clone(),
-        };
+        });
         let edge = Arc::clone(self);
         let user = link.user_id.clone();
         let text = format!(

@@ -34,6 +34,8 @@ pub enum LinkError {
     Invalid(String),
     #[error("the identity provider cannot be reached: {0}")]
     Unavailable(String),
+    #[error("the directory does not let this identity act: {0}")]
+    Directory(String),
 }
 
 /// 32 random bytes, base64url: a state, a nonce, a PKCE verifier, a cookie.

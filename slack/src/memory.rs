@@ -6,9 +6,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::GrantId;
+use portcullis_domain::audit::AuditEvent;
+use portcullis_domain::directory::DirectoryRecord;
 
 use crate::card::GrantCard;
-use crate::ports::{AuditError, Binding, EdgeStore, LinkAudit, LinkEvent, LinkState, MessageRef, StoreError};
+use crate::ports::{AuditError, Binding, EdgeStore, LinkAudit, LinkState, MessageRef, StoreError};
 
 #[derive(Debug, Default)]
 struct Records {
@@ -17,6 +19,8 @@ struct Records {
     cards: BTreeMap<String, GrantCard>,
     messages: BTreeMap<String, Vec<MessageRef>>,
     notified: BTreeSet<String>,
+    directory: BTreeMap<String, DirectoryRecord>,
+    expiries: BTreeSet<(DateTime<Utc>, GrantId)>,
 }
 
 /// Every record in memory.
@@ -26,6 +30,13 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// Put what the directory says about a person (as the directory worker would).
+    pub fn put_directory_record(&self, record: DirectoryRecord) {
+        if let Ok(mut records) = self.records.lock() {
+            records.directory.insert(record.user.clone(), record);
+        }
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Records) -> T) -> Result<T, StoreError> {
         let mut records = self.records.lock().map_err(|_| StoreError("poisoned".into()))?;
         Ok(f(&mut records))
@@ -82,17 +93,39 @@ impl EdgeStore for MemoryStore {
     async fn claim_notification(&self, grant: &GrantId) -> Result<bool, StoreError> {
         self.with(|r| r.notified.insert(grant.to_string()))
     }
+    async fn schedule_expiry(&self, grant: &GrantId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with(|r| {
+            r.expiries.insert((at, grant.clone()));
+        })
+    }
+    async fn due_expiries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(GrantId, DateTime<Utc>)>, StoreError> {
+        self.with(|r| {
+            r.expiries.iter().take_while(|(at, _)| *at <= now).take(limit).map(|(at, g)| (g.clone(), *at)).collect()
+        })
+    }
+    async fn clear_expiry(&self, grant: &GrantId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with(|r| {
+            r.expiries.remove(&(at, grant.clone()));
+        })
+    }
+    async fn directory_record(&self, subject: &str) -> Result<Option<DirectoryRecord>, StoreError> {
+        self.with(|r| r.directory.get(subject).cloned())
+    }
 }
 
 /// Audit events kept in memory.
 #[derive(Debug, Default)]
 pub struct MemoryAudit {
-    pub events: Mutex<Vec<LinkEvent>>,
+    pub events: Mutex<Vec<AuditEvent>>,
 }
 
 #[async_trait]
 impl LinkAudit for MemoryAudit {
-    async fn publish(&self, event: &LinkEvent) -> Result<(), AuditError> {
+    async fn publish(&self, event: &AuditEvent) -> Result<(), AuditError> {
         self.events.lock().map_err(|_| AuditError("poisoned".into()))?.push(event.clone());
         Ok(())
     }

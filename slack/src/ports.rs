@@ -6,6 +6,8 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_client::AskError;
+use portcullis_domain::audit::AuditEvent;
+use portcullis_domain::directory::DirectoryRecord;
 use portcullis_domain::grant::Grant;
 use portcullis_domain::messages::{
     GrantApprove, GrantDeny, GrantList, GrantPendingResult, GrantRequest, GrantReview, GrantRevoke, OnBehalfOf,
@@ -167,6 +169,19 @@ pub trait EdgeStore: Send + Sync + Debug {
     async fn messages(&self, grant: &GrantId) -> Result<Vec<MessageRef>, StoreError>;
     /// Claim the one approver notification of a grant: `true` for the first caller only.
     async fn claim_notification(&self, grant: &GrantId) -> Result<bool, StoreError>;
+
+    /// Remember to update `grant`'s copies when it ends at `at` (an active grant's end, a pending
+    /// one's lapse): Portcullis publishes no event for that.
+    async fn schedule_expiry(&self, grant: &GrantId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The expiries due by `now` (of today and yesterday, UTC; oldest first, at most `limit`).
+    async fn due_expiries(&self, now: DateTime<Utc>, limit: usize)
+    -> Result<Vec<(GrantId, DateTime<Utc>)>, StoreError>;
+    /// Forget one once its copies are updated.
+    async fn clear_expiry(&self, grant: &GrantId, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// What the directory (the HR events the directory worker applied) says about `subject`:
+    /// an account is linked only to an identity the directory lets act.
+    async fn directory_record(&self, subject: &str) -> Result<Option<DirectoryRecord>, StoreError>;
 }
 
 // ------------------------------------------------------------------------------------------ audit
@@ -179,24 +194,6 @@ pub struct AuditError(pub String);
 /// Account-link events for the Portcullis bus.
 #[async_trait]
 pub trait LinkAudit: Send + Sync + Debug {
-    async fn publish(&self, event: &LinkEvent) -> Result<(), AuditError>;
-}
-
-/// `Slack Account Linked` / `Slack Account Unlinked` (detail-types on the bus, source
-/// `portcullis.slack`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LinkEvent {
-    pub event_id: String,
-    pub at: DateTime<Utc>,
-    pub linked: bool,
-    pub team_id: String,
-    pub slack_user_id: String,
-    pub subject: String,
-    pub issuer: String,
-}
-
-impl LinkEvent {
-    pub fn detail_type(&self) -> &'static str {
-        if self.linked { "Slack Account Linked" } else { "Slack Account Unlinked" }
-    }
+    /// Publish `event` (a `Slack Account Linked` or `Slack Account Unlinked`) on the bus.
+    async fn publish(&self, event: &AuditEvent) -> Result<(), AuditError>;
 }

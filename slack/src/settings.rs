@@ -127,6 +127,10 @@ pub struct SlackSettings {
     /// control of it (guests, Slack Connect). Needs the `users:read.email` scope.
     #[serde(default)]
     pub email_matching: bool,
+    /// How often the copies of grants that ended by themselves (expired, or lapsed unapproved) are
+    /// updated, in seconds. Default 30.
+    #[serde(default = "defaults::expiry_sweep_seconds")]
+    pub expiry_sweep_seconds: u64,
 }
 
 /// The "link account" sign-in (authorization code + PKCE at the IdP).
@@ -240,6 +244,9 @@ mod defaults {
     }
     pub(super) fn response_url_prefixes() -> Vec<String> {
         vec!["https://hooks.slack.com/".into()]
+    }
+    pub(super) fn expiry_sweep_seconds() -> u64 {
+        30
     }
     pub(super) fn producer_name() -> String {
         "slack".into()

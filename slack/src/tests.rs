@@ -137,6 +137,32 @@ async fn a_request_posts_the_requesters_copy_and_notifies_the_approvers_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_grant_that_ends_by_itself_is_shown_expired_on_every_copy_once() {
+    let t = TestEdge::new("");
+    bind(&t, "U0ALICE", "alice", &["engineers"]);
+    let grant = portcullis_domain::GrantId::parse(&requested_grant(&t).await).unwrap();
+    let card = t.store.card(&grant).await.unwrap().unwrap();
+    assert_eq!(card.state, crate::card::CardState::Pending);
+    // Before its end nothing is due.
+    assert_eq!(t.edge.sweep_expiries().await.unwrap(), 0);
+    assert!(t.slack.of("chat.update").is_empty());
+    *t.now.lock().unwrap() = card.expires_at + chrono::Duration::seconds(1);
+    assert_eq!(t.edge.sweep_expiries().await.unwrap(), 1);
+    let updates = t.slack.of("chat.update");
+    assert_eq!(updates.len(), 2, "the requester's copy and the approvers' copy: {updates:?}");
+    assert!(updates.iter().all(|u| u.to_string().contains("Expired")), "{updates:?}");
+    assert!(
+        updates.iter().all(|u| !u.to_string().contains(actions::APPROVE)),
+        "no button is left on an expired grant: {updates:?}"
+    );
+    let card = t.store.card(&grant).await.unwrap().unwrap();
+    assert_eq!(card.state, crate::card::CardState::Expired);
+    // Swept once: a second sweep (another replica's, a restart's) finds nothing.
+    assert_eq!(t.edge.sweep_expiries().await.unwrap(), 0);
+    assert_eq!(t.slack.of("chat.update").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn approving_from_slack_updates_every_copy_and_a_double_click_acts_once() {
     let t = TestEdge::new("");
     bind(&t, "U0ALICE", "alice", &["engineers"]);
@@ -350,6 +376,39 @@ async fn linking_binds_once_from_the_browser_that_started_and_unlink_removes_it(
     let state = text.split("state=").nth(1).unwrap().split('|').next().unwrap().to_owned();
     *t.now.lock().unwrap() += chrono::Duration::seconds(601);
     assert_eq!(t.edge.link_start(&state).await.status, 400);
+}
+
+/// `/portcullis link` for `slack_user`, opened in one browser: the link state and the cookie.
+async fn start_link(t: &TestEdge, slack_user: &str) -> (String, String) {
+    let answer = t.edge.command(&request_body(slack_user, "link")).await;
+    let text = serde_json::from_str::<Value>(&answer.body).unwrap()["text"].as_str().unwrap().to_owned();
+    let state = text.split("state=").nth(1).unwrap().split('|').next().unwrap().to_owned();
+    let start = t.edge.link_start(&state).await;
+    let cookie = start.headers.iter().find(|(k, _)| *k == "set-cookie").unwrap().1.clone();
+    let cookie = cookie.split(';').next().unwrap().split('=').nth(1).unwrap().to_owned();
+    (state, cookie)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_directory_has_the_last_word_at_link_time() {
+    use portcullis_domain::directory::{DirectoryChange, DirectoryRecord};
+    let t = TestEdge::new("");
+    let now = *t.now.lock().unwrap();
+    let mut bob = DirectoryRecord::new("bob");
+    bob.apply(&DirectoryChange::Offboarded { effective_at: now - chrono::Duration::hours(1) }, now);
+    t.store.put_directory_record(bob);
+    let (state, cookie) = start_link(&t, "U0BOB").await;
+    let refused = t.edge.link_callback(&state, Some("code-bob"), None, Some(&cookie)).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("offboarded") && refused.body.contains("slack_link_invalid"), "{}", refused.body);
+    assert!(t.store.binding(crate::fixtures::TEAM, "U0BOB").await.unwrap().is_none());
+    t.edge.drain().await;
+    assert!(t.audit.events.lock().unwrap().is_empty(), "no link, no event");
+    // Someone the directory knows and lets act links as before.
+    t.store.put_directory_record(DirectoryRecord::new("alice"));
+    let (state, cookie) = start_link(&t, "U0ALICE").await;
+    let done = t.edge.link_callback(&state, Some("code-alice"), None, Some(&cookie)).await;
+    assert_eq!(done.status, 200, "{}", done.body);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -16,8 +16,11 @@ use crate::grant::Verdict;
 use crate::identity::Identity;
 use crate::ids::{AccountId, GrantId, MessageId, TemplateName};
 
-/// EventBridge `source` of every audit event.
+/// EventBridge `source` of the access and directory workers' audit events.
 pub const SOURCE: &str = "portcullis.access";
+
+/// EventBridge `source` of the Slack edge's audit events (account links).
+pub const SLACK_SOURCE: &str = "portcullis.slack";
 
 /// Who did something: the person, and the producer that relayed it for them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -247,6 +250,36 @@ pub struct DirectoryChangeApplied {
     pub revoked_grants: Vec<GrantId>,
 }
 
+/// `Slack Account Linked`: a Slack user bound to a verified identity through the edge's OIDC
+/// link flow; from then on the edge acts for that identity when that Slack user acts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlackAccountLinked {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    /// The Slack workspace (`T…`).
+    pub team_id: String,
+    /// The Slack user (`U…`) who completed the link.
+    pub slack_user_id: String,
+    /// The identity's subject, as the ID token named it.
+    pub subject: String,
+    /// The ID token's issuer.
+    pub issuer: String,
+}
+
+/// `Slack Account Unlinked`: the binding removed (by its owner from Slack, or because the
+/// directory no longer knows the identity).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlackAccountUnlinked {
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    pub team_id: String,
+    pub slack_user_id: String,
+    pub subject: String,
+    pub issuer: String,
+}
+
 /// `Request Refused`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -270,7 +303,9 @@ pub struct RequestRefused {
 
 /// Declares every audit event once: its detail-type and its detail.
 macro_rules! audit_events {
-    ($( $variant:ident = $detail_type:literal; )*) => {
+    (@source) => { SOURCE };
+    (@source $source:ident) => { $source };
+    ($( $variant:ident = $detail_type:literal $(from $source:ident)?; )*) => {
         /// One audit event.
         #[derive(Debug, Clone, PartialEq)]
         pub enum AuditEvent {
@@ -284,6 +319,16 @@ macro_rules! audit_events {
             /// The EventBridge `detail-type`.
             pub fn detail_type(&self) -> &'static str {
                 match self { $(AuditEvent::$variant(_) => $detail_type,)* }
+            }
+
+            /// The EventBridge `source`: [`SOURCE`] unless the event names another.
+            pub fn source(&self) -> &'static str {
+                match self { $(AuditEvent::$variant(_) => audit_events!(@source $($source)?),)* }
+            }
+
+            /// The `source` of the events of `detail_type`, if it is one of them.
+            pub fn source_of(detail_type: &str) -> Option<&'static str> {
+                match detail_type { $($detail_type => Some(audit_events!(@source $($source)?)),)* _ => None }
             }
 
             /// The event's id (deterministic per cause).
@@ -323,6 +368,8 @@ audit_events! {
     SessionsRevoked = "Sessions Revoked";
     DirectoryChangeApplied = "Directory Change Applied";
     RequestRefused = "Request Refused";
+    SlackAccountLinked = "Slack Account Linked" from SLACK_SOURCE;
+    SlackAccountUnlinked = "Slack Account Unlinked" from SLACK_SOURCE;
 }
 
 /// A deterministic event id from what caused the event.
@@ -372,6 +419,14 @@ mod tests {
         for detail_type in AuditEvent::DETAIL_TYPES {
             assert!(doc.contains(&format!("### `{detail_type}`")), "docs/events.md lacks `{detail_type}`");
         }
+    }
+
+    #[test]
+    fn each_event_names_its_source() {
+        assert_eq!(AuditEvent::source_of("Grant Created"), Some(SOURCE));
+        assert_eq!(AuditEvent::source_of("Slack Account Linked"), Some(SLACK_SOURCE));
+        assert_eq!(AuditEvent::source_of("Slack Account Unlinked"), Some(SLACK_SOURCE));
+        assert_eq!(AuditEvent::source_of("Grant Expired"), None);
     }
 
     #[test]

@@ -26,6 +26,8 @@
 //! Message ids, account ids, regions and control ids cannot contain `#`, so a key splits back into its
 //! parts unambiguously even when a user name does.
 
+use chrono::{DateTime, Utc};
+
 use crate::ids::{AccountId, GrantId, MessageId, TemplateName};
 use crate::posture::ControlId;
 
@@ -141,6 +143,12 @@ impl Key {
         Key { pk: slack_messages_pk(grant), sk: format!("{channel}#{ts}") }
     }
 
+    /// A grant's Slack copies to update when it ends at `at` (`at_sk` is [`slack_expiry_sk`]): the
+    /// Slack edge's expiry sweep reads the partition of the day `at` falls in.
+    pub fn slack_expiry(at: DateTime<Utc>, grant: &GrantId) -> Key {
+        Key { pk: slack_expiries_pk(at), sk: slack_expiry_sk(at, grant.as_str()) }
+    }
+
     /// (region, control) of an evidence key, when it is one.
     pub fn parse_evidence(pk: &str, sk: &str) -> Option<(String, ControlId)> {
         let rest = pk.strip_prefix("POSTURE#")?;
@@ -197,6 +205,23 @@ impl KeyPrefix {
     pub fn slack_messages(grant: &GrantId) -> KeyPrefix {
         KeyPrefix { pk: slack_messages_pk(grant), sk_prefix: String::new() }
     }
+}
+
+impl KeyPrefix {
+    /// The Slack expiries of the (UTC) day of `day`.
+    pub fn slack_expiries(day: DateTime<Utc>) -> KeyPrefix {
+        KeyPrefix { pk: slack_expiries_pk(day), sk_prefix: String::new() }
+    }
+}
+
+fn slack_expiries_pk(at: DateTime<Utc>) -> String {
+    format!("SLACKEXP#{}", at.format("%Y-%m-%d"))
+}
+
+/// `<at, RFC 3339 with a fixed width>#<grant>`: sorts by time, so `sk <= slack_expiry_sk(now, "")`
+/// reads what is due.
+pub fn slack_expiry_sk(at: DateTime<Utc>, grant: &str) -> String {
+    format!("{}#{grant}", at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
 }
 
 fn slack_messages_pk(grant: &GrantId) -> String {

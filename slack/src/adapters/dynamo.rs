@@ -8,8 +8,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
+use portcullis_access::ports::AccessStore;
 use portcullis_domain::GrantId;
-use portcullis_domain::table::{Key, KeyPrefix, TTL_ATTRIBUTE};
+use portcullis_domain::directory::DirectoryRecord;
+use portcullis_domain::table::{Key, KeyPrefix, TTL_ATTRIBUTE, slack_expiry_sk};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -25,6 +27,8 @@ const MESSAGE_RETENTION_DAYS: i64 = 100;
 pub struct DynamoEdgeStore {
     client: Client,
     table: String,
+    /// The access worker's adapter over the same table, for the directory records it reads.
+    access: portcullis_access::adapters::DynamoStore,
 }
 
 type Item = HashMap<String, AttributeValue>;
@@ -53,7 +57,9 @@ fn failed<E: std::error::Error + 'static, R: std::fmt::Debug>(
 
 impl DynamoEdgeStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        let table = table.into();
+        let access = portcullis_access::adapters::DynamoStore::new(client.clone(), table.clone());
+        Self { client, table, access }
     }
 
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
@@ -207,5 +213,46 @@ impl EdgeStore for DynamoEdgeStore {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(failed("PutItem")(e)),
         }
+    }
+
+    async fn schedule_expiry(&self, grant: &GrantId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let kept = (at + chrono::Duration::days(2)).timestamp();
+        self.put(&Key::slack_expiry(at, grant), &(grant, at), Some(kept)).await
+    }
+
+    async fn due_expiries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(GrantId, DateTime<Utc>)>, StoreError> {
+        let mut due = Vec::new();
+        for day in [now - chrono::Duration::days(1), now] {
+            let prefix = KeyPrefix::slack_expiries(day);
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk <= :due")
+                .expression_attribute_values(":pk", s(&prefix.pk))
+                .expression_attribute_values(":due", s(&slack_expiry_sk(now, "~")))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(failed("Query"))?;
+            for item in page.items() {
+                due.push(doc::<(GrantId, DateTime<Utc>)>(item)?);
+            }
+        }
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn clear_expiry(&self, grant: &GrantId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.delete(&Key::slack_expiry(at, grant)).await.map(|_| ())
+    }
+
+    async fn directory_record(&self, subject: &str) -> Result<Option<DirectoryRecord>, StoreError> {
+        let record = self.access.directory_record(subject).await.map_err(|e| StoreError(e.to_string()))?;
+        Ok(record.map(|(record, _revision)| record))
     }
 }

@@ -1,12 +1,11 @@
-//! Account links as events on the Portcullis bus (`PutEvents`), source `portcullis.slack`.
+//! Account links as events on the Portcullis bus (`PutEvents`), with the source and detail-type
+//! the domain's `audit_events!` gives them (`portcullis.slack`).
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use portcullis_domain::audit::AuditEvent;
 
-use crate::ports::{AuditError, LinkAudit, LinkEvent};
-
-/// The EventBridge `source` of the edge's events.
-pub const SOURCE: &str = "portcullis.slack";
+use crate::ports::{AuditError, LinkAudit};
 
 /// Publishes to the stack's bus.
 #[derive(Debug, Clone)]
@@ -23,11 +22,11 @@ impl EventBridgeLinkAudit {
 
 #[async_trait]
 impl LinkAudit for EventBridgeLinkAudit {
-    async fn publish(&self, event: &LinkEvent) -> Result<(), AuditError> {
-        let detail = serde_json::to_string(event).map_err(|e| AuditError(e.to_string()))?;
+    async fn publish(&self, event: &AuditEvent) -> Result<(), AuditError> {
+        let detail = event.detail().map_err(|e| AuditError(e.to_string()))?;
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
-            .source(SOURCE)
+            .source(event.source())
             .detail_type(event.detail_type())
             .detail(detail)
             .build();

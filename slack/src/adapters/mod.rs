@@ -8,5 +8,5 @@ mod slack_web;
 
 pub use self::access::SqsPortcullis;
 pub use self::dynamo::DynamoEdgeStore;
-pub use self::events::{EventBridgeLinkAudit, SOURCE};
+pub use self::events::EventBridgeLinkAudit;
 pub use self::slack_web::SlackWebApi;
