@@ -243,3 +243,41 @@ async fn forged_stale_replayed_and_foreign_requests_and_unlinked_people_get_noth
     assert_eq!(health.status(), 200);
     env.edge.stop().await;
 }
+
+/// The edge's store on DynamoDB: expiries come back due oldest first, once cleared never again, and
+/// the directory's record of a person is the one the directory worker wrote.
+#[tokio::test]
+async fn the_edge_store_keeps_expiries_in_order_and_reads_the_directory() {
+    use portcullis_access::ports::AccessStore;
+    use portcullis_domain::GrantId;
+    use portcullis_domain::directory::{DirectoryChange, DirectoryRecord};
+    use portcullis_slack::adapters::DynamoEdgeStore;
+    use portcullis_slack::ports::EdgeStore;
+
+    let app = spawn_app_with("", "").await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&app.sdk);
+    let store = DynamoEdgeStore::new(dynamo.clone(), app.names.table());
+    let now = chrono::Utc::now();
+    let g = |n: u32| GrantId::parse(&format!("g-{n:032x}")).unwrap();
+    let at = |seconds: i64| now + chrono::Duration::seconds(seconds);
+    // Yesterday's (just before midnight, or a day ago), a minute ago, now, and one still ahead.
+    let schedule = [(g(1), at(-86_000)), (g(2), at(-60)), (g(3), now), (g(4), at(120))];
+    for (grant, when) in &schedule {
+        store.schedule_expiry(grant, *when).await.unwrap();
+    }
+    let due = store.due_expiries(now, 10).await.unwrap();
+    let ids: Vec<&str> = due.iter().map(|(grant, _)| grant.as_str()).collect();
+    assert_eq!(ids, [g(1).as_str(), g(2).as_str(), g(3).as_str()], "{due:?}");
+    assert!(due.iter().zip(&schedule).all(|((_, a), (_, b))| (*a - *b).num_milliseconds().abs() < 1));
+    store.clear_expiry(&g(2), schedule[1].1).await.unwrap();
+    let due: Vec<GrantId> = store.due_expiries(now, 10).await.unwrap().into_iter().map(|(grant, _)| grant).collect();
+    assert_eq!(due, [g(1), g(3)]);
+    assert_eq!(store.due_expiries(at(121), 10).await.unwrap().len(), 3, "the fourth falls due in its turn");
+
+    assert_eq!(store.directory_record("carol").await.unwrap(), None);
+    let access = portcullis_access::adapters::DynamoStore::new(dynamo, app.names.table());
+    let mut carol = DirectoryRecord::new("carol");
+    carol.apply(&DirectoryChange::Offboarded { effective_at: now }, now);
+    access.put_directory_record(&carol, None).await.unwrap();
+    assert_eq!(store.directory_record("carol").await.unwrap(), Some(carol));
+}
