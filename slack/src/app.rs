@@ -82,6 +82,9 @@ pub async fn start(edge: Arc<Edge>, sdk: &SdkConfig, listener: TcpListener) -> a
         tasks.push(tokio::spawn(crate::bus::run(edge.clone(), sqs, url, shutdown.clone())));
     }
     tasks.push(tokio::spawn(sweep_expiries(edge.clone(), shutdown.clone())));
+    if let Some(token) = &edge.settings().slack.app_token {
+        tasks.push(tokio::spawn(crate::socket::run(edge.clone(), token.expose().to_owned(), shutdown.clone())));
+    }
     tracing::info!(target: "portcullis::slack", %addr, "the Slack edge is listening");
     Ok(Running { edge, addr, shutdown, tasks })
 }

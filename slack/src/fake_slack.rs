@@ -1,7 +1,9 @@
 //! A local fake of Slack: its Web API (`chat.postMessage`, `chat.update`, `views.open`,
-//! `views.publish`, `views.update`, `users.info`) and `response_url`s, on 127.0.0.1, recording
-//! every call; and [`SlackSender`], which posts signed requests to an edge as Slack does. The
-//! tests and `make run` point `slack.api_base_url` at [`FakeSlack::api_base_url`].
+//! `views.publish`, `views.update`, `users.info`, `apps.connections.open`) and `response_url`s, on
+//! 127.0.0.1, recording every call; Socket Mode's WebSocket (envelopes pushed to the connected
+//! edge, its acknowledgements recorded); and [`SlackSender`], which posts signed requests to an
+//! edge as Slack does. The tests and `make run` point `slack.api_base_url` at
+//! [`FakeSlack::api_base_url`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -38,6 +40,17 @@ struct Shared {
     token: String,
     emails: BTreeMap<String, String>,
     recorded: Arc<Mutex<Recorded>>,
+    /// Socket Mode: the app-level token `apps.connections.open` accepts, and the WebSocket URL it
+    /// answers with.
+    socket: Option<(String, String)>,
+}
+
+/// Socket Mode's side of the fake: the connected edge, and what it acknowledged.
+#[derive(Debug, Default)]
+struct Hub {
+    to_edge: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    connections: u32,
+    acks: Vec<Value>,
 }
 
 /// The fake, running.
@@ -45,22 +58,91 @@ struct Shared {
 pub struct FakeSlack {
     pub addr: SocketAddr,
     recorded: Arc<Mutex<Recorded>>,
+    hub: Arc<Mutex<Hub>>,
     server: tokio::task::JoinHandle<()>,
+    sockets: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl FakeSlack {
     /// Start on a free loopback port, accepting `bot_token`; `emails`: user id → profile e-mail.
     pub async fn start(bot_token: &str, emails: BTreeMap<String, String>) -> std::io::Result<FakeSlack> {
+        Self::start_with_socket(bot_token, emails, None).await
+    }
+
+    /// [`FakeSlack::start`], and with `app_token` Socket Mode too: `apps.connections.open` with that
+    /// token answers with the URL of a WebSocket on another loopback port.
+    pub async fn start_with_socket(
+        bot_token: &str,
+        emails: BTreeMap<String, String>,
+        app_token: Option<&str>,
+    ) -> std::io::Result<FakeSlack> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let recorded = Arc::new(Mutex::new(Recorded { calls: Vec::new(), next_ts: 1_795_834_632_000_100 }));
-        let shared = Shared { token: bot_token.to_owned(), emails, recorded: recorded.clone() };
+        let hub = Arc::new(Mutex::new(Hub::default()));
+        let (socket, sockets) = match app_token {
+            Some(token) => {
+                let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let url = format!("ws://{}/link/?ticket=fake", ws.local_addr()?);
+                (Some((token.to_owned(), url)), Some(tokio::spawn(serve_sockets(ws, hub.clone()))))
+            }
+            None => (None, None),
+        };
+        let shared = Shared { token: bot_token.to_owned(), emails, recorded: recorded.clone(), socket };
         let app =
             Router::new().route("/api/{method}", post(api)).route("/hooks/{*rest}", post(hook)).with_state(shared);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(FakeSlack { addr, recorded, server })
+        Ok(FakeSlack { addr, recorded, hub, server, sockets })
+    }
+
+    /// Wait until the edge has opened `n` Socket Mode connections in all.
+    pub async fn wait_socket_connections(&self, n: u32, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.hub.lock().is_ok_and(|h| h.connections >= n && h.to_edge.is_some()) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    /// Send the connected edge an envelope (`slash_commands`, `interactive`, `events_api`) as
+    /// Slack does; whether one was connected.
+    pub fn push_envelope(&self, envelope_id: &str, kind: &str, payload: Value, retry_attempt: u32) -> bool {
+        let envelope = json!({
+            "envelope_id": envelope_id, "type": kind, "payload": payload,
+            "accepts_response_payload": kind != "events_api", "retry_attempt": retry_attempt,
+        });
+        self.send_to_edge(envelope.to_string())
+    }
+
+    /// Ask the edge to reconnect, as Slack does every few hours.
+    pub fn ask_to_reconnect(&self) -> bool {
+        self.send_to_edge(json!({"type": "disconnect", "reason": "refresh_requested"}).to_string())
+    }
+
+    fn send_to_edge(&self, text: String) -> bool {
+        let sender = self.hub.lock().ok().and_then(|h| h.to_edge.clone());
+        sender.is_some_and(|s| s.send(text).is_ok())
+    }
+
+    /// Every acknowledgement of `envelope_id` so far, after waiting for the first.
+    pub async fn wait_acks(&self, envelope_id: &str, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let acks: Vec<Value> = self
+                .hub
+                .lock()
+                .map(|h| h.acks.iter().filter(|a| a["envelope_id"] == envelope_id).cloned().collect())
+                .unwrap_or_default();
+            if !acks.is_empty() || Instant::now() >= deadline {
+                return acks;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn base_url(&self) -> String {
@@ -105,6 +187,47 @@ impl FakeSlack {
 impl Drop for FakeSlack {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(s) = &self.sockets {
+            s.abort();
+        }
+    }
+}
+
+/// Accept the edge's Socket Mode connections: `hello` first, then whatever the test pushes; every
+/// text the edge sends back is recorded as an acknowledgement. A new connection replaces the old.
+async fn serve_sockets(listener: tokio::net::TcpListener, hub: Arc<Mutex<Hub>>) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    while let Ok((stream, _)) = listener.accept().await {
+        let Ok(socket) = tokio_tungstenite::accept_async(stream).await else { continue };
+        let (mut outgoing, mut incoming) = socket.split();
+        let (to_edge, mut queued) = tokio::sync::mpsc::unbounded_channel::<String>();
+        if let Ok(mut h) = hub.lock() {
+            h.connections += 1;
+            h.to_edge = Some(to_edge);
+        }
+        let hello = json!({"type": "hello", "num_connections": 1, "connection_info": {"app_id": crate::fixtures::APP}});
+        if outgoing.send(Message::text(hello.to_string())).await.is_err() {
+            continue;
+        }
+        tokio::spawn(async move {
+            while let Some(text) = queued.recv().await {
+                if outgoing.send(Message::text(text)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = incoming.next().await {
+                if let Message::Text(text) = message
+                    && let Ok(ack) = serde_json::from_str::<Value>(text.as_str())
+                    && let Ok(mut h) = hub.lock()
+                {
+                    h.acks.push(ack);
+                }
+            }
+        });
     }
 }
 
@@ -125,6 +248,14 @@ async fn api(
     Json(body): Json<Value>,
 ) -> Json<Value> {
     let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if method == "apps.connections.open" {
+        let open = shared.socket.as_ref().filter(|(token, _)| bearer == Some(token.as_str()));
+        record(&shared, &method, body, open.is_some());
+        return Json(match open {
+            Some((_, url)) => json!({"ok": true, "url": url}),
+            None => json!({"ok": false, "error": "invalid_auth"}),
+        });
+    }
     let authorized = bearer == Some(shared.token.as_str());
     let n = record(&shared, &method, body.clone(), authorized);
     if !authorized {
@@ -205,7 +336,7 @@ impl SlackSender {
 pub async fn serve_printing(port: u16, token: &str) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let recorded = Arc::new(Mutex::new(Recorded { calls: Vec::new(), next_ts: 1_795_834_632_000_100 }));
-    let shared = Shared { token: token.to_owned(), emails: BTreeMap::new(), recorded: recorded.clone() };
+    let shared = Shared { token: token.to_owned(), emails: BTreeMap::new(), recorded: recorded.clone(), socket: None };
     let app = Router::new().route("/api/{method}", post(api)).route("/hooks/{*rest}", post(hook)).with_state(shared);
     let printer = tokio::spawn(async move {
         let mut seen = 0;

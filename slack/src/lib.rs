@@ -43,6 +43,7 @@ pub mod memory;
 pub mod ports;
 pub mod render;
 pub mod settings;
+pub mod socket;
 pub mod verify;
 
 #[cfg(test)]

@@ -131,6 +131,11 @@ pub struct SlackSettings {
     /// updated, in seconds. Default 30.
     #[serde(default = "defaults::expiry_sweep_seconds")]
     pub expiry_sweep_seconds: u64,
+    /// The app-level token (`xapp-…`, scope `connections:write`). When set, Slack's requests come
+    /// over Socket Mode (a WebSocket the edge opens to Slack), for installs without a public URL;
+    /// the HTTP routes stay up (the account link needs a browser to reach `/link/…`).
+    #[serde(default)]
+    pub app_token: Option<Secret>,
 }
 
 /// The "link account" sign-in (authorization code + PKCE at the IdP).

@@ -30,9 +30,14 @@ struct Env {
 }
 
 async fn start() -> Env {
+    start_with(None).await
+}
+
+/// With `app_token`, the edge also takes Slack's requests over Socket Mode.
+async fn start_with(app_token: Option<&str>) -> Env {
     let app = spawn_app_with("", &trusted_everything()).await;
     app.put_example_templates().await;
-    let slack = FakeSlack::start(TOKEN, Default::default()).await.unwrap();
+    let slack = FakeSlack::start_with_socket(TOKEN, Default::default(), app_token).await.unwrap();
     let users = json!({
         "alice": {"team": "payments", "groups": ["engineers", "portcullis-approvers"]},
         "bob": {"team": "payments", "groups": ["portcullis-approvers"]}
@@ -57,6 +62,7 @@ bot_token = "{TOKEN}"
 api_base_url = "{api}"
 response_url_prefixes = ["{hooks}"]
 approvals_channel = "C0APPROVE"
+{app_token}
 # trusted_everything() names the one producer `hr`.
 producer_name = "hr"
 default_account = "{ACCOUNT}"
@@ -74,6 +80,7 @@ audience = "portcullis-cli"
         api = slack.api_base_url(),
         hooks = slack.hooks_url(),
         issuer = idp.issuer,
+        app_token = app_token.map(|t| format!("app_token = \"{t}\"")).unwrap_or_default(),
     );
     let settings = std::sync::Arc::new(EdgeSettings::from_toml(&toml).unwrap());
     let edge = portcullis_slack::app::build(settings, &app.sdk, std::sync::Arc::new(chrono::Utc::now)).await.unwrap();
@@ -241,6 +248,58 @@ async fn forged_stale_replayed_and_foreign_requests_and_unlinked_people_get_noth
     assert_eq!(env.app.access_queue_depth().await, 0);
     let health = env.http.get(format!("{}/healthz", env.sender.edge_url)).send().await.unwrap();
     assert_eq!(health.status(), 200);
+    env.edge.stop().await;
+}
+
+/// A slash command's form fields as the JSON payload Socket Mode carries.
+fn command_payload(form: &[u8]) -> Value {
+    let fields: serde_json::Map<String, Value> =
+        url::form_urlencoded::parse(form).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
+    Value::Object(fields)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn socket_mode_carries_the_same_requests_checks_and_answers_without_a_public_url() {
+    const APP_TOKEN: &str = "xapp-1-A0PORTCUL-e2e";
+    let env = start_with(Some(APP_TOKEN)).await;
+    assert!(env.slack.wait_socket_connections(1, WAIT).await, "the edge connects");
+    let open = env.slack.calls_of("apps.connections.open");
+    assert!(open.iter().all(|c| c.authorized), "opened with the app-level token, not the bot token");
+
+    // Unlinked: the acknowledgement carries the same answer the HTTP route gives.
+    let list = command_payload(&env.command("U0ALICE", "list"));
+    assert!(env.slack.push_envelope("env-1", "slash_commands", list.clone(), 0));
+    let acks = env.slack.wait_acks("env-1", WAIT).await;
+    assert!(acks[0]["payload"]["text"].as_str().unwrap_or_default().contains("slack_not_linked"), "{acks:?}");
+    // Another workspace: acknowledged (Slack would otherwise retry) with nothing in it.
+    let mut foreign = list.clone();
+    foreign["team_id"] = json!("T0ELSEWHERE");
+    env.slack.push_envelope("env-2", "slash_commands", foreign, 0);
+    let acks = env.slack.wait_acks("env-2", WAIT).await;
+    assert_eq!(acks, [json!({"envelope_id": "env-2"})]);
+
+    // Linked, a request over the socket reaches Portcullis and the approvers.
+    env.link("U0ALICE", "alice").await;
+    let text = "request bucketWrite bucketName=socket-exports --ttl 30m --reason INC-9 over the socket";
+    let request = command_payload(&env.command("U0ALICE", text));
+    env.slack.push_envelope("env-3", "slash_commands", request.clone(), 0);
+    assert_eq!(env.slack.wait_acks("env-3", WAIT).await.len(), 1);
+    let notified = |c: &portcullis_slack::fake_slack::Call| {
+        c.body["channel"] == "C0APPROVE" && c.body.to_string().contains("socket-exports")
+    };
+    env.slack.wait_for("chat.postMessage", WAIT, notified).await.expect("the approvers are notified");
+    // Slack sends it again (our acknowledgement was late): acknowledged again, not acted on again.
+    env.slack.push_envelope("env-3", "slash_commands", request, 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(env.slack.wait_acks("env-3", WAIT).await.len(), 2);
+    assert_eq!(env.slack.calls_of("chat.postMessage").iter().filter(|c| notified(c)).count(), 1);
+
+    // Slack asks for a new connection: the edge opens one and carries on.
+    assert!(env.slack.ask_to_reconnect());
+    assert!(env.slack.wait_socket_connections(2, WAIT).await, "reconnected");
+    env.slack.push_envelope("env-4", "slash_commands", command_payload(&env.command("U0ALICE", "list")), 0);
+    let acks = env.slack.wait_acks("env-4", WAIT).await;
+    assert_eq!(acks.len(), 1, "{acks:?}");
     env.edge.stop().await;
 }
 
