@@ -75,6 +75,10 @@ pub struct GrantCard {
     pub review_owed: bool,
     #[serde(default)]
     pub history: Vec<CardLine>,
+    /// The stored revision this card was read at (0: not stored yet): a card is written only over
+    /// the revision it was read at, so two replicas applying two events to one grant lose neither.
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl GrantCard {
@@ -98,6 +102,7 @@ impl GrantCard {
             break_glass: grant.break_glass.is_some(),
             review_owed: grant.break_glass.as_ref().is_some_and(|b| b.review.is_none()),
             history: Vec::new(),
+            version: 0,
         }
     }
 
@@ -122,6 +127,7 @@ impl GrantCard {
                 break_glass: false,
                 review_owed: false,
                 history: Vec::new(),
+                version: 0,
             },
             AuditEvent::BreakGlassUsed(e) => GrantCard {
                 grant_id: e.grant_id.clone(),
@@ -140,6 +146,7 @@ impl GrantCard {
                 break_glass: true,
                 review_owed: true,
                 history: Vec::new(),
+                version: 0,
             },
             _ => return None,
         };
@@ -244,9 +251,10 @@ impl GrantCard {
     /// The card after a decision Portcullis answered with (the grant as it now stands).
     pub fn refresh(&mut self, grant: &Grant) {
         let history = std::mem::take(&mut self.history);
-        let state = self.state;
+        let (state, version) = (self.state, self.version);
         *self = GrantCard::of(grant);
         self.history = history;
+        self.version = version;
         if state.is_final() && !self.state.is_final() {
             self.state = state;
         }

@@ -99,6 +99,9 @@ impl std::fmt::Debug for Edge {
     }
 }
 
+/// Reads and writes of one card before giving up on a busy grant.
+const CARD_WRITE_TRIES: usize = 5;
+
 /// Expiries handled per sweep.
 const EXPIRY_SWEEP_BATCH: usize = 100;
 
@@ -359,10 +362,22 @@ impl Edge {
     ) {
         match self.ports.portcullis.ask(&binding.on_behalf_of(), id, Ask::Request(body)).await {
             Ok(Answer::Grant(grant)) => {
-                let card = GrantCard::of(&grant);
-                if let Err(e) = self.save_card(&card).await {
-                    tracing::warn!(target: "portcullis::slack", "{e}");
-                }
+                // The bus's events may have made the card first: refreshed, not replaced.
+                let stored = self
+                    .update_card(&grant.id, |stored| {
+                        let mut card = stored.unwrap_or_else(|| GrantCard::of(&grant));
+                        card.refresh(&grant);
+                        Some(card)
+                    })
+                    .await;
+                let card = match stored {
+                    Ok(Some(card)) => card,
+                    Ok(None) => GrantCard::of(&grant),
+                    Err(e) => {
+                        tracing::warn!(target: "portcullis::slack", "{e}");
+                        GrantCard::of(&grant)
+                    }
+                };
                 self.post_copy(&card, &user, Audience::Requester).await;
                 if card.state == CardState::Pending || card.review_owed {
                     self.notify_approvers(&card).await;
@@ -421,14 +436,26 @@ impl Edge {
         }
     }
 
-    /// Store the card; while it can still end by itself (active or pending), its end is scheduled
-    /// for the expiry sweep.
-    async fn save_card(&self, card: &GrantCard) -> Result<(), StoreError> {
-        self.ports.store.put_card(card).await?;
-        if matches!(card.state, CardState::Active | CardState::Pending) {
-            self.ports.store.schedule_expiry(&card.grant_id, card.expires_at).await?;
+    /// Read the grant's card, `change` it, and store it over the revision read, again from the read
+    /// when another replica wrote in between (at most [`CARD_WRITE_TRIES`] times). `change` returns
+    /// `None` for nothing to write. While the card can still end by itself (active or pending), its
+    /// end is scheduled for the expiry sweep. Returns the card as stored.
+    async fn update_card(
+        &self,
+        grant: &GrantId,
+        change: impl Fn(Option<GrantCard>) -> Option<GrantCard>,
+    ) -> Result<Option<GrantCard>, StoreError> {
+        for _ in 0..CARD_WRITE_TRIES {
+            let Some(card) = change(self.ports.store.card(grant).await?) else { return Ok(None) };
+            if !self.ports.store.put_card(&card).await? {
+                continue;
+            }
+            if matches!(card.state, CardState::Active | CardState::Pending) {
+                self.ports.store.schedule_expiry(&card.grant_id, card.expires_at).await?;
+            }
+            return Ok(Some(card));
         }
-        Ok(())
+        Err(StoreError(format!("the card of grant {grant} kept changing under this edge; not updated")))
     }
 
     /// Update every copy of the grants that ended by themselves since the last sweep (expired, or
@@ -438,10 +465,13 @@ impl Edge {
         let now = self.now();
         let mut updated = 0;
         for (grant, at) in self.ports.store.due_expiries(now, EXPIRY_SWEEP_BATCH).await? {
-            if let Some(mut card) = self.ports.store.card(&grant).await?
-                && card.expire(now)
-            {
-                self.ports.store.put_card(&card).await?;
+            let expired = self
+                .update_card(&grant, |stored| {
+                    let mut card = stored?;
+                    card.expire(now).then_some(card)
+                })
+                .await?;
+            if let Some(card) = expired {
                 self.update_copies(&card).await;
                 updated += 1;
             }
@@ -509,17 +539,34 @@ impl Edge {
             }
         };
         let answer = self.ports.portcullis.ask(&binding.on_behalf_of(), id.clone(), ask).await;
-        let mut card = self.ports.store.card(&grant).await.ok().flatten();
-        let text = match answer {
+        let card = match &answer {
             Ok(Answer::Grant(g)) => {
-                let c = card.get_or_insert_with(|| GrantCard::of(&g));
-                c.refresh(&g);
-                format!("Done: grant `{}` is now *{}*.", g.id, g.status.as_str())
+                self.update_card(&grant, |stored| {
+                    let mut card = stored.unwrap_or_else(|| GrantCard::of(g));
+                    card.refresh(g);
+                    Some(card)
+                })
+                .await
             }
+            Ok(Answer::Revoked(_)) => {
+                self.update_card(&grant, |stored| {
+                    let mut card = stored?;
+                    (card.state != CardState::Revoked).then(|| {
+                        card.state = CardState::Revoked;
+                        card
+                    })
+                })
+                .await
+            }
+            _ => Ok(None),
+        };
+        let card = card.unwrap_or_else(|e| {
+            tracing::warn!(target: "portcullis::slack", "{e}");
+            None
+        });
+        let text = match answer {
+            Ok(Answer::Grant(g)) => format!("Done: grant `{}` is now *{}*.", g.id, g.status.as_str()),
             Ok(Answer::Revoked(r)) => {
-                if let Some(c) = card.as_mut() {
-                    c.state = CardState::Revoked;
-                }
                 if r.grants.is_empty() {
                     format!("Grant `{grant}` had ended already.")
                 } else {
@@ -537,9 +584,6 @@ impl Edge {
             Err(e) => refusal_text(&e),
         };
         if let Some(c) = &card {
-            if let Err(e) = self.save_card(c).await {
-                tracing::warn!(target: "portcullis::slack", "{e}");
-            }
             self.update_copies(c).await;
         }
         self.respond(url.as_deref(), Ephemeral::text(text)).await;
@@ -764,19 +808,13 @@ impl Edge {
     /// Slack has not shown yet.
     pub async fn on_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let Some(grant) = grant_of(event) else { return Ok(()) };
-        let card = match self.ports.store.card(grant).await? {
-            Some(mut card) => {
-                if !card.apply(event) {
-                    return Ok(());
-                }
-                card
-            }
-            None => match GrantCard::from_event(event) {
-                Some(card) => card,
-                None => return Ok(()),
-            },
-        };
-        self.save_card(&card).await?;
+        let changed = self
+            .update_card(grant, |stored| match stored {
+                Some(mut card) => card.apply(event).then_some(card),
+                None => GrantCard::from_event(event),
+            })
+            .await?;
+        let Some(card) = changed else { return Ok(()) };
         // Grants this edge asked for were notified when their answer came (with their parameters);
         // the bus notifies for the others (the CLI, another producer).
         let announced_by = match event {

@@ -74,9 +74,16 @@ impl EdgeStore for MemoryStore {
     async fn card(&self, grant: &GrantId) -> Result<Option<GrantCard>, StoreError> {
         self.with(|r| r.cards.get(grant.as_str()).cloned())
     }
-    async fn put_card(&self, card: &GrantCard) -> Result<(), StoreError> {
+    async fn put_card(&self, card: &GrantCard) -> Result<bool, StoreError> {
         self.with(|r| {
-            r.cards.insert(card.grant_id.to_string(), card.clone());
+            let stored = r.cards.get(card.grant_id.as_str()).map_or(0, |c| c.version);
+            if stored != card.version {
+                return false;
+            }
+            let mut next = card.clone();
+            next.version += 1;
+            r.cards.insert(card.grant_id.to_string(), next);
+            true
         })
     }
     async fn add_message(&self, grant: &GrantId, message: &MessageRef) -> Result<(), StoreError> {

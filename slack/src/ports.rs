@@ -163,7 +163,9 @@ pub trait EdgeStore: Send + Sync + Debug {
 
     /// The card of a grant Slack shows.
     async fn card(&self, grant: &GrantId) -> Result<Option<GrantCard>, StoreError>;
-    async fn put_card(&self, card: &GrantCard) -> Result<(), StoreError>;
+    /// Store `card` as revision `card.version + 1`, only if the stored one is still revision
+    /// `card.version` (0: none stored): whether it was written.
+    async fn put_card(&self, card: &GrantCard) -> Result<bool, StoreError>;
     /// Record a message showing the grant.
     async fn add_message(&self, grant: &GrantId, message: &MessageRef) -> Result<(), StoreError>;
     async fn messages(&self, grant: &GrantId) -> Result<Vec<MessageRef>, StoreError>;

@@ -236,6 +236,50 @@ async fn a_decision_made_elsewhere_arrives_from_the_bus_and_updates_every_copy()
     assert!(text.contains("Denied") && text.contains("denied by Sec Ops (secops): use the replica"), "{text}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_applied_at_once_by_many_replicas_all_land_on_the_card() {
+    use portcullis_domain::audit::GrantApproved;
+    let t = TestEdge::new("");
+    bind(&t, "U0ALICE", "alice", &["engineers"]);
+    let grant = portcullis_domain::GrantId::parse(&requested_grant(&t).await).unwrap();
+    // Eight approvals (of a grant needing many) delivered at the same moment to eight replicas
+    // sharing one store: each reads the card, adds its line, and writes over the revision it read.
+    let approvals: Vec<AuditEvent> = (1..=8)
+        .map(|n| {
+            AuditEvent::GrantApproved(GrantApproved {
+                event_id: format!("ev-approve-{n}"),
+                at: Utc::now(),
+                actor: Actor { user: format!("approver{n}"), via: None, display_name: None },
+                user: "alice".into(),
+                user_display_name: None,
+                grant_id: grant.clone(),
+                account: portcullis_domain::AccountId::parse("123456789012").unwrap(),
+                template: portcullis_domain::TemplateName::parse("bucketRead").unwrap(),
+                approvals: n,
+                required: 9,
+            })
+        })
+        .collect();
+    let edge = t.edge.clone();
+    let all = approvals.into_iter().map(|event| {
+        let edge = edge.clone();
+        tokio::spawn(async move { edge.on_audit_event(&event).await })
+    });
+    for done in futures::future::join_all(all).await {
+        done.unwrap().unwrap();
+    }
+    let card = t.store.card(&grant).await.unwrap().unwrap();
+    let lines: Vec<&str> = card.history.iter().map(|l| l.event_id.as_str()).collect();
+    for n in 1..=8 {
+        assert!(lines.contains(&format!("ev-approve-{n}").as_str()), "approval {n} lost: {lines:?}");
+    }
+    assert_eq!(card.approvals, 8);
+    // A card written over a revision that is no longer the stored one is refused.
+    let mut stale = card.clone();
+    stale.version -= 1;
+    assert!(!t.store.put_card(&stale).await.unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_shortcut_opens_a_picker_then_the_templates_form_and_patterns_are_checked_before_sending() {
     let t = TestEdge::new("");

@@ -157,8 +157,31 @@ impl EdgeStore for DynamoEdgeStore {
         self.get(&card_key(grant)).await?.map(|i| doc(&i)).transpose()
     }
 
-    async fn put_card(&self, card: &GrantCard) -> Result<(), StoreError> {
-        self.put(&card_key(&card.grant_id), card, Some(Self::retention())).await
+    async fn put_card(&self, card: &GrantCard) -> Result<bool, StoreError> {
+        let key = card_key(&card.grant_id);
+        let mut next = card.clone();
+        next.version += 1;
+        let text = serde_json::to_string(&next).map_err(|e| StoreError(e.to_string()))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&key.pk))
+            .item("sk", s(&key.sk))
+            .item("doc", s(&text))
+            .item("ver", AttributeValue::N(next.version.to_string()))
+            .item(TTL_ATTRIBUTE, AttributeValue::N(Self::retention().to_string()));
+        let put = match card.version {
+            0 => put.condition_expression("attribute_not_exists(pk)"),
+            v => put
+                .condition_expression("ver = :read")
+                .expression_attribute_values(":read", AttributeValue::N(v.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(failed("PutItem")(e)),
+        }
     }
 
     async fn add_message(&self, grant: &GrantId, message: &MessageRef) -> Result<(), StoreError> {
