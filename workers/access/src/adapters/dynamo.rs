@@ -568,7 +568,10 @@ impl AccessStore for DynamoStore {
         revocation: &SessionRevocation,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let cutoff = revocation.cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        // Kept to the second (the key's form, and a policy's dates): a cutoff within a second is
+        // rounded up, never down, so what is stored denies at least what was asked.
+        let cutoff = portcullis_domain::revocation::cutoff_for(revocation.cutoff)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let key = Key::session_revocation(account, &cutoff, &revocation.source_identity);
         let entry = self
             .put(&key)
