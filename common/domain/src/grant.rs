@@ -384,6 +384,75 @@ const GRANT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f0c_1b7e_8a44_4f7e_
 mod tests {
     use super::*;
 
+    /// `bucketRead` with `extra` merged into its spec, compiled.
+    fn template(extra: serde_json::Value) -> crate::template::CompiledTemplate {
+        let mut spec = serde_json::json!({
+            "name": "bucketRead", "description": "Read one bucket",
+            "parameters": [{"name": "bucketName", "description": "bucket", "pattern": "[a-z0-9-]+"}],
+            "statements": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::{{ bucketName }}/*"}],
+            "max_ttl_seconds": 3600
+        });
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        crate::template::CompiledTemplate::compile(serde_json::from_value(spec).unwrap()).unwrap()
+    }
+
+    fn request(ttl: u64, break_glass: bool) -> crate::messages::GrantRequest {
+        serde_json::from_value(serde_json::json!({
+            "template": "bucketRead", "params": {"bucketName": "reports"}, "account": "123456789012",
+            "ttl": ttl, "reason": "  INC-1  ", "break_glass": break_glass
+        }))
+        .unwrap()
+    }
+
+    fn decide(t: &crate::template::CompiledTemplate, r: crate::messages::GrantRequest) -> Result<Grant, RequestError> {
+        let guardrails = crate::guardrails::Guardrails::new(&["iam:*"], &["arn:aws:iam::*:role/portcullis-*"]).unwrap();
+        let rules =
+            GrantRules { guardrails: &guardrails, pending_ttl_seconds: 600, break_glass_review_seconds: 86_400 };
+        let who = person("alice", &["engineers"]);
+        let id = MessageId::parse("m-decide").unwrap();
+        Grant::decide(r, t, 3, &rules, Asking { who: &who, message_id: &id, now: at(0) })
+    }
+
+    #[test]
+    fn a_grant_is_decided_active_pending_or_break_glass_from_the_template() {
+        let plain = decide(&template(serde_json::json!({})), request(1800, false)).unwrap();
+        assert_eq!((plain.status, plain.expires_at, plain.template_version), (GrantStatus::Active, at(30), 3));
+        assert_eq!(plain.reason, "INC-1", "the reason is kept trimmed");
+        assert_eq!(plain.id, Grant::id_for("alice", &MessageId::parse("m-decide").unwrap()));
+        assert_eq!(plain.statements[0]["Resource"], "arn:aws:s3:::reports/*");
+        let approved = template(
+            serde_json::json!({"approval": {"required": 2, "approver_groups": ["leads"]}, "break_glass": true}),
+        );
+        let pending = decide(&approved, request(1800, false)).unwrap();
+        assert_eq!(
+            (pending.status, pending.expires_at),
+            (GrantStatus::Pending, at(10)),
+            "waits pending_ttl for approvals"
+        );
+        assert_eq!(pending.approval.as_ref().map(|a| a.required), Some(2));
+        let glass = decide(&approved, request(1800, true)).unwrap();
+        assert_eq!((glass.status, glass.expires_at), (GrantStatus::Active, at(30)));
+        assert_eq!(glass.break_glass.as_ref().map(|b| b.review_due), Some(at(24 * 60)));
+        assert!(glass.approval.is_none());
+    }
+
+    #[test]
+    fn a_grant_outside_the_template_is_refused_with_its_code() {
+        let code = |t: serde_json::Value, r| decide(&template(t), r).unwrap_err().code;
+        assert_eq!(code(serde_json::json!({}), request(7200, false)), ErrorCode::TtlTooLong);
+        assert_eq!(code(serde_json::json!({}), request(30, false)), ErrorCode::DurationInvalid);
+        assert_eq!(code(serde_json::json!({}), request(600, true)), ErrorCode::BreakGlassForbidden);
+        assert_eq!(
+            code(serde_json::json!({"allowed_accounts": ["210987654321"]}), request(600, false)),
+            ErrorCode::AccountForbidden
+        );
+        let mut bad = request(600, false);
+        bad.params.insert("bucketName".into(), "*".into());
+        assert_eq!(decide(&template(serde_json::json!({})), bad).unwrap_err().code, ErrorCode::ParamInvalid);
+    }
+
     #[test]
     fn grant_ids_are_deterministic_and_scoped_to_the_user() {
         let m = |s: &str| MessageId::parse(s).unwrap();
@@ -514,5 +583,133 @@ mod tests {
         assert_eq!(g.status_at(at(2)), GrantStatus::Revoked);
         assert_eq!(g.approve(&person("bob", &["leads"]), at(2)).unwrap_err().code, ErrorCode::GrantNotPending);
         assert_eq!(g.clone().observed(at(2)).status, GrantStatus::Revoked);
+    }
+}
+
+/// The deployment's rules a grant decision follows besides the template's.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantRules<'a> {
+    /// Actions and resources no template may render (Portcullis's own among them).
+    pub guardrails: &'a crate::guardrails::Guardrails,
+    /// How long a grant waits for its approvals (`access.pending_ttl_seconds`).
+    pub pending_ttl_seconds: u64,
+    /// When a break-glass grant's review is due (`access.break_glass_review_seconds`).
+    pub break_glass_review_seconds: u64,
+}
+
+/// Who asks, when, and under which request id.
+#[derive(Debug, Clone, Copy)]
+pub struct Asking<'a> {
+    pub who: &'a Identity,
+    pub message_id: &'a MessageId,
+    pub now: DateTime<Utc>,
+}
+
+impl Grant {
+    /// The grant `request` asks for from version `version` of `template` (not stored yet), or why it
+    /// is refused: the account must be one the template allows, the lifetime within its bounds,
+    /// break glass allowed by it; the statements are rendered from the declared parameters only and
+    /// through the guardrails. A template with an approval rule makes a pending grant, unless this is
+    /// break glass: then it is active at once and its approvers owe a review. The id follows from the
+    /// requester and the request's message id, so a redelivery decides the same grant.
+    pub fn decide(
+        request: crate::messages::GrantRequest,
+        template: &crate::template::CompiledTemplate,
+        version: u32,
+        rules: &GrantRules<'_>,
+        asking: Asking<'_>,
+    ) -> Result<Grant, RequestError> {
+        let spec = template.spec();
+        if let Some(allowed) = &spec.allowed_accounts
+            && !allowed.contains(&request.account)
+        {
+            let allowed: Vec<&str> = allowed.iter().map(AccountId::as_str).collect();
+            return Err(RequestError::new(
+                ErrorCode::AccountForbidden,
+                format!(
+                    "template `{}` may not be used in account {}; it allows {}",
+                    request.template,
+                    request.account,
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        if request.ttl < crate::template::MIN_TEMPLATE_TTL_SECONDS {
+            return Err(RequestError::new(ErrorCode::DurationInvalid, "ttl must be at least 60 seconds"));
+        }
+        let max = spec.max_ttl_seconds;
+        if request.ttl > max {
+            return Err(RequestError::new(
+                ErrorCode::TtlTooLong,
+                format!(
+                    "ttl {}s is above template `{}`'s maximum of {max}s; ask for {max}s or less",
+                    request.ttl, request.template
+                ),
+            )
+            .with_details(serde_json::json!({ "max_ttl_seconds": max })));
+        }
+        if request.break_glass && !spec.break_glass {
+            return Err(RequestError::new(
+                ErrorCode::BreakGlassForbidden,
+                format!(
+                    "template `{}` does not allow break-glass requests; request it without break_glass",
+                    request.template
+                ),
+            ));
+        }
+        let statements = template.render(&request.params, rules.guardrails).map_err(RequestError::from)?;
+        let after = |seconds: u64, what: &str| {
+            TimeDelta::try_seconds(i64::try_from(seconds).unwrap_or(i64::MAX))
+                .and_then(|d| asking.now.checked_add_signed(d))
+                .ok_or_else(|| RequestError::new(ErrorCode::DurationInvalid, format!("{what} is out of range")))
+        };
+        let active_until = after(request.ttl, "ttl")?;
+        let (status, expires_at, approval, break_glass) = match (&spec.approval, request.break_glass) {
+            (Some(rule), false) => {
+                let pending_until = after(rules.pending_ttl_seconds, "access.pending_ttl_seconds")?;
+                let approval = GrantApproval {
+                    required: rule.required,
+                    approver_groups: rule.approver_groups.clone(),
+                    approvals: Vec::new(),
+                    pending_until,
+                    activated_at: None,
+                    denied: None,
+                };
+                (GrantStatus::Pending, pending_until, Some(approval), None)
+            }
+            (Some(rule), true) => {
+                let duty = BreakGlass {
+                    review_due: after(rules.break_glass_review_seconds, "access.break_glass_review_seconds")?,
+                    reviewer_groups: rule.approver_groups.clone(),
+                    review: None,
+                };
+                (GrantStatus::Active, active_until, None, Some(duty))
+            }
+            (None, _) => (GrantStatus::Active, active_until, None, None),
+        };
+        let who = asking.who;
+        Ok(Grant {
+            id: Grant::id_for(&who.user, asking.message_id),
+            status,
+            user: who.user.clone(),
+            user_display_name: Some(who.display_name.clone()),
+            team: who.team.clone(),
+            groups: who.groups.clone(),
+            account: request.account,
+            template: spec.name.clone(),
+            template_version: version,
+            params: request.params,
+            statements,
+            reason: request.reason.trim().to_owned(),
+            created_at: asking.now,
+            expires_at,
+            ttl_seconds: request.ttl,
+            request_message_id: asking.message_id.clone(),
+            via: who.via.clone(),
+            approval,
+            break_glass,
+            revoked: None,
+            revision: 0,
+        })
     }
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::audit::{self, AuditEvent};
-use portcullis_domain::grant::{BreakGlass, Grant, GrantApproval, GrantStatus, Revocation};
+use portcullis_domain::grant::{Asking, Grant, GrantRules, Revocation};
 use portcullis_domain::messages::{
     CredentialsRequest, CredentialsResult, GrantList, GrantListResult, GrantRequest, GrantRequestResult, GrantRevoke,
     GrantRevokeAll, Request, RevocationResult, TemplateDelete, TemplateDeleteResult, TemplateGet, TemplateGetResult,
@@ -15,7 +15,7 @@ use portcullis_domain::redact::redact_secrets;
 use portcullis_domain::revocation::revoked_until;
 use portcullis_domain::sealed::{ReplyKey, SealError, seal_credentials};
 use portcullis_domain::session::{session_duration, sts_name_for};
-use portcullis_domain::template::{CompiledTemplate, MIN_TEMPLATE_TTL_SECONDS, RenderError, StoredTemplate};
+use portcullis_domain::template::{CompiledTemplate, RenderError, StoredTemplate};
 use portcullis_domain::{AccountId, ErrorCode, GrantId, RequestError, TemplateName};
 use tracing::{info, warn};
 use zeroize::Zeroizing;
@@ -300,108 +300,19 @@ impl AccessHandler {
 
     /// The grant `r` asks for (not stored yet), or why it is refused.
     async fn new_grant(&self, r: GrantRequest, ctx: &Ctx<'_>) -> Result<Grant, Failure> {
-        let reason = r.reason.trim();
         let stored = match ctx.template_index {
             Some(index) => self.load_template_at(&r.template, None, index).await?,
             None => self.load_template(&r.template, None).await?,
         };
         self.account(&r.account)?;
-        if let Some(allowed) = &stored.spec.allowed_accounts
-            && !allowed.contains(&r.account)
-        {
-            let allowed: Vec<&str> = allowed.iter().map(AccountId::as_str).collect();
-            return Err(RequestError::new(
-                ErrorCode::AccountForbidden,
-                format!(
-                    "template `{}` may not be used in account {}; it allows {}",
-                    r.template,
-                    r.account,
-                    allowed.join(", ")
-                ),
-            )
-            .into());
-        }
-        if r.ttl < MIN_TEMPLATE_TTL_SECONDS {
-            return Err(RequestError::new(ErrorCode::DurationInvalid, "ttl must be at least 60 seconds").into());
-        }
-        let max = stored.spec.max_ttl_seconds;
-        if r.ttl > max {
-            return Err(RequestError::new(
-                ErrorCode::TtlTooLong,
-                format!(
-                    "ttl {}s is above template `{}`'s maximum of {max}s; ask for {max}s or less",
-                    r.ttl, r.template
-                ),
-            )
-            .with_details(serde_json::json!({ "max_ttl_seconds": max }))
-            .into());
-        }
-        if r.break_glass && !stored.spec.break_glass {
-            return Err(RequestError::new(
-                ErrorCode::BreakGlassForbidden,
-                format!(
-                    "template `{}` does not allow break-glass requests; request it without break_glass",
-                    r.template
-                ),
-            )
-            .into());
-        }
         let compiled = self.compiled(&stored)?;
-        let statements = compiled.render(&r.params, &self.config.guardrails).map_err(RequestError::from)?;
-        let after = |seconds: u64, what: &str| {
-            TimeDelta::try_seconds(i64::try_from(seconds).unwrap_or(i64::MAX))
-                .and_then(|d| ctx.now.checked_add_signed(d))
-                .ok_or_else(|| RequestError::new(ErrorCode::DurationInvalid, format!("{what} is out of range")))
+        let rules = GrantRules {
+            guardrails: &self.config.guardrails,
+            pending_ttl_seconds: self.config.pending_ttl_seconds,
+            break_glass_review_seconds: self.config.break_glass_review_seconds,
         };
-        let active_until = after(r.ttl, "ttl")?;
-        // A template with an approval rule makes a pending grant, unless this is break glass: then it
-        // is active at once and its approvers owe a review.
-        let (status, expires_at, approval, break_glass) = match (&stored.spec.approval, r.break_glass) {
-            (Some(rule), false) => {
-                let pending_until = after(self.config.pending_ttl_seconds, "access.pending_ttl_seconds")?;
-                let approval = GrantApproval {
-                    required: rule.required,
-                    approver_groups: rule.approver_groups.clone(),
-                    approvals: Vec::new(),
-                    pending_until,
-                    activated_at: None,
-                    denied: None,
-                };
-                (GrantStatus::Pending, pending_until, Some(approval), None)
-            }
-            (Some(rule), true) => {
-                let duty = BreakGlass {
-                    review_due: after(self.config.break_glass_review_seconds, "access.break_glass_review_seconds")?,
-                    reviewer_groups: rule.approver_groups.clone(),
-                    review: None,
-                };
-                (GrantStatus::Active, active_until, None, Some(duty))
-            }
-            (None, _) => (GrantStatus::Active, active_until, None, None),
-        };
-        Ok(Grant {
-            id: Grant::id_for(&ctx.who.user, ctx.key.message_id),
-            status,
-            user: ctx.who.user.clone(),
-            user_display_name: Some(ctx.who.display_name.clone()),
-            team: ctx.who.team.clone(),
-            groups: ctx.who.groups.clone(),
-            account: r.account,
-            template: stored.spec.name.clone(),
-            template_version: stored.version,
-            params: r.params,
-            statements,
-            reason: reason.to_owned(),
-            created_at: ctx.now,
-            expires_at,
-            ttl_seconds: r.ttl,
-            request_message_id: ctx.key.message_id.clone(),
-            via: ctx.who.via.clone(),
-            approval,
-            break_glass,
-            revoked: None,
-            revision: 0,
-        })
+        let asking = Asking { who: &ctx.who, message_id: ctx.key.message_id, now: ctx.now };
+        Ok(Grant::decide(r, &compiled, stored.version, &rules, asking)?)
     }
 
     /// What a new grant announces: that it waits for approval, or that it exists (and broke the glass).
