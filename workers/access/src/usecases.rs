@@ -311,7 +311,7 @@ impl AccessHandler {
             pending_ttl_seconds: self.config.pending_ttl_seconds,
             break_glass_review_seconds: self.config.break_glass_review_seconds,
         };
-        let asking = Asking { who: &ctx.who, message_id: ctx.key.message_id, now: ctx.now };
+        let asking = Asking { who: ctx.who, message_id: ctx.key.message_id, now: ctx.now };
         Ok(Grant::decide(r, &compiled, stored.version, &rules, asking)?)
     }
 
