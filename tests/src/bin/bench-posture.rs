@@ -331,7 +331,8 @@ async fn seed_approach(sdk: &SdkConfig, family: &str) -> (u64, Duration) {
                 s3.get_bucket_location().bucket(bucket).send().await.unwrap();
                 let _ = s3.get_bucket_policy().bucket(bucket).send().await;
                 let _ = s3.get_public_access_block().bucket(bucket).send().await;
-                s3.get_bucket_versioning().bucket(bucket).send().await.unwrap();
+                // moto's answer does not parse (as for S3.20): the call is counted, its answer unread.
+                let _ = s3.get_bucket_versioning().bucket(bucket).send().await;
             }
         }
         "CIS" => {
