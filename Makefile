@@ -19,9 +19,11 @@ help:
 	@echo "make load           LOAD_REQUESTS grant requests (default 10000) through 4 worker processes: none lost,"
 	@echo "                    exactly one grant each; prints wall time and throughput"
 	@echo "make bench          criterion benchmarks, then bench-access and bench-posture (prints their tables)"
-	@echo "make bench-access   access worker benchmark against the emulator: grant.request throughput, calls per"
-	@echo "                    message and credentials latency, each beside its floor (JSON in bench/results/)"
-	@echo "make bench-posture  posture scan benchmark against the emulator (calls and wall time)"
+	@echo "make bench-access   access worker benchmark against the emulator: grant.request throughput (1 and 4"
+	@echo "                    workers), calls per message, credentials and revocation latency, each beside its"
+	@echo "                    floor, and a worker process's memory (JSON in bench/results/)"
+	@echo "make bench-posture  posture scan benchmark against the emulator (calls and wall time, also behind a"
+	@echo "                    30 ms delay line; change event to violation latency)"
 	@echo "make schemas        regenerate docs/schemas from the Rust types"
 	@echo "make catalog        regenerate what the control catalog generates (stack rules, docs, dashboard tiles)"
 
@@ -121,10 +123,14 @@ bench:
 	$(MAKE) bench-access
 	$(MAKE) bench-posture
 
-# BENCH_REQUESTS / BENCH_CREDENTIALS change the counts (default 500 and 100).
+# BENCH_REQUESTS / BENCH_CREDENTIALS / BENCH_REVOCATIONS / BENCH_MEMORY_REQUESTS change the counts
+# (default 500, 100, 25 and 200).
+# Every bin first: bench-access runs the worker binary (worker-under-test) beside it as a process.
 bench-access: venv
+	cargo build --release -p portcullis-tests --bins
 	cargo run --release -p portcullis-tests --bin bench-access
 
+# BENCH_EVENTS (default 50) change events; BENCH_DEBOUNCE_MS overrides the configured debounce.
 bench-posture: venv
 	cargo run --release -p portcullis-tests --bin bench-posture
 

@@ -566,6 +566,8 @@ pub async fn benchmark_account(sdk: &SdkConfig, size: &BenchmarkSize) {
     rotate_existing_keys(sdk).await;
     let bucket = "bench-logs";
     bucket_for(sdk, bucket).await;
+    // The regional trails deliver here: server access logging, as CloudTrail.7 wants.
+    access_logging(sdk, bucket).await;
     let trail = logging_trail(sdk, "bench-trail").await;
     monitoring_chain(sdk, &trail).await;
     aws_sdk_securityhub::Client::new(sdk).enable_security_hub().send().await.unwrap();

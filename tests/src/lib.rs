@@ -12,6 +12,7 @@
 //! separate OS processes through it, to SIGKILL, SIGTERM and restart.
 //!
 //! [`idp::Idp`] runs the test OpenID provider (`tests/idp`, oidc-provider from npm) the same way.
+//! [`bench`] holds what the benchmark binaries (`make bench`) share.
 //!
 //! A missing `moto_server`, Node or `npm ci` is a loud failure, never a skip.
 
@@ -47,6 +48,7 @@ pub use portcullis_posture;
 pub use portcullis_runtime;
 pub use portcullis_worker;
 
+pub mod bench;
 pub mod fixtures;
 pub mod fleet;
 pub mod idp;
@@ -541,6 +543,8 @@ pub struct TestApp {
     pub client: AccessClient,
     shutdown: CancellationToken,
     worker: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The directory worker's own: stopping and restarting the access worker leaves it running.
+    directory_shutdown: CancellationToken,
     directory: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -562,6 +566,7 @@ pub async fn spawn_app_with(access_lines: &str, extra_toml: &str) -> TestApp {
         client,
         shutdown: CancellationToken::new(),
         worker: None,
+        directory_shutdown: CancellationToken::new(),
         directory: None,
     };
     app.start_worker();
@@ -572,7 +577,7 @@ pub async fn spawn_app_with(access_lines: &str, extra_toml: &str) -> TestApp {
 pub async fn spawn_app_with_directory(access_lines: &str, extra_toml: &str) -> TestApp {
     let mut app = spawn_app_with(access_lines, extra_toml).await;
     let (settings, sdk, meter, shutdown) =
-        (app.settings.clone(), app.sdk.clone(), app.metrics.meter(), app.shutdown.clone());
+        (app.settings.clone(), app.sdk.clone(), app.metrics.meter(), app.directory_shutdown.clone());
     app.directory =
         Some(tokio::spawn(
             async move { portcullis_worker::app::run_directory(settings, &sdk, &meter, shutdown).await },
@@ -602,7 +607,7 @@ impl TestApp {
         }));
     }
 
-    /// Stop the worker gracefully and wait for it.
+    /// Stop the access worker gracefully and wait for it (the directory worker keeps running).
     pub async fn stop_worker(&mut self) {
         self.shutdown.cancel();
         if let Some(w) = self.worker.take() {
@@ -804,6 +809,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.directory_shutdown.cancel();
         for w in [self.worker.take(), self.directory.take()].into_iter().flatten() {
             w.abort();
         }
@@ -927,20 +933,25 @@ impl PostureEnv {
 
     /// Put an event on the default bus, as AWS services do.
     pub async fn put_event(&self, source: &str, detail_type: &str, detail: Value) {
-        let out = aws_sdk_eventbridge::Client::new(&self.sdk)
-            .put_events()
-            .entries(
-                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                    .source(source)
-                    .detail_type(detail_type)
-                    .detail(detail.to_string())
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(out.failed_entry_count, 0);
+        put_event(&self.sdk, source, detail_type, detail).await;
     }
+}
+
+/// Put an event on the default bus, as AWS services do.
+pub async fn put_event(sdk: &SdkConfig, source: &str, detail_type: &str, detail: Value) {
+    let out = aws_sdk_eventbridge::Client::new(sdk)
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source(source)
+                .detail_type(detail_type)
+                .detail(detail.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.failed_entry_count, 0);
 }
 
 impl Drop for PostureEnv {

@@ -14,16 +14,30 @@
 //!   `SendMessage` reply, and one `DeleteMessageBatch` per batch.
 //! - **credentials latency**: M `credentials.request` one at a time (request sent to reply opened),
 //!   beside a floor round trip (send, receive, `AssumeRole`, reply, receive).
+//! - **four workers**: the N grant requests again, through four access workers in this process (each
+//!   its own clients, handler and consumer loop, as four processes would have), beside a floor of
+//!   four floor loops on one queue.
+//! - **revocation latency**: 2R users, each with a grant, offboarded one at a time (`user.offboarded`
+//!   on the directory queue, the directory worker running in-process): for R, from the event sent
+//!   until the broker role's revocation policy denies the user (`GetRolePolicy` polled); for the
+//!   other R, until a `credentials.request` (sent one after the other meanwhile) is refused. The
+//!   floor: the message received and one `PutRolePolicy` of a deny statement, observed the same way.
+//! - **worker memory**: the shipped worker main (`worker-under-test`, built beside this binary) as
+//!   its own process on an emulator of its own, behind the pass-through proxy ([`fleet::Fleet`]):
+//!   `VmRSS` and `VmHWM` idle (polling), and the peak (`VmHWM`) after N grant requests.
 //!
 //! Prints one table (each figure beside its floor and the target of issue 17) and writes the
 //! figures as JSON under `bench/results/access-<unix time>.json`. `--requests N` (or
-//! `BENCH_REQUESTS`, default 500) and `--credentials M` (or `BENCH_CREDENTIALS`, default 100; 0 skips
-//! the latency run). Exits non-zero when a check fails.
+//! `BENCH_REQUESTS`, default 500), `--credentials M` (or `BENCH_CREDENTIALS`, default 100; 0 skips
+//! the latency run), `--revocations R` (or `BENCH_REVOCATIONS`, default 25; 0 skips) and
+//! `--memory-requests L` (or `BENCH_MEMORY_REQUESTS`, default 200: the peak comes within the first
+//! batches; 0 skips). Exits non-zero when a check fails.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -31,24 +45,41 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequest
 use futures::StreamExt;
 use portcullis_access::adapters::DynamoStore;
 use portcullis_access::ports::AccessStore;
+use portcullis_tests::bench::{mib, ms, p50_p99_json, percentile, proc_status_kib, write_results};
+use portcullis_tests::fleet::Fleet;
 use portcullis_tests::portcullis_domain::messages::{Kind, Reply, ReplyOutcome};
+use portcullis_tests::portcullis_domain::revocation::POLICY_NAME;
+use portcullis_tests::portcullis_domain::session::sts_name_for;
 use portcullis_tests::portcullis_runtime::aws::ApiCallCounter;
 use portcullis_tests::*;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 const DEFAULT_REQUESTS: usize = 500;
 const DEFAULT_CREDENTIALS: usize = 100;
+const DEFAULT_REVOCATIONS: usize = 25;
+const DEFAULT_MEMORY_REQUESTS: usize = 200;
+/// The access workers of the second throughput run.
+const WORKERS: usize = 4;
 /// SQS takes at most ten messages per receive, send batch and delete batch.
 const BATCH: usize = 10;
 /// Send batches in flight at once from the requester.
 const SENDERS: usize = 8;
 /// Give up when no reply has come for this long.
 const QUIET: Duration = Duration::from_secs(60);
+/// How long one revocation may take to show before it counts as failed.
+const REVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the broker role's policy is read while waiting for a deny.
+const POLL: Duration = Duration::from_millis(20);
+/// The floor's inline policy on the broker role (beside the worker's `PortcullisRevocations`).
+const FLOOR_POLICY: &str = "BenchFloorRevocations";
 
 #[tokio::main]
 async fn main() {
-    let (requests, credentials) = args();
-    let mut app = spawn_app_with("", "").await;
+    let Counts { requests, credentials, revocations, memory_requests } = args();
+    // The directory worker runs too (for the revocation run), and every message comes from moto's one
+    // sender id: that producer may send every kind.
+    let mut app = spawn_app_with_directory("", &trusted_everything()).await;
     app.put_example_templates().await;
     // The worker again, now counting: the templates' puts and the start-up calls are not the benchmark's.
     app.stop_worker().await;
@@ -64,12 +95,22 @@ async fn main() {
     let mut problems = Vec::new();
 
     eprintln!("worker: {requests} grant.request ...");
-    let worker = grant_requests(&app, requests, &worker_calls, &mut problems).await;
+    let worker = grant_requests(&app, requests, "bench", &worker_calls, &mut problems).await;
     eprintln!("floor: {requests} messages ...");
-    let floor = floor_grants(&app, requests, &worker.sample, &mut problems).await;
+    let floor = floor_grants(&app, requests, &worker.sample, 1, &mut problems).await;
     let latency = if credentials > 0 {
         eprintln!("credentials: {credentials} credentials.request, one at a time ...");
         Some(credentials_latency(&app, credentials, &worker_calls, &mut problems).await)
+    } else {
+        None
+    };
+    eprintln!("{WORKERS} workers: {requests} grant.request, then the floor with {WORKERS} loops ...");
+    app.stop_worker().await;
+    let (workers4, floor4) = four_workers(&app, requests, &worker.sample, &mut problems).await;
+    app.start_worker();
+    let revocation = if revocations > 0 {
+        eprintln!("revocation: {revocations} users offboarded, one at a time ...");
+        Some(revocation_latency(&app, revocations, &mut problems).await)
     } else {
         None
     };
@@ -79,26 +120,62 @@ async fn main() {
         EmulatorKind::Moto => "moto",
         EmulatorKind::LocalStack => "localstack",
     };
-    let table = table(requests, credentials, concurrency, wait_seconds, profile, emulator, &worker, &floor, &latency);
-    println!("{table}");
-    let path = write_json(json!({
-        "benchmark": "access",
-        "unix_time": unix_time(),
-        "profile": profile,
-        "emulator": emulator,
-        "requests": requests,
-        "credentials_requests": credentials,
-        "worker_concurrency": concurrency,
-        "worker_wait_seconds": wait_seconds,
-        "grant_request": {
-            "worker": worker.figures(),
-            "floor": floor.figures(),
-            "ratio_worker_to_floor": worker.per_second() / floor.per_second(),
-            "grants_found": worker.grants_found,
-        },
-        "credentials": latency.as_ref().map(Latency::figures),
-        "problems": problems,
-    }));
+    // The worker process gets an emulator of its own; this one's access worker stops first.
+    app.stop_worker().await;
+    let memory = if memory_requests > 0 {
+        eprintln!("memory: one worker process, idle, then {memory_requests} grant.request ...");
+        worker_memory(memory_requests, &mut problems).await
+    } else {
+        None
+    };
+
+    let figures = Figures {
+        requests,
+        credentials,
+        concurrency,
+        wait_seconds,
+        profile,
+        emulator,
+        worker: &worker,
+        floor: &floor,
+        latency: &latency,
+        workers4: &workers4,
+        floor4: &floor4,
+        revocation: &revocation,
+        memory: &memory,
+    };
+    println!("{}", table(&figures));
+    let path = write_results(
+        "access",
+        &json!({
+            "benchmark": "access",
+            "unix_time": bench::unix_time(),
+            "profile": profile,
+            "emulator": emulator,
+            "requests": requests,
+            "credentials_requests": credentials,
+            "worker_concurrency": concurrency,
+            "worker_wait_seconds": wait_seconds,
+            "grant_request": {
+                "worker": worker.figures(),
+                "floor": floor.figures(),
+                "ratio_worker_to_floor": worker.per_second() / floor.per_second(),
+                "grants_found": worker.grants_found,
+            },
+            "credentials": latency.as_ref().map(Latency::figures),
+            "grant_request_four_workers": {
+                "workers": format!("{WORKERS} in-process access workers (consumers), one process"),
+                "worker": workers4.figures(),
+                "floor": floor4.figures(),
+                "floor_loops": WORKERS,
+                "ratio_worker_to_floor": workers4.per_second() / floor4.per_second(),
+                "grants_found": workers4.grants_found,
+            },
+            "revocation": revocation.as_ref().map(Revocations::figures),
+            "worker_memory": memory.as_ref().map(Memory::figures),
+            "problems": problems,
+        }),
+    );
     println!("figures written to {}", path.display());
     if !problems.is_empty() {
         for p in &problems {
@@ -108,13 +185,23 @@ async fn main() {
     }
 }
 
-/// `--requests N` / `BENCH_REQUESTS` and `--credentials M` / `BENCH_CREDENTIALS`.
-fn args() -> (usize, usize) {
-    let from_env = |name: &str, default: usize| {
-        std::env::var(name).ok().map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}={v}: not a count")))
-    };
-    let (mut requests, mut credentials) =
-        (from_env("BENCH_REQUESTS", DEFAULT_REQUESTS), from_env("BENCH_CREDENTIALS", DEFAULT_CREDENTIALS));
+/// How many of each the run sends.
+#[derive(Debug)]
+struct Counts {
+    requests: usize,
+    credentials: usize,
+    revocations: usize,
+    memory_requests: usize,
+}
+
+/// `--requests N` / `BENCH_REQUESTS`, `--credentials M` / `BENCH_CREDENTIALS`, `--revocations R` /
+/// `BENCH_REVOCATIONS` and `--memory-requests L` / `BENCH_MEMORY_REQUESTS`.
+fn args() -> Counts {
+    use portcullis_tests::bench::count_from_env;
+    let mut requests = count_from_env("BENCH_REQUESTS", DEFAULT_REQUESTS);
+    let mut credentials = count_from_env("BENCH_CREDENTIALS", DEFAULT_CREDENTIALS);
+    let mut revocations = count_from_env("BENCH_REVOCATIONS", DEFAULT_REVOCATIONS);
+    let mut memory_requests = count_from_env("BENCH_MEMORY_REQUESTS", DEFAULT_MEMORY_REQUESTS);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -124,11 +211,16 @@ fn args() -> (usize, usize) {
         match arg.as_str() {
             "--requests" => requests = value("--requests"),
             "--credentials" => credentials = value("--credentials"),
-            other => panic!("unknown argument {other}: expected --requests N or --credentials M"),
+            "--revocations" => revocations = value("--revocations"),
+            "--memory-requests" => memory_requests = value("--memory-requests"),
+            other => panic!(
+                "unknown argument {other}: expected --requests N, --credentials M, --revocations R or \
+                 --memory-requests L"
+            ),
         }
     }
     assert!(requests > 0, "--requests must be at least 1");
-    (requests, credentials)
+    Counts { requests, credentials, revocations, memory_requests }
 }
 
 /// One run of N messages: the worker's or the floor's.
@@ -143,6 +235,8 @@ struct Run {
     /// One ok reply's grant and the reply's text (sizes for the floor's items).
     sample: Sample,
     grants_found: usize,
+    /// Replies beyond the first to one request.
+    repeated_replies: usize,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -177,13 +271,20 @@ impl Run {
             "messages_per_receive": self.messages_per("SQS.ReceiveMessage"),
             "messages_per_nonempty_receive": self.received_per_nonempty_receive,
             "messages_per_delete_batch": self.messages_per("SQS.DeleteMessageBatch"),
+            "repeated_replies": self.repeated_replies,
         })
     }
 }
 
-/// N `grant.request` from one requester through the worker.
-async fn grant_requests(app: &TestApp, n: usize, counter: &ApiCallCounter, problems: &mut Vec<String>) -> Run {
-    let token = app.token("bench", Some("platform"), &[]);
+/// N `grant.request` from one `requester` through the running worker(s).
+async fn grant_requests(
+    app: &TestApp,
+    n: usize,
+    requester: &str,
+    counter: &ApiCallCounter,
+    problems: &mut Vec<String>,
+) -> Run {
+    let token = app.token(requester, Some("platform"), &[]);
     let envelopes: Vec<_> = (0..n)
         .map(|i| {
             app.client.envelope(
@@ -237,12 +338,12 @@ async fn grant_requests(app: &TestApp, n: usize, counter: &ApiCallCounter, probl
         }
     }
     let unanswered = ids.iter().filter(|id| !answered.contains_key(*id)).count();
-    let duplicated = answered.values().filter(|c| **c > 1).count();
+    // A request handled again (its first attempt failed after replying) is answered again, with the
+    // same grant: counted, not a failure. Two grants for one request would show below.
+    let repeated_replies = answered.values().map(|c| c - 1).sum();
     let strangers = answered.keys().filter(|id| !ids.contains(*id)).count();
-    if unanswered + duplicated + strangers > 0 {
-        problems.push(format!(
-            "replies: {unanswered} requests unanswered, {duplicated} answered more than once, {strangers} replies to unknown requests"
-        ));
+    if unanswered + strangers > 0 {
+        problems.push(format!("replies: {unanswered} requests unanswered, {strangers} replies to unknown requests"));
     }
     if grant_ids.len() != n {
         problems.push(format!("{} distinct grant ids in the replies, expected {n}", grant_ids.len()));
@@ -256,7 +357,7 @@ async fn grant_requests(app: &TestApp, n: usize, counter: &ApiCallCounter, probl
     if grants_found != n {
         problems.push(format!("{grants_found} live grants in the table, expected {n}"));
     }
-    Run { messages: n, wall, calls, received_per_nonempty_receive: None, sample, grants_found }
+    Run { messages: n, wall, calls, received_per_nonempty_receive: None, sample, grants_found, repeated_replies }
 }
 
 /// Put `bodies` on `queue_url`, ten per `SendMessageBatch`, [`SENDERS`] batches in flight.
@@ -278,13 +379,15 @@ async fn send_all(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String])
         .await;
 }
 
-/// Receive (and delete) replies from `url` until `n` arrived or none came for [`QUIET`]: their texts
-/// and when the last arrived.
+/// Receive (and delete) replies from `url` until `n` requests have one or none came for [`QUIET`]:
+/// their texts (a request handled again after a retry is answered again: repeats included) and when
+/// the last arrived.
 async fn collect_replies(sqs: aws_sdk_sqs::Client, url: String, n: usize) -> (Vec<String>, Option<Instant>) {
     let mut replies = Vec::with_capacity(n);
+    let mut answered = BTreeSet::new();
     let mut last = None;
     let mut last_new = Instant::now();
-    while replies.len() < n && last_new.elapsed() < QUIET {
+    while answered.len() < n && last_new.elapsed() < QUIET {
         let out = sqs
             .receive_message()
             .queue_url(&url)
@@ -312,7 +415,11 @@ async fn collect_replies(sqs: aws_sdk_sqs::Client, url: String, n: usize) -> (Ve
             })
             .collect();
         sqs.delete_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.unwrap();
-        replies.extend(messages.into_iter().filter_map(|m| m.body));
+        for body in messages.into_iter().filter_map(|m| m.body) {
+            let reply: Value = serde_json::from_str(&body).unwrap_or_default();
+            answered.insert(reply["in_reply_to"].as_str().unwrap_or_default().to_owned());
+            replies.push(body);
+        }
     }
     (replies, last)
 }
@@ -325,12 +432,13 @@ macro_rules! counted {
 }
 
 /// The floor for `grant.request`: N messages like the worker's, pre-filled on a queue of their own,
-/// through a loop that makes only the unavoidable calls, with the worker's concurrency.
-async fn floor_grants(app: &TestApp, n: usize, sample: &Sample, problems: &mut Vec<String>) -> Run {
+/// through `loops` loops (one per worker) that make only the unavoidable calls, each with the
+/// worker's concurrency.
+async fn floor_grants(app: &TestApp, n: usize, sample: &Sample, loops: usize, problems: &mut Vec<String>) -> Run {
     let sqs = app.sqs();
     let prefix = app.names.prefix();
-    let queue = create_queue(&sqs, &format!("{prefix}-bench-floor")).await;
-    let replies_url = create_queue(&sqs, &format!("{prefix}-bench-floor-replies")).await;
+    let queue = create_queue(&sqs, &format!("{prefix}-bench-floor-{loops}")).await;
+    let replies_url = create_queue(&sqs, &format!("{prefix}-bench-floor-{loops}-replies")).await;
     let token = app.token("bench-floor", Some("platform"), &[]);
     let bodies: Vec<String> = (0..n)
         .map(|i| {
@@ -355,43 +463,47 @@ async fn floor_grants(app: &TestApp, n: usize, sample: &Sample, problems: &mut V
 
     let started = Instant::now();
     let collector = tokio::spawn(collect_replies(sqs.clone(), replies_url.clone(), n));
-    let (mut processed, mut nonempty_receives) = (0, 0);
+    let (processed, nonempty_receives) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let deadline = Instant::now() + QUIET;
-    while processed < n && Instant::now() < deadline {
-        let out = floor_sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(BATCH as i32)
-            .wait_time_seconds(wait)
-            .visibility_timeout(visibility)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            continue;
+    let floor_loop = || async {
+        while processed.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+            let out = floor_sqs
+                .receive_message()
+                .queue_url(&queue)
+                .max_number_of_messages(BATCH as i32)
+                .wait_time_seconds(wait)
+                .visibility_timeout(visibility)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                continue;
+            }
+            nonempty_receives.fetch_add(1, Ordering::Relaxed);
+            futures::stream::iter(&messages)
+                .map(|m| floor_one(&floor_sqs, &dynamodb, &table, &replies_url, m.body.as_deref().unwrap(), sample))
+                .buffer_unordered(concurrency)
+                .collect::<Vec<()>>()
+                .await;
+            let entries = messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(m.receipt_handle.clone().unwrap())
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            let out =
+                floor_sqs.delete_message_batch().queue_url(&queue).set_entries(Some(entries)).send().await.unwrap();
+            assert!(out.failed.is_empty(), "DeleteMessageBatch failed entries: {:?}", out.failed);
+            processed.fetch_add(messages.len(), Ordering::Relaxed);
         }
-        nonempty_receives += 1;
-        futures::stream::iter(&messages)
-            .map(|m| floor_one(&floor_sqs, &dynamodb, &table, &replies_url, m.body.as_deref().unwrap(), sample))
-            .buffer_unordered(concurrency)
-            .collect::<Vec<()>>()
-            .await;
-        let entries = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle.clone().unwrap())
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        let out = floor_sqs.delete_message_batch().queue_url(&queue).set_entries(Some(entries)).send().await.unwrap();
-        assert!(out.failed.is_empty(), "DeleteMessageBatch failed entries: {:?}", out.failed);
-        processed += messages.len();
-    }
+    };
+    futures::future::join_all((0..loops).map(|_| floor_loop())).await;
     let (replies, last) = collector.await.unwrap();
     let calls = counter.snapshot();
     let wall = last.map_or(started.elapsed(), |t| t.duration_since(started));
@@ -402,9 +514,12 @@ async fn floor_grants(app: &TestApp, n: usize, sample: &Sample, problems: &mut V
         messages: n,
         wall,
         calls,
-        received_per_nonempty_receive: Some(processed as f64 / f64::from(nonempty_receives.max(1))),
+        received_per_nonempty_receive: Some(
+            processed.load(Ordering::Relaxed) as f64 / nonempty_receives.load(Ordering::Relaxed).max(1) as f64,
+        ),
         sample: sample.clone(),
         grants_found: 0,
+        repeated_replies: 0,
     }
 }
 
@@ -539,8 +654,7 @@ async fn credentials_latency(
         app.sdk.clone(),
         counter.clone(),
         requests.clone(),
-        replies.clone(),
-        role_arn,
+        FloorWork::Credentials { role_arn, replies: replies.clone() },
         i32::try_from(app.settings.worker.wait_seconds).unwrap(),
         stop.clone(),
     ));
@@ -575,18 +689,29 @@ async fn credentials_latency(
     Latency { worker, floor, worker_calls, floor_calls: per_request(&counter.snapshot(), m) }
 }
 
-/// Answer each message on `requests` with an `AssumeRole` and a reply carrying the message's body.
+/// What the floor responder does with each message it receives, before deleting it.
+#[derive(Debug)]
+enum FloorWork {
+    /// `AssumeRole` on `role_arn` with a session policy, then a reply carrying the message's body on
+    /// `replies`.
+    Credentials { role_arn: String, replies: String },
+    /// `PutRolePolicy` on `role`, as [`FLOOR_POLICY`], of a deny statement for the session name the
+    /// message's body holds.
+    Deny { role: String },
+}
+
+/// Do `work` for each message on `requests` until `stop`.
 async fn floor_responder(
     sdk: SdkConfig,
     counter: ApiCallCounter,
     requests: String,
-    replies: String,
-    role_arn: String,
+    work: FloorWork,
     wait: i32,
-    stop: tokio_util::sync::CancellationToken,
+    stop: CancellationToken,
 ) {
     let sqs = counted!(aws_sdk_sqs, &sdk, counter);
     let sts = counted!(aws_sdk_sts, &sdk, counter);
+    let iam = counted!(aws_sdk_iam, &sdk, counter);
     let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": "arn:aws:s3:::bench-creds/*"}]})
     .to_string();
@@ -601,17 +726,35 @@ async fn floor_responder(
         }
         let mut entries = Vec::new();
         for (i, m) in messages.into_iter().enumerate() {
-            let creds = sts
-                .assume_role()
-                .role_arn(&role_arn)
-                .role_session_name("bench-creds")
-                .policy(&policy)
-                .duration_seconds(3600)
-                .send()
-                .await
-                .unwrap();
-            assert!(creds.credentials.is_some());
-            sqs.send_message().queue_url(&replies).message_body(m.body.unwrap()).send().await.unwrap();
+            let body = m.body.unwrap_or_default();
+            match &work {
+                FloorWork::Credentials { role_arn, replies } => {
+                    let creds = sts
+                        .assume_role()
+                        .role_arn(role_arn)
+                        .role_session_name("bench-creds")
+                        .policy(&policy)
+                        .duration_seconds(3600)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(creds.credentials.is_some());
+                    sqs.send_message().queue_url(replies).message_body(body).send().await.unwrap();
+                }
+                FloorWork::Deny { role } => {
+                    let cutoff = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                    let deny = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*",
+                        "Resource": "*", "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff},
+                        "StringEquals": {"aws:SourceIdentity": [body]}}}]});
+                    iam.put_role_policy()
+                        .role_name(role)
+                        .policy_name(FLOOR_POLICY)
+                        .policy_document(deny.to_string())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
             entries.push(
                 DeleteMessageBatchRequestEntry::builder()
                     .id(i.to_string())
@@ -628,53 +771,366 @@ fn per_request(calls: &BTreeMap<String, u64>, m: usize) -> BTreeMap<String, f64>
     calls.iter().map(|(op, n)| (op.clone(), *n as f64 / m as f64)).collect()
 }
 
-fn percentile(v: &[Duration], p: usize) -> Duration {
-    if v.is_empty() {
-        return Duration::ZERO;
+/// The N grant requests through [`WORKERS`] access workers in this process (each its own clients,
+/// handler and consumer loop, counting into one counter), then the floor with as many loops.
+async fn four_workers(app: &TestApp, n: usize, sample: &Sample, problems: &mut Vec<String>) -> (Run, Run) {
+    let counter = ApiCallCounter::new();
+    let stop = CancellationToken::new();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let (settings, sdk, meter) = (app.settings.clone(), app.sdk.clone(), app.metrics.meter());
+            let (stop, counter) = (stop.clone(), counter.clone());
+            tokio::spawn(async move {
+                portcullis_worker::app::run_access_counted(settings, &sdk, &meter, stop, Some(counter)).await
+            })
+        })
+        .collect();
+    eventually(Duration::from_secs(30), "the workers poll their queue", || async {
+        let polls = counter.snapshot().get("SQS.ReceiveMessage").copied().unwrap_or(0);
+        (polls >= 2 * WORKERS as u64).then_some(())
+    })
+    .await;
+    let run = grant_requests(app, n, "bench-4w", &counter, problems).await;
+    stop.cancel();
+    for w in workers {
+        w.await.unwrap().unwrap();
     }
-    let mut v = v.to_vec();
-    v.sort();
-    v[((v.len() * p).div_ceil(100)).clamp(1, v.len()) - 1]
+    let floor = floor_grants(app, n, sample, WORKERS, problems).await;
+    (run, floor)
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+/// Revocation latencies, each from the directory event sent.
+#[derive(Debug, Default)]
+struct Revocations {
+    /// Until the broker role's revocation policy denies the user.
+    denied: Vec<Duration>,
+    /// Until a `credentials.request` is refused.
+    refused: Vec<Duration>,
+    /// The refusals' error codes.
+    refusal_codes: BTreeMap<String, usize>,
+    /// The floor: until the floor's deny statement is on the role.
+    floor_denied: Vec<Duration>,
 }
 
-fn unix_time() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+impl Revocations {
+    fn figures(&self) -> Value {
+        json!({
+            "event_to_deny_on_role": p50_p99_json(&self.denied),
+            "event_to_credentials_refused": p50_p99_json(&self.refused),
+            "refusal_codes": self.refusal_codes,
+            "floor_event_to_deny_on_role": p50_p99_json(&self.floor_denied),
+            "poll_interval_ms": ms(POLL),
+        })
+    }
 }
 
-fn write_json(figures: Value) -> std::path::PathBuf {
-    let dir = workspace_root().join("bench/results");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("access-{}.json", unix_time()));
-    std::fs::write(&path, serde_json::to_string_pretty(&figures).unwrap()).unwrap();
-    path.canonicalize().unwrap_or(path)
+/// `2k` users, each with a grant, offboarded one at a time: for the first `k`, the time until the
+/// deny is on the role (nothing else running); for the next `k`, until a credentials request is
+/// refused (requests sent one after the other, which load the emulator the deny is written to, so
+/// the two are measured apart). Then the floor for `k`.
+async fn revocation_latency(app: &TestApp, k: usize, problems: &mut Vec<String>) -> Revocations {
+    let iam = aws_sdk_iam::Client::new(&app.sdk);
+    let role = format!("{}-broker", app.names.prefix());
+    let mut out = Revocations::default();
+    for i in 0..2 * k {
+        let user = format!("bench-rev-{i:03}");
+        let token = app.token(&user, Some("platform"), &[]);
+        app.grant_bucket(&token, "bench-rev", 3600).await;
+        let started = Instant::now();
+        app.send_directory(Kind::UserOffboarded, json!({"user": user, "effective_at": chrono::Utc::now()})).await;
+        if i < k {
+            match wait_denied(&iam, &role, POLICY_NAME, &sts_name_for(&user), started).await {
+                Some(d) => out.denied.push(d),
+                None => problems.push(format!("revocation: no deny for {user} on {role} after {REVOKE_TIMEOUT:?}")),
+            }
+        } else {
+            match first_refusal(app, &token, started).await {
+                Ok((d, code)) => {
+                    out.refused.push(d);
+                    *out.refusal_codes.entry(code).or_default() += 1;
+                }
+                Err(e) => problems.push(format!("revocation of {user}: {e}")),
+            }
+        }
+    }
+
+    // The floor: a message received and one PutRolePolicy, observed the same way.
+    let sqs = app.sqs();
+    let requests = create_queue(&sqs, &format!("{}-bench-floor-revoke", app.names.prefix())).await;
+    let stop = CancellationToken::new();
+    let responder = tokio::spawn(floor_responder(
+        app.sdk.clone(),
+        ApiCallCounter::new(),
+        requests.clone(),
+        FloorWork::Deny { role: role.clone() },
+        i32::try_from(app.settings.worker.wait_seconds).unwrap(),
+        stop.clone(),
+    ));
+    for i in 0..k {
+        let name = format!("bench-floor-rev-{i:03}");
+        let started = Instant::now();
+        sqs.send_message().queue_url(&requests).message_body(&name).send().await.unwrap();
+        match wait_denied(&iam, &role, FLOOR_POLICY, &name, started).await {
+            Some(d) => out.floor_denied.push(d),
+            None => problems.push(format!("revocation floor: no deny for {name} after {REVOKE_TIMEOUT:?}")),
+        }
+    }
+    stop.cancel();
+    responder.await.unwrap();
+    out
 }
 
-/// The table: each figure beside its floor and the target.
-#[allow(clippy::too_many_arguments)]
-fn table(
+/// `credentials.request`s with `token`, one after the other, until one is refused: how long after
+/// `started`, and the refusal's code.
+async fn first_refusal(app: &TestApp, token: &str, started: Instant) -> Result<(Duration, String), String> {
+    while started.elapsed() < REVOKE_TIMEOUT {
+        let body = json!({"account": ACCOUNT});
+        match app.client.request(Kind::CredentialsRequest, body, Some(token), REPLY_TIMEOUT).await {
+            Ok(Reply { outcome: ReplyOutcome::Error { error }, .. }) => {
+                return Ok((started.elapsed(), error.code.as_str().to_owned()));
+            }
+            Ok(_) => continue,
+            Err(e) => return Err(format!("credentials.request: {e}")),
+        }
+    }
+    Err(format!("still issued credentials {REVOKE_TIMEOUT:?} after the event"))
+}
+
+/// Read `policy` on `role` every [`POLL`] until it denies `source_identity`: how long after `started`.
+async fn wait_denied(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    policy: &str,
+    source_identity: &str,
+    started: Instant,
+) -> Option<Duration> {
+    while started.elapsed() < REVOKE_TIMEOUT {
+        if let Ok(out) = iam.get_role_policy().role_name(role).policy_name(policy).send().await
+            && denies(&policy_document(&out.policy_document), source_identity)
+        {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    None
+}
+
+/// Whether a deny statement of `policy` names `source_identity`.
+fn denies(policy: &Value, source_identity: &str) -> bool {
+    policy["Statement"].as_array().into_iter().flatten().any(|s| {
+        s["Effect"] == "Deny"
+            && match &s["Condition"]["StringEquals"]["aws:SourceIdentity"] {
+                Value::String(u) => u == source_identity,
+                Value::Array(us) => us.iter().any(|u| u == source_identity),
+                _ => false,
+            }
+    })
+}
+
+/// The worker process's memory, in KiB.
+#[derive(Debug)]
+struct Memory {
+    /// Resident and peak resident after start-up, polling an empty queue.
+    idle_rss: u64,
+    idle_hwm: u64,
+    /// Peak resident once the load was through.
+    load_hwm: u64,
+    requests: usize,
+    wall: Duration,
+}
+
+impl Memory {
+    fn figures(&self) -> Value {
+        json!({
+            "process": "worker-under-test access (the shipped main), through the pass-through proxy",
+            "idle_vmrss_mib": mib(self.idle_rss),
+            "idle_vmhwm_mib": mib(self.idle_hwm),
+            "load_vmhwm_mib": mib(self.load_hwm),
+            "load_requests": self.requests,
+            "load_wall_seconds": self.wall.as_secs_f64(),
+        })
+    }
+}
+
+/// One worker process ([`Fleet`]): idle, then `n` grant requests from ten requesters.
+async fn worker_memory(n: usize, problems: &mut Vec<String>) -> Option<Memory> {
+    let exe = std::env::current_exe().unwrap().with_file_name("worker-under-test");
+    if !exe.exists() {
+        problems.push(format!(
+            "{} not found: `cargo build --release -p portcullis-tests --bins` builds it (make bench-access does)",
+            exe.display()
+        ));
+        return None;
+    }
+    let mut fleet = Fleet::start(&exe, &[]).await;
+    let worker = fleet.spawn();
+    // Idle: up, and a few empty polls later.
+    fleet.wait_polling(3).await;
+    let pid = fleet.pid(worker).unwrap();
+    let idle_rss = proc_status_kib(pid, "VmRSS").unwrap_or(0);
+    let idle_hwm = proc_status_kib(pid, "VmHWM").unwrap_or(0);
+
+    fleet.put_example_templates().await;
+    let envelopes = fleet.grant_requests("rss", n, 10);
+    let ids: BTreeSet<String> = envelopes.iter().map(|e| e.message_id.as_str().to_owned()).collect();
+    let replies = fleet.collect_replies();
+    let started = Instant::now();
+    fleet.send_all(&envelopes).await;
+    if !replies.wait_all(&ids, QUIET + Duration::from_millis(100) * u32::try_from(n).unwrap()).await {
+        problems.push(format!("memory run: {} of {n} answered", replies.answered(&ids)));
+    }
+    let load_hwm = proc_status_kib(fleet.pid(worker).unwrap(), "VmHWM").unwrap_or(0);
+    let tally = replies.finish(&ids).await;
+    if !tally.errors.is_empty() {
+        problems.push(format!("memory run: refused {:?}", tally.errors));
+    }
+    let wall = tally.last.map_or(started.elapsed(), |t| t.duration_since(started));
+    Some(Memory { idle_rss, idle_hwm, load_hwm, requests: n, wall })
+}
+
+/// Everything the table shows.
+#[derive(Debug)]
+struct Figures<'a> {
     requests: usize,
     credentials: usize,
     concurrency: usize,
     wait_seconds: u64,
-    profile: &str,
-    emulator: &str,
-    worker: &Run,
-    floor: &Run,
-    latency: &Option<Latency>,
-) -> String {
+    profile: &'a str,
+    emulator: &'a str,
+    worker: &'a Run,
+    floor: &'a Run,
+    latency: &'a Option<Latency>,
+    workers4: &'a Run,
+    floor4: &'a Run,
+    revocation: &'a Option<Revocations>,
+    memory: &'a Option<Memory>,
+}
+
+/// The target for worker memory under load (issue 17).
+const MEMORY_TARGET_MIB: f64 = 40.0;
+
+/// The table: each figure beside its floor and the target.
+fn table(f: &Figures) -> String {
+    let requests = f.requests;
     let mut out = String::new();
-    let mut row = |figure: &str, w: String, f: String, target: String, verdict: String| {
-        out.push_str(&format!("  {figure:<36} {w:>10} {f:>10}   {target:<28} {verdict}\n"));
+    let mut row = |figure: &str, w: String, fl: String, target: String, verdict: String| {
+        out.push_str(&format!("  {figure:<46} {w:>10} {fl:>10}   {target:<28} {verdict}\n"));
     };
     let yes_no = |ok: bool| if ok { "met".to_owned() } else { "MISSED".to_owned() };
     row("figure", "worker".into(), "floor".into(), "target (issue 17)".into(), "".into());
+    for (label, worker, floor) in [("1 worker", f.worker, f.floor), ("4 workers", f.workers4, f.floor4)] {
+        throughput_rows(&mut row, label, requests, worker, floor);
+    }
+    match f.latency {
+        Some(l) => {
+            let credentials = f.credentials;
+            let (w50, w99, f50, f99) = (
+                ms(percentile(&l.worker, 50)),
+                ms(percentile(&l.worker, 99)),
+                ms(percentile(&l.floor, 50)),
+                ms(percentile(&l.floor, 99)),
+            );
+            row(
+                &format!("credentials p50, ms ({credentials} req.)"),
+                format!("{w50:.0}"),
+                format!("{f50:.0}"),
+                "".into(),
+                "".into(),
+            );
+            row(
+                &format!("credentials p99, ms ({credentials} req.)"),
+                format!("{w99:.0}"),
+                format!("{f99:.0}"),
+                format!("<= 1.5 x floor = {:.0}", 1.5 * f99),
+                format!("{} ({:.2} x floor)", yes_no(w99 <= 1.5 * f99), w99 / f99),
+            );
+            let (wt, ft): (f64, f64) = (l.worker_calls.values().sum(), l.floor_calls.values().sum());
+            row("AWS calls per credentials.request", format!("{wt:.2}"), format!("{ft:.2}"), "".into(), "".into());
+            let ops: BTreeSet<&String> = l.worker_calls.keys().chain(l.floor_calls.keys()).collect();
+            for op in ops {
+                let get = |m: &BTreeMap<String, f64>| m.get(op).copied().unwrap_or(0.0);
+                row(
+                    &format!("  {op}"),
+                    format!("{:.2}", get(&l.worker_calls)),
+                    format!("{:.2}", get(&l.floor_calls)),
+                    "".into(),
+                    "".into(),
+                );
+            }
+        }
+        None => row("credentials latency", "skipped".into(), "".into(), "".into(), "".into()),
+    }
+    match f.revocation {
+        Some(r) => {
+            let n = r.denied.len();
+            for p in [50, 99] {
+                row(
+                    &format!("offboarded -> deny on role p{p}, ms ({n})"),
+                    format!("{:.0}", ms(percentile(&r.denied, p))),
+                    format!("{:.0}", ms(percentile(&r.floor_denied, p))),
+                    "(reported)".into(),
+                    "".into(),
+                );
+            }
+            for p in [50, 99] {
+                row(
+                    &format!("offboarded -> credentials refused p{p}, ms ({})", r.refused.len()),
+                    format!("{:.0}", ms(percentile(&r.refused, p))),
+                    "".into(),
+                    "(reported)".into(),
+                    format!("{:?}", r.refusal_codes),
+                );
+            }
+        }
+        None => row("revocation latency", "skipped".into(), "".into(), "".into(), "".into()),
+    }
+    match f.memory {
+        Some(m) => {
+            row(
+                "worker process RSS idle, MiB (VmRSS/VmHWM)",
+                format!("{:.1}/{:.1}", mib(m.idle_rss), mib(m.idle_hwm)),
+                "".into(),
+                "".into(),
+                "".into(),
+            );
+            row(
+                &format!("worker process peak RSS, {} req., MiB", m.requests),
+                format!("{:.1}", mib(m.load_hwm)),
+                "".into(),
+                format!("<= {MEMORY_TARGET_MIB:.0} MiB"),
+                yes_no(mib(m.load_hwm) <= MEMORY_TARGET_MIB),
+            );
+        }
+        None => row("worker process memory", "skipped".into(), "".into(), "".into(), "".into()),
+    }
+    let memory_note = f.memory.as_ref().map_or(String::new(), |m| {
+        format!(
+            "; memory: worker-under-test as its own process behind the pass-through proxy, {} grant.request at \
+             {:.1}/s",
+            m.requests,
+            m.requests as f64 / m.wall.as_secs_f64()
+        )
+    });
+    format!(
+        "access benchmark: {requests} grant.request through one access worker, then through {WORKERS} access \
+         workers (in-process consumers, one process) (concurrency {} each, wait {} s), {}, {} build; floor: the \
+         unavoidable calls only, same run ({WORKERS} loops beside {WORKERS} workers){memory_note}\n{out}",
+        f.concurrency, f.wait_seconds, f.emulator, f.profile
+    )
+}
+
+/// Throughput, calls per message and batch fill of one grant-request run beside its floor.
+fn throughput_rows(
+    row: &mut impl FnMut(&str, String, String, String, String),
+    label: &str,
+    requests: usize,
+    worker: &Run,
+    floor: &Run,
+) {
+    let yes_no = |ok: bool| if ok { "met".to_owned() } else { "MISSED".to_owned() };
     let (wr, fr) = (worker.per_second(), floor.per_second());
     row(
-        "grant.request per second",
+        &format!("grant.request per second, {label}"),
         format!("{wr:.1}"),
         format!("{fr:.1}"),
         format!(">= 0.9 x floor = {:.1}", 0.9 * fr),
@@ -682,7 +1138,7 @@ fn table(
     );
     let (wc, fc) = (worker.total_calls() as f64 / requests as f64, floor.total_calls() as f64 / requests as f64);
     row(
-        "AWS calls per grant.request",
+        &format!("AWS calls per grant.request, {label}"),
         format!("{wc:.2}"),
         format!("{fc:.2}"),
         format!("<= floor + 1 = {:.2}", fc + 1.0),
@@ -727,48 +1183,6 @@ fn table(
         worker.grants_found.to_string(),
         "".into(),
         format!("= {requests}"),
-        yes_no(worker.grants_found == requests),
+        format!("{} ({} repeated replies)", yes_no(worker.grants_found == requests), worker.repeated_replies),
     );
-    match latency {
-        Some(l) => {
-            let (w50, w99, f50, f99) = (
-                ms(percentile(&l.worker, 50)),
-                ms(percentile(&l.worker, 99)),
-                ms(percentile(&l.floor, 50)),
-                ms(percentile(&l.floor, 99)),
-            );
-            row(
-                &format!("credentials p50, ms ({credentials} req.)"),
-                format!("{w50:.0}"),
-                format!("{f50:.0}"),
-                "".into(),
-                "".into(),
-            );
-            row(
-                &format!("credentials p99, ms ({credentials} req.)"),
-                format!("{w99:.0}"),
-                format!("{f99:.0}"),
-                format!("<= 1.5 x floor = {:.0}", 1.5 * f99),
-                format!("{} ({:.2} x floor)", yes_no(w99 <= 1.5 * f99), w99 / f99),
-            );
-            let (wt, ft): (f64, f64) = (l.worker_calls.values().sum(), l.floor_calls.values().sum());
-            row("AWS calls per credentials.request", format!("{wt:.2}"), format!("{ft:.2}"), "".into(), "".into());
-            let ops: BTreeSet<&String> = l.worker_calls.keys().chain(l.floor_calls.keys()).collect();
-            for op in ops {
-                let get = |m: &BTreeMap<String, f64>| m.get(op).copied().unwrap_or(0.0);
-                row(
-                    &format!("  {op}"),
-                    format!("{:.2}", get(&l.worker_calls)),
-                    format!("{:.2}", get(&l.floor_calls)),
-                    "".into(),
-                    "".into(),
-                );
-            }
-        }
-        None => row("credentials latency", "skipped".into(), "".into(), "".into(), "".into()),
-    }
-    format!(
-        "access benchmark: {requests} grant.request through one access worker (concurrency {concurrency}, \
-         wait {wait_seconds} s), {emulator}, {profile} build; floor: the unavoidable calls only, same run\n{out}"
-    )
 }
