@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use futures::StreamExt;
 use portcullis_access::adapters::DynamoStore;
 use portcullis_access::ports::AccessStore;
@@ -480,18 +480,7 @@ async fn receive_replies(
         let messages = out.messages.unwrap_or_default();
         let now = Instant::now();
         if !messages.is_empty() {
-            let entries = messages
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(m.receipt_handle.clone().unwrap())
-                        .build()
-                        .unwrap()
-                })
-                .collect();
-            sqs.delete_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.unwrap();
+            crate::delete_received(&sqs, &url, &messages).await;
             let mut all = replies.lock().unwrap();
             for m in messages {
                 let body = m.body.unwrap_or_default();

@@ -258,6 +258,27 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// Delete received `messages` from the queue at `url` in one `DeleteMessageBatch` (at most ten, as
+/// one receive returns): the loops of the fleet and the benchmarks share it.
+pub async fn delete_received(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    messages: &[aws_sdk_sqs::types::Message],
+) -> aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchOutput {
+    let entries = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle.clone().unwrap())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    sqs.delete_message_batch().queue_url(url).set_entries(Some(entries)).send().await.unwrap()
+}
+
 /// A random stack prefix.
 pub fn random_prefix() -> String {
     format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])

@@ -403,18 +403,7 @@ async fn collect_replies(sqs: aws_sdk_sqs::Client, url: String, n: usize) -> (Ve
         let now = Instant::now();
         last = Some(now);
         last_new = now;
-        let entries = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle.clone().unwrap())
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        sqs.delete_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.unwrap();
+        delete_received(&sqs, &url, &messages).await;
         for body in messages.into_iter().filter_map(|m| m.body) {
             let reply: Value = serde_json::from_str(&body).unwrap_or_default();
             answered.insert(reply["in_reply_to"].as_str().unwrap_or_default().to_owned());
@@ -486,19 +475,7 @@ async fn floor_grants(app: &TestApp, n: usize, sample: &Sample, loops: usize, pr
                 .buffer_unordered(concurrency)
                 .collect::<Vec<()>>()
                 .await;
-            let entries = messages
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(m.receipt_handle.clone().unwrap())
-                        .build()
-                        .unwrap()
-                })
-                .collect();
-            let out =
-                floor_sqs.delete_message_batch().queue_url(&queue).set_entries(Some(entries)).send().await.unwrap();
+            let out = delete_received(&floor_sqs, &queue, &messages).await;
             assert!(out.failed.is_empty(), "DeleteMessageBatch failed entries: {:?}", out.failed);
             processed.fetch_add(messages.len(), Ordering::Relaxed);
         }
