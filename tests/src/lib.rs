@@ -576,7 +576,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with extra lines in the `[access]` table and extra TOML appended at the end.
 pub async fn spawn_app_with(access_lines: &str, extra_toml: &str) -> TestApp {
-    let stack = TestStack::deploy(access_lines, extra_toml).await;
+    spawn_app_on(TestStack::deploy(access_lines, extra_toml).await).await
+}
+
+/// Like [`spawn_app`], on a stack deployed already (with [`TestStack::deploy_with`]'s redrive count).
+pub async fn spawn_app_on(stack: TestStack) -> TestApp {
     let client = AccessClient::connect(aws_sdk_sqs::Client::new(&stack.sdk), &stack.names).await.unwrap();
     let mut app = TestApp {
         sdk: stack.sdk.clone(),
@@ -597,12 +601,7 @@ pub async fn spawn_app_with(access_lines: &str, extra_toml: &str) -> TestApp {
 /// Like [`spawn_app_with`], with the directory worker running too.
 pub async fn spawn_app_with_directory(access_lines: &str, extra_toml: &str) -> TestApp {
     let mut app = spawn_app_with(access_lines, extra_toml).await;
-    let (settings, sdk, meter, shutdown) =
-        (app.settings.clone(), app.sdk.clone(), app.metrics.meter(), app.directory_shutdown.clone());
-    app.directory =
-        Some(tokio::spawn(
-            async move { portcullis_worker::app::run_directory(settings, &sdk, &meter, shutdown).await },
-        ));
+    app.start_directory();
     app
 }
 
@@ -613,6 +612,16 @@ pub fn trusted_everything() -> String {
 }
 
 impl TestApp {
+    /// Start the directory worker.
+    pub fn start_directory(&mut self) {
+        let (settings, sdk, meter, shutdown) =
+            (self.settings.clone(), self.sdk.clone(), self.metrics.meter(), self.directory_shutdown.clone());
+        self.directory =
+            Some(tokio::spawn(
+                async move { portcullis_worker::app::run_directory(settings, &sdk, &meter, shutdown).await },
+            ));
+    }
+
     /// (Re)start the access worker.
     pub fn start_worker(&mut self) {
         self.start_worker_counted(None);
