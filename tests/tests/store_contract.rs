@@ -14,10 +14,13 @@ use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
 use portcullis_access::adapters::DynamoStore;
 use portcullis_access::failure::StoreError;
 use portcullis_access::fakes::MemoryStore;
-use portcullis_access::ports::{AccessStore, NewRecord, PublishedEvent, Recorded, RequestKey, RequestRecord};
+use portcullis_access::ports::{
+    AccessStore, DecidedOn, NewRecord, PublishedEvent, Recorded, RequestKey, RequestRecord,
+};
 use portcullis_domain::directory::{DirectoryChange, DirectoryRecord, ScheduledChange};
 use portcullis_domain::grant::{Grant, GrantApproval, GrantStatus, Revocation};
 use portcullis_domain::revocation::{SessionRevocation, cutoff_for};
+use portcullis_domain::template::StoredTemplate;
 use portcullis_domain::{AccountId, GrantId, MessageId, TemplateName};
 use portcullis_tests::TestStack;
 use serde_json::json;
@@ -67,6 +70,24 @@ fn grant(user: &str, account_id: &str, n: u32, created_at: DateTime<Utc>, ttl: i
     }
 }
 
+/// Decided on no directory record (the contract's users have none unless a case writes one).
+const NO_RECORD: DecidedOn = DecidedOn { directory_revision: None };
+
+/// Version `version` of a template called `name`.
+fn template(name: &str, version: u32) -> StoredTemplate {
+    serde_json::from_value(json!({
+        "name": name,
+        "description": "contract",
+        "parameters": [{"name": "bucketName", "description": "bucket", "pattern": "[a-z0-9-]{3,63}"}],
+        "statements": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::{{ bucketName }}/*"]}],
+        "max_ttl_seconds": 3600,
+        "version": version,
+        "created_by": "admin",
+        "created_at": "2026-12-03T00:00:00Z",
+    }))
+    .unwrap()
+}
+
 fn record<'a>(user: &'a str, id: &'a MessageId, reply: &str) -> NewRecord<'a> {
     NewRecord {
         key: RequestKey { user, message_id: id },
@@ -89,10 +110,13 @@ async fn grants_are_written_once_with_their_record(store: &dyn AccessStore) {
     let g = grant("c-once", ACCOUNT_A, 1, t, 3600);
     let id = g.request_message_id.clone();
     assert!(store.request_record(&RequestKey { user: "c-once", message_id: &id }).await.unwrap().is_none());
-    assert!(matches!(store.put_grant(&g, &record("c-once", &id, "first")).await.unwrap(), Recorded::Applied(())));
+    assert!(matches!(
+        store.put_grant(&g, NO_RECORD, &record("c-once", &id, "first")).await.unwrap(),
+        Recorded::Applied(())
+    ));
     let mut again = g.clone();
     again.expires_at = t + Duration::seconds(60);
-    match store.put_grant(&again, &record("c-once", &id, "second")).await.unwrap() {
+    match store.put_grant(&again, NO_RECORD, &record("c-once", &id, "second")).await.unwrap() {
         Recorded::Replayed(earlier) => {
             assert_eq!(earlier.reply, "first");
             assert_eq!(earlier.digest, "digest-of-first");
@@ -125,7 +149,7 @@ async fn live_grants_are_filtered_and_ordered(store: &dyn AccessStore) {
     let revoked = grant(user, ACCOUNT_A, 5, t - Duration::seconds(5), 3600);
     for g in [&newer, &old, &other_account, &expired, &revoked] {
         let id = g.request_message_id.clone();
-        store.put_grant(g, &record(user, &id, "ok")).await.unwrap();
+        store.put_grant(g, NO_RECORD, &record(user, &id, "ok")).await.unwrap();
     }
     let revocation = Revocation { at: t, by: "admin".into(), reason: "contract".into() };
     assert!(store.revoke_grant(&revoked, &revocation).await.unwrap());
@@ -163,7 +187,7 @@ async fn updates_are_conditional_and_the_approvals_list_follows(store: &dyn Acce
         denied: None,
     });
     let id = g.request_message_id.clone();
-    store.put_grant(&g, &record(user, &id, "pending")).await.unwrap();
+    store.put_grant(&g, NO_RECORD, &record(user, &id, "pending")).await.unwrap();
     let waiting = |gs: Vec<Grant>| gs.iter().any(|w| w.id == g.id);
     assert!(waiting(store.pending_approvals(t).await.unwrap()), "listed for approvers");
     let read = store.grant(user, &g.account, &g.id).await.unwrap().unwrap();
@@ -257,7 +281,71 @@ async fn scheduled_changes_come_due_in_order(store: &dyn AccessStore) {
     assert_eq!(mine, [&later, &future]);
 }
 
+/// A grant is written only while what it was decided on holds: the requester's directory record
+/// at the revision read (or still absent) and its template at the version used, not deleted.
+/// Otherwise `Stale`, and nothing is written; a request recorded already replays all the same.
+async fn grants_are_written_only_on_what_they_were_decided_on(store: &dyn AccessStore) {
+    let t = now();
+    let user = "c-decided";
+    let name = TemplateName::parse("cDecided").unwrap();
+    let admin_id = message_id("m-c-decided-put-1");
+    let admin = |id| NewRecord { key: RequestKey { user: "admin", message_id: id }, ..record("admin", id, "put") };
+    store.put_template(&template("cDecided", 1), None, &admin(&admin_id)).await.unwrap();
+    let mut g = grant(user, ACCOUNT_A, 1, t, 3600);
+    g.template = name.clone();
+    let written = |g: Grant| async move { store.grant(user, &g.account, &g.id).await.unwrap().is_some() };
+    let is_stale = |r: Result<Recorded<()>, StoreError>| matches!(r, Err(StoreError::Stale(_)));
+
+    // The directory wrote a record after the decision read none.
+    let mut r = DirectoryRecord::new(user);
+    r.apply(&DirectoryChange::TeamChanged { from: "payments".into(), to: "search".into(), effective_at: t }, t);
+    store.put_directory_record(&r, None).await.unwrap();
+    let id = g.request_message_id.clone();
+    assert!(is_stale(store.put_grant(&g, NO_RECORD, &record(user, &id, "stale")).await), "a record appeared");
+    assert!(!written(g.clone()).await, "nothing written");
+    assert!(store.request_record(&RequestKey { user, message_id: &id }).await.unwrap().is_none(), "nor recorded");
+    let (_, revision) = store.directory_record(user).await.unwrap().unwrap();
+    let stale_revision = DecidedOn { directory_revision: Some(revision + 1) };
+    assert!(is_stale(store.put_grant(&g, stale_revision, &record(user, &id, "stale")).await), "another revision");
+    let current = DecidedOn { directory_revision: Some(revision) };
+    assert!(matches!(store.put_grant(&g, current, &record(user, &id, "ok")).await.unwrap(), Recorded::Applied(())));
+    assert!(written(g.clone()).await);
+    // Recorded already: replayed, whatever changed since.
+    assert!(matches!(
+        store.put_grant(&g, NO_RECORD, &record(user, &id, "again")).await.unwrap(),
+        Recorded::Replayed(_)
+    ));
+
+    // The template moved on to version 2: a grant decided on version 1 is stale.
+    let put_2 = message_id("m-c-decided-put-2");
+    store.put_template(&template("cDecided", 2), Some(1), &admin(&put_2)).await.unwrap();
+    let mut old_version = grant(user, ACCOUNT_A, 2, t, 3600);
+    old_version.template = name.clone();
+    let id = old_version.request_message_id.clone();
+    assert!(is_stale(store.put_grant(&old_version, current, &record(user, &id, "v1")).await), "version 1 is old");
+    let mut latest = old_version.clone();
+    latest.template_version = 2;
+    assert!(matches!(
+        store.put_grant(&latest, current, &record(user, &id, "v2")).await.unwrap(),
+        Recorded::Applied(())
+    ));
+
+    // Deleted: no grant from it.
+    let delete = message_id("m-c-decided-delete");
+    store.delete_template(&name, &admin(&delete)).await.unwrap();
+    let mut after = grant(user, ACCOUNT_A, 3, t, 3600);
+    after.template = name;
+    after.template_version = 2;
+    let id = after.request_message_id.clone();
+    assert!(is_stale(store.put_grant(&after, current, &record(user, &id, "deleted")).await), "deleted");
+    assert!(!written(after).await);
+}
+
 async fn contract(store: &dyn AccessStore) {
+    let setup = message_id("m-c-template");
+    let put = NewRecord { key: RequestKey { user: "admin", message_id: &setup }, ..record("admin", &setup, "put") };
+    store.put_template(&template("bucketRead", 1), None, &put).await.unwrap();
+    grants_are_written_only_on_what_they_were_decided_on(store).await;
     grants_are_written_once_with_their_record(store).await;
     live_grants_are_filtered_and_ordered(store).await;
     updates_are_conditional_and_the_approvals_list_follows(store).await;

@@ -16,6 +16,10 @@ pub enum StoreError {
     /// A concurrent update won a conditional write; retry at once.
     #[error("concurrent update of {0}; retry")]
     Conflict(String),
+    /// What a write was decided on changed since it was read (a condition of the write): read it
+    /// again and decide again.
+    #[error("{0} changed since it was read")]
+    Stale(String),
     /// The store refused the request itself (for example a key over its size limit): retrying
     /// cannot help.
     #[error("the store refused the request: {0}")]
@@ -31,6 +35,9 @@ pub enum StoreError {
 pub enum Failure {
     Refused(RequestError),
     Retry(String),
+    /// What the request was decided on changed before it was written: serve it again with fresh
+    /// reads (the handler does at once; otherwise it is a retry).
+    Stale(String),
 }
 
 impl From<RequestError> for Failure {
@@ -72,6 +79,7 @@ impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) | StoreError::Conflict(_) => Failure::Retry(e.to_string()),
+            StoreError::Stale(_) => Failure::Stale(e.to_string()),
             StoreError::Denied(_) => Failure::Refused(worker_denied(&e.to_string())),
             StoreError::Invalid(_) => Failure::Refused(RequestError::new(
                 ErrorCode::BadRequest,

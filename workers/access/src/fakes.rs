@@ -17,9 +17,9 @@ use portcullis_domain::{AccountId, GrantId, MessageId, QueueUrl, TemplateName};
 use portcullis_runtime::clock::Clock;
 
 use crate::ports::{
-    AccessStore, AssumeRequest, AuditError, AuditSink, BrokerError, CredentialBroker, FailureKind, IdentityError,
-    IdentityVerifier, IssuedCredentials, NewRecord, PublishedEvent, Recorded, ReplyError, ReplySink, RequestKey,
-    RequestRecord, RevokerError, SessionRevoker, StoreError, TemplateIndex,
+    AccessStore, AssumeRequest, AuditError, AuditSink, BrokerError, CredentialBroker, DecidedOn, FailureKind,
+    IdentityError, IdentityVerifier, IssuedCredentials, NewRecord, PublishedEvent, Recorded, ReplyError, ReplySink,
+    RequestKey, RequestRecord, RevokerError, SessionRevoker, StoreError, TemplateIndex,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -46,12 +46,18 @@ pub struct MemoryStore {
     fail_next: Mutex<Vec<StoreError>>,
     fail_writes_next: Mutex<Vec<StoreError>>,
     template_version_reads: std::sync::atomic::AtomicUsize,
+    directory_reads: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
     /// How many times a template version was read.
     pub fn template_version_reads(&self) -> usize {
         self.template_version_reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many times a directory record was read.
+    pub fn directory_reads(&self) -> usize {
+        self.directory_reads.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Make the next calls fail with these errors, in order.
@@ -162,12 +168,24 @@ impl AccessStore for MemoryStore {
         Ok(lock(&self.state).grants.get(&(user.to_owned(), account.clone(), id.clone())).cloned())
     }
 
-    async fn put_grant(&self, grant: &Grant, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError> {
+    async fn put_grant(
+        &self,
+        grant: &Grant,
+        decided_on: DecidedOn,
+        record: &NewRecord<'_>,
+    ) -> Result<Recorded<()>, StoreError> {
         self.injected_write()?;
         let mut state = lock(&self.state);
         let key = (grant.user.clone(), grant.account.clone(), grant.id.clone());
         if let Some(earlier) = Self::earlier(&state, record) {
             return Ok(Recorded::Replayed(earlier));
+        }
+        if state.directory.get(&grant.user).map(|(_, rev)| *rev) != decided_on.directory_revision {
+            return Err(StoreError::Stale("the requester's directory record".into()));
+        }
+        let index = state.index.get(&grant.template).map(|(i, _)| *i);
+        if index != Some(TemplateIndex { latest_version: grant.template_version, deleted: false }) {
+            return Err(StoreError::Stale("the template's index".into()));
         }
         if state.grants.contains_key(&key) {
             return Err(StoreError::Conflict(grant.id.to_string()));
@@ -268,6 +286,7 @@ impl AccessStore for MemoryStore {
 
     async fn directory_record(&self, user: &str) -> Result<Option<(DirectoryRecord, u64)>, StoreError> {
         self.injected()?;
+        self.directory_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(lock(&self.state).directory.get(user).cloned())
     }
 

@@ -238,8 +238,10 @@ impl Front {
         }
         let (text, refusal) = match result {
             Ok(text) => (Ok(text), None),
-            Err(Failure::Retry(reason)) if !attempt.is_last => return Outcome::retry(kind, reason),
-            Err(Failure::Retry(reason)) => {
+            Err(Failure::Retry(reason) | Failure::Stale(reason)) if !attempt.is_last => {
+                return Outcome::retry(kind, reason);
+            }
+            Err(Failure::Retry(reason) | Failure::Stale(reason)) => {
                 warn!(reason = %reason, "last delivery failed; answering unavailable");
                 let err = RequestError::new(
                     ErrorCode::Unavailable,
@@ -255,7 +257,7 @@ impl Front {
         let text = match text {
             Ok(text) => text,
             Err(Failure::Refused(e)) => return Outcome::rejected(kind, e.code, e.message),
-            Err(Failure::Retry(reason)) => return Outcome::retry(kind, reason),
+            Err(Failure::Retry(reason) | Failure::Stale(reason)) => return Outcome::retry(kind, reason),
         };
         if let Some(to) = &answer.reply_to {
             match self.replies.send(to, answer.in_reply_to.as_ref(), &text).await {

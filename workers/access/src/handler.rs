@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_domain::audit::{self, Actor};
+use portcullis_domain::directory::DirectoryRecord;
 use portcullis_domain::identity::{Identity, sanitize_display_name};
 use portcullis_domain::messages::QueueRole;
 use portcullis_domain::template::{CompiledTemplate, StoredTemplate};
@@ -37,6 +38,32 @@ use crate::revoke::Revoker;
 /// Most compiled templates kept in memory.
 const TEMPLATE_CACHE_SIZE: usize = 512;
 
+/// Most requesters whose directory record is kept in memory for their next grant request.
+const DECIDED_ON_CACHE_SIZE: usize = 4096;
+
+/// What a `grant.request` is decided on, besides its body: the requester's directory record and
+/// revision, and the template's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GrantReads {
+    /// The directory record's revision (`None`: there is none).
+    pub directory_revision: Option<u64>,
+    /// `None`: there is no such template.
+    pub template_index: Option<TemplateIndex>,
+    /// Kept from an earlier grant request rather than read for this one: a refusal decided on them
+    /// is [`Failure::Stale`] (decide again on fresh reads), never final.
+    pub kept: bool,
+}
+
+/// Directory records and template indexes read for grant requests, kept to decide the next grant
+/// request of the same requester or template without reading them again. Safe because the grant's
+/// write checks they still hold ([`crate::ports::DecidedOn`]); when they do not, or a decision made
+/// on them is a refusal, the request is served again on fresh reads.
+#[derive(Debug, Default)]
+struct DecidedOnCache {
+    directory: HashMap<String, Option<(DirectoryRecord, u64)>>,
+    templates: HashMap<TemplateName, TemplateIndex>,
+}
+
 /// What a use case knows about the request it serves.
 #[derive(Debug)]
 pub(crate) struct Ctx<'a> {
@@ -47,9 +74,8 @@ pub(crate) struct Ctx<'a> {
     pub digest: String,
     pub answer: &'a Answer,
     pub now: DateTime<Utc>,
-    /// The index of the template a `grant.request` names, read with the requester's directory
-    /// record (`None`: not read; `Some(None)`: there is no such template).
-    pub template_index: Option<Option<TemplateIndex>>,
+    /// What a `grant.request` is decided on (`None` for other kinds).
+    pub grant_reads: Option<GrantReads>,
 }
 
 impl Ctx<'_> {
@@ -75,6 +101,7 @@ pub struct AccessHandler {
     templates: Mutex<HashMap<(TemplateName, u32), Arc<CompiledTemplate>>>,
     /// Stored template versions read so far (immutable: a put makes a new version).
     stored_templates: Mutex<HashMap<(TemplateName, u32), StoredTemplate>>,
+    decided_on: Mutex<DecidedOnCache>,
     /// `posture.status`: where evidence is read, and who may read it (none: refused).
     pub(crate) posture: Option<crate::posture_status::PostureReading>,
 }
@@ -91,6 +118,7 @@ impl AccessHandler {
             front,
             templates: Mutex::new(HashMap::new()),
             stored_templates: Mutex::new(HashMap::new()),
+            decided_on: Mutex::new(DecidedOnCache::default()),
             posture: None,
         }
     }
@@ -109,13 +137,15 @@ impl AccessHandler {
     /// Step 2: the verified requester (from the ID token, or from a trusted producer acting for
     /// them), as the directory lets them act.
     /// With `template` (a `grant.request`'s), that template's index too, read with the directory
-    /// record in one round trip.
+    /// record in one round trip; with `cached`, both as kept from an earlier grant request when
+    /// they were (the second value says whether they were).
     async fn authenticate(
         &self,
         admitted: &Admitted,
         now: DateTime<Utc>,
         template: Option<&TemplateName>,
-    ) -> Result<(Identity, Option<Option<TemplateIndex>>), Failure> {
+        cached: bool,
+    ) -> Result<(Identity, Option<GrantReads>, bool), Failure> {
         let envelope = &admitted.envelope;
         let identity = match (&envelope.on_behalf_of, &admitted.producer) {
             (Some(person), Some(producer)) => {
@@ -149,22 +179,106 @@ impl AccessHandler {
         if identity.user.is_empty() || identity.user.len() > 256 || identity.user.chars().any(char::is_control) {
             return Err(RequestError::new(ErrorCode::Unauthenticated, "the user is not a usable name").into());
         }
-        let (record, index) = match template {
-            Some(name) => {
+        let kept = match template {
+            Some(name) if cached => self.kept_reads(&identity.user, name),
+            _ => None,
+        };
+        let used_cache = kept.is_some();
+        let (record, reads) = match (template, kept) {
+            (_, Some((record, index))) => (record, Some(Some(index))),
+            (Some(name), None) => {
                 let (record, index) =
                     self.ports.store.directory_record_and_template_index(&identity.user, name).await?;
+                self.keep_reads(&identity.user, name, &record, index);
                 (record, Some(index))
             }
-            None => (self.ports.store.directory_record(&identity.user).await?, None),
+            (None, None) => (self.ports.store.directory_record(&identity.user).await?, None),
         };
+        let grant_reads = reads.map(|template_index| GrantReads {
+            directory_revision: record.as_ref().map(|(_, revision)| *revision),
+            template_index,
+            kept: used_cache,
+        });
         match record {
-            Some((record, _)) => Ok((record.check(&identity)?, index)),
-            None => Ok((identity, index)),
+            Some((record, _)) => match record.check(&identity) {
+                Ok(identity) => Ok((identity, grant_reads, used_cache)),
+                Err(refusal) if used_cache => {
+                    Err(Failure::Stale(format!("refused on a kept record ({})", refusal.code)))
+                }
+                Err(refusal) => Err(refusal.into()),
+            },
+            None => Ok((identity, grant_reads, used_cache)),
         }
     }
 
+    /// The directory record of `user` and the index of `template` as kept from earlier grant
+    /// requests, when both are.
+    fn kept_reads(
+        &self,
+        user: &str,
+        template: &TemplateName,
+    ) -> Option<(Option<(DirectoryRecord, u64)>, TemplateIndex)> {
+        let cache = self.decided_on.lock().ok()?;
+        Some((cache.directory.get(user)?.clone(), *cache.templates.get(template)?))
+    }
+
+    /// Keep what a grant request read (a missing template is not kept: it is read again).
+    fn keep_reads(
+        &self,
+        user: &str,
+        template: &TemplateName,
+        record: &Option<(DirectoryRecord, u64)>,
+        index: Option<TemplateIndex>,
+    ) {
+        let Ok(mut cache) = self.decided_on.lock() else { return };
+        if cache.directory.len() >= DECIDED_ON_CACHE_SIZE {
+            cache.directory.clear();
+        }
+        if cache.templates.len() >= TEMPLATE_CACHE_SIZE {
+            cache.templates.clear();
+        }
+        cache.directory.insert(user.to_owned(), record.clone());
+        match index {
+            Some(index) => cache.templates.insert(template.clone(), index),
+            None => cache.templates.remove(template),
+        };
+    }
+
     /// Steps 2 and 3: the requester (when authenticated) and the reply text for an admitted request.
+    /// A grant request is first decided on the reads kept from earlier ones; when they no longer
+    /// hold, or the decision is a refusal, it is served again on fresh reads (nothing was written:
+    /// the write checks them, and a refusal on them is decided before any write).
     async fn serve(&self, admitted: &Admitted, now: DateTime<Utc>) -> (Option<Identity>, Result<String, Failure>) {
+        let (who, result, used_cache) = self.serve_with(admitted, now, true).await;
+        let (who, result) = match result {
+            Err(Failure::Stale(why)) if used_cache => {
+                info!(reason = %why, "decided on kept reads that no longer hold; deciding again on fresh ones");
+                let (who, result, _) = self.serve_with(admitted, now, false).await;
+                (who, result)
+            }
+            result => (who, result),
+        };
+        if let (Some(who), Err(Failure::Refused(err))) = (&who, &result) {
+            info!(user = %who.user, code = %err.code, "request refused");
+        }
+        // Stale on fresh reads: something changed meanwhile; a retry decides again.
+        (
+            who,
+            result.map_err(|e| match e {
+                Failure::Stale(why) => Failure::Retry(why),
+                e => e,
+            }),
+        )
+    }
+
+    /// [`Self::serve`] once, on kept reads (`cached`) or fresh ones; the third value says whether
+    /// kept reads were used.
+    async fn serve_with(
+        &self,
+        admitted: &Admitted,
+        now: DateTime<Utc>,
+        cached: bool,
+    ) -> (Option<Identity>, Result<String, Failure>, bool) {
         // Parsed first (it is pure) so that a grant request's template is read with the directory
         // record; a parse error is still only reported to an authenticated requester.
         let parsed = portcullis_domain::messages::Request::parse(admitted.kind, admitted.envelope.body.clone());
@@ -172,13 +286,16 @@ impl AccessHandler {
             Ok(portcullis_domain::messages::Request::GrantRequest(r)) => Some(&r.template),
             _ => None,
         };
-        let (who, template_index) = match self.authenticate(admitted, now, template).await {
+        let (who, grant_reads, used_cache) = match self.authenticate(admitted, now, template, cached).await {
             Ok(found) => found,
-            Err(e) => return (None, Err(e)),
+            Err(e) => {
+                let kept = matches!(e, Failure::Stale(_));
+                return (None, Err(e), kept);
+            }
         };
         let request = match parsed {
             Ok(r) => r,
-            Err(e) => return (Some(who), Err(e.into())),
+            Err(e) => return (Some(who), Err(e.into()), used_cache),
         };
         // The reply queue must be the requester's own (bound to the token's `sub`), or nothing is
         // sent. A trusted producer acting for someone answers on its own queue.
@@ -186,7 +303,7 @@ impl AccessHandler {
             && who.via.is_none()
             && let Err(e) = self.config.reply_policy.check_owner(to, &who.subject)
         {
-            return (Some(who), Err(e.into()));
+            return (Some(who), Err(e.into()), used_cache);
         }
         let ctx = Ctx {
             who: &who,
@@ -194,13 +311,10 @@ impl AccessHandler {
             digest: admitted.envelope.digest(),
             answer: &admitted.answer,
             now,
-            template_index,
+            grant_reads,
         };
         let result = self.apply(request, &ctx).await;
-        if let Err(Failure::Refused(err)) = &result {
-            info!(user = %who.user, code = %err.code, "request refused");
-        }
-        (Some(who), result)
+        (Some(who), result, used_cache)
     }
 
     /// A template version read before, if it is still cached.

@@ -85,6 +85,15 @@ pub struct TemplateIndex {
     pub deleted: bool,
 }
 
+/// What a new grant was decided on, checked again by the write that stores it: the requester's
+/// directory record still at `directory_revision` (`None`: there was none), and the grant's template
+/// still at the grant's version and not deleted. So a decision made on a cached read stands only if
+/// the read is still true when the grant is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecidedOn {
+    pub directory_revision: Option<u64>,
+}
+
 /// Templates, grants and request records.
 #[async_trait]
 pub trait AccessStore: Send + Sync + Debug + 'static {
@@ -120,8 +129,14 @@ pub trait AccessStore: Send + Sync + Debug + 'static {
     /// One grant, live or not, if it is still stored.
     async fn grant(&self, user: &str, account: &AccountId, id: &GrantId) -> Result<Option<Grant>, StoreError>;
 
-    /// Write a new grant with its record.
-    async fn put_grant(&self, grant: &Grant, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError>;
+    /// Write a new grant with its record, when what it was decided on still holds (`Stale`
+    /// otherwise, and nothing is written).
+    async fn put_grant(
+        &self,
+        grant: &Grant,
+        decided_on: DecidedOn,
+        record: &NewRecord<'_>,
+    ) -> Result<Recorded<()>, StoreError>;
 
     /// The user's grants live at `now`, for one account or all, oldest first.
     async fn live_grants(

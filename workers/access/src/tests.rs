@@ -1104,6 +1104,62 @@ async fn a_stale_token_is_refused_and_admin_rights_follow_the_directory() {
     assert_eq!(code, ErrorCode::Forbidden);
 }
 
+/// A requester's next grant request is decided on the directory record and template index kept
+/// from their last one, without reading them; the grant's write checks they still hold. When the
+/// directory or the template moved meanwhile, the request is decided again on fresh reads: an
+/// offboarding, a team change after the token, a deleted template or a new version all take
+/// effect at once, with nothing written on the stale decision.
+#[tokio::test]
+async fn kept_reads_decide_a_grant_only_while_they_still_hold() {
+    use portcullis_domain::directory::{DirectoryChange, DirectoryRecord};
+    let h = harness();
+    h.put_bucket_read().await;
+    h.ok(Kind::GrantRequest, grant_body("first", 600), &alice()).await;
+    let reads = h.store.directory_reads();
+    h.ok(Kind::GrantRequest, grant_body("second", 600), &alice()).await;
+    assert_eq!(h.store.directory_reads(), reads, "the second request reads no directory record");
+    assert_eq!(h.store.grants().len(), 2);
+
+    // A new template version: the grant uses it (the kept index is refreshed by the retry).
+    let mut v2 = bucket_read();
+    v2["description"] = json!("version 2");
+    h.ok(Kind::TemplatePut, json!({"template": v2}), &admin()).await;
+    let reply = h.ok(Kind::GrantRequest, grant_body("third", 600), &alice()).await;
+    assert_eq!(reply["grant"]["template_version"], 2, "{reply}");
+    assert!(h.store.directory_reads() > reads, "decided again on fresh reads");
+
+    // The directory moved alice to another team after her token was issued: refused at once.
+    let issued = h.clock.now();
+    let token = FakeVerifier::token_issued("alice", Some("payments"), &["engineers"], issued);
+    h.ok(Kind::GrantRequest, grant_body("fourth", 600), &token).await;
+    h.clock.advance(chrono::Duration::minutes(1));
+    let mut record = DirectoryRecord::new("alice");
+    let now = h.clock.now();
+    record
+        .apply(&DirectoryChange::TeamChanged { from: "payments".into(), to: "growth".into(), effective_at: now }, now);
+    h.store.put_directory_record(&record, None).await.unwrap();
+    assert_eq!(h.refused(Kind::GrantRequest, grant_body("fifth", 600), &token).await.0, ErrorCode::TokenStale);
+
+    // Offboarded while her record was kept (a token for the new team is accepted first, which
+    // keeps that record): refused at once.
+    let growth = FakeVerifier::token("alice", Some("growth"), &["engineers"]);
+    h.ok(Kind::GrantRequest, grant_body("sixth", 600), &growth).await;
+    let (mut current, revision) = h.store.directory_record("alice").await.unwrap().unwrap();
+    current.apply(&DirectoryChange::Offboarded { effective_at: h.clock.now() }, h.clock.now());
+    h.store.put_directory_record(&current, Some(revision)).await.unwrap();
+    assert_eq!(h.refused(Kind::GrantRequest, grant_body("seventh", 600), &growth).await.0, ErrorCode::TokenStale);
+
+    // Bob's kept template index says bucketRead exists; it was deleted since.
+    let bob = FakeVerifier::token("bob", Some("payments"), &["engineers"]);
+    h.ok(Kind::GrantRequest, grant_body("bob-1", 600), &bob).await;
+    h.ok(Kind::TemplateDelete, json!({"name": "bucketRead"}), &admin()).await;
+    assert_eq!(h.refused(Kind::GrantRequest, grant_body("bob-2", 600), &bob).await.0, ErrorCode::TemplateNotFound);
+    let users: Vec<(String, String)> =
+        h.store.grants().iter().map(|g| (g.user.clone(), g.params["bucketName"].clone())).collect();
+    assert_eq!(users.len(), 6, "nothing written on a stale decision: {users:?}");
+    assert!(!users.iter().any(|(_, b)| ["fifth", "seventh", "bob-2"].contains(&b.as_str())), "{users:?}");
+}
+
 fn producer(kinds: &[&str], on_behalf: bool) -> Producer {
     Producer {
         name: "slack-bot".into(),

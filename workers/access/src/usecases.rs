@@ -23,7 +23,8 @@ use zeroize::Zeroizing;
 use crate::front::Failure;
 use crate::handler::{AccessHandler, BrokeredAccount, Ctx};
 use crate::ports::{
-    AssumeRequest, BrokerError, NewRecord, PublishedEvent, Recorded, RequestRecord, StoreError, TemplateIndex,
+    AssumeRequest, BrokerError, DecidedOn, NewRecord, PublishedEvent, Recorded, RequestRecord, StoreError,
+    TemplateIndex,
 };
 
 /// Longest `reason`, in characters.
@@ -275,6 +276,9 @@ impl AccessHandler {
         // for it before refusing.
         let grant = match self.new_grant(r, ctx).await {
             Ok(grant) => grant,
+            Err(Failure::Refused(refusal)) if ctx.grant_reads.is_some_and(|r| r.kept) => {
+                return Err(Failure::Stale(format!("refused on kept reads ({})", refusal.code)));
+            }
             Err(Failure::Refused(refusal)) => {
                 return match self.recorded_reply(ctx).await? {
                     Some(reply) => Ok(reply),
@@ -285,7 +289,14 @@ impl AccessHandler {
         };
         let reply = ctx.answer.ok_text(&GrantRequestResult { grant: grant.clone() })?;
         let events = self.grant_request_events(&grant, ctx)?;
-        match self.ports.store.put_grant(&grant, &self.new_record_with_events(ctx, &reply, events.clone())?).await? {
+        let decided_on = match ctx.grant_reads {
+            Some(reads) => DecidedOn { directory_revision: reads.directory_revision },
+            None => DecidedOn {
+                directory_revision: self.ports.store.directory_record(&ctx.who.user).await?.map(|(_, r)| r),
+            },
+        };
+        let record = self.new_record_with_events(ctx, &reply, events.clone())?;
+        match self.ports.store.put_grant(&grant, decided_on, &record).await? {
             Recorded::Applied(()) => {
                 self.metrics.grant_created(&grant);
                 info!(grant = %grant.id, user = %grant.user, template = %grant.template, account = %grant.account,
@@ -300,8 +311,8 @@ impl AccessHandler {
 
     /// The grant `r` asks for (not stored yet), or why it is refused.
     async fn new_grant(&self, r: GrantRequest, ctx: &Ctx<'_>) -> Result<Grant, Failure> {
-        let stored = match ctx.template_index {
-            Some(index) => self.load_template_at(&r.template, None, index).await?,
+        let stored = match ctx.grant_reads {
+            Some(reads) => self.load_template_at(&r.template, None, reads.template_index).await?,
             None => self.load_template(&r.template, None).await?,
         };
         self.account(&r.account)?;

@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
 use chrono::{DateTime, Utc};
 use portcullis_domain::directory::{DirectoryRecord, ScheduledChange};
 use portcullis_domain::grant::{Grant, Revocation};
@@ -25,7 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ports::{
-    AccessStore, NewRecord, PublishedEvent, Recorded, RequestKey, RequestRecord, StoreError, TemplateIndex,
+    AccessStore, DecidedOn, NewRecord, PublishedEvent, Recorded, RequestKey, RequestRecord, StoreError, TemplateIndex,
 };
 
 /// The DynamoDB adapter.
@@ -274,13 +276,60 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// Checks that what a new grant was decided on still holds: the directory item at its revision
+    /// (or absent), the template index at the grant's version and not deleted.
+    fn decided_on_checks(
+        &self,
+        grant: &Grant,
+        decided_on: DecidedOn,
+    ) -> Result<Vec<(TransactWriteItem, &'static str)>, StoreError> {
+        let directory = Key::directory(&grant.user);
+        let mut check =
+            ConditionCheck::builder().table_name(&self.table).key("pk", s(&directory.pk)).key("sk", s(&directory.sk));
+        check = match decided_on.directory_revision {
+            Some(rev) => check.condition_expression("rev = :rev").expression_attribute_values(":rev", n(rev)),
+            None => check.condition_expression("attribute_not_exists(pk)"),
+        };
+        let index = Key::template_index(&grant.template);
+        let template = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(&index.pk))
+            .key("sk", s(&index.sk))
+            .condition_expression("latest_version = :v AND (attribute_not_exists(deleted) OR deleted = :no)")
+            .expression_attribute_values(":v", n(grant.template_version))
+            .expression_attribute_values(":no", AttributeValue::Bool(false));
+        Ok(vec![
+            (
+                TransactWriteItem::builder().condition_check(check.build().map_err(build_err(&directory.pk))?).build(),
+                "the requester's directory record",
+            ),
+            (
+                TransactWriteItem::builder().condition_check(template.build().map_err(build_err(&index.pk))?).build(),
+                "the template's index",
+            ),
+        ])
+    }
+
     /// Run `items` and write the record in one transaction. When the record existed, nothing is
     /// written and the earlier record is returned; when another condition fails, `Conflict`.
     async fn transact_recorded(
         &self,
-        mut items: Vec<TransactWriteItem>,
+        items: Vec<TransactWriteItem>,
         record: &NewRecord<'_>,
     ) -> Result<Recorded<()>, StoreError> {
+        self.transact_checked(Vec::new(), items, record).await
+    }
+
+    /// [`Self::transact_recorded`] after `checks` (condition checks of what the write was decided
+    /// on): when one of them fails, `Stale`.
+    async fn transact_checked(
+        &self,
+        checks: Vec<(TransactWriteItem, &'static str)>,
+        items: Vec<TransactWriteItem>,
+        record: &NewRecord<'_>,
+    ) -> Result<Recorded<()>, StoreError> {
+        let (checks, checked): (Vec<_>, Vec<_>) = checks.into_iter().unzip();
+        let mut items: Vec<TransactWriteItem> = checks.into_iter().chain(items).collect();
         items.push(self.record_put(record)?);
         let record_index = items.len() - 1;
         let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
@@ -302,7 +351,10 @@ impl DynamoStore {
             };
         }
         match (0..record_index).find(|i| failed(*i)) {
-            Some(i) => Err(StoreError::Conflict(format!("transaction item {i}"))),
+            Some(i) => Err(match checked.get(i) {
+                Some(what) => StoreError::Stale((*what).to_owned()),
+                None => StoreError::Conflict(format!("transaction item {i}")),
+            }),
             None => Err(store_error("TransactWriteItems", &err)),
         }
     }
@@ -401,7 +453,12 @@ impl AccessStore for DynamoStore {
         self.get(&Key::grant(user, account, id)).await?.map(|item| decode_grant(&item)).transpose()
     }
 
-    async fn put_grant(&self, grant: &Grant, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError> {
+    async fn put_grant(
+        &self,
+        grant: &Grant,
+        decided_on: DecidedOn,
+        record: &NewRecord<'_>,
+    ) -> Result<Recorded<()>, StoreError> {
         let key = Key::grant(&grant.user, &grant.account, &grant.id);
         let keep = grant.keep_until().timestamp();
         let put = self
@@ -421,7 +478,7 @@ impl AccessStore for DynamoStore {
         if grant.awaits_review() {
             items.push(self.grant_list_put(&Key::review_owed(&grant.id), grant, keep)?);
         }
-        self.transact_recorded(items, record).await
+        self.transact_checked(self.decided_on_checks(grant, decided_on)?, items, record).await
     }
 
     async fn update_grant(&self, grant: &Grant, record: &NewRecord<'_>) -> Result<Recorded<()>, StoreError> {
