@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use portcullis_domain::audit::{self, Actor};
 use portcullis_domain::directory::DirectoryRecord;
 use portcullis_domain::identity::{Identity, sanitize_display_name};
-use portcullis_domain::messages::QueueRole;
+use portcullis_domain::messages::{QueueRole, Request};
 use portcullis_domain::template::{CompiledTemplate, StoredTemplate};
 use portcullis_domain::{ErrorCode, RequestError, TemplateName};
 use portcullis_runtime::consumer::{Handler, Outcome};
@@ -54,6 +54,18 @@ pub(crate) struct GrantReads {
     pub kept: bool,
 }
 
+/// When and how [`AccessHandler::authenticate`] reads the requester's directory record.
+#[derive(Debug, Clone, Copy)]
+enum DirectoryRead<'a> {
+    /// Read it now, alone.
+    Now,
+    /// With the index of a grant request's template, in one round trip; or both as kept from an
+    /// earlier grant request (`kept`), when they are.
+    WithTemplate { name: &'a TemplateName, kept: bool },
+    /// Not here: the use case reads it beside its own first reads, and checks it before acting.
+    InUseCase,
+}
+
 /// Directory records and template indexes read for grant requests, kept to decide the next grant
 /// request of the same requester or template without reading them again. Safe because the grant's
 /// write checks they still hold ([`crate::ports::DecidedOn`]); when they do not, or a decision made
@@ -76,6 +88,9 @@ pub(crate) struct Ctx<'a> {
     pub now: DateTime<Utc>,
     /// What a `grant.request` is decided on (`None` for other kinds).
     pub grant_reads: Option<GrantReads>,
+    /// `who` is as the token says, not yet checked against the directory: the use case reads the
+    /// record with its own first reads and checks it before acting (`credentials.request`).
+    pub directory_unchecked: bool,
 }
 
 impl Ctx<'_> {
@@ -143,8 +158,7 @@ impl AccessHandler {
         &self,
         admitted: &Admitted,
         now: DateTime<Utc>,
-        template: Option<&TemplateName>,
-        cached: bool,
+        reads: DirectoryRead<'_>,
     ) -> Result<(Identity, Option<GrantReads>, bool), Failure> {
         let envelope = &admitted.envelope;
         let identity = match (&envelope.on_behalf_of, &admitted.producer) {
@@ -179,6 +193,11 @@ impl AccessHandler {
         if identity.user.is_empty() || identity.user.len() > 256 || identity.user.chars().any(char::is_control) {
             return Err(RequestError::new(ErrorCode::Unauthenticated, "the user is not a usable name").into());
         }
+        let (template, cached) = match reads {
+            DirectoryRead::InUseCase => return Ok((identity, None, false)),
+            DirectoryRead::Now => (None, false),
+            DirectoryRead::WithTemplate { name, kept } => (Some(name), kept),
+        };
         let kept = match template {
             Some(name) if cached => self.kept_reads(&identity.user, name),
             _ => None,
@@ -281,12 +300,14 @@ impl AccessHandler {
     ) -> (Option<Identity>, Result<String, Failure>, bool) {
         // Parsed first (it is pure) so that a grant request's template is read with the directory
         // record; a parse error is still only reported to an authenticated requester.
-        let parsed = portcullis_domain::messages::Request::parse(admitted.kind, admitted.envelope.body.clone());
-        let template = match &parsed {
-            Ok(portcullis_domain::messages::Request::GrantRequest(r)) => Some(&r.template),
-            _ => None,
+        let parsed = Request::parse(admitted.kind, admitted.envelope.body.clone());
+        let reads = match &parsed {
+            Ok(Request::GrantRequest(r)) => DirectoryRead::WithTemplate { name: &r.template, kept: cached },
+            Ok(Request::CredentialsRequest(_)) => DirectoryRead::InUseCase,
+            _ => DirectoryRead::Now,
         };
-        let (who, grant_reads, used_cache) = match self.authenticate(admitted, now, template, cached).await {
+        let directory_unchecked = matches!(reads, DirectoryRead::InUseCase);
+        let (who, grant_reads, used_cache) = match self.authenticate(admitted, now, reads).await {
             Ok(found) => found,
             Err(e) => {
                 let kept = matches!(e, Failure::Stale(_));
@@ -312,6 +333,7 @@ impl AccessHandler {
             answer: &admitted.answer,
             now,
             grant_reads,
+            directory_unchecked,
         };
         let result = self.apply(request, &ctx).await;
         (Some(who), result, used_cache)

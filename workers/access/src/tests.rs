@@ -1092,6 +1092,10 @@ async fn a_stale_token_is_refused_and_admin_rights_follow_the_directory() {
     h.store.put_directory_record(&record, None).await.unwrap();
     let old = FakeVerifier::token_issued("alice", Some("payments"), &[], issued);
     assert_eq!(h.refused(Kind::GrantList, json!({}), &old).await.0, ErrorCode::TokenStale);
+    // Credentials read the record beside their other first reads, and nothing is issued on it.
+    h.ok(Kind::GrantRequest, grant_body("stale", 600), &FakeVerifier::token("alice", Some("growth"), &[])).await;
+    assert_eq!(h.refused(Kind::CredentialsRequest, creds(ACCOUNT), &old).await.0, ErrorCode::TokenStale);
+    assert!(h.broker.requests().is_empty(), "STS was not asked");
     h.ok(Kind::GrantList, json!({}), &FakeVerifier::token("alice", Some("growth"), &[])).await;
     // The directory took the admin group away after the admin's token was issued.
     let admin_issued = h.clock.now();

@@ -606,13 +606,26 @@ impl AccessHandler {
     async fn credentials(&self, r: CredentialsRequest, ctx: &Ctx<'_>) -> Result<String, Failure> {
         let account = self.account(&r.account)?;
         let reply_key = self.reply_key(&r)?;
-        // The id claim and the two reads are independent: one round trip for the three.
+        // The directory check, the id claim and the two reads are independent: one round trip for
+        // the four. Nothing is issued before the directory record is checked.
         let name = sts_name_for(&ctx.who.user);
-        let (claimed, grants, sessions) = tokio::join!(
+        let directory = async {
+            match ctx.directory_unchecked {
+                true => self.ports.store.directory_record(&ctx.who.user).await.map(Some),
+                false => Ok(None),
+            }
+        };
+        let (record, claimed, grants, sessions) = tokio::join!(
+            directory,
             self.record_message_id(ctx),
             self.ports.store.live_grants(&ctx.who.user, Some(&r.account), ctx.now),
             self.check_sessions_not_revoked(&r.account, &name, ctx.now),
         );
+        let who = match record? {
+            Some(Some((record, _))) => record.check(ctx.who)?,
+            Some(None) | None => ctx.who.clone(),
+        };
+        let ctx = &Ctx { who: &who, digest: ctx.digest.clone(), directory_unchecked: false, ..*ctx };
         claimed?;
         let policy = compose_session_policy(&grants?, ctx.now)?;
         sessions?;
