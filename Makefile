@@ -124,7 +124,7 @@ bench:
 	$(MAKE) bench-posture
 
 # BENCH_REQUESTS / BENCH_CREDENTIALS / BENCH_REVOCATIONS / BENCH_MEMORY_REQUESTS change the counts
-# (default 200, 100, 25 and 200).
+# (default 200, 500, 25 and 200).
 # Every bin first: bench-access runs the worker binary (worker-under-test) beside it as a process.
 bench-access: venv
 	cargo build --release -p portcullis-tests --bins

@@ -34,7 +34,7 @@
 //!
 //! Prints one table (each figure beside its floor and the target of issue 17) and writes the
 //! figures as JSON under `bench/results/access-<unix time>.json`. `--requests N` (or
-//! `BENCH_REQUESTS`, default 200), `--credentials M` (or `BENCH_CREDENTIALS`, default 100; 0 skips
+//! `BENCH_REQUESTS`, default 200), `--credentials M` (or `BENCH_CREDENTIALS`, default 500; 0 skips
 //! the latency run), `--revocations R` (or `BENCH_REVOCATIONS`, default 25; 0 skips) and
 //! `--memory-requests L` (or `BENCH_MEMORY_REQUESTS`, default 200: the peak comes within the first
 //! batches; 0 skips). Exits non-zero when a check fails.
@@ -64,7 +64,7 @@ use tokio_util::sync::CancellationToken;
 /// 200: on moto a grant costs in proportion to the table's size (see `main`), so longer runs measure
 /// moto's copying more than the worker.
 const DEFAULT_REQUESTS: usize = 200;
-const DEFAULT_CREDENTIALS: usize = 100;
+const DEFAULT_CREDENTIALS: usize = 500;
 const DEFAULT_REVOCATIONS: usize = 25;
 const DEFAULT_MEMORY_REQUESTS: usize = 200;
 /// The access workers of the second throughput run.
