@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use portcullis_domain::AccountId;
+use portcullis_domain::audit::{self, Actor, AuditEvent};
 use portcullis_domain::grant::{Grant, Revocation};
 use portcullis_domain::revocation::{SessionRevocation, generation_of, render, revocation_cutoff};
 use portcullis_domain::session::sts_name_for;
@@ -79,6 +80,27 @@ impl Revoker {
                 revoked.push(g);
             }
         }
+        Ok(revoked)
+    }
+
+    /// Revoke the open ones of `grants` (a user's, as read before) that `covered` selects, by
+    /// `revocation`. Returns them with the ones an earlier delivery of this same revocation revoked
+    /// (same author and reason), sorted by id: those are reported and announced again, with the same
+    /// event ids, so a delivery that failed after revoking them loses nothing.
+    pub async fn revoke_covered(
+        &self,
+        grants: Vec<Grant>,
+        covered: impl Fn(&Grant) -> bool,
+        revocation: &Revocation,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let open: Vec<Grant> = grants.iter().filter(|g| g.is_open(revocation.at) && covered(g)).cloned().collect();
+        let mut revoked = self.revoke_grants(&open, revocation).await?;
+        for g in grants {
+            if g.revoked_for(&revocation.by, &revocation.reason) && !revoked.iter().any(|r| r.id == g.id) {
+                revoked.push(g);
+            }
+        }
+        revoked.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(revoked)
     }
 
@@ -151,5 +173,56 @@ impl From<RevokeError> for Failure {
             RevokeError::Store(e) => e.into(),
             RevokeError::Sessions(failure) => failure.into(),
         }
+    }
+}
+
+/// A revocation as it is announced: who did it and why, the grants it revoked, and the accounts
+/// whose sessions of `user` it cut at `cutoff`.
+#[derive(Debug)]
+pub struct Announcement<'a> {
+    pub at: DateTime<Utc>,
+    pub actor: &'a Actor,
+    pub user: &'a str,
+    pub reason: &'a str,
+    pub revoked: &'a [Grant],
+    pub accounts: &'a [AccountId],
+    pub cutoff: DateTime<Utc>,
+}
+
+impl Announcement<'_> {
+    /// One `Grant Revoked` per revoked grant and, when sessions were cut, one `Sessions Revoked`;
+    /// `event_id` names each after its cause (`grant-revoked:<id>`, `sessions-revoked`), so a
+    /// redelivery announces the same events again.
+    pub fn events(&self, event_id: impl Fn(&str) -> String) -> Vec<AuditEvent> {
+        let mut events: Vec<AuditEvent> = self
+            .revoked
+            .iter()
+            .map(|g| {
+                AuditEvent::GrantRevoked(audit::GrantRevoked {
+                    event_id: event_id(&format!("grant-revoked:{}", g.id)),
+                    at: self.at,
+                    actor: self.actor.clone(),
+                    user: g.user.clone(),
+                    user_display_name: g.user_display_name.clone(),
+                    grant_id: g.id.clone(),
+                    account: g.account.clone(),
+                    template: g.template.clone(),
+                    reason: self.reason.to_owned(),
+                })
+            })
+            .collect();
+        if !self.accounts.is_empty() {
+            events.push(AuditEvent::SessionsRevoked(audit::SessionsRevoked {
+                event_id: event_id("sessions-revoked"),
+                at: self.at,
+                actor: self.actor.clone(),
+                user: self.user.to_owned(),
+                session_name: sts_name_for(self.user),
+                accounts: self.accounts.to_vec(),
+                sessions_issued_before: self.cutoff,
+                reason: self.reason.to_owned(),
+            }));
+        }
+        events
     }
 }

@@ -26,6 +26,7 @@ use crate::ports::{
     AssumeRequest, BrokerError, DecidedOn, NewRecord, PublishedEvent, Recorded, RequestRecord, StoreError,
     TemplateIndex,
 };
+use crate::revoke::Announcement;
 
 /// Longest `reason`, in characters.
 const MAX_REASON_CHARS: usize = 512;
@@ -469,43 +470,12 @@ impl AccessHandler {
         ctx: &Ctx<'_>,
     ) -> Result<(RevocationResult, Vec<PublishedEvent>), Failure> {
         let revocation = Revocation { at: ctx.now, by: ctx.who.user.clone(), reason: reason.to_owned() };
-        let open: Vec<Grant> = grants.iter().filter(|g| g.is_open(ctx.now)).cloned().collect();
-        let mut revoked = self.revoker.revoke_grants(&open, &revocation).await?;
-        // Grants an earlier delivery of this very revocation revoked are reported and announced again
-        // (same event ids), so a delivery that failed after revoking them loses nothing.
-        for g in grants {
-            if g.revoked_for(&revocation.by, reason) && !revoked.iter().any(|r| r.id == g.id) {
-                revoked.push(g);
-            }
-        }
-        revoked.sort_by(|a, b| a.id.cmp(&b.id));
+        let revoked = self.revoker.revoke_covered(grants, |_| true, &revocation).await?;
         let cutoff = self.revoker.kill_sessions(user, &accounts, ctx.now, ctx.now).await?;
-        let mut events = Vec::new();
-        for g in &revoked {
-            events.push(published(&AuditEvent::GrantRevoked(audit::GrantRevoked {
-                event_id: ctx.event_id(&format!("grant-revoked:{}", g.id)),
-                at: ctx.now,
-                actor: ctx.actor(),
-                user: g.user.clone(),
-                user_display_name: g.user_display_name.clone(),
-                grant_id: g.id.clone(),
-                account: g.account.clone(),
-                template: g.template.clone(),
-                reason: reason.to_owned(),
-            }))?);
-        }
-        if !accounts.is_empty() {
-            events.push(published(&AuditEvent::SessionsRevoked(audit::SessionsRevoked {
-                event_id: ctx.event_id("sessions-revoked"),
-                at: ctx.now,
-                actor: ctx.actor(),
-                user: user.to_owned(),
-                session_name: sts_name_for(user),
-                accounts: accounts.clone(),
-                sessions_issued_before: cutoff,
-                reason: reason.to_owned(),
-            }))?);
-        }
+        let actor = ctx.actor();
+        let announcement =
+            Announcement { at: ctx.now, actor: &actor, user, reason, revoked: &revoked, accounts: &accounts, cutoff };
+        let events = announcement.events(|what| ctx.event_id(what)).iter().map(published).collect::<Result<_, _>>()?;
         let result = RevocationResult {
             grants: revoked.iter().map(|g| g.id.clone()).collect(),
             accounts,

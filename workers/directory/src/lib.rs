@@ -20,12 +20,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portcullis_access::front::{Admitted, Failure, Front};
 use portcullis_access::ports::{AccessStore, PublishedEvent, StoreError};
-use portcullis_access::revoke::Revoker;
+use portcullis_access::revoke::{Announcement, Revoker};
 use portcullis_domain::audit::{self, Actor, AuditEvent};
 use portcullis_domain::directory::{DirectoryChange, DirectoryRecord, ScheduledChange, schedule_for};
 use portcullis_domain::grant::{Grant, Revocation};
 use portcullis_domain::messages::{DirectoryChangeResult, Kind, Request};
-use portcullis_domain::session::sts_name_for;
 use portcullis_domain::{AccountId, ErrorCode, MessageId, RequestError};
 use portcullis_runtime::consumer::{Handler, Outcome};
 use portcullis_runtime::queue::{Attempt, ReceivedMessage};
@@ -179,33 +178,32 @@ impl DirectoryHandler {
         let kind = kind.as_str();
         let reason = format!("{kind} effective {}", event.change.effective_at().to_rfc3339());
 
-        // What follows from the record as it stands (whether this delivery changed it or an earlier one).
-        let (covered, everywhere, cutoff): (Vec<Grant>, bool, DateTime<Utc>) = match (&event.change, &record.offboarded)
-        {
-            // Pending grants too: nobody can approve them any more.
-            (DirectoryChange::Offboarded { .. }, Some(off)) => {
-                let open = self.store.kept_grants(&event.user, now).await?;
-                (open.into_iter().filter(|g| g.is_open(now)).collect(), true, off.applied_at)
+        // What follows from the record as it stands (whether this delivery changed it or an earlier one):
+        // which of the user's grants it covers, and whether it cuts their sessions everywhere.
+        let team_left = match &event.change {
+            DirectoryChange::TeamChanged { from, .. } if record.team.as_ref().is_none_or(|t| &t.value != from) => {
+                Some(from.as_str())
             }
-            (DirectoryChange::TeamChanged { from, .. }, _) if record.team.as_ref().is_none_or(|t| &t.value != from) => {
-                let open = self.store.kept_grants(&event.user, now).await?;
-                (
-                    open.into_iter().filter(|g| g.is_open(now) && g.team.as_deref() == Some(from.as_str())).collect(),
-                    false,
-                    now,
-                )
-            }
-            _ => (Vec::new(), false, now),
+            _ => None,
+        };
+        let (everywhere, cutoff) = match (&event.change, &record.offboarded) {
+            (DirectoryChange::Offboarded { .. }, Some(off)) => (true, off.applied_at),
+            _ => (false, now),
         };
         let revocation = Revocation { at: now, by: DIRECTORY_ACTOR.into(), reason: reason.clone() };
-        let mut revoked = self.revoker.revoke_grants(&covered, &revocation).await.map_err(Failure::from)?;
-        // Grants an earlier delivery of this very change revoked are reported (and announced) again.
-        for g in self.store.kept_grants(&event.user, now).await? {
-            if g.revoked_for(DIRECTORY_ACTOR, &reason) && !revoked.iter().any(|r| r.id == g.id) {
-                revoked.push(g);
-            }
-        }
-        revoked.sort_by(|a, b| a.id.cmp(&b.id));
+        // Read even when this change covers nothing now (a later one moved the user back): an
+        // earlier delivery of it may have revoked grants, and they are reported again.
+        let can_revoke =
+            matches!(event.change, DirectoryChange::Offboarded { .. } | DirectoryChange::TeamChanged { .. });
+        let revoked = if can_revoke {
+            let grants = self.store.kept_grants(&event.user, now).await?;
+            // Offboarded: pending grants too (nobody can approve them any more); a team change: the
+            // grants made for the team left.
+            let covered = |g: &Grant| everywhere || team_left.is_some_and(|team| g.team.as_deref() == Some(team));
+            self.revoker.revoke_covered(grants, covered, &revocation).await?
+        } else {
+            Vec::new()
+        };
         // A team change cuts sessions at the moment its grants were revoked (the first delivery's),
         // so a redelivery does not cut sessions the user got since with their other grants.
         let cutoff = if everywhere {
@@ -242,31 +240,16 @@ impl DirectoryHandler {
                 revoked_grants: revoked.iter().map(|g| g.id.clone()).collect(),
             }));
         }
-        for g in &revoked {
-            events.push(AuditEvent::GrantRevoked(audit::GrantRevoked {
-                event_id: id(&format!("grant-revoked:{}", g.id)),
-                at: now,
-                actor: actor.clone(),
-                user: g.user.clone(),
-                user_display_name: g.user_display_name.clone(),
-                grant_id: g.id.clone(),
-                account: g.account.clone(),
-                template: g.template.clone(),
-                reason: reason.clone(),
-            }));
-        }
-        if !session_accounts.is_empty() {
-            events.push(AuditEvent::SessionsRevoked(audit::SessionsRevoked {
-                event_id: id("sessions-revoked"),
-                at: now,
-                actor: actor.clone(),
-                user: event.user.clone(),
-                session_name: sts_name_for(&event.user),
-                accounts: session_accounts.clone(),
-                sessions_issued_before: cutoff,
-                reason: reason.clone(),
-            }));
-        }
+        let announcement = Announcement {
+            at: now,
+            actor: &actor,
+            user: &event.user,
+            reason: &reason,
+            revoked: &revoked,
+            accounts: &session_accounts,
+            cutoff,
+        };
+        events.extend(announcement.events(id));
         let published: Vec<PublishedEvent> = events
             .iter()
             .map(PublishedEvent::from_event)
