@@ -341,11 +341,47 @@ async fn grants_are_written_only_on_what_they_were_decided_on(store: &dyn Access
     assert!(!written(after).await);
 }
 
+/// What credentials are checked against after STS: the directory record, each grant asked for as
+/// stored (in order; `None` when there is none), and the account's revocation generation, which
+/// moves with every session revocation added.
+async fn entitlement_reads_the_record_the_grants_and_the_generation(store: &dyn AccessStore) {
+    let t = now();
+    let user = "c-entitled";
+    let a = account("555555555555");
+    let live = grant(user, "555555555555", 1, t, 3600);
+    let revoked = grant(user, "555555555555", 2, t, 3600);
+    for g in [&live, &revoked] {
+        let id = g.request_message_id.clone();
+        store.put_grant(g, NO_RECORD, &record(user, &id, "ok")).await.unwrap();
+    }
+    store.revoke_grant(&revoked, &Revocation { at: t, by: "admin".into(), reason: "contract".into() }).await.unwrap();
+    let missing = GrantId::parse(&format!("g-{:032x}", 9)).unwrap();
+    let ids = [live.id.clone(), missing, revoked.id.clone()];
+    let before = store.entitlement(user, &a, &ids).await.unwrap();
+    assert!(before.directory.is_none());
+    assert_eq!(before.revocation_generation, 0, "no revocation in this account yet");
+    let found: Vec<Option<(GrantId, bool)>> =
+        before.grants.iter().map(|g| g.as_ref().map(|g| (g.id.clone(), g.is_live(t)))).collect();
+    assert_eq!(found, [Some((live.id.clone(), true)), None, Some((revoked.id.clone(), false))]);
+
+    let mut r = DirectoryRecord::new(user);
+    r.apply(&DirectoryChange::Offboarded { effective_at: t }, t);
+    store.put_directory_record(&r, None).await.unwrap();
+    let cut = SessionRevocation { source_identity: user.into(), cutoff: cutoff_for(t) };
+    store.add_session_revocation(&a, &cut, (t + Duration::hours(1)).timestamp()).await.unwrap();
+    let after = store.entitlement(user, &a, &ids[..1]).await.unwrap();
+    assert_eq!(after.directory.as_ref().map(|(d, _)| d), Some(&r));
+    assert_eq!(after.grants.len(), 1);
+    let (generation, _) = store.session_revocations(&a).await.unwrap();
+    assert!(generation > 0 && after.revocation_generation == generation, "{generation} {after:?}");
+}
+
 async fn contract(store: &dyn AccessStore) {
     let setup = message_id("m-c-template");
     let put = NewRecord { key: RequestKey { user: "admin", message_id: &setup }, ..record("admin", &setup, "put") };
     store.put_template(&template("bucketRead", 1), None, &put).await.unwrap();
     grants_are_written_only_on_what_they_were_decided_on(store).await;
+    entitlement_reads_the_record_the_grants_and_the_generation(store).await;
     grants_are_written_once_with_their_record(store).await;
     live_grants_are_filtered_and_ordered(store).await;
     updates_are_conditional_and_the_approvals_list_follows(store).await;

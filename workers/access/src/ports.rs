@@ -94,6 +94,15 @@ pub struct DecidedOn {
     pub directory_revision: Option<u64>,
 }
 
+/// What [`AccessStore::entitlement`] read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entitlement {
+    pub directory: Option<(DirectoryRecord, u64)>,
+    /// One per id asked, in order.
+    pub grants: Vec<Option<Grant>>,
+    pub revocation_generation: u64,
+}
+
 /// Templates, grants and request records.
 #[async_trait]
 pub trait AccessStore: Send + Sync + Debug + 'static {
@@ -179,6 +188,20 @@ pub trait AccessStore: Send + Sync + Debug + 'static {
         template: &TemplateName,
     ) -> Result<(Option<(DirectoryRecord, u64)>, Option<TemplateIndex>), StoreError> {
         Ok((self.directory_record(user).await?, self.template_index(template).await?))
+    }
+
+    /// What credentials are checked against after STS issued them, in one round trip where the
+    /// store can (every read strongly consistent): `user`'s directory record, the grants `ids` of
+    /// `user` in `account` as stored (`None`: gone), and the account's session-revocation
+    /// generation (as [`Self::session_revocations`] gives it).
+    async fn entitlement(&self, user: &str, account: &AccountId, ids: &[GrantId]) -> Result<Entitlement, StoreError> {
+        let directory = self.directory_record(user).await?;
+        let mut grants = Vec::with_capacity(ids.len());
+        for id in ids {
+            grants.push(self.grant(user, account, id).await?);
+        }
+        let (revocation_generation, _) = self.session_revocations(account).await?;
+        Ok(Entitlement { directory, grants, revocation_generation })
     }
 
     /// Write a directory record whose current revision is `revision` (`None`: none yet). `Conflict`

@@ -968,13 +968,17 @@ fn assert_nothing_sent(h: &Harness) {
     assert!(!h.audit.detail_types().iter().any(|t| t == "Credentials Issued"));
 }
 
-/// A revocation (of the grant, of all grants, an offboarding) lands while STS is answering: the
+/// A revocation (of the grant, of all grants, an offboarding, or of the sessions alone, as a team
+/// change cuts them in an account where this grant stays) lands while STS is answering: the
 /// credentials are refused with `access_revoked` and thrown away unsent.
 #[tokio::test]
 async fn a_revocation_landing_while_sts_answers_wins() {
     use portcullis_domain::directory::{DirectoryChange, DirectoryRecord};
-    for case in ["grant.revoke", "grant.revoke_all", "user.offboarded"] {
+    use portcullis_domain::revocation::{SessionRevocation, revocation_cutoff};
+    for case in ["grant.revoke", "grant.revoke_all", "user.offboarded", "sessions only"] {
         let h = harness();
+        // STS's clock is the worker's (a session issued now, by both).
+        h.broker.set_clock(Arc::new(h.clock.clone()));
         h.put_bucket_read().await;
         let g = h.ok(Kind::GrantRequest, grant_body("one", 3600), &alice()).await["grant"]["id"].clone();
         let (gate, task, before) = credentials_held_in_sts(&h).await;
@@ -985,10 +989,18 @@ async fn a_revocation_landing_while_sts_answers_wins() {
             "grant.revoke_all" => {
                 h.ok(Kind::GrantRevokeAll, json!({"user": "alice", "reason": "laptop stolen"}), &admin()).await;
             }
-            _ => {
+            "user.offboarded" => {
                 let mut record = DirectoryRecord::new("alice");
                 record.apply(&DirectoryChange::Offboarded { effective_at: h.clock.now() }, h.clock.now());
                 h.store.put_directory_record(&record, None).await.unwrap();
+            }
+            _ => {
+                let cut = SessionRevocation {
+                    source_identity: portcullis_domain::session::sts_name_for("alice"),
+                    cutoff: revocation_cutoff(h.clock.now()),
+                };
+                let keep = (h.clock.now() + chrono::Duration::hours(12)).timestamp();
+                h.store.add_session_revocation(&AccountId::parse(ACCOUNT).unwrap(), &cut, keep).await.unwrap();
             }
         }
         let revocation_replies = h.replies.sent().len() - before;

@@ -12,7 +12,7 @@ use portcullis_domain::messages::{
 };
 use portcullis_domain::policy::compose_session_policy;
 use portcullis_domain::redact::redact_secrets;
-use portcullis_domain::revocation::revoked_until;
+use portcullis_domain::revocation::{SessionRevocation, revoked_until};
 use portcullis_domain::sealed::{ReplyKey, SealError, seal_credentials};
 use portcullis_domain::session::{session_duration, sts_name_for};
 use portcullis_domain::template::{CompiledTemplate, RenderError, StoredTemplate};
@@ -507,27 +507,17 @@ impl AccessHandler {
         Ok(Some(key))
     }
 
-    /// Refused with `access_revoked` when `name`'s sessions in `account` are revoked until after
-    /// `issued_at` (a session issued then would be denied anyway).
+    /// The account's session revocations (and their generation), after checking `name`'s against
+    /// `issued_at` ([`refuse_if_revoked`]).
     async fn check_sessions_not_revoked(
         &self,
         account: &AccountId,
         name: &str,
         issued_at: DateTime<Utc>,
-    ) -> Result<(), Failure> {
-        let (_, revocations) = self.ports.store.session_revocations(account).await?;
-        match revoked_until(&revocations, name) {
-            Some(cutoff) if cutoff > issued_at => Err(RequestError::new(
-                ErrorCode::AccessRevoked,
-                format!(
-                    "your sessions in account {account} were revoked, and sessions issued before {} are denied; \
-                     ask again after that time (with a live grant)",
-                    cutoff.to_rfc3339()
-                ),
-            )
-            .into()),
-            _ => Ok(()),
-        }
+    ) -> Result<(u64, Vec<SessionRevocation>), Failure> {
+        let (generation, revocations) = self.ports.store.session_revocations(account).await?;
+        refuse_if_revoked(account, &revocations, name, issued_at)?;
+        Ok((generation, revocations))
     }
 
     /// After STS answered and before anything is sent: whether the requester is still entitled to
@@ -535,6 +525,11 @@ impl AccessHandler {
     /// `access_revoked` when the user was offboarded (or their token went stale), when one of
     /// `grant_ids` is no longer live, or when their sessions in the account are revoked until after
     /// the session's issue time (`issued_at`, by STS's clock: expiration − duration).
+    ///
+    /// One read ([`crate::ports::AccessStore::entitlement`]): the directory record, the grants
+    /// themselves and the account's revocation generation. The session revocations read before STS
+    /// was asked (`known`, with their generation) are read again only when the generation moved: a
+    /// revocation is stored together with a bump of it.
     ///
     /// Why this closes the race: a revocation stored before this read is seen here; one stored after
     /// it was stamped (by its worker's clock) after this read, so after STS issued the session, and
@@ -546,6 +541,7 @@ impl AccessHandler {
         account: &AccountId,
         grant_ids: &[GrantId],
         issued_at: DateTime<Utc>,
+        known: &(u64, Vec<SessionRevocation>),
     ) -> Result<(), Failure> {
         let checked_at = self.ports.clock.now();
         let revoked = |why: String| {
@@ -554,23 +550,26 @@ impl AccessHandler {
                 format!("{why} while the credentials were being issued; they were not sent. Ask for access again"),
             ))
         };
-        // Three independent reads, at once: the time between issuing and sending stays one round trip.
-        let session_name = sts_name_for(&ctx.who.user);
-        let (directory, live, sessions) = tokio::join!(
-            self.ports.store.directory_record(&ctx.who.user),
-            self.ports.store.live_grants(&ctx.who.user, Some(account), checked_at),
-            self.check_sessions_not_revoked(account, &session_name, issued_at),
-        );
-        if let Some((record, _)) = directory?
+        let now = self.ports.store.entitlement(&ctx.who.user, account, grant_ids).await?;
+        if let Some((record, _)) = &now.directory
             && let Err(e) = record.check(ctx.who)
         {
             return Err(revoked(format!("the directory changed ({})", e.message)));
         }
-        let live = live?;
-        if let Some(gone) = grant_ids.iter().find(|id| !live.iter().any(|g| &g.id == *id)) {
-            return Err(revoked(format!("grant {gone} was revoked or ended")));
+        for (id, grant) in grant_ids.iter().zip(&now.grants) {
+            if !grant.as_ref().is_some_and(|g| g.is_live(checked_at)) {
+                return Err(revoked(format!("grant {id} was revoked or ended")));
+            }
         }
-        sessions
+        let session_name = sts_name_for(&ctx.who.user);
+        let sessions = match now.revocation_generation == known.0 {
+            true => refuse_if_revoked(account, &known.1, &session_name, issued_at),
+            false => self.check_sessions_not_revoked(account, &session_name, issued_at).await.map(|_| ()),
+        };
+        match sessions {
+            Err(Failure::Refused(_)) => Err(revoked(format!("your sessions in account {account} were revoked"))),
+            other => other,
+        }
     }
 
     async fn credentials(&self, r: CredentialsRequest, ctx: &Ctx<'_>) -> Result<String, Failure> {
@@ -598,7 +597,7 @@ impl AccessHandler {
         let ctx = &Ctx { who: &who, digest: ctx.digest.clone(), directory_unchecked: false, ..*ctx };
         claimed?;
         let policy = compose_session_policy(&grants?, ctx.now)?;
-        sessions?;
+        let sessions = sessions?;
         let duration = session_duration(
             r.duration,
             ctx.now,
@@ -623,7 +622,8 @@ impl AccessHandler {
             .expiration
             .checked_sub_signed(TimeDelta::seconds(i64::try_from(duration).unwrap_or(i64::MAX)))
             .unwrap_or(ctx.now);
-        if let Err(refusal) = self.check_still_entitled(ctx, &r.account, &policy.grant_ids, issued_at).await {
+        if let Err(refusal) = self.check_still_entitled(ctx, &r.account, &policy.grant_ids, issued_at, &sessions).await
+        {
             // Dropped here, unsent and unlogged (not even the access key id).
             drop(issued);
             warn!(user = %ctx.who.user, account = %r.account, "credentials issued but not sent: access was revoked meanwhile");
@@ -672,6 +672,28 @@ impl AccessHandler {
             packed_policy_size: issued.packed_policy_size,
             grant_ids: policy.grant_ids,
         })
+    }
+}
+
+/// Refused with `access_revoked` when `name`'s sessions in `account` are revoked until after
+/// `issued_at` (a session issued then would be denied anyway).
+fn refuse_if_revoked(
+    account: &AccountId,
+    revocations: &[SessionRevocation],
+    name: &str,
+    issued_at: DateTime<Utc>,
+) -> Result<(), Failure> {
+    match revoked_until(revocations, name) {
+        Some(cutoff) if cutoff > issued_at => Err(RequestError::new(
+            ErrorCode::AccessRevoked,
+            format!(
+                "your sessions in account {account} were revoked, and sessions issued before {} are denied; \
+                 ask again after that time (with a live grant)",
+                cutoff.to_rfc3339()
+            ),
+        )
+        .into()),
+        _ => Ok(()),
     }
 }
 

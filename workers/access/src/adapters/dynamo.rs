@@ -27,7 +27,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ports::{
-    AccessStore, DecidedOn, NewRecord, PublishedEvent, Recorded, RequestKey, RequestRecord, StoreError, TemplateIndex,
+    AccessStore, DecidedOn, Entitlement, NewRecord, PublishedEvent, Recorded, RequestKey, RequestRecord, StoreError,
+    TemplateIndex,
 };
 
 /// The DynamoDB adapter.
@@ -206,35 +207,38 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// Two items in one strongly consistent `BatchGetItem` (what it leaves unprocessed is read with
-    /// `GetItem`).
-    async fn get_two(&self, keys: [Key; 2]) -> Result<[Option<Item>; 2], StoreError> {
-        let request = keys
-            .iter()
-            .fold(KeysAndAttributes::builder().consistent_read(true), |b, key| {
-                b.keys(HashMap::from([("pk".to_owned(), s(&key.pk)), ("sk".to_owned(), s(&key.sk))]))
-            })
-            .build()
-            .map_err(build_err(&keys[0].pk))?;
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, request)
-            .send()
-            .await
-            .map_err(|e| store_error("BatchGetItem", &e))?;
-        let mut found = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
-        let unprocessed =
-            out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
-        let mut items: [Option<Item>; 2] = [None, None];
-        for (slot, key) in items.iter_mut().zip(&keys) {
-            let is_key =
-                |item: &Item| get_s(item, "pk") == Some(key.pk.as_str()) && get_s(item, "sk") == Some(key.sk.as_str());
-            *slot = match found.iter().position(is_key) {
-                Some(i) => Some(found.swap_remove(i)),
-                None if unprocessed.iter().any(is_key) => self.get(key).await?,
-                None => None,
-            };
+    /// Items by key in strongly consistent `BatchGetItem`s (100 keys each; what one leaves
+    /// unprocessed is read with `GetItem`), in the order of `keys`.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let request = chunk
+                .iter()
+                .fold(KeysAndAttributes::builder().consistent_read(true), |b, key| {
+                    b.keys(HashMap::from([("pk".to_owned(), s(&key.pk)), ("sk".to_owned(), s(&key.sk))]))
+                })
+                .build()
+                .map_err(build_err(chunk.first().map_or("", |k| k.pk.as_str())))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| store_error("BatchGetItem", &e))?;
+            let mut found = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
+            let unprocessed =
+                out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+            for key in chunk {
+                let is_key = |item: &Item| {
+                    get_s(item, "pk") == Some(key.pk.as_str()) && get_s(item, "sk") == Some(key.sk.as_str())
+                };
+                items.push(match found.iter().position(is_key) {
+                    Some(i) => Some(found.swap_remove(i)),
+                    None if unprocessed.iter().any(is_key) => self.get(key).await?,
+                    None => None,
+                });
+            }
         }
         Ok(items)
     }
@@ -618,11 +622,27 @@ impl AccessStore for DynamoStore {
         user: &str,
         template: &TemplateName,
     ) -> Result<(Option<(DirectoryRecord, u64)>, Option<TemplateIndex>), StoreError> {
-        let [directory, index] = self.get_two([Key::directory(user), Key::template_index(template)]).await?;
+        let mut items = self.get_many(&[Key::directory(user), Key::template_index(template)]).await?.into_iter();
+        let (directory, index) = (items.next().flatten(), items.next().flatten());
         Ok((
             directory.map(|item| directory_record_of(&item)).transpose()?,
             index.map(|item| template_index_of(&item)).transpose()?,
         ))
+    }
+
+    async fn entitlement(&self, user: &str, account: &AccountId, ids: &[GrantId]) -> Result<Entitlement, StoreError> {
+        let mut keys = vec![Key::directory(user), Key::revocation_generation(account)];
+        keys.extend(ids.iter().map(|id| Key::grant(user, account, id)));
+        let mut items = self.get_many(&keys).await?.into_iter();
+        let directory = items.next().flatten().map(|item| directory_record_of(&item)).transpose()?;
+        let revocation_generation = items
+            .next()
+            .flatten()
+            .and_then(|item| get_n(&item, "generation"))
+            .and_then(|g| u64::try_from(g).ok())
+            .unwrap_or(0);
+        let grants = items.map(|item| item.map(|item| decode_grant(&item)).transpose()).collect::<Result<_, _>>()?;
+        Ok(Entitlement { directory, grants, revocation_generation })
     }
 
     async fn put_directory_record(&self, record: &DirectoryRecord, revision: Option<u64>) -> Result<(), StoreError> {
