@@ -88,6 +88,9 @@ pub trait FactReader: Send + Sync + Debug + 'static {
     async fn vpcs_and_flow_logs(&self) -> Result<(Vec<VpcFacts>, Vec<FlowLogFacts>), CollectError>;
     /// Every KMS key in the region, described; keys that could not be described are returned apart.
     async fn kms_keys(&self) -> Result<(Vec<KmsKeyFacts>, Vec<Unreadable>), CollectError>;
+    /// Forget what is known of a KMS key: a change event named it, so the next read describes it
+    /// anew (a reader that keeps nothing has nothing to forget).
+    fn forget_kms_key(&self, _key_id: &str) {}
     /// One KMS key (`None` when it no longer exists).
     async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError>;
     /// The CIS 4.x chain after the trail: the metric filters of `log_group_arns` (each read in its

@@ -582,7 +582,8 @@ impl Scanner {
     async fn kms_one(&self, reader: &dyn FactReader, scope: &Scope, key_id: &str) -> Vec<ControlResult> {
         let known = recent(&self.kms, scope, self.cache_ttl);
         if !known {
-            // Nothing recent to update one key in: read them all (this key included).
+            // Nothing recent to update one key in: read them all (this key described anew).
+            reader.forget_kms_key(key_id);
             return self.kms_full(reader, scope).await;
         }
         let read = reader.kms_key(key_id).await;

@@ -773,6 +773,35 @@ fn kms_rules(ids: &'static [&'static str], denied: &'static str, state: &'static
     ]
 }
 
+/// A steady full read of the KMS keys describes no key again: `ListKeys` and one rotation status
+/// per key that can rotate. A key a change event names (by id or ARN) is described anew, an event's
+/// own read replaces the kept description, and a description past its age is read again.
+#[tokio::test]
+async fn a_steady_kms_read_describes_no_key_again_until_an_event_names_it() {
+    let rules = kms_rules(&["k-1", "k-2"], "none", "Enabled", true);
+    let (list, describe, rotation) = (rules[0].clone(), rules[2].clone(), rules[3].clone());
+    let reader = aws_reader(Rules { kms: rules, ..Rules::default() });
+    let (first, _) = reader.kms_keys().await.unwrap();
+    assert_eq!((list.num_calls(), describe.num_calls(), rotation.num_calls()), (1, 2, 2));
+    let (second, _) = reader.kms_keys().await.unwrap();
+    assert_eq!(second, first, "the same facts");
+    assert_eq!((list.num_calls(), describe.num_calls(), rotation.num_calls()), (2, 2, 4), "no key described again");
+    reader.forget_kms_key(&format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/k-1"));
+    reader.kms_keys().await.unwrap();
+    assert_eq!(describe.num_calls(), 3, "the key an event named is described anew");
+    reader.kms_key("k-2").await.unwrap();
+    reader.kms_keys().await.unwrap();
+    assert_eq!(describe.num_calls(), 4, "an event's own read is kept");
+
+    let rules = kms_rules(&["k-1"], "none", "Enabled", true);
+    let describe = rules[2].clone();
+    let reader =
+        aws_reader(Rules { kms: rules, ..Rules::default() }).with_kms_description_max_age(std::time::Duration::ZERO);
+    reader.kms_keys().await.unwrap();
+    reader.kms_keys().await.unwrap();
+    assert_eq!(describe.num_calls(), 2, "a description past its age is read again");
+}
+
 fn denied_meta() -> ErrorMetadata {
     denied()
 }

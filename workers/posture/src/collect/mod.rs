@@ -135,6 +135,8 @@ pub struct AwsReader {
     base: Option<(SdkConfig, Option<ApiCallCounter>)>,
     limit: Arc<Semaphore>,
     concurrency: usize,
+    /// KMS key descriptions kept between full scans.
+    kms_described: kms::KeptDescriptions,
 }
 
 impl AwsReader {
@@ -164,7 +166,14 @@ impl AwsReader {
             base: None,
             limit: Arc::new(Semaphore::new(concurrency.max(1))),
             concurrency: concurrency.max(1),
+            kms_described: kms::KeptDescriptions::new(kms::KMS_DESCRIPTION_MAX_AGE),
         }
+    }
+
+    /// Describe a KMS key again once its kept description is `max_age` old (default an hour).
+    pub fn with_kms_description_max_age(mut self, max_age: std::time::Duration) -> Self {
+        self.kms_described = kms::KeptDescriptions::new(max_age);
+        self
     }
 
     /// Read shadow trails whose home is `region` through `client` (tests; otherwise made on demand).
@@ -265,6 +274,9 @@ impl FactReader for AwsReader {
     }
     async fn kms_keys(&self) -> Result<(Vec<KmsKeyFacts>, Vec<Unreadable>), CollectError> {
         self.read_kms_keys().await
+    }
+    fn forget_kms_key(&self, key_id: &str) {
+        self.kms_described.forget(key_id);
     }
     async fn kms_key(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError> {
         self.read_kms_key(key_id).await
