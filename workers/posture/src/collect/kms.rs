@@ -59,17 +59,10 @@ impl AwsReader {
     /// One key, described from what a full scan kept when that is recent enough: then only its
     /// rotation status is read (that can change without the key's description changing).
     async fn read_kms_key_kept(&self, key_id: &str) -> Result<Option<KmsKeyFacts>, CollectError> {
-        let Some(mut facts) = self.kms_described.kept(key_id) else { return self.read_kms_key(key_id).await };
-        if facts.can_rotate() {
-            match self.rotation_status(key_id).await? {
-                Some(enabled) => facts.rotation_enabled = Some(enabled),
-                None => {
-                    self.kms_described.forget(key_id);
-                    return Ok(None);
-                }
-            }
+        match self.kms_described.kept(key_id) {
+            Some(facts) => self.with_rotation(key_id, facts).await,
+            None => self.read_kms_key(key_id).await,
         }
-        Ok(Some(facts))
     }
 
     /// One key, read now (`None` when it no longer exists); its description is kept for the full
@@ -90,7 +83,7 @@ impl AwsReader {
             }
             Err(e) => return Err(classify("kms:DescribeKey", &e)),
         };
-        let mut facts = KmsKeyFacts {
+        let facts = KmsKeyFacts {
             key_id: meta.key_id.clone(),
             arn: meta.arn.clone().unwrap_or_else(|| meta.key_id.clone()),
             manager: meta.key_manager.as_ref().map(|m| m.as_str().to_owned()).unwrap_or_default(),
@@ -100,6 +93,12 @@ impl AwsReader {
             rotation_enabled: None,
         };
         self.kms_described.keep(&facts);
+        self.with_rotation(key_id, facts).await
+    }
+
+    /// `facts` with the key's rotation status when it can rotate (`None`: the key is gone, and
+    /// its kept description with it).
+    async fn with_rotation(&self, key_id: &str, mut facts: KmsKeyFacts) -> Result<Option<KmsKeyFacts>, CollectError> {
         if facts.can_rotate() {
             match self.rotation_status(key_id).await? {
                 Some(enabled) => facts.rotation_enabled = Some(enabled),
